@@ -1,0 +1,87 @@
+#pragma once
+// The connector's one validated, immutable configuration (DESIGN.md "Configuration").
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+namespace connector {
+
+/// Where and how to reach Redis, parsed from REDIS_URL (plus REDIS_USERNAME/REDIS_PASSWORD overrides).
+struct RedisEndpoint {
+  enum class Scheme { Tcp, Tls, Unix };
+  Scheme scheme = Scheme::Tcp;
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 6379;
+  std::string unix_path;  // Scheme::Unix only
+  std::string username;   // empty: no ACL user ("AUTH pass" alone when a password is set)
+  std::string password;   // secret: never logged
+  int database = 0;
+
+  /// The address for messages and logs, without credentials: "redis://host:6379/0", "unix:///path".
+  std::string describe() const;
+};
+
+/// TLS settings for rediss:// (REDIS_TLS_*). Verification is on unless `insecure`.
+struct RedisTlsOptions {
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
+  std::string server_name;  // SNI and the name verified; empty: the URL's host
+  bool insecure = false;
+};
+
+/// The parts of EVENT_HUB_CONNECTION_STRING.
+struct EventHubsConnectionString {
+  std::string endpoint;  // as given, e.g. "sb://ns.servicebus.windows.net/"
+  std::string host;      // "ns.servicebus.windows.net"
+  std::uint16_t port = 5671;  // 5672 by default with UseDevelopmentEmulator=true
+  std::string shared_access_key_name;
+  std::string shared_access_key;        // secret
+  std::string shared_access_signature;  // secret; a ready token instead of a key
+  std::string entity_path;
+  bool use_development_emulator = false;
+};
+
+enum class OutputType { LocalFile, EventHubs, Blackhole };
+enum class LogLevel { Trace = 10, Debug = 20, Info = 30, Warn = 40, Error = 50, Fatal = 60 };
+enum class LogFormat { Json, Pretty };
+
+/// Every setting, validated. Built once by load_config(); nothing below main reads the environment.
+struct Config {
+  RedisEndpoint redis;
+  RedisTlsOptions redis_tls;
+
+  std::string stream_key;
+  std::string consumer_group;
+  std::string consumer_name;  // {PID} and {HOSTNAME} already expanded
+  std::string group_start_id = "$";
+
+  OutputType output = OutputType::LocalFile;
+  std::filesystem::path output_directory = "./output";
+  bool output_fsync = true;
+
+  std::optional<EventHubsConnectionString> eventhubs;  // set when OUTPUT_ADAPTER_TYPE=EVENT_HUBS
+  std::string event_hub_name;                          // from EVENT_HUB_NAME or EntityPath
+  std::optional<std::string> partition_id;
+  std::optional<std::string> partition_key_field;
+  std::string eventhubs_ca_file;
+
+  std::optional<std::string> message_body_field;
+
+  std::size_t batch_size = 100;
+  std::size_t max_in_flight_batches = 4;
+  std::chrono::milliseconds poll_timeout{5000};
+  std::chrono::milliseconds retry_delay{5000};
+  std::chrono::milliseconds shutdown_grace{2000};
+  std::chrono::milliseconds claim_interval{30000};
+  std::chrono::milliseconds claim_min_idle{60000};
+  unsigned max_delivery_attempts = 10;
+  std::string dead_letter_stream;  // defaults to "<stream_key>:dead-letter"
+
+  LogLevel log_level = LogLevel::Info;
+  LogFormat log_format = LogFormat::Json;
+};
+
+}  // namespace connector

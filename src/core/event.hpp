@@ -1,0 +1,36 @@
+#pragma once
+// What flows through the pipeline: stream entries in, events out.
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace connector {
+
+/// One field of a stream entry; name and value are raw bytes (Redis strings are binary-safe).
+struct StreamField {
+  std::string name;
+  std::string value;
+};
+
+/// One entry as read from the stream. `deleted` marks a pending ID whose entry was trimmed away.
+struct StreamEntry {
+  std::string id;
+  std::vector<StreamField> fields;
+  bool deleted = false;
+  unsigned deliveries = 1;  // times Redis delivered it (XPENDING), when known
+};
+
+/// An entry encoded for the output (DESIGN.md "Event mapping").
+struct Event {
+  std::string entry_id;      // the Redis entry ID; also the `redis-id` property
+  std::string body;          // raw bytes
+  std::string content_type;  // "application/json" for the default mapping, empty for a raw body field
+  bool body_is_json = false;
+  std::vector<std::pair<std::string, std::string>> properties;  // application properties, in order
+  std::string partition_key;  // empty: none
+};
+
+/// What the pipeline hands to a sink in one call.
+using Batch = std::vector<Event>;
+
+}  // namespace connector

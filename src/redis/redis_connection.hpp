@@ -1,0 +1,59 @@
+#pragma once
+// One socket to Redis (TCP, TLS or unix) with hiredis doing the RESP work (DESIGN.md "RedisConnection").
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/config.hpp"
+#include "redis/redis_reply.hpp"
+
+namespace connector {
+
+struct RedisConnectionOptions {
+  RedisEndpoint endpoint;
+  RedisTlsOptions tls;
+  std::chrono::milliseconds connect_timeout{10000};
+  std::chrono::milliseconds command_timeout{10000};  // default wait for one reply
+  std::string client_name;                            // CLIENT SETNAME when not empty
+};
+
+/// A blocking Redis connection with timeouts and pipelining. Not thread-safe, except interrupt().
+/// Any I/O failure or timeout throws RedisConnectionError and leaves the connection closed
+/// (connect() again to reuse it). Error replies (-ERR, NOGROUP…) are returned, not thrown.
+class RedisConnection {
+ public:
+  explicit RedisConnection(RedisConnectionOptions options);
+  ~RedisConnection();
+  RedisConnection(const RedisConnection&) = delete;
+  RedisConnection& operator=(const RedisConnection&) = delete;
+
+  /// Connects, verifies TLS, authenticates (AUTH [user] pass), selects the database, sets the
+  /// client name. Throws RedisConnectionError naming the address and the cause; never a secret.
+  void connect();
+  void close() noexcept;
+  bool connected() const noexcept;
+
+  /// Sends one command and waits for its reply.
+  RedisReply command(const std::vector<std::string_view>& argv,
+                     std::optional<std::chrono::milliseconds> timeout = std::nullopt);
+  /// Pipelining: append() formats into the output buffer; read_reply() flushes it and reads the next reply.
+  void append(const std::vector<std::string_view>& argv);
+  RedisReply read_reply(std::optional<std::chrono::milliseconds> timeout = std::nullopt);
+  /// Number of appended commands whose replies were not read yet.
+  std::size_t pending_replies() const noexcept;
+
+  /// Thread-safe: a call blocked in another thread (or the next one) throws RedisConnectionError
+  /// "interrupted" at once and the connection is closed. connect() clears the interruption.
+  void interrupt() noexcept;
+
+  const RedisEndpoint& endpoint() const noexcept;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace connector

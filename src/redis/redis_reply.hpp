@@ -1,0 +1,52 @@
+#pragma once
+// Typed access to hiredis replies; a parser never trusts the server (STYLE.md rule 4).
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+
+struct redisReply;
+
+namespace connector {
+
+/// A non-owning view of one (possibly nested) reply. Valid while the owning RedisReply lives.
+class RedisReplyView {
+ public:
+  RedisReplyView() = default;
+  explicit RedisReplyView(const redisReply* reply) : reply_(reply) {}
+
+  bool is_nil() const;      // also true for a default-constructed view
+  bool is_error() const;
+  bool is_status() const;
+  bool is_string() const;   // bulk string
+  bool is_integer() const;
+  bool is_array() const;
+
+  std::string_view str() const;  // bulk string, status or error text; empty otherwise
+  long long integer() const;     // 0 unless an integer
+  std::size_t size() const;      // array elements; 0 unless an array
+  RedisReplyView operator[](std::size_t index) const;  // nil view when out of range
+  /// "array of 3", "error", "nil"… for error messages about unexpected replies.
+  std::string describe() const;
+
+ protected:
+  const redisReply* reply_ = nullptr;
+};
+
+/// Owns a top-level hiredis reply (only the top level is freed).
+class RedisReply : public RedisReplyView {
+ public:
+  RedisReply() = default;
+  explicit RedisReply(redisReply* reply);
+  RedisReply(RedisReply&&) noexcept = default;
+  RedisReply& operator=(RedisReply&&) noexcept = default;
+  explicit operator bool() const { return owned_ != nullptr; }
+
+ private:
+  struct Free {
+    void operator()(redisReply* reply) const;
+  };
+  std::unique_ptr<redisReply, Free> owned_;
+};
+
+}  // namespace connector

@@ -1,0 +1,42 @@
+#pragma once
+// The output contract (DESIGN.md "The sink contract").
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/event.hpp"
+
+namespace connector {
+
+/// Accepted: durably taken by the output. Retry: may succeed later. Reject: can never succeed (dead-letter).
+enum class Outcome { Accepted, Retry, Reject };
+
+/// The outcome of one event of a batch, addressed by its index in that batch.
+struct Completion {
+  std::size_t index = 0;
+  Outcome outcome = Outcome::Accepted;
+  std::string reason;  // why, for Retry and Reject; never holds a secret
+};
+
+using CompletionCallback = std::function<void(std::vector<Completion>)>;
+
+/// An output. send() is asynchronous: every event's outcome is reported exactly once through `done`,
+/// possibly over several calls, from any thread, in any order. `done` must not be called after stop().
+class Sink {
+ public:
+  virtual ~Sink() = default;
+  /// Connects; throws a ConnectorError (EventHubsError, ConfigurationError...) on a fatal problem.
+  virtual void start() = 0;
+  virtual void send(Batch batch, CompletionCallback done) = 0;
+  /// Finishes in-flight work for at most `grace` (reporting it), then closes; what is left unreported
+  /// stays unacked in Redis and is redelivered later.
+  virtual void stop(std::chrono::milliseconds grace) = 0;
+  /// Events whose encoded size exceeds this are rejected up front.
+  virtual std::size_t max_event_bytes() const = 0;
+  /// True while the output can take events (connected, authorized).
+  virtual bool ready() const = 0;
+};
+
+}  // namespace connector
