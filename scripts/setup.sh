@@ -9,8 +9,12 @@ PACKAGES=(
   libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev gcovr
   redis-server redis-tools
-  nodejs npm
 )
+# Node.js runs Microsoft's own Event Hubs client in one interoperability test; an image may already
+# carry a Node.js with its own npm (NodeSource's), which Debian's npm package would conflict with.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  PACKAGES+=(nodejs npm)
+fi
 
 missing=()
 for package in "${PACKAGES[@]}"; do
