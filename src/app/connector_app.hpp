@@ -1,0 +1,35 @@
+#pragma once
+// Wiring of the parts from a Config, signal handling and exit statuses; main() only calls this.
+#include <memory>
+
+#include "config/config.hpp"
+#include "core/encoder.hpp"
+#include "redis/redis_connection.hpp"
+#include "redis/stream_consumer.hpp"
+#include "sinks/sink.hpp"
+
+namespace connector {
+
+/// Exit statuses (DESIGN.md "Configuration").
+enum ExitStatus : int {
+  kExitOk = 0,
+  kExitFatal = 1,
+  kExitInvalidConfiguration = 2,
+  kExitCannotConnect = 3,
+};
+
+RedisConnectionOptions redis_options_from_config(const Config& config);
+StreamConsumerOptions stream_options_from_config(const Config& config);
+EncoderOptions encoder_options_from_config(const Config& config);
+/// The output named by OUTPUT_ADAPTER_TYPE, not started yet.
+std::unique_ptr<Sink> make_sink(const Config& config);
+
+/// Runs the connector until SIGINT or SIGTERM (a second one exits at once) and returns the exit
+/// status. SIGINT and SIGTERM must be blocked in every thread before it is called (block_signals()).
+int run_connector(const Config& config);
+
+/// Blocks SIGINT and SIGTERM for this thread and those it starts (they are taken with sigtimedwait),
+/// and ignores SIGPIPE (a write to a closed socket must not kill the process).
+void block_signals();
+
+}  // namespace connector

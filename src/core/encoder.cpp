@@ -1,0 +1,86 @@
+#include "core/encoder.hpp"
+
+#include <fmt/format.h>
+
+#include "common/errors.hpp"
+#include "core/json_writer.hpp"
+
+namespace connector {
+
+Encoder::Encoder(EncoderOptions options) : options_(std::move(options)) {}
+
+void append_fields_as_json(std::string& out, const StreamEntry& entry) {
+  out.push_back('{');
+  bool first = true;
+  for (const auto& field : entry.fields) {
+    if (!first) out.push_back(',');
+    first = false;
+    if (is_valid_utf8(field.name)) {
+      append_json_string(out, field.name);
+    } else {
+      out.append("\"$base64:");
+      append_base64(out, field.name);
+      out.push_back('"');
+    }
+    out.push_back(':');
+    if (is_valid_utf8(field.value)) {
+      append_json_string(out, field.value);
+    } else {
+      out.append("{\"$base64\":\"");
+      append_base64(out, field.value);
+      out.append("\"}");
+    }
+  }
+  out.push_back('}');
+}
+
+Event Encoder::encode(const StreamEntry& entry) const {
+  Event event;
+  encode_into(entry, event);
+  return event;
+}
+
+void Encoder::encode_into(const StreamEntry& entry, Event& out) const {
+  out.entry_id = entry.id;
+  out.body.clear();
+  out.properties.clear();
+  out.partition_key.clear();
+
+  if (options_.partition_key_field) {
+    for (const auto& field : entry.fields) {
+      if (field.name == *options_.partition_key_field) {
+        out.partition_key = field.value;
+        break;
+      }
+    }
+  }
+
+  if (!options_.body_field) {
+    out.body.reserve(64 + entry.fields.size() * 32);
+    append_fields_as_json(out.body, entry);
+    out.content_type = "application/json";
+    out.body_is_json = true;
+  } else {
+    bool found = false;
+    out.properties.reserve(entry.fields.size() + 1);
+    for (const auto& field : entry.fields) {
+      if (!found && field.name == *options_.body_field) {
+        out.body = field.value;
+        found = true;
+      } else {
+        out.properties.emplace_back(field.name, field.value);
+      }
+    }
+    if (!found) {
+      throw MessageProcessingError(fmt::format(
+          "entry {} of stream '{}' has no field '{}' (MESSAGE_BODY_FIELD); it cannot become an event",
+          entry.id, options_.stream_key, *options_.body_field));
+    }
+    out.content_type.clear();
+    out.body_is_json = false;
+  }
+  out.properties.emplace_back("redis-stream", options_.stream_key);
+  out.properties.emplace_back("redis-id", entry.id);
+}
+
+}  // namespace connector

@@ -1,0 +1,18 @@
+#pragma once
+// Hand-rolled JSON string output for the hot path (no DOM): escaping and UTF-8 validation.
+#include <string>
+#include <string_view>
+
+namespace connector {
+
+/// True when `text` is well-formed UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF).
+bool is_valid_utf8(std::string_view text) noexcept;
+
+/// Appends `text` (valid UTF-8) as a quoted JSON string, escaping what RFC 8259 requires.
+void append_json_string(std::string& out, std::string_view text);
+
+/// Standard base64 with padding.
+std::string base64_encode(std::string_view bytes);
+void append_base64(std::string& out, std::string_view bytes);
+
+}  // namespace connector

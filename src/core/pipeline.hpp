@@ -1,0 +1,148 @@
+#pragma once
+// The loop that reads, hands batches to the sink, tracks what is in flight, and acks (DESIGN.md "Pipeline").
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+#include "core/encoder.hpp"
+#include "redis/redis_connection.hpp"
+#include "redis/stream_consumer.hpp"
+#include "sinks/sink.hpp"
+
+namespace connector {
+
+struct Config;
+
+struct PipelineOptions {
+  std::size_t batch_size = 100;
+  std::size_t max_in_flight_batches = 4;
+  std::chrono::milliseconds poll_timeout{5000};
+  std::chrono::milliseconds retry_delay{5000};
+  std::chrono::milliseconds max_retry_delay{60000};
+  std::chrono::milliseconds shutdown_grace{2000};
+  std::chrono::milliseconds claim_interval{30000};
+  std::chrono::milliseconds claim_min_idle{60000};
+  unsigned max_delivery_attempts = 10;
+  int startup_connect_attempts = 3;
+
+  static PipelineOptions from_config(const Config& config);
+};
+
+/// Counters since start; read with Pipeline::stats() from any thread.
+struct PipelineStats {
+  std::uint64_t read = 0;            // entries read from the stream (new and own pending)
+  std::uint64_t claimed = 0;         // entries claimed from idle consumers
+  std::uint64_t sent = 0;            // events handed to the sink (retries included)
+  std::uint64_t acked = 0;           // entries XACKed after the sink accepted them
+  std::uint64_t retried = 0;         // Retry outcomes
+  std::uint64_t dead_lettered = 0;   // moved to the dead-letter stream
+  std::uint64_t deleted_acked = 0;   // pending entries found trimmed from the stream, acked
+  std::uint64_t redis_reconnects = 0;
+  std::size_t in_flight_batches = 0;
+};
+
+/// Moves entries from the stream to the sink and acks them once confirmed, at least once.
+///
+/// Threads: the reader thread owns `reader_` (the blocking XREADGROUP connection); the acker thread
+/// owns `acker_` (XACK, dead-letter, claims, on a second connection so acks never wait behind a
+/// blocking read). Sink completions arrive on any thread and only enqueue. Everything shared is
+/// guarded by `mutex_`.
+class Pipeline {
+ public:
+  Pipeline(PipelineOptions options, RedisConnectionOptions redis, StreamConsumerOptions stream, Encoder encoder,
+           Sink& sink);
+  ~Pipeline();
+  Pipeline(const Pipeline&) = delete;
+  Pipeline& operator=(const Pipeline&) = delete;
+
+  /// Connects to Redis (startup_connect_attempts attempts), checks the server and the group, then
+  /// starts the reader and acker threads. Throws RedisConnectionError, RedisStreamError or
+  /// ConfigurationError; nothing is left running when it throws.
+  void start();
+  /// Stops reading, waits up to shutdown_grace for in-flight events to complete and be acked, stops
+  /// the sink and closes the connections. Idempotent; unconfirmed entries stay pending in Redis.
+  void stop();
+  /// Set when a thread died of an unexpected error (a bug, never data): main exits with status 1.
+  std::optional<std::string> fatal_error() const;
+
+  PipelineStats stats() const;
+
+ private:
+  enum class EntryState : std::uint8_t { Sending, RetryWait, AckDue, DeadLetterDue, Done };
+  struct InFlightBatch {
+    std::vector<StreamEntry> entries;
+    std::vector<EntryState> states;
+    std::vector<std::string> reasons;  // dead-letter reasons
+    std::vector<unsigned> retries;     // Retry outcomes so far, per entry
+    std::size_t unresolved = 0;
+    std::chrono::steady_clock::time_point started;
+    std::chrono::steady_clock::time_point retry_at;
+    std::chrono::milliseconds retry_floor{0};
+  };
+  struct CompletionRecord {
+    std::uint64_t batch_id;
+    std::shared_ptr<const std::vector<std::size_t>> entry_indices;  // event index → entry index
+    std::vector<Completion> completions;
+  };
+
+  void reader_loop();
+  void acker_loop();
+  void connect_with_attempts(RedisConnection& connection, StreamConsumer& consumer, const char* role);
+  bool reconnect(RedisConnection& connection, StreamConsumer& consumer, const char* role);
+  enum class EntrySource { New, OwnPending, Claimed };
+  void dispatch(std::vector<StreamEntry> entries, EntrySource source);
+  void send_entries(std::uint64_t batch_id, const std::vector<std::size_t>& indices);
+  void apply_completions(std::unique_lock<std::mutex>& lock);
+  bool flush_redis_work(std::unique_lock<std::mutex>& lock);
+  void resend_due_retries(std::unique_lock<std::mutex>& lock);
+  void claim_idle_entries(std::unique_lock<std::mutex>& lock);
+  void resolve(std::uint64_t batch_id, std::size_t index);
+  bool drained() const;  // nothing with the sink or waiting for Redis (retry waits aside)
+  void record_fatal(const std::exception& error, const char* thread);
+  bool sleep_unless_stopping(std::chrono::milliseconds delay);
+  std::chrono::milliseconds backoff(unsigned attempt) const;
+
+  PipelineOptions options_;
+  Encoder encoder_;
+  Sink& sink_;
+
+  RedisConnection reader_connection_;  // reader thread
+  StreamConsumer reader_;              // reader thread
+  RedisConnection acker_connection_;   // acker thread
+  StreamConsumer acker_;               // acker thread
+
+  std::thread reader_thread_;
+  std::thread acker_thread_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable reader_wakeup_;  // capacity freed, or stopping
+  std::condition_variable acker_wakeup_;   // completions or Redis work queued, or stopping
+  std::condition_variable progress_;        // something completed or resolved (stop() waits on it)
+  std::map<std::uint64_t, InFlightBatch> batches_;
+  std::unordered_set<std::string> in_flight_ids_;  // claimed entries already here are not sent twice
+  std::deque<CompletionRecord> completions_;
+  std::vector<std::pair<std::uint64_t, std::size_t>> ack_due_;
+  std::vector<std::pair<std::uint64_t, std::size_t>> dead_letter_due_;
+  std::size_t outstanding_events_ = 0;  // with the sink, not completed yet
+  std::uint64_t next_batch_id_ = 1;
+  bool reading_stopped_ = false;  // no more reads, resends or claims
+  bool acker_exit_ = false;
+  bool started_ = false;
+  std::optional<std::string> fatal_error_;
+  std::chrono::steady_clock::time_point next_claim_;
+  std::string claim_cursor_ = "0-0";
+  PipelineStats stats_;
+  std::atomic<bool> stopping_{false};
+};
+
+}  // namespace connector

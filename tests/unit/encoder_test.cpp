@@ -1,0 +1,123 @@
+#include "core/encoder.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "common/errors.hpp"
+#include "core/json_writer.hpp"
+
+namespace connector {
+namespace {
+
+StreamEntry entry(std::string id, std::vector<StreamField> fields) {
+  StreamEntry result;
+  result.id = std::move(id);
+  result.fields = std::move(fields);
+  return result;
+}
+
+std::string property(const Event& event, const std::string& name) {
+  for (const auto& [key, value] : event.properties) {
+    if (key == name) return value;
+  }
+  return "<missing>";
+}
+
+TEST(json_writer_test, utf8_validation) {
+  EXPECT_TRUE(is_valid_utf8(""));
+  EXPECT_TRUE(is_valid_utf8("plain ascii"));
+  EXPECT_TRUE(is_valid_utf8("caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80"));
+  EXPECT_TRUE(is_valid_utf8(std::string("nul\0inside", 10)));
+  EXPECT_FALSE(is_valid_utf8("\xC3"));              // truncated
+  EXPECT_FALSE(is_valid_utf8("\xC0\xAF"));          // overlong '/'
+  EXPECT_FALSE(is_valid_utf8("\xED\xA0\x80"));      // surrogate
+  EXPECT_FALSE(is_valid_utf8("\xF4\x90\x80\x80"));  // above U+10FFFF
+  EXPECT_FALSE(is_valid_utf8("\xFF"));
+  EXPECT_FALSE(is_valid_utf8("ok\x80"));
+}
+
+TEST(json_writer_test, escapes_what_json_requires) {
+  std::string out;
+  append_json_string(out, std::string("a\"b\\c\nd\te\x01\0f", 12));
+  EXPECT_EQ(out, R"("a\"b\\c\nd\te\u0001\u0000f")");
+  EXPECT_EQ(nlohmann::json::parse(out).get<std::string>(), std::string("a\"b\\c\nd\te\x01\0f", 12));
+}
+
+TEST(json_writer_test, base64) {
+  EXPECT_EQ(base64_encode(""), "");
+  EXPECT_EQ(base64_encode("f"), "Zg==");
+  EXPECT_EQ(base64_encode("fo"), "Zm8=");
+  EXPECT_EQ(base64_encode("foo"), "Zm9v");
+  EXPECT_EQ(base64_encode(std::string_view("\xFF\xFE\x00", 3)), "//4A");
+}
+
+TEST(encoder_test, default_mapping_is_a_json_object_in_stream_order) {
+  Encoder encoder({"telemetry", std::nullopt, std::nullopt});
+  const Event event = encoder.encode(entry("1700000000000-0", {{"temp", "21.5"}, {"device", "d-1"}, {"a", "x"}}));
+  EXPECT_EQ(event.entry_id, "1700000000000-0");
+  EXPECT_EQ(event.body, R"({"temp":"21.5","device":"d-1","a":"x"})");
+  EXPECT_EQ(event.content_type, "application/json");
+  EXPECT_TRUE(event.body_is_json);
+  EXPECT_EQ(property(event, "redis-stream"), "telemetry");
+  EXPECT_EQ(property(event, "redis-id"), "1700000000000-0");
+  EXPECT_TRUE(event.partition_key.empty());
+}
+
+TEST(encoder_test, binary_values_and_names_survive_as_marked_base64) {
+  Encoder encoder({"s", std::nullopt, std::nullopt});
+  const std::string binary("\xFF\x00\xFE", 3);
+  const Event event = encoder.encode(entry("1-1", {{"blob", binary}, {binary, "v"}, {"nul", std::string("a\0b", 3)}}));
+  const auto json = nlohmann::json::parse(event.body);  // must stay valid JSON
+  EXPECT_EQ(json["blob"]["$base64"], "/wD+");
+  EXPECT_EQ(json["$base64:/wD+"], "v");
+  EXPECT_EQ(json["nul"].get<std::string>(), std::string("a\0b", 3));
+}
+
+TEST(encoder_test, repeated_field_names_are_kept) {
+  Encoder encoder({"s", std::nullopt, std::nullopt});
+  EXPECT_EQ(encoder.encode(entry("1-1", {{"k", "1"}, {"k", "2"}})).body, R"({"k":"1","k":"2"})");
+}
+
+TEST(encoder_test, empty_entry_is_an_empty_object) {
+  Encoder encoder({"s", std::nullopt, std::nullopt});
+  EXPECT_EQ(encoder.encode(entry("1-1", {})).body, "{}");
+}
+
+TEST(encoder_test, body_field_mapping_keeps_raw_bytes_and_makes_properties) {
+  Encoder encoder({"s", std::string("payload"), std::string("device")});
+  const std::string raw("\x00\x01binary\xFF", 9);
+  const Event event = encoder.encode(entry("5-0", {{"device", "d-7"}, {"payload", raw}, {"kind", "x"}}));
+  EXPECT_EQ(event.body, raw);
+  EXPECT_FALSE(event.body_is_json);
+  EXPECT_TRUE(event.content_type.empty());
+  EXPECT_EQ(event.partition_key, "d-7");
+  EXPECT_EQ(property(event, "device"), "d-7");
+  EXPECT_EQ(property(event, "kind"), "x");
+  EXPECT_EQ(property(event, "payload"), "<missing>");
+  EXPECT_EQ(property(event, "redis-id"), "5-0");
+}
+
+TEST(encoder_test, missing_body_field_is_a_message_processing_error) {
+  Encoder encoder({"orders", std::string("payload"), std::nullopt});
+  try {
+    encoder.encode(entry("9-3", {{"other", "x"}}));
+    FAIL() << "expected MessageProcessingError";
+  } catch (const MessageProcessingError& error) {
+    EXPECT_NE(std::string(error.what()).find("9-3"), std::string::npos);
+    EXPECT_NE(std::string(error.what()).find("payload"), std::string::npos);
+  }
+}
+
+TEST(encoder_test, encode_into_reuses_and_resets_the_event) {
+  Encoder encoder({"s", std::nullopt, std::string("pk")});
+  Event event;
+  encoder.encode_into(entry("1-0", {{"pk", "a"}}), event);
+  encoder.encode_into(entry("2-0", {{"x", "y"}}), event);
+  EXPECT_EQ(event.entry_id, "2-0");
+  EXPECT_EQ(event.body, R"({"x":"y"})");
+  EXPECT_TRUE(event.partition_key.empty());
+  EXPECT_EQ(event.properties.size(), 2u);
+}
+
+}  // namespace
+}  // namespace connector
