@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 #include "common/errors.hpp"
 
@@ -538,4 +539,24 @@ TEST_F(config_loader_test, current_environment_reads_environ) {
   ::unsetenv("CONFIG_LOADER_TEST_VAR");
   ASSERT_EQ(env.count("CONFIG_LOADER_TEST_VAR"), 1u);
   EXPECT_EQ(env.at("CONFIG_LOADER_TEST_VAR"), "a=b");
+}
+
+TEST_F(config_loader_test, env_example_loads_and_names_every_setting) {
+  const std::string example = std::string(SOURCE_DIR) + "/.env.example";
+  const auto c = parse({"--env-file", example}, {}).config;
+  EXPECT_EQ(c.redis.describe(), "redis://127.0.0.1:6379/0");
+  EXPECT_EQ(c.stream_key, "telemetry:events");
+  EXPECT_EQ(c.consumer_group, "eventhubs-connector");
+
+  std::ifstream in(example);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto description = describe_config(c);
+  for (std::size_t start = 0; start < description.size();) {
+    const auto end = description.find('\n', start);
+    const auto variable = description.substr(start, description.find('=', start) - start);
+    const bool listed = text.find("\n# " + variable + "=") != std::string::npos ||
+                        text.find("\n" + variable + "=") != std::string::npos;
+    EXPECT_TRUE(listed) << variable << " is not in .env.example";
+    start = end + 1;
+  }
 }
