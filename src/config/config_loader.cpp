@@ -121,8 +121,11 @@ std::string expand_placeholders(std::string value) {
 class Resolver {
  public:
   Resolver(std::map<std::string, std::string> flags, const Environment& environment,
-           std::map<std::string, std::string> dotenv)
-      : flags_(std::move(flags)), environment_(environment), dotenv_(std::move(dotenv)) {}
+           std::map<std::string, std::string> dotenv, std::vector<std::string> problems)
+      : flags_(std::move(flags)),
+        environment_(environment),
+        dotenv_(std::move(dotenv)),
+        problems_(std::move(problems)) {}
 
   std::vector<std::string>& problems() { return problems_; }
   void problem(std::string_view variable, const std::string& what) {
@@ -144,8 +147,6 @@ class Resolver {
   std::string string_or(std::string_view variable, std::string fallback) const {
     return get(variable).value_or(std::move(fallback));
   }
-
-  std::optional<std::string> optional_string(std::string_view variable) const { return get(variable); }
 
   std::string required(std::string_view variable) {
     auto value = get(variable);
@@ -267,13 +268,13 @@ void resolve_stream(Resolver& r, Config& config) {
   }
   config.max_delivery_attempts =
       static_cast<unsigned>(r.whole_number("MAX_DELIVERY_ATTEMPTS", 1, 2147483647, 10));
-  config.message_body_field = r.optional_string("MESSAGE_BODY_FIELD");
+  config.message_body_field = r.get("MESSAGE_BODY_FIELD");
 }
 
 void resolve_eventhubs(Resolver& r, Config& config) {
   config.event_hub_name = r.string_or("EVENT_HUB_NAME", "");
-  config.partition_id = r.optional_string("EVENT_HUB_PARTITION_ID");
-  config.partition_key_field = r.optional_string("PARTITION_KEY_FIELD");
+  config.partition_id = r.get("EVENT_HUB_PARTITION_ID");
+  config.partition_key_field = r.get("PARTITION_KEY_FIELD");
   config.eventhubs_ca_file = r.string_or("EVENT_HUBS_TLS_CA_FILE", "");
   if (config.partition_id && config.partition_key_field) {
     r.problem(
@@ -450,9 +451,7 @@ CommandLine parse_command_line(int argc, const char* const argv[], const Environ
     if (options[i]->count() > 0) flags.emplace(std::string(kSettings[i].variable), raw[i]);
   }
 
-  Resolver resolver(std::move(flags), environment, std::move(dotenv));
-  auto& all = resolver.problems();
-  all = std::move(problems);
+  Resolver resolver(std::move(flags), environment, std::move(dotenv), std::move(problems));
   CommandLine result;
   result.action = check_config ? CliAction::CheckConfig : CliAction::Run;
   auto& config = result.config;
@@ -461,7 +460,7 @@ CommandLine parse_command_line(int argc, const char* const argv[], const Environ
   resolve_output(resolver, config);
   resolve_eventhubs(resolver, config);
   resolve_tuning_and_logging(resolver, config);
-  if (!all.empty()) throw ConfigurationError(std::move(all));
+  if (!resolver.problems().empty()) throw ConfigurationError(std::move(resolver.problems()));
   return result;
 }
 
