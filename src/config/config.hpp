@@ -48,7 +48,7 @@ enum class OutputType { LocalFile, EventHubs, Blackhole };
 enum class LogLevel { Trace = 10, Debug = 20, Info = 30, Warn = 40, Error = 50, Fatal = 60 };
 enum class LogFormat { Json, Pretty };
 
-/// Every setting, validated. Built once by load_config(); nothing below main reads the environment.
+/// Every setting, validated. Built once by parse_command_line() (config_loader.hpp); nothing below main reads the environment.
 struct Config {
   RedisEndpoint redis;
   RedisTlsOptions redis_tls;

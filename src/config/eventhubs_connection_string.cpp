@@ -1,0 +1,161 @@
+#include "config/eventhubs_connection_string.hpp"
+
+#include <charconv>
+#include <optional>
+#include <stdexcept>
+
+#include "config/text.hpp"
+
+namespace connector {
+namespace {
+
+[[noreturn]] void fail(const std::string& what) { throw std::invalid_argument(what); }
+
+constexpr std::uint16_t kAmqpsPort = 5671;
+constexpr std::uint16_t kAmqpPort = 5672;
+
+struct Endpoint {
+  std::string host;
+  std::optional<std::uint16_t> port;
+};
+
+/// Reads the host and port of an endpoint. Like the Java SDK, a missing scheme means sb://; like the .NET
+/// SDK, the scheme does not choose the transport (UseDevelopmentEmulator does) and the path is ignored.
+Endpoint parse_endpoint(std::string_view value) {
+  auto rest = value;
+  if (const auto scheme_end = value.find("://"); scheme_end != std::string_view::npos) {
+    const auto scheme = text::to_lower(value.substr(0, scheme_end));
+    if (scheme != "sb" && scheme != "amqps" && scheme != "amqp" && scheme != "https" && scheme != "http") {
+      fail("the Endpoint's scheme \"" + scheme + "\" is not sb://, amqps:// or https://");
+    }
+    rest = value.substr(scheme_end + 3);
+  }
+  rest = rest.substr(0, rest.find_first_of("/?#"));
+  Endpoint endpoint;
+  std::string_view port_text;
+  bool has_port = false;
+  if (rest.starts_with('[')) {
+    const auto close = rest.find(']');
+    if (close == std::string_view::npos) fail("the Endpoint's IPv6 address has no closing ']'");
+    endpoint.host = std::string(rest.substr(1, close - 1));
+    const auto after = rest.substr(close + 1);
+    if (!after.empty() && !after.starts_with(':')) fail("unexpected text after the Endpoint's IPv6 address");
+    has_port = !after.empty();
+    if (has_port) port_text = after.substr(1);
+  } else {
+    const auto colon = rest.find(':');
+    endpoint.host = std::string(rest.substr(0, colon));
+    has_port = colon != std::string_view::npos;
+    if (has_port) port_text = rest.substr(colon + 1);
+  }
+  if (endpoint.host.empty())
+    fail("the Endpoint has no host (expected sb://<namespace>.servicebus.windows.net/)");
+  if (endpoint.host.find_first_of(" \t@[]") != std::string::npos) {
+    fail("the Endpoint's host \"" + endpoint.host + "\" contains a character hosts cannot have");
+  }
+  if (has_port) {
+    unsigned port = 0;
+    const auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+    if (port_text.empty() || ec != std::errc{} || end != port_text.data() + port_text.size() || port == 0 ||
+        port > 65535) {
+      fail("the Endpoint's port \"" + std::string(port_text) + "\" is not a whole number from 1 to 65535");
+    }
+    endpoint.port = static_cast<std::uint16_t>(port);
+  }
+  return endpoint;
+}
+
+}  // namespace
+
+EventHubsConnectionString parse_eventhubs_connection_string(std::string_view connection_string) {
+  EventHubsConnectionString parts;
+  std::optional<Endpoint> endpoint;
+  bool has_key_name = false, has_key = false, has_signature = false;
+  std::size_t segment_number = 0;
+  while (!connection_string.empty()) {
+    const auto semicolon = connection_string.find(';');
+    const auto segment = connection_string.substr(0, semicolon);
+    connection_string =
+        semicolon == std::string_view::npos ? std::string_view{} : connection_string.substr(semicolon + 1);
+    ++segment_number;
+    if (text::trim(segment).empty()) continue;  // "…;;…" and a trailing ';' are fine, as in the SDKs
+
+    // Segments are named by position, never shown: a broken one may hold the key.
+    const auto eq = segment.find('=');
+    if (eq == std::string_view::npos) fail("segment " + std::to_string(segment_number) + " is not Key=Value");
+    const auto key = text::trim(segment.substr(0, eq));
+    const auto value = text::trim(segment.substr(eq + 1));
+    if (key.empty()) fail("segment " + std::to_string(segment_number) + " has no key before '='");
+
+    const auto known = [&](std::string_view name) {
+      if (!text::iequals(key, name)) return false;
+      // The .NET SDK treats an empty value as a malformed connection string.
+      if (value.empty()) fail(std::string(name) + " is empty");
+      return true;
+    };
+    if (known("Endpoint")) {
+      parts.endpoint = std::string(value);
+      endpoint = parse_endpoint(value);
+    } else if (known("SharedAccessKeyName")) {
+      parts.shared_access_key_name = std::string(value);
+      has_key_name = true;
+    } else if (known("SharedAccessKey")) {
+      parts.shared_access_key = std::string(value);
+      has_key = true;
+    } else if (known("SharedAccessSignature")) {
+      // The Java SDK accepts only a complete token here.
+      if (!text::to_lower(value).starts_with("sharedaccesssignature ")) {
+        fail("SharedAccessSignature must be a whole token, starting with \"SharedAccessSignature sr=\"");
+      }
+      parts.shared_access_signature = std::string(value);
+      has_signature = true;
+    } else if (known("EntityPath")) {
+      parts.entity_path = std::string(value);
+    } else if (known("UseDevelopmentEmulator")) {
+      if (text::iequals(value, "true")) {
+        parts.use_development_emulator = true;
+      } else if (text::iequals(value, "false")) {
+        parts.use_development_emulator = false;
+      } else {
+        fail("UseDevelopmentEmulator is \"" + std::string(value) + "\"; use true or false");
+      }
+    }
+    // Other keys (TransportType, …) are ignored, as the JS and .NET SDKs do.
+  }
+
+  if (!endpoint) fail("the Endpoint is missing (expected Endpoint=sb://<namespace>.servicebus.windows.net/)");
+  if (has_signature && (has_key || has_key_name)) {
+    fail("it has both SharedAccessSignature and SharedAccessKey/SharedAccessKeyName; use one of them");
+  }
+  if (!has_signature) {
+    if (has_key && !has_key_name) fail("it has a SharedAccessKey but no SharedAccessKeyName");
+    if (has_key_name && !has_key) fail("it has a SharedAccessKeyName but no SharedAccessKey");
+    if (!has_key) fail("it has neither SharedAccessKeyName + SharedAccessKey nor SharedAccessSignature");
+  }
+
+  parts.host = endpoint->host;
+  if (parts.use_development_emulator) {
+    parts.port = endpoint->port.value_or(kAmqpPort);
+    // The emulator speaks plain AMQP; 5671 is the TLS port, which the C++ SDK refuses here too.
+    if (parts.port == kAmqpsPort) {
+      fail("UseDevelopmentEmulator=true uses plain AMQP, but the Endpoint's port is 5671 (AMQPS); use 5672");
+    }
+  } else {
+    parts.port = endpoint->port.value_or(kAmqpsPort);
+  }
+  return parts;
+}
+
+std::string describe_connection_string(const EventHubsConnectionString& parts) {
+  std::string text = "Endpoint=" + parts.endpoint;
+  if (!parts.shared_access_signature.empty()) {
+    text += ";SharedAccessSignature=***";
+  } else {
+    text += ";SharedAccessKeyName=" + parts.shared_access_key_name + ";SharedAccessKey=***";
+  }
+  if (!parts.entity_path.empty()) text += ";EntityPath=" + parts.entity_path;
+  if (parts.use_development_emulator) text += ";UseDevelopmentEmulator=true";
+  return text;
+}
+
+}  // namespace connector

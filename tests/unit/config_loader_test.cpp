@@ -1,0 +1,562 @@
+#include "config/config_loader.hpp"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "common/errors.hpp"
+
+using namespace connector;
+namespace fs = std::filesystem;
+
+namespace {
+
+const Environment kMinimal = {{"REDIS_URL", "redis://127.0.0.1:6379"},
+                              {"STREAM_KEY", "telemetry:events"},
+                              {"CONSUMER_GROUP_NAME", "g"}};
+
+Environment with(Environment base, const Environment& more) {
+  for (const auto& [k, v] : more) base[k] = v;
+  return base;
+}
+
+bool contains(const std::vector<std::string>& list, const std::string& item) {
+  return std::find(list.begin(), list.end(), item) != list.end();
+}
+
+}  // namespace
+
+/// Runs each test in its own empty directory, so a stray ./.env never leaks in.
+class config_loader_test : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    previous_ = fs::current_path();
+    dir_ = fs::temp_directory_path() / ("config-loader-test-" + std::to_string(::getpid()) + "-" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(dir_);
+    fs::current_path(dir_);
+  }
+  void TearDown() override {
+    fs::current_path(previous_);
+    fs::remove_all(dir_);
+  }
+
+  static CommandLine parse(std::vector<std::string> args, const Environment& environment) {
+    args.insert(args.begin(), "redis-eventhubs-connector");
+    std::vector<const char*> argv;
+    for (const auto& a : args) argv.push_back(a.c_str());
+    return parse_command_line(static_cast<int>(argv.size()), argv.data(), environment);
+  }
+
+  /// The problems parse() reports; fails the test when it reports none.
+  static std::vector<std::string> problems(std::vector<std::string> args, const Environment& environment) {
+    try {
+      parse(std::move(args), environment);
+    } catch (const ConfigurationError& e) {
+      return e.problems();
+    }
+    ADD_FAILURE() << "expected a ConfigurationError";
+    return {};
+  }
+
+  static std::string single_problem(const Environment& environment, std::vector<std::string> args = {}) {
+    const auto found = problems(std::move(args), environment);
+    EXPECT_EQ(found.size(), 1u) << ::testing::PrintToString(found);
+    return found.empty() ? "" : found.front();
+  }
+
+  fs::path write(const std::string& name, const std::string& text) {
+    std::ofstream(dir_ / name) << text;
+    return dir_ / name;
+  }
+
+  fs::path dir_;
+
+ private:
+  fs::path previous_;
+};
+
+TEST_F(config_loader_test, every_default) {
+  const auto cl = parse({}, kMinimal);
+  EXPECT_EQ(cl.action, CliAction::Run);
+  const auto& c = cl.config;
+  EXPECT_EQ(c.redis.scheme, RedisEndpoint::Scheme::Tcp);
+  EXPECT_EQ(c.redis.host, "127.0.0.1");
+  EXPECT_EQ(c.redis.port, 6379);
+  EXPECT_EQ(c.redis.database, 0);
+  EXPECT_EQ(c.redis.username, "");
+  EXPECT_EQ(c.redis.password, "");
+  EXPECT_EQ(c.redis_tls.ca_file, "");
+  EXPECT_FALSE(c.redis_tls.insecure);
+  EXPECT_EQ(c.stream_key, "telemetry:events");
+  EXPECT_EQ(c.consumer_group, "g");
+  EXPECT_EQ(c.consumer_name, "connector-instance-" + std::to_string(::getpid()));
+  EXPECT_EQ(c.group_start_id, "$");
+  EXPECT_EQ(c.output, OutputType::LocalFile);
+  EXPECT_EQ(c.output_directory, fs::path("./output"));
+  EXPECT_TRUE(c.output_fsync);
+  EXPECT_FALSE(c.eventhubs.has_value());
+  EXPECT_EQ(c.event_hub_name, "");
+  EXPECT_FALSE(c.partition_id.has_value());
+  EXPECT_FALSE(c.partition_key_field.has_value());
+  EXPECT_EQ(c.eventhubs_ca_file, "");
+  EXPECT_FALSE(c.message_body_field.has_value());
+  EXPECT_EQ(c.batch_size, 100u);
+  EXPECT_EQ(c.max_in_flight_batches, 4u);
+  EXPECT_EQ(c.poll_timeout.count(), 5000);
+  EXPECT_EQ(c.retry_delay.count(), 5000);
+  EXPECT_EQ(c.shutdown_grace.count(), 2000);
+  EXPECT_EQ(c.claim_interval.count(), 30000);
+  EXPECT_EQ(c.claim_min_idle.count(), 60000);
+  EXPECT_EQ(c.max_delivery_attempts, 10u);
+  EXPECT_EQ(c.dead_letter_stream, "telemetry:events:dead-letter");
+  EXPECT_EQ(c.log_level, LogLevel::Info);
+  EXPECT_EQ(c.log_format, LogFormat::Json);
+}
+
+TEST_F(config_loader_test, every_setting_from_the_environment) {
+  const auto ca = write("ca.pem", "x").string();
+  const auto c =
+      parse({}, {{"REDIS_URL", "rediss://u:p@r.example:6380/2"},
+                 {"REDIS_TLS_CA_FILE", ca},
+                 {"REDIS_TLS_CERT_FILE", ca},
+                 {"REDIS_TLS_KEY_FILE", ca},
+                 {"REDIS_TLS_SERVER_NAME", "sni.example"},
+                 {"REDIS_TLS_INSECURE", "yes"},
+                 {"STREAM_KEY", "s"},
+                 {"CONSUMER_GROUP_NAME", "grp"},
+                 {"CONSUMER_NAME", "worker-{HOSTNAME}-{PID}"},
+                 {"GROUP_START_ID", "0"},
+                 {"OUTPUT_ADAPTER_TYPE", "event_hubs"},
+                 {"OUTPUT_DIRECTORY", "/tmp/out"},
+                 {"OUTPUT_FSYNC", "NO"},
+                 {"EVENT_HUB_CONNECTION_STRING",
+                  "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=send;SharedAccessKey=abc="},
+                 {"EVENT_HUB_NAME", "hub"},
+                 {"PARTITION_KEY_FIELD", "device"},
+                 {"EVENT_HUBS_TLS_CA_FILE", ca},
+                 {"MESSAGE_BODY_FIELD", "payload"},
+                 {"BATCH_SIZE", "10000"},
+                 {"MAX_IN_FLIGHT_BATCHES", "64"},
+                 {"POLL_TIMEOUT_MS", "1"},
+                 {"RETRY_DELAY_MS", "250"},
+                 {"SHUTDOWN_GRACE_PERIOD_MS", "100"},
+                 {"PENDING_MESSAGE_CLAIM_INTERVAL_MS", "1000"},
+                 {"PENDING_MESSAGE_MIN_IDLE_MS", "2000"},
+                 {"MAX_DELIVERY_ATTEMPTS", "1"},
+                 {"DEAD_LETTER_STREAM", "dlq"},
+                 {"LOG_LEVEL", "DEBUG"},
+                 {"LOG_FORMAT", "pretty"}})
+          .config;
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  EXPECT_EQ(c.redis.scheme, RedisEndpoint::Scheme::Tls);
+  EXPECT_EQ(c.redis.host, "r.example");
+  EXPECT_EQ(c.redis.port, 6380);
+  EXPECT_EQ(c.redis.database, 2);
+  EXPECT_EQ(c.redis_tls.ca_file, ca);
+  EXPECT_EQ(c.redis_tls.cert_file, ca);
+  EXPECT_EQ(c.redis_tls.key_file, ca);
+  EXPECT_EQ(c.redis_tls.server_name, "sni.example");
+  EXPECT_TRUE(c.redis_tls.insecure);
+  EXPECT_EQ(c.consumer_name, std::string("worker-") + host + "-" + std::to_string(::getpid()));
+  EXPECT_EQ(c.group_start_id, "0");
+  EXPECT_EQ(c.output, OutputType::EventHubs);
+  EXPECT_EQ(c.output_directory, fs::path("/tmp/out"));
+  EXPECT_FALSE(c.output_fsync);
+  ASSERT_TRUE(c.eventhubs.has_value());
+  EXPECT_EQ(c.eventhubs->host, "ns.servicebus.windows.net");
+  EXPECT_EQ(c.event_hub_name, "hub");
+  EXPECT_EQ(c.partition_key_field, "device");
+  EXPECT_EQ(c.eventhubs_ca_file, ca);
+  EXPECT_EQ(c.message_body_field, "payload");
+  EXPECT_EQ(c.batch_size, 10000u);
+  EXPECT_EQ(c.max_in_flight_batches, 64u);
+  EXPECT_EQ(c.poll_timeout.count(), 1);
+  EXPECT_EQ(c.retry_delay.count(), 250);
+  EXPECT_EQ(c.shutdown_grace.count(), 100);
+  EXPECT_EQ(c.claim_interval.count(), 1000);
+  EXPECT_EQ(c.claim_min_idle.count(), 2000);
+  EXPECT_EQ(c.max_delivery_attempts, 1u);
+  EXPECT_EQ(c.dead_letter_stream, "dlq");
+  EXPECT_EQ(c.log_level, LogLevel::Debug);
+  EXPECT_EQ(c.log_format, LogFormat::Pretty);
+}
+
+TEST_F(config_loader_test, flag_beats_environment_beats_dotenv) {
+  write(".env", "BATCH_SIZE=10\nSTREAM_KEY=from-dotenv\nLOG_LEVEL=warn\n");
+  const auto env = with(kMinimal, {{"BATCH_SIZE", "20"}, {"STREAM_KEY", ""}});
+  EXPECT_EQ(parse({"--batch-size", "30"}, env).config.batch_size, 30u);
+  EXPECT_EQ(parse({"--batch-size=31"}, env).config.batch_size, 31u);
+  EXPECT_EQ(parse({}, env).config.batch_size, 20u);
+  EXPECT_EQ(parse({}, kMinimal).config.batch_size, 10u);
+  // STREAM_KEY is present but empty in the environment, so the .env value applies.
+  EXPECT_EQ(parse({}, env).config.stream_key, "from-dotenv");
+  EXPECT_EQ(parse({}, env).config.log_level, LogLevel::Warn);
+}
+
+TEST_F(config_loader_test, empty_flag_clears_the_setting) {
+  write(".env", "MESSAGE_BODY_FIELD=body\n");
+  EXPECT_EQ(parse({}, kMinimal).config.message_body_field, "body");
+  EXPECT_FALSE(parse({"--message-body-field", ""}, kMinimal).config.message_body_field.has_value());
+}
+
+TEST_F(config_loader_test, dotenv_can_hold_everything_required) {
+  write(".env",
+        "REDIS_URL=redis://"
+        "127.0.0.1:6379\nSTREAM_KEY=telemetry:events\nCONSUMER_GROUP_NAME=eventhubs-connector\n");
+  const auto c = parse({}, {}).config;
+  EXPECT_EQ(c.stream_key, "telemetry:events");
+  EXPECT_EQ(c.consumer_group, "eventhubs-connector");
+}
+
+TEST_F(config_loader_test, env_file_flag_replaces_the_default_file) {
+  write(".env", "BATCH_SIZE=10\n");
+  const auto other = write("other.env", "BATCH_SIZE=77\n");
+  EXPECT_EQ(parse({"--env-file", other.string()}, kMinimal).config.batch_size, 77u);
+  EXPECT_EQ(
+      single_problem(kMinimal, {"--env-file", (dir_ / "missing.env").string()}),
+      "env file \"" + (dir_ / "missing.env").string() + "\": cannot be read: No such file or directory");
+}
+
+TEST_F(config_loader_test, dotenv_problems_are_reported_with_the_others) {
+  write(".env", "GOOD=1\nthis line is broken\n");
+  const auto found = problems({}, with(kMinimal, {{"BATCH_SIZE", "0"}}));
+  EXPECT_EQ(found,
+            (std::vector<std::string>{
+                "env file \".env\" line 2: expected KEY=VALUE (KEY made of letters, digits, '_', '.', '-')",
+                "BATCH_SIZE: \"0\" is not a whole number from 1 to 10000"}));
+}
+
+TEST_F(config_loader_test, required_settings) {
+  EXPECT_EQ(problems({}, {}), (std::vector<std::string>{
+                                  "REDIS_URL: required, but not set (set REDIS_URL or --redis-url)",
+                                  "STREAM_KEY: required, but not set (set STREAM_KEY or --stream-key)",
+                                  "CONSUMER_GROUP_NAME: required, but not set (set CONSUMER_GROUP_NAME or "
+                                  "--consumer-group-name)"}));
+}
+
+TEST_F(config_loader_test, number_ranges) {
+  const auto check = [&](const std::string& name, const std::string& value, const std::string& message) {
+    EXPECT_EQ(single_problem(with(kMinimal, {{name, value}})), name + ": \"" + value + "\" " + message);
+  };
+  check("BATCH_SIZE", "abc", "is not a whole number from 1 to 10000");
+  check("BATCH_SIZE", "0", "is not a whole number from 1 to 10000");
+  check("BATCH_SIZE", "10001", "is not a whole number from 1 to 10000");
+  check("BATCH_SIZE", "1.5", "is not a whole number from 1 to 10000");
+  check("MAX_IN_FLIGHT_BATCHES", "65", "is not a whole number from 1 to 64");
+  check("MAX_IN_FLIGHT_BATCHES", "0", "is not a whole number from 1 to 64");
+  check("POLL_TIMEOUT_MS", "0", "is not a whole number of milliseconds from 1 to 2147483647");
+  check("RETRY_DELAY_MS", "-5", "is not a whole number of milliseconds from 1 to 2147483647");
+  check("SHUTDOWN_GRACE_PERIOD_MS", "2s", "is not a whole number of milliseconds from 1 to 2147483647");
+  check("PENDING_MESSAGE_CLAIM_INTERVAL_MS", "99999999999",
+        "is not a whole number of milliseconds from 1 to 2147483647");
+  check("PENDING_MESSAGE_MIN_IDLE_MS", "0", "is not a whole number of milliseconds from 1 to 2147483647");
+  check("MAX_DELIVERY_ATTEMPTS", "0", "is not a whole number from 1 to 2147483647");
+  EXPECT_EQ(parse({}, with(kMinimal, {{"BATCH_SIZE", " 42 "}})).config.batch_size, 42u);
+}
+
+TEST_F(config_loader_test, booleans_and_choices) {
+  for (const auto* yes : {"true", "TRUE", "1", "yes", "Yes"}) {
+    EXPECT_TRUE(parse({}, with(kMinimal, {{"REDIS_URL", "rediss://h"}, {"REDIS_TLS_INSECURE", yes}}))
+                    .config.redis_tls.insecure);
+  }
+  for (const auto* no : {"false", "False", "0", "no", "NO"}) {
+    EXPECT_FALSE(parse({}, with(kMinimal, {{"OUTPUT_FSYNC", no}})).config.output_fsync);
+  }
+  EXPECT_EQ(single_problem(with(kMinimal, {{"OUTPUT_FSYNC", "maybe"}})),
+            "OUTPUT_FSYNC: \"maybe\" is not a boolean (true, false, 1, 0, yes or no)");
+  EXPECT_EQ(parse({}, with(kMinimal, {{"OUTPUT_ADAPTER_TYPE", "blackhole"}})).config.output,
+            OutputType::Blackhole);
+  EXPECT_EQ(parse({}, with(kMinimal, {{"OUTPUT_ADAPTER_TYPE", "Local_File"}})).config.output,
+            OutputType::LocalFile);
+  EXPECT_EQ(single_problem(with(kMinimal, {{"OUTPUT_ADAPTER_TYPE", "KAFKA"}})),
+            "OUTPUT_ADAPTER_TYPE: \"KAFKA\" is not LOCAL_FILE, EVENT_HUBS or BLACKHOLE");
+  EXPECT_EQ(single_problem(with(kMinimal, {{"LOG_LEVEL", "verbose"}})),
+            "LOG_LEVEL: \"verbose\" is not trace, debug, info, warn, error or fatal");
+  EXPECT_EQ(single_problem(with(kMinimal, {{"LOG_FORMAT", "xml"}})),
+            "LOG_FORMAT: \"xml\" is not json or pretty");
+}
+
+TEST_F(config_loader_test, group_start_id_and_dead_letter_stream) {
+  EXPECT_EQ(parse({}, with(kMinimal, {{"GROUP_START_ID", "1700000000000-5"}})).config.group_start_id,
+            "1700000000000-5");
+  EXPECT_EQ(single_problem(with(kMinimal, {{"GROUP_START_ID", "latest"}})),
+            "GROUP_START_ID: \"latest\" is not $ (new entries), 0 (everything) or a stream ID like "
+            "1700000000000-0");
+  EXPECT_EQ(
+      single_problem(with(kMinimal, {{"DEAD_LETTER_STREAM", "telemetry:events"}})),
+      "DEAD_LETTER_STREAM: \"telemetry:events\" is STREAM_KEY itself; dead letters would be read again");
+  EXPECT_EQ(parse({"--stream-key", "k2"}, kMinimal).config.dead_letter_stream, "k2:dead-letter");
+}
+
+TEST_F(config_loader_test, redis_credentials_override_the_url) {
+  const auto c =
+      parse({}, with(kMinimal, {{"REDIS_URL", "redis://urluser:urlpass@h"}, {"REDIS_PASSWORD", "envpass"}}))
+          .config;
+  EXPECT_EQ(c.redis.username, "urluser");
+  EXPECT_EQ(c.redis.password, "envpass");
+  EXPECT_EQ(parse({"--redis-username", "flaguser"}, with(kMinimal, {{"REDIS_URL", "redis://u:p@h"}}))
+                .config.redis.username,
+            "flaguser");
+}
+
+TEST_F(config_loader_test, redis_url_problems_name_the_variable) {
+  EXPECT_EQ(single_problem(with(kMinimal, {{"REDIS_URL", "redis://h:99999"}})),
+            "REDIS_URL: the port \"99999\" is not a whole number from 1 to 65535");
+}
+
+TEST_F(config_loader_test, redis_tls_settings_need_a_tls_url) {
+  const auto found =
+      problems({}, with(kMinimal, {{"REDIS_TLS_CA_FILE", "/x"}, {"REDIS_TLS_INSECURE", "true"}}));
+  EXPECT_EQ(found,
+            (std::vector<std::string>{
+                "REDIS_TLS_CA_FILE: set, but REDIS_URL is not a rediss:// (TLS) URL; use rediss:// or unset "
+                "REDIS_TLS_CA_FILE",
+                "REDIS_TLS_INSECURE: set, but REDIS_URL is not a rediss:// (TLS) URL; use rediss:// or unset "
+                "REDIS_TLS_INSECURE"}));
+  EXPECT_NO_THROW(parse({}, with(kMinimal, {{"REDIS_TLS_INSECURE", "false"}})));
+}
+
+TEST_F(config_loader_test, tls_files_must_exist_and_come_in_pairs) {
+  const auto missing = (dir_ / "missing.pem").string();
+  const auto cert = write("cert.pem", "x").string();
+  const auto found = problems({}, with(kMinimal, {{"REDIS_URL", "rediss://h:6380"},
+                                                  {"REDIS_TLS_CA_FILE", missing},
+                                                  {"REDIS_TLS_CERT_FILE", cert}}));
+  EXPECT_EQ(
+      found,
+      (std::vector<std::string>{
+          "REDIS_TLS_KEY_FILE: a client certificate needs both REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE",
+          "REDIS_TLS_CA_FILE: \"" + missing + "\" does not exist"}));
+  EXPECT_EQ(
+      single_problem(with(kMinimal, {{"REDIS_URL", "rediss://h"}, {"REDIS_TLS_CA_FILE", dir_.string()}})),
+      "REDIS_TLS_CA_FILE: \"" + dir_.string() + "\" is not a regular file");
+}
+
+TEST_F(config_loader_test, unreadable_tls_file) {
+  if (::geteuid() == 0) GTEST_SKIP() << "root reads every file";
+  const auto ca = write("ca.pem", "x");
+  fs::permissions(ca, fs::perms::none);
+  EXPECT_EQ(single_problem(with(kMinimal, {{"REDIS_URL", "rediss://h"}, {"REDIS_TLS_CA_FILE", ca.string()}})),
+            "REDIS_TLS_CA_FILE: \"" + ca.string() + "\" is not readable by this user");
+}
+
+TEST_F(config_loader_test, event_hubs_happy_paths) {
+  const auto env = with(kMinimal, {{"OUTPUT_ADAPTER_TYPE", "EVENT_HUBS"},
+                                   {"EVENT_HUB_CONNECTION_STRING",
+                                    "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=send;"
+                                    "SharedAccessKey=abc=;EntityPath=hub"}});
+  const auto c = parse({}, env).config;
+  ASSERT_TRUE(c.eventhubs.has_value());
+  EXPECT_EQ(c.eventhubs->shared_access_key, "abc=");
+  EXPECT_EQ(c.event_hub_name, "hub");
+  // Hub names are case-insensitive, as in the service and the .NET SDK.
+  EXPECT_EQ(parse({"--event-hub-name", "HUB"}, env).config.event_hub_name, "HUB");
+  const auto emulator =
+      parse({"--event-hub-name", "eh1"},
+            with(kMinimal, {{"OUTPUT_ADAPTER_TYPE", "EVENT_HUBS"},
+                            {"EVENT_HUB_CONNECTION_STRING",
+                             "Endpoint=sb://localhost;SharedAccessKeyName=RootManageSharedAccessKey;"
+                             "SharedAccessKey=SAS_KEY_VALUE;UseDevelopmentEmulator=true"}}))
+          .config;
+  EXPECT_EQ(emulator.eventhubs->port, 5672);
+  EXPECT_EQ(emulator.event_hub_name, "eh1");
+}
+
+TEST_F(config_loader_test, event_hubs_rules) {
+  const auto hubs = with(kMinimal, {{"OUTPUT_ADAPTER_TYPE", "EVENT_HUBS"}});
+  EXPECT_EQ(single_problem(hubs),
+            "EVENT_HUB_CONNECTION_STRING: required, but not set (set EVENT_HUB_CONNECTION_STRING or "
+            "--event-hub-connection-string)");
+  const std::string no_path = "Endpoint=sb://ns/;SharedAccessKeyName=a;SharedAccessKey=b";
+  EXPECT_EQ(single_problem(with(hubs, {{"EVENT_HUB_CONNECTION_STRING", no_path}})),
+            "EVENT_HUB_NAME: required: the connection string has no EntityPath");
+  EXPECT_EQ(single_problem(with(hubs, {{"EVENT_HUB_CONNECTION_STRING", no_path + ";EntityPath=one"},
+                                       {"EVENT_HUB_NAME", "two"}})),
+            "EVENT_HUB_NAME: \"two\" differs from the connection string's EntityPath \"one\"; unset one or "
+            "make them "
+            "equal");
+  EXPECT_EQ(single_problem(with(hubs, {{"EVENT_HUB_CONNECTION_STRING", "Endpoint=sb://ns/;SharedAccessKey=b"},
+                                       {"EVENT_HUB_NAME", "h"}})),
+            "EVENT_HUB_CONNECTION_STRING: it has a SharedAccessKey but no SharedAccessKeyName");
+  EXPECT_EQ(
+      single_problem(with(kMinimal, {{"EVENT_HUB_PARTITION_ID", "0"}, {"PARTITION_KEY_FIELD", "k"}})),
+      "EVENT_HUB_PARTITION_ID: set together with PARTITION_KEY_FIELD; an event goes to one partition or by "
+      "key, set only one");
+  const auto missing_ca = (dir_ / "eh-ca.pem").string();
+  EXPECT_EQ(single_problem(with(hubs, {{"EVENT_HUB_CONNECTION_STRING", no_path + ";EntityPath=h"},
+                                       {"EVENT_HUBS_TLS_CA_FILE", missing_ca}})),
+            "EVENT_HUBS_TLS_CA_FILE: \"" + missing_ca + "\" does not exist");
+  const auto ca = write("ca.pem", "x").string();
+  EXPECT_EQ(
+      single_problem(with(hubs, {{"EVENT_HUB_CONNECTION_STRING", no_path + ";UseDevelopmentEmulator=true"},
+                                 {"EVENT_HUB_NAME", "h"},
+                                 {"EVENT_HUBS_TLS_CA_FILE", ca}})),
+      "EVENT_HUBS_TLS_CA_FILE: set, but the connection string has UseDevelopmentEmulator=true (plain AMQP, "
+      "no "
+      "TLS)");
+  // The connection string is only read for EVENT_HUBS, so a LOCAL_FILE run may keep a stale one.
+  EXPECT_NO_THROW(parse({}, with(kMinimal, {{"EVENT_HUB_CONNECTION_STRING", "broken"}})));
+}
+
+TEST_F(config_loader_test, command_line_problems) {
+  EXPECT_EQ(single_problem(kMinimal, {"--no-such-flag=secretvalue"}),
+            "--no-such-flag: unknown option (see --help)");
+  EXPECT_EQ(single_problem(kMinimal, {"stray-secret"}),
+            "command line: 1 unexpected argument(s), not shown; every setting is given as --option VALUE");
+  const auto missing_value = single_problem(kMinimal, {"--batch-size"});
+  EXPECT_TRUE(missing_value.starts_with("command line: ")) << missing_value;
+  EXPECT_NE(missing_value.find("--batch-size"), std::string::npos) << missing_value;
+  EXPECT_EQ(single_problem(kMinimal, {"--env-file", ""}), "--env-file: needs a file name");
+  EXPECT_EQ(single_problem(kMinimal, {"--env-file="}), "command line: --env-file: 1 required TEXT missing");
+}
+
+TEST_F(config_loader_test, all_problems_are_reported_together) {
+  write(".env", "broken\n");
+  const auto found = problems({"--bogus", "--batch-size", "0"}, {{"STREAM_KEY", "s"},
+                                                                 {"MAX_IN_FLIGHT_BATCHES", "100"},
+                                                                 {"LOG_LEVEL", "loud"},
+                                                                 {"OUTPUT_ADAPTER_TYPE", "EVENT_HUBS"},
+                                                                 {"EVENT_HUB_PARTITION_ID", "1"},
+                                                                 {"PARTITION_KEY_FIELD", "k"}});
+  EXPECT_EQ(found.size(), 9u) << ::testing::PrintToString(found);
+  EXPECT_TRUE(contains(found, "--bogus: unknown option (see --help)"));
+  EXPECT_TRUE(contains(found, "BATCH_SIZE: \"0\" is not a whole number from 1 to 10000"));
+  EXPECT_TRUE(contains(found, "MAX_IN_FLIGHT_BATCHES: \"100\" is not a whole number from 1 to 64"));
+  EXPECT_TRUE(contains(found, "LOG_LEVEL: \"loud\" is not trace, debug, info, warn, error or fatal"));
+  EXPECT_TRUE(contains(found, "REDIS_URL: required, but not set (set REDIS_URL or --redis-url)"));
+  EXPECT_TRUE(contains(found,
+                       "CONSUMER_GROUP_NAME: required, but not set (set CONSUMER_GROUP_NAME or "
+                       "--consumer-group-name)"));
+  // What() lists them all too, so an uncaught error still shows everything.
+  try {
+    parse({}, {});
+  } catch (const ConfigurationError& e) {
+    EXPECT_NE(std::string(e.what()).find("STREAM_KEY"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("CONSUMER_GROUP_NAME"), std::string::npos);
+  }
+}
+
+TEST_F(config_loader_test, secrets_never_appear_in_problems_or_description) {
+  const std::string secret = "T0pS3cr3tValue";
+  const auto env = with(kMinimal, {{"REDIS_URL", "rediss://user:" + secret + "@h:6380/1"},
+                                   {"REDIS_PASSWORD", secret + "2"},
+                                   {"OUTPUT_ADAPTER_TYPE", "EVENT_HUBS"},
+                                   {"EVENT_HUB_CONNECTION_STRING",
+                                    "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=send;"
+                                    "SharedAccessKey=" +
+                                        secret + "3;EntityPath=hub"}});
+  const auto description = describe_config(parse({}, env).config);
+  EXPECT_EQ(description.find(secret), std::string::npos) << description;
+  EXPECT_NE(description.find("REDIS_PASSWORD=***\n"), std::string::npos) << description;
+  EXPECT_NE(description.find("EVENT_HUB_CONNECTION_STRING=Endpoint=sb://ns.servicebus.windows.net/;"
+                             "SharedAccessKeyName=send;SharedAccessKey=***;EntityPath=hub\n"),
+            std::string::npos)
+      << description;
+
+  const auto broken =
+      with(env, {{"REDIS_URL", "rediss://user:" + secret + "@h:bad"},
+                 {"EVENT_HUB_CONNECTION_STRING", "Endpoint=sb://ns/;SharedAccessKey=" + secret},
+                 {"BATCH_SIZE", "x"}});
+  const auto found = problems({"--redis-password", secret, "--oops=" + secret, secret}, broken);
+  EXPECT_EQ(found.size(), 5u) << ::testing::PrintToString(found);
+  for (const auto& p : found) EXPECT_EQ(p.find(secret), std::string::npos) << p;
+}
+
+TEST_F(config_loader_test, describe_config_lists_every_setting_in_order) {
+  const auto text = describe_config(parse({}, kMinimal).config);
+  EXPECT_TRUE(text.starts_with("REDIS_URL=redis://127.0.0.1:6379/0\nREDIS_USERNAME=\nREDIS_PASSWORD=\n"))
+      << text;
+  EXPECT_NE(text.find("\nSTREAM_KEY=telemetry:events\n"), std::string::npos);
+  EXPECT_NE(text.find("\nDEAD_LETTER_STREAM=telemetry:events:dead-letter\n"), std::string::npos);
+  EXPECT_NE(text.find("\nOUTPUT_ADAPTER_TYPE=LOCAL_FILE\n"), std::string::npos);
+  EXPECT_NE(text.find("\nBATCH_SIZE=100\n"), std::string::npos);
+  EXPECT_TRUE(text.ends_with("LOG_LEVEL=info\nLOG_FORMAT=json\n")) << text;
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 32);
+}
+
+TEST_F(config_loader_test, help_lists_every_setting_with_variable_and_default) {
+  const auto cl = parse({"--help"}, {});
+  EXPECT_EQ(cl.action, CliAction::PrintHelp);
+  for (const auto* expected :
+       {"--redis-url", "[REDIS_URL, required", "--batch-size", "[BATCH_SIZE, default: 100]",
+        "[CONSUMER_NAME, default: connector-instance-{PID}]",
+        "[DEAD_LETTER_STREAM, default: <STREAM_KEY>:dead-letter]", "--pending-message-claim-interval-ms",
+        "[PENDING_MESSAGE_CLAIM_INTERVAL_MS, default: 30000]", "--event-hubs-tls-ca-file",
+        "[LOG_FORMAT, default: json]", "--check-config", "--env-file", "--version",
+        "set but empty counts as unset"}) {
+    EXPECT_NE(cl.text.find(expected), std::string::npos) << expected << "\n" << cl.text;
+  }
+  for (const auto* variable : {"REDIS_USERNAME",
+                               "REDIS_PASSWORD",
+                               "REDIS_TLS_CA_FILE",
+                               "REDIS_TLS_CERT_FILE",
+                               "REDIS_TLS_KEY_FILE",
+                               "REDIS_TLS_SERVER_NAME",
+                               "REDIS_TLS_INSECURE",
+                               "STREAM_KEY",
+                               "CONSUMER_GROUP_NAME",
+                               "GROUP_START_ID",
+                               "OUTPUT_ADAPTER_TYPE",
+                               "OUTPUT_DIRECTORY",
+                               "OUTPUT_FSYNC",
+                               "EVENT_HUB_CONNECTION_STRING",
+                               "EVENT_HUB_NAME",
+                               "EVENT_HUB_PARTITION_ID",
+                               "PARTITION_KEY_FIELD",
+                               "MESSAGE_BODY_FIELD",
+                               "MAX_IN_FLIGHT_BATCHES",
+                               "POLL_TIMEOUT_MS",
+                               "RETRY_DELAY_MS",
+                               "SHUTDOWN_GRACE_PERIOD_MS",
+                               "PENDING_MESSAGE_MIN_IDLE_MS",
+                               "MAX_DELIVERY_ATTEMPTS",
+                               "LOG_LEVEL"}) {
+    EXPECT_NE(cl.text.find(std::string("[") + variable + ","), std::string::npos) << variable;
+  }
+}
+
+TEST_F(config_loader_test, help_and_version_skip_validation) {
+  EXPECT_EQ(parse({"-h", "--batch-size", "0"}, {}).action, CliAction::PrintHelp);
+  const auto version = parse({"--version"}, {});
+  EXPECT_EQ(version.action, CliAction::PrintVersion);
+  EXPECT_TRUE(version.text.starts_with("redis-eventhubs-connector ")) << version.text;
+}
+
+TEST_F(config_loader_test, check_config_validates_too) {
+  EXPECT_EQ(parse({"--check-config"}, kMinimal).action, CliAction::CheckConfig);
+  EXPECT_THROW(parse({"--check-config"}, {}), ConfigurationError);
+}
+
+TEST_F(config_loader_test, current_environment_reads_environ) {
+  ::setenv("CONFIG_LOADER_TEST_VAR", "a=b", 1);
+  const auto env = current_environment();
+  ::unsetenv("CONFIG_LOADER_TEST_VAR");
+  ASSERT_EQ(env.count("CONFIG_LOADER_TEST_VAR"), 1u);
+  EXPECT_EQ(env.at("CONFIG_LOADER_TEST_VAR"), "a=b");
+}
+
+TEST_F(config_loader_test, env_example_loads_and_names_every_setting) {
+  const std::string example = std::string(SOURCE_DIR) + "/.env.example";
+  const auto c = parse({"--env-file", example}, {}).config;
+  EXPECT_EQ(c.redis.describe(), "redis://127.0.0.1:6379/0");
+  EXPECT_EQ(c.stream_key, "telemetry:events");
+  EXPECT_EQ(c.consumer_group, "eventhubs-connector");
+
+  std::ifstream in(example);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto description = describe_config(c);
+  for (std::size_t start = 0; start < description.size();) {
+    const auto end = description.find('\n', start);
+    const auto variable = description.substr(start, description.find('=', start) - start);
+    const bool listed = text.find("\n# " + variable + "=") != std::string::npos ||
+                        text.find("\n" + variable + "=") != std::string::npos;
+    EXPECT_TRUE(listed) << variable << " is not in .env.example";
+    start = end + 1;
+  }
+}
