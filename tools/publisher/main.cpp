@@ -1,1 +1,136 @@
-int main() { return 0; }
+// redis-stream-publisher: writes sample telemetry entries to the stream, like the old connector's
+// `npm run publish-test-data`. Reads the same settings (.env, environment) as the connector.
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <random>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "app/connector_app.hpp"
+#include "common/errors.hpp"
+#include "config/config_loader.hpp"
+#include "observability/logger.hpp"
+#include "redis/redis_connection.hpp"
+
+namespace {
+volatile sig_atomic_t g_stop = 0;
+void on_signal(int) { g_stop = 1; }
+
+struct Sample {
+  std::string device, timestamp, temperature, humidity, status, seq, padding;
+};
+
+/// Builds one entry of roughly `size` bytes of field names and values.
+void make_sample(Sample& sample, std::uint64_t seq, std::size_t size, std::minstd_rand& random) {
+  std::uniform_int_distribution<int> device(1, 50);
+  std::uniform_real_distribution<double> temperature(15.0, 35.0);
+  std::uniform_real_distribution<double> humidity(20.0, 90.0);
+  sample.device = fmt::format("sensor-{:03}", device(random));
+  sample.timestamp = std::to_string(
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
+  sample.temperature = fmt::format("{:.2f}", temperature(random));
+  sample.humidity = fmt::format("{:.1f}", humidity(random));
+  sample.status = seq % 97 == 0 ? "warning" : "ok";
+  sample.seq = std::to_string(seq);
+  const std::size_t used = 8 + sample.device.size() + 9 + sample.timestamp.size() + 11 + sample.temperature.size() +
+                           8 + sample.humidity.size() + 6 + sample.status.size() + 3 + sample.seq.size() + 7;
+  sample.padding.assign(size > used ? size - used : 0, 'x');
+}
+}  // namespace
+
+int main(int argc, char* argv[]) {
+  using namespace connector;
+  CLI::App app{"Publishes sample telemetry entries to the connector's Redis stream (REDIS_URL, STREAM_KEY)."};
+  double rate = 100;
+  std::uint64_t count = 0;
+  std::size_t size = 200;
+  std::size_t pipeline_depth = 100;
+  std::string env_file;
+  std::string stream_override;
+  app.add_option("--rate", rate, "entries per second; 0 = as fast as possible")->capture_default_str();
+  app.add_option("--count", count, "entries to write, then exit; 0 = until Ctrl+C")->capture_default_str();
+  app.add_option("--size", size, "approximate bytes of field names and values per entry")->capture_default_str();
+  app.add_option("--pipeline", pipeline_depth, "XADDs sent before reading their replies")->capture_default_str();
+  app.add_option("--env-file", env_file, "the .env file to read (default ./.env)");
+  app.add_option("--stream-key", stream_override, "overrides STREAM_KEY");
+  CLI11_PARSE(app, argc, argv);
+
+  // The connector's own loader validates REDIS_URL and the TLS settings exactly as the connector does.
+  Environment environment = current_environment();
+  if (!stream_override.empty()) environment["STREAM_KEY"] = stream_override;
+  if (environment.count("CONSUMER_GROUP_NAME") == 0) environment["CONSUMER_GROUP_NAME"] = "publisher";
+  std::vector<const char*> loader_args = {argv[0]};
+  if (!env_file.empty()) loader_args.insert(loader_args.end(), {"--env-file", env_file.c_str()});
+  Config config;
+  try {
+    config = parse_command_line(static_cast<int>(loader_args.size()), loader_args.data(), environment).config;
+  } catch (const ConfigurationError& error) {
+    std::fprintf(stderr, "%s\n", error.what());
+    return kExitInvalidConfiguration;
+  }
+  set_logger_options(config.log_level, config.log_format);
+  ::signal(SIGINT, on_signal);
+  ::signal(SIGTERM, on_signal);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  RedisConnectionOptions options = redis_options_from_config(config);
+  options.client_name = "redis-stream-publisher";
+  RedisConnection redis(options);
+  std::minstd_rand random(static_cast<unsigned>(::getpid()));
+  std::uint64_t written = 0;
+  unsigned failures = 0;
+  const auto started = std::chrono::steady_clock::now();
+  logger().info("publisher_started", {{"stream", config.stream_key},
+                                      {"address", config.redis.describe()},
+                                      {"rate", rate},
+                                      {"count", count},
+                                      {"size", size}});
+  Sample sample;
+  while (!g_stop && (count == 0 || written < count)) {
+    try {
+      if (!redis.connected()) redis.connect();
+      // How many entries are due by now at the requested rate; at most one pipeline's worth at a time.
+      std::uint64_t due = pipeline_depth;
+      if (rate > 0) {
+        const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        const auto target = static_cast<std::uint64_t>(elapsed * rate) + 1;
+        due = target > written ? std::min<std::uint64_t>(target - written, pipeline_depth) : 0;
+      }
+      if (count != 0) due = std::min(due, count - written);
+      if (due == 0) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        continue;
+      }
+      for (std::uint64_t i = 0; i < due; ++i) {
+        make_sample(sample, written + i, size, random);
+        redis.append({"XADD", config.stream_key, "*", "deviceId", sample.device, "timestamp", sample.timestamp,
+                      "temperature", sample.temperature, "humidity", sample.humidity, "status", sample.status,
+                      "seq", sample.seq, "payload", sample.padding});
+      }
+      for (std::uint64_t i = 0; i < due; ++i) {
+        RedisReply reply = redis.read_reply();
+        if (reply.is_error()) {
+          throw RedisStreamError(fmt::format("XADD to '{}' failed: {}", config.stream_key, reply.str()));
+        }
+        ++written;
+      }
+      failures = 0;
+    } catch (const ConnectorError& error) {
+      redis.close();
+      const auto delay = std::chrono::milliseconds(std::min(5000u, 100u << std::min(failures++, 6u)));
+      logger().warn("publisher_retry", {{"error", error.what()}, {"retry_in_ms", delay.count()}});
+      std::this_thread::sleep_for(delay);
+    }
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  logger().info("publisher_stopped", {{"written", written},
+                                      {"seconds", seconds},
+                                      {"entries_per_second", seconds > 0 ? written / seconds : 0.0}});
+  return 0;
+}
