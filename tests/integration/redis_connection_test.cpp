@@ -88,11 +88,14 @@ TEST(redis_connection_test, values_are_binary_safe) {
   RedisServer server;
   RedisConnection connection(server.connection_options());
   connection.connect();
-  const std::string key("k\0ey\r\n", 6);
-  const std::string value("\0\x01\xff\r\n$3\r\n*", 12);
+  static constexpr char kKey[] = "k\0ey\r\n";
+  static constexpr char kValue[] = "\0\x01\xff\r\n$3\r\n*";
+  const std::string key(kKey, sizeof kKey - 1);
+  const std::string value(kValue, sizeof kValue - 1);
+  ASSERT_EQ(value.size(), 10u);
   EXPECT_EQ(connection.command({"SET", key, value}).str(), "OK");
   EXPECT_EQ(connection.command({"GET", key}).str(), value);
-  EXPECT_EQ(connection.command({"STRLEN", key}).integer(), 12);
+  EXPECT_EQ(connection.command({"STRLEN", key}).integer(), 10);
 }
 
 TEST(redis_connection_test, ten_megabyte_value_round_trip) {
