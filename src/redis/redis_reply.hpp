@@ -15,16 +15,16 @@ class RedisReplyView {
   RedisReplyView() = default;
   explicit RedisReplyView(const redisReply* reply) : reply_(reply) {}
 
-  bool is_nil() const;      // also true for a default-constructed view
+  bool is_nil() const;  // also true for a default-constructed view
   bool is_error() const;
   bool is_status() const;
-  bool is_string() const;   // bulk string
+  bool is_string() const;  // bulk string
   bool is_integer() const;
   bool is_array() const;
 
-  std::string_view str() const;  // bulk string, status or error text; empty otherwise
-  long long integer() const;     // 0 unless an integer
-  std::size_t size() const;      // array elements; 0 unless an array
+  std::string_view str() const;                        // bulk string, status or error text; empty otherwise
+  long long integer() const;                           // 0 unless an integer
+  std::size_t size() const;                            // array elements; 0 unless an array
   RedisReplyView operator[](std::size_t index) const;  // nil view when out of range
   /// "array of 3", "error", "nil"… for error messages about unexpected replies.
   std::string describe() const;
@@ -38,8 +38,9 @@ class RedisReply : public RedisReplyView {
  public:
   RedisReply() = default;
   explicit RedisReply(redisReply* reply);
-  RedisReply(RedisReply&&) noexcept = default;
-  RedisReply& operator=(RedisReply&&) noexcept = default;
+  // The moved-from reply becomes nil instead of keeping a view of memory it no longer owns.
+  RedisReply(RedisReply&& other) noexcept;
+  RedisReply& operator=(RedisReply&& other) noexcept;
   explicit operator bool() const { return owned_ != nullptr; }
 
  private:

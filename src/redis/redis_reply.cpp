@@ -1,0 +1,90 @@
+#include "redis/redis_reply.hpp"
+
+#include <hiredis/hiredis.h>
+
+#include <utility>
+
+namespace connector {
+namespace {
+
+// Texts in describe() end up in log lines and exception messages: keep them short and printable.
+constexpr std::size_t kMaxDescribedBytes = 120;
+
+std::string printable(std::string_view text) {
+  std::string out;
+  const std::size_t shown = text.size() < kMaxDescribedBytes ? text.size() : kMaxDescribedBytes;
+  out.reserve(shown + 16);
+  for (std::size_t i = 0; i < shown; ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x20 && c < 0x7f) {
+      out.push_back(static_cast<char>(c));
+    } else {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0xf]);
+    }
+  }
+  if (shown < text.size()) out += "…";
+  return out;
+}
+
+}  // namespace
+
+bool RedisReplyView::is_nil() const { return reply_ == nullptr || reply_->type == REDIS_REPLY_NIL; }
+bool RedisReplyView::is_error() const { return reply_ != nullptr && reply_->type == REDIS_REPLY_ERROR; }
+bool RedisReplyView::is_status() const { return reply_ != nullptr && reply_->type == REDIS_REPLY_STATUS; }
+bool RedisReplyView::is_string() const { return reply_ != nullptr && reply_->type == REDIS_REPLY_STRING; }
+bool RedisReplyView::is_integer() const { return reply_ != nullptr && reply_->type == REDIS_REPLY_INTEGER; }
+bool RedisReplyView::is_array() const { return reply_ != nullptr && reply_->type == REDIS_REPLY_ARRAY; }
+
+std::string_view RedisReplyView::str() const {
+  if (is_string() || is_status() || is_error()) {
+    return reply_->str == nullptr ? std::string_view{} : std::string_view(reply_->str, reply_->len);
+  }
+  return {};
+}
+
+long long RedisReplyView::integer() const { return is_integer() ? reply_->integer : 0; }
+
+std::size_t RedisReplyView::size() const { return is_array() ? reply_->elements : 0; }
+
+RedisReplyView RedisReplyView::operator[](std::size_t index) const {
+  if (index >= size()) return RedisReplyView{};
+  return RedisReplyView{reply_->element[index]};
+}
+
+std::string RedisReplyView::describe() const {
+  if (is_nil()) return "nil";
+  switch (reply_->type) {
+    case REDIS_REPLY_ERROR:
+      return "error reply: " + printable(str());
+    case REDIS_REPLY_STATUS:
+      return "status reply: " + printable(str());
+    case REDIS_REPLY_STRING:
+      return "string of " + std::to_string(reply_->len) + " bytes: \"" + printable(str()) + "\"";
+    case REDIS_REPLY_INTEGER:
+      return "integer " + std::to_string(reply_->integer);
+    case REDIS_REPLY_ARRAY:
+      return "array of " + std::to_string(reply_->elements);
+    default:
+      return "reply of unknown type " + std::to_string(reply_->type);
+  }
+}
+
+RedisReply::RedisReply(redisReply* reply) : RedisReplyView(reply), owned_(reply) {}
+
+RedisReply::RedisReply(RedisReply&& other) noexcept
+    : RedisReplyView(std::exchange(other.reply_, nullptr)), owned_(std::move(other.owned_)) {}
+
+RedisReply& RedisReply::operator=(RedisReply&& other) noexcept {
+  if (this != &other) {
+    owned_ = std::move(other.owned_);
+    reply_ = std::exchange(other.reply_, nullptr);
+  }
+  return *this;
+}
+
+void RedisReply::Free::operator()(redisReply* reply) const { freeReplyObject(reply); }
+
+}  // namespace connector

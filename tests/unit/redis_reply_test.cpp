@@ -1,0 +1,142 @@
+#include "redis/redis_reply.hpp"
+
+#include <gtest/gtest.h>
+#include <hiredis/hiredis.h>
+
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace connector {
+namespace {
+
+// Parses literal RESP bytes with hiredis's reader, as RedisConnection does with bytes from a socket.
+RedisReply parse(std::string_view resp) {
+  redisReader* reader = redisReaderCreate();
+  EXPECT_EQ(redisReaderFeed(reader, resp.data(), resp.size()), REDIS_OK);
+  void* raw = nullptr;
+  EXPECT_EQ(redisReaderGetReply(reader, &raw), REDIS_OK);
+  redisReaderFree(reader);
+  EXPECT_NE(raw, nullptr) << "incomplete RESP in the test";
+  return RedisReply(static_cast<redisReply*>(raw));
+}
+
+TEST(redis_reply_test, status_reply) {
+  const auto reply = parse("+OK\r\n");
+  EXPECT_TRUE(reply.is_status());
+  EXPECT_FALSE(reply.is_error());
+  EXPECT_FALSE(reply.is_nil());
+  EXPECT_EQ(reply.str(), "OK");
+  EXPECT_EQ(reply.describe(), "status reply: OK");
+}
+
+TEST(redis_reply_test, error_reply) {
+  const auto reply = parse("-BUSYGROUP Consumer Group name already exists\r\n");
+  EXPECT_TRUE(reply.is_error());
+  EXPECT_FALSE(reply.is_status());
+  EXPECT_EQ(reply.str(), "BUSYGROUP Consumer Group name already exists");
+  EXPECT_EQ(reply.describe(), "error reply: BUSYGROUP Consumer Group name already exists");
+}
+
+TEST(redis_reply_test, integer_reply) {
+  const auto reply = parse(":-42\r\n");
+  EXPECT_TRUE(reply.is_integer());
+  EXPECT_EQ(reply.integer(), -42);
+  EXPECT_EQ(reply.str(), "");
+  EXPECT_EQ(reply.size(), 0u);
+  EXPECT_EQ(reply.describe(), "integer -42");
+}
+
+TEST(redis_reply_test, bulk_string_is_binary_safe) {
+  const auto reply = parse(std::string("$5\r\na\0b\r\n\r\n", 11));
+  EXPECT_TRUE(reply.is_string());
+  EXPECT_EQ(reply.str(), std::string_view("a\0b\r\n", 5));
+  EXPECT_EQ(reply.integer(), 0);
+  EXPECT_EQ(reply.describe(), "string of 5 bytes: \"a\\x00b\\x0d\\x0a\"");
+}
+
+TEST(redis_reply_test, nil_bulk_and_nil_array) {
+  EXPECT_TRUE(parse("$-1\r\n").is_nil());
+  EXPECT_TRUE(parse("*-1\r\n").is_nil());
+  EXPECT_EQ(parse("$-1\r\n").describe(), "nil");
+  EXPECT_FALSE(parse("$0\r\n\r\n").is_nil());
+  EXPECT_EQ(parse("$0\r\n\r\n").str(), "");
+}
+
+TEST(redis_reply_test, default_view_is_nil) {
+  const RedisReplyView view;
+  EXPECT_TRUE(view.is_nil());
+  EXPECT_FALSE(view.is_array());
+  EXPECT_EQ(view.size(), 0u);
+  EXPECT_TRUE(view[0].is_nil());
+  EXPECT_EQ(view.str(), "");
+  EXPECT_EQ(view.describe(), "nil");
+  const RedisReply empty;
+  EXPECT_FALSE(static_cast<bool>(empty));
+  EXPECT_TRUE(empty.is_nil());
+}
+
+TEST(redis_reply_test, nested_arrays_like_xreadgroup) {
+  // [[stream, [[id, [f1, v1, f2, v2]], [id2, nil]]]] -- a deleted pending entry comes back as [id, nil].
+  const auto reply = parse(
+      "*1\r\n"
+      "*2\r\n$1\r\ns\r\n"
+      "*2\r\n"
+      "*2\r\n$3\r\n1-0\r\n*4\r\n$2\r\nf1\r\n$2\r\nv1\r\n$2\r\nf2\r\n$2\r\nv2\r\n"
+      "*2\r\n$3\r\n2-0\r\n$-1\r\n");
+  ASSERT_TRUE(reply.is_array());
+  EXPECT_EQ(reply.size(), 1u);
+  EXPECT_EQ(reply.describe(), "array of 1");
+  const auto stream = reply[0];
+  ASSERT_EQ(stream.size(), 2u);
+  EXPECT_EQ(stream[0].str(), "s");
+  const auto entries = stream[1];
+  ASSERT_EQ(entries.size(), 2u);
+  EXPECT_EQ(entries[0][0].str(), "1-0");
+  ASSERT_EQ(entries[0][1].size(), 4u);
+  EXPECT_EQ(entries[0][1][0].str(), "f1");
+  EXPECT_EQ(entries[0][1][3].str(), "v2");
+  EXPECT_EQ(entries[1][0].str(), "2-0");
+  EXPECT_TRUE(entries[1][1].is_nil());
+}
+
+TEST(redis_reply_test, out_of_range_index_is_nil) {
+  const auto reply = parse("*2\r\n:1\r\n:2\r\n");
+  EXPECT_EQ(reply[1].integer(), 2);
+  EXPECT_TRUE(reply[2].is_nil());
+  EXPECT_TRUE(reply[1000000].is_nil());
+  EXPECT_TRUE(reply[0][0].is_nil());  // indexing a non-array
+  EXPECT_EQ(reply[2][5].size(), 0u);
+}
+
+TEST(redis_reply_test, empty_array) {
+  const auto reply = parse("*0\r\n");
+  EXPECT_TRUE(reply.is_array());
+  EXPECT_FALSE(reply.is_nil());
+  EXPECT_EQ(reply.size(), 0u);
+  EXPECT_EQ(reply.describe(), "array of 0");
+}
+
+TEST(redis_reply_test, describe_truncates_long_text) {
+  const std::string text(10000, 'x');
+  const auto reply = parse("-ERR " + text + "\r\n");
+  const auto description = reply.describe();
+  EXPECT_LT(description.size(), 200u);
+  EXPECT_EQ(description.rfind("error reply: ERR xxx", 0), 0u);
+  EXPECT_NE(description.find("…"), std::string::npos);
+}
+
+TEST(redis_reply_test, move_transfers_ownership_and_leaves_nil) {
+  auto first = parse("*1\r\n$2\r\nok\r\n");
+  RedisReply second(std::move(first));
+  EXPECT_TRUE(first.is_nil());  // NOLINT(bugprone-use-after-move): the moved-from state is specified
+  EXPECT_FALSE(static_cast<bool>(first));
+  EXPECT_EQ(second[0].str(), "ok");
+  RedisReply third;
+  third = std::move(second);
+  EXPECT_TRUE(second.is_nil());  // NOLINT(bugprone-use-after-move)
+  EXPECT_EQ(third[0].str(), "ok");
+}
+
+}  // namespace
+}  // namespace connector
