@@ -36,24 +36,6 @@ constexpr std::size_t kReadChunk = 64 * 1024;
 // given back so one 10 MB SET does not pin 10 MB for the life of the connection.
 constexpr std::size_t kMaxRetainedOutput = 1024 * 1024;
 
-// RedisEndpoint::describe() lives with the configuration code; this layer keeps its own copy of the
-// rule so it does not depend on it. Never includes credentials.
-std::string describe_address(const RedisEndpoint& endpoint) {
-  if (endpoint.scheme == RedisEndpoint::Scheme::Unix) {
-    std::string text = "unix://" + endpoint.unix_path;
-    if (endpoint.database != 0) text += "?db=" + std::to_string(endpoint.database);
-    return text;
-  }
-  std::string text = endpoint.scheme == RedisEndpoint::Scheme::Tls ? "rediss://" : "redis://";
-  if (endpoint.host.find(':') != std::string::npos) {
-    text += "[" + endpoint.host + "]";  // IPv6 literal
-  } else {
-    text += endpoint.host;
-  }
-  text += ":" + std::to_string(endpoint.port) + "/" + std::to_string(endpoint.database);
-  return text;
-}
-
 bool is_ip_literal(const std::string& host) {
   in6_addr v6{};
   in_addr v4{};
@@ -202,7 +184,7 @@ struct AddrInfoFree {
 
 struct RedisConnection::Impl {
   explicit Impl(RedisConnectionOptions opts)
-      : options(std::move(opts)), address(describe_address(options.endpoint)) {
+      : options(std::move(opts)), address(options.endpoint.describe()) {
     wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (wake_fd < 0) {
       throw RedisConnectionError("Cannot create the wake-up descriptor for the Redis connection to " +
