@@ -43,7 +43,7 @@ if [[ -n "$redis_url" ]] && cli PING 2>/dev/null | grep -q PONG; then
 else
   port=$(( (RANDOM % 20000) + 30000 ))
   while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
-  redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$workdir" \
+  setsid redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$workdir" \
     --daemonize no >"$workdir/redis.log" 2>&1 &
   redis_pid=$!
   redis_url="redis://127.0.0.1:$port"
@@ -75,11 +75,11 @@ cleanup() {
 trap cleanup INT TERM EXIT
 
 mkdir -p "$output"
-export REDIS_URL="$redis_url" STREAM_KEY="$stream" CONSUMER_GROUP_NAME="$group"
-# Their own sessions: Ctrl+C reaches only this script, which stops them in order (a second SIGINT
+export REDIS_URL="$redis_url" STREAM_KEY="$stream" CONSUMER_GROUP_NAME="$group" LOG_FORMAT="${LOG_FORMAT:-pretty}"
+# Every child runs in a session of its own: Ctrl+C reaches only this script, which stops them in order (a second SIGINT
 # would make the connector exit at once).
 setsid "$bin/redis-eventhubs-connector" --output-adapter-type LOCAL_FILE --output-directory "$output" \
-  --group-start-id 0 --log-format "${LOG_FORMAT:-pretty}" &
+  --group-start-id 0 &
 connector_pid=$!
 setsid "$bin/tools/redis-stream-publisher" --rate "${DEMO_RATE:-50}" &
 publisher_pid=$!
