@@ -103,6 +103,10 @@ int supervise(Pipeline& pipeline) {
 }  // namespace
 
 int run_connector(const Config& config) {
+  if (config.redis.scheme == RedisEndpoint::Scheme::Tls && config.redis_tls.insecure) {
+    logger().warn("redis_tls_insecure", {{"address", config.redis.describe()},
+                                         {"note", "REDIS_TLS_INSECURE=true: the server's certificate is not verified"}});
+  }
   std::unique_ptr<Sink> sink;
   try {
     sink = make_sink(config);
