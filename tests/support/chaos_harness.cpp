@@ -1,0 +1,158 @@
+#include "support/chaos_harness.hpp"
+
+#include <cstdlib>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "common/errors.hpp"
+
+namespace connector::testing {
+namespace {
+std::size_t env_number(const char* name, std::size_t fallback) {
+  const char* value = std::getenv(name);
+  if (value == nullptr || *value == '\0') return fallback;
+  return static_cast<std::size_t>(std::strtoull(value, nullptr, 10));
+}
+}  // namespace
+
+ChaosScale ChaosScale::from_environment() {
+  ChaosScale scale;
+  scale.entries = env_number("CHAOS_ENTRIES", scale.entries);
+  scale.publish_rate = static_cast<double>(env_number("CHAOS_RATE", static_cast<std::size_t>(scale.publish_rate)));
+  scale.min_kills = static_cast<int>(env_number("CHAOS_KILLS", static_cast<std::size_t>(scale.min_kills)));
+  scale.min_redis_restarts =
+      static_cast<int>(env_number("CHAOS_REDIS_RESTARTS", static_cast<std::size_t>(scale.min_redis_restarts)));
+  scale.min_duration = std::chrono::seconds(env_number("CHAOS_DURATION_S", 0));
+  return scale;
+}
+
+std::string ChaosReport::summary() const {
+  std::string text = fmt::format(
+      "chaos: published={} delivered={} dead_lettered={} duplicates={} missing={} still_pending={} kills={} "
+      "redis_restarts={} output_faults={}",
+      published, delivered, dead_lettered, duplicates, missing, still_pending, kills, redis_restarts,
+      output_faults);
+  for (const auto& id : missing_examples) text += "\n  missing: " + id;
+  return text;
+}
+
+ChaosPublisher::ChaosPublisher(RedisServer& redis, std::string stream, ChaosScale scale,
+                               std::size_t oversized_bytes)
+    : redis_(redis), stream_(std::move(stream)), scale_(scale), oversized_bytes_(oversized_bytes) {}
+
+ChaosPublisher::~ChaosPublisher() { join(); }
+
+void ChaosPublisher::start() { thread_ = std::thread([this] { run(); }); }
+
+void ChaosPublisher::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void ChaosPublisher::run() {
+  RedisConnection connection(redis_.connection_options());
+  const auto started = std::chrono::steady_clock::now();
+  const std::string long_name(1000, 'n');
+  const std::string binary("\x00\xFF\xFE binary \x80\x00", 14);
+  const std::string big(oversized_bytes_, 'B');
+  std::size_t seq = 0;
+  // A soak keeps publishing until its duration is over, however many entries that takes.
+  auto more = [&] {
+    return seq < scale_.entries || std::chrono::steady_clock::now() - started < scale_.min_duration;
+  };
+  while (more()) {
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    if (static_cast<double>(seq) > elapsed * scale_.publish_rate) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      continue;
+    }
+    const std::string seq_text = std::to_string(seq);
+    std::vector<std::string_view> argv = {"XADD", stream_, "*", "seq", seq_text};
+    std::string payload = fmt::format("{{\"reading\":{},\"note\":\"chaos entry\"}}", seq);
+    switch (seq % 1000) {
+      case 17: argv.insert(argv.end(), {"kind", "binary", "data", binary}); break;
+      case 31: argv.insert(argv.end(), {"kind", "empty", "", ""}); break;
+      case 47: argv.insert(argv.end(), {"kind", "long-name", long_name, "x"}); break;
+      case 503:
+        if (!big.empty()) {
+          argv.insert(argv.end(), {"kind", "oversized", "data", big});
+          break;
+        }
+        [[fallthrough]];
+      default: argv.insert(argv.end(), {"kind", "plain", "payload", payload}); break;
+    }
+    try {
+      if (!connection.connected()) connection.connect();
+      RedisReply reply = connection.command(argv);
+      if (reply.is_error()) throw RedisStreamError(std::string(reply.str()));
+      ++seq;
+      written_ = seq;
+    } catch (const ConnectorError&) {
+      // Redis is restarting: try the same entry again shortly (a lost reply can make a second copy
+      // with its own ID — both must then be delivered, so the check works on stream IDs).
+      connection.close();
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+  done_ = true;
+}
+
+std::vector<std::string> all_stream_ids(RedisServer& redis, const std::string& stream) {
+  std::vector<std::string> ids;
+  std::string start = "-";
+  for (;;) {
+    RedisReply page = redis.command({"XRANGE", stream, start, "+", "COUNT", "5000"});
+    if (!page.is_array() || page.size() == 0) break;
+    for (std::size_t i = 0; i < page.size(); ++i) ids.emplace_back(page[i][0].str());
+    start = "(" + ids.back();
+  }
+  return ids;
+}
+
+std::map<std::string, std::string> dead_lettered(RedisServer& redis, const std::string& dead_letter_stream) {
+  std::map<std::string, std::string> result;
+  std::string start = "-";
+  for (;;) {
+    RedisReply page = redis.command({"XRANGE", dead_letter_stream, start, "+", "COUNT", "1000"});
+    if (!page.is_array() || page.size() == 0) break;
+    for (std::size_t i = 0; i < page.size(); ++i) {
+      std::string original, reason;
+      const RedisReplyView fields = page[i][1];
+      for (std::size_t f = 0; f + 1 < fields.size(); f += 2) {
+        if (fields[f].str() == "dlq-original-id") original = std::string(fields[f + 1].str());
+        if (fields[f].str() == "dlq-reason") reason = std::string(fields[f + 1].str());
+      }
+      result[original] = reason;
+      start = "(" + std::string(page[i][0].str());
+    }
+  }
+  return result;
+}
+
+long long pending_entries(RedisServer& redis, const std::string& stream, const std::string& group) {
+  RedisReply reply = redis.command({"XPENDING", stream, group});
+  return reply.is_array() && reply.size() > 0 ? reply[0].integer() : -1;
+}
+
+bool wait_drained(RedisServer& redis, const std::string& stream, const std::string& group,
+                  std::chrono::milliseconds timeout) {
+  return wait_until(
+      [&] {
+        if (pending_entries(redis, stream, group) != 0) return false;
+        RedisReply groups = redis.command({"XINFO", "GROUPS", stream});
+        for (std::size_t g = 0; g < groups.size(); ++g) {
+          const RedisReplyView info = groups[g];
+          bool ours = false;
+          long long lag = -1;
+          for (std::size_t i = 0; i + 1 < info.size(); i += 2) {
+            if (info[i].str() == "name") ours = info[i + 1].str() == group;
+            if (info[i].str() == "lag") lag = info[i + 1].is_integer() ? info[i + 1].integer() : -1;
+          }
+          if (ours) return lag == 0;
+        }
+        return false;
+      },
+      timeout);
+}
+
+}  // namespace connector::testing

@@ -1,0 +1,75 @@
+#pragma once
+// The fault-injection harness: publishes a known sequence while connectors are killed and Redis restarts,
+// then checks from what the output recorded that nothing was lost.
+#include <atomic>
+#include <functional>
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/connector_process.hpp"
+#include "support/redis_server.hpp"
+
+namespace connector::testing {
+
+/// How big and how long a chaos run is; CI uses the defaults, scripts/soak.sh scales them up.
+struct ChaosScale {
+  std::size_t entries = 20000;
+  double publish_rate = 1000;  // entries per second
+  int min_kills = 10;
+  int min_redis_restarts = 2;
+  std::chrono::seconds min_duration{0};  // a soak keeps publishing and killing at least this long
+
+  /// CHAOS_ENTRIES, CHAOS_RATE, CHAOS_KILLS, CHAOS_REDIS_RESTARTS, CHAOS_DURATION_S override the defaults.
+  static ChaosScale from_environment();
+};
+
+/// What the run did and what the check found.
+struct ChaosReport {
+  std::size_t published = 0;       // entries in the stream at the end
+  std::size_t delivered = 0;       // distinct entries the output has
+  std::size_t dead_lettered = 0;   // distinct entries in the dead-letter stream (each with a reason)
+  std::size_t duplicates = 0;      // deliveries beyond the first (visible for Event Hubs only)
+  std::size_t missing = 0;         // neither delivered nor dead-lettered: loss
+  long long still_pending = -1;
+  int kills = 0;
+  int redis_restarts = 0;
+  int output_faults = 0;
+  std::vector<std::string> missing_examples;
+  std::string summary() const;
+};
+
+/// Publishes entries of several kinds (plain, binary, empty values, long names, a few very large ones).
+class ChaosPublisher {
+ public:
+  ChaosPublisher(RedisServer& redis, std::string stream, ChaosScale scale, std::size_t oversized_bytes);
+  ~ChaosPublisher();
+  void start();
+  void join();
+  bool done() const { return done_; }
+  std::size_t written() const { return written_; }
+
+ private:
+  void run();
+  RedisServer& redis_;
+  std::string stream_;
+  ChaosScale scale_;
+  std::size_t oversized_bytes_;
+  std::atomic<bool> done_{false};
+  std::atomic<std::size_t> written_{0};
+  std::thread thread_;
+};
+
+/// Every ID of the stream, read in pages with XRANGE.
+std::vector<std::string> all_stream_ids(RedisServer& redis, const std::string& stream);
+/// original ID → reason, from the dead-letter stream.
+std::map<std::string, std::string> dead_lettered(RedisServer& redis, const std::string& dead_letter_stream);
+long long pending_entries(RedisServer& redis, const std::string& stream, const std::string& group);
+/// Waits until the group has no pending entries and nothing left to read (lag 0), or `timeout`.
+bool wait_drained(RedisServer& redis, const std::string& stream, const std::string& group,
+                  std::chrono::milliseconds timeout);
+
+}  // namespace connector::testing
