@@ -214,9 +214,16 @@ void Pipeline::reader_loop() {
 
 void Pipeline::dispatch(std::vector<StreamEntry> entries, EntrySource source) {
   if (source != EntrySource::New) {
-    // Own pending re-reads and claims can name entries that are already with the sink.
+    // Own pending re-reads and claims can name entries that are already here. They are rare, so the
+    // set is built for them instead of being kept up to date for every entry on the hot path.
+    std::unordered_set<std::string_view> in_flight;
     std::lock_guard lock(mutex_);
-    std::erase_if(entries, [this](const StreamEntry& entry) { return in_flight_ids_.count(entry.id) != 0; });
+    for (const auto& [id, batch] : batches_) {
+      for (std::size_t i = 0; i < batch.entries.size(); ++i) {
+        if (batch.states[i] != EntryState::Done) in_flight.insert(batch.entries[i].id);
+      }
+    }
+    std::erase_if(entries, [&](const StreamEntry& entry) { return in_flight.count(entry.id) != 0; });
   }
   if (entries.empty()) return;
 
@@ -271,7 +278,6 @@ void Pipeline::dispatch(std::vector<StreamEntry> entries, EntrySource source) {
     std::lock_guard lock(mutex_);
     batch_id = next_batch_id_++;
     for (std::size_t i = 0; i < count; ++i) {
-      in_flight_ids_.insert(batch.entries[i].id);
       if (batch.states[i] == EntryState::AckDue) ack_due_.emplace_back(batch_id, i);
       if (batch.states[i] == EntryState::DeadLetterDue) dead_letter_due_.emplace_back(batch_id, i);
     }
@@ -468,9 +474,10 @@ void Pipeline::resolve(std::uint64_t batch_id, std::size_t index) {
   // Acked entries of a stream deleted-and-recreated can be resolved twice; count each entry once.
   if (batch.states[index] == EntryState::Done) return;
   batch.states[index] = EntryState::Done;
-  in_flight_ids_.erase(batch.entries[index].id);
   if (--batch.unresolved == 0) {
-    logger().debug("batch_done", {{"entries", batch.entries.size()}, {"duration_ms", elapsed_ms(batch.started)}});
+    if (logger().enabled(LogLevel::Debug)) {
+      logger().debug("batch_done", {{"entries", batch.entries.size()}, {"duration_ms", elapsed_ms(batch.started)}});
+    }
     batches_.erase(found);
     reader_wakeup_.notify_one();
   }

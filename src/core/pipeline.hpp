@@ -129,7 +129,6 @@ class Pipeline {
   std::condition_variable acker_wakeup_;   // completions or Redis work queued, or stopping
   std::condition_variable progress_;        // something completed or resolved (stop() waits on it)
   std::map<std::uint64_t, InFlightBatch> batches_;
-  std::unordered_set<std::string> in_flight_ids_;  // claimed entries already here are not sent twice
   std::deque<CompletionRecord> completions_;
   std::vector<std::pair<std::uint64_t, std::size_t>> ack_due_;
   std::vector<std::pair<std::uint64_t, std::size_t>> dead_letter_due_;
