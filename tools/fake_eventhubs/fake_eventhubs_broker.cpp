@@ -494,19 +494,54 @@ std::string FakeEventHubsBroker::choose_partition(const IncomingLink& link,
   return std::to_string(round_robin_++ % count);
 }
 
+namespace {
+
+// One event's record from a decoded message; the partition is chosen by the caller.
+EventRecord record_of(const proton::message& message) {
+  EventRecord record;
+  const auto& annotations = message.message_annotations();
+  const proton::annotation_key key_name("x-opt-partition-key");
+  if (annotations.exists(key_name)) {
+    const proton::value key = annotations.get(key_name);
+    if (key.type() != proton::NULL_TYPE) record.partition_key = value_text(key);
+  }
+  record.message_id = id_text(message.id());
+  if (!message.content_type().empty()) record.content_type = message.content_type();
+  if (!message.properties().empty()) {
+    std::map<std::string, proton::scalar> properties;
+    proton::get(message.properties().value(), properties);
+    for (const auto& [name, value] : properties) record.properties.emplace(name, scalar_text(value));
+  }
+  const proton::value& body = message.body();
+  if (message.inferred() && body.type() == proton::BINARY) {
+    record.body_kind = "data";
+  } else if (message.inferred() && body.type() == proton::LIST) {
+    record.body_kind = "sequence";
+  } else {
+    record.body_kind = "value";
+  }
+  record.body = value_text(body);
+  return record;
+}
+
+}  // namespace
+
 void FakeEventHubsBroker::handle_event(ConnectionState& state, const IncomingLink& link,
                                        proton::delivery& delivery, const proton::message& message) {
-  // Proton hands over the decoded message only, so the delivery's size is measured by encoding it
-  // again: the same bytes a Proton sender put on the wire.
-  thread_local std::vector<char> encoded;
-  message.encode(encoded);
+  const std::string_view raw = last_received_message_bytes();
+  std::size_t size = raw.size();
+  if (size == 0) {
+    thread_local std::vector<char> encoded;
+    message.encode(encoded);
+    size = encoded.size();
+  }
   const proton::connection connection = delivery.connection();
-  if (encoded.size() > options_.max_message_size) {
+  if (size > options_.max_message_size) {
     logger().info("fault_injected", {{"connection", state.id}, {"fault", "message_size_exceeded"},
-                                     {"size", encoded.size()}, {"max_message_size", options_.max_message_size}});
+                                     {"size", size}, {"max_message_size", options_.max_message_size}});
     settle_event(connection, delivery, Verdict::Reject, kSizeExceeded,
-                 "The received message (size " + std::to_string(encoded.size()) +
-                     " bytes) exceeds the limit (" + std::to_string(options_.max_message_size) + " bytes).",
+                 "The received message (size " + std::to_string(size) + " bytes) exceeds the limit (" +
+                     std::to_string(options_.max_message_size) + " bytes).",
                  {});
     return;
   }
@@ -528,51 +563,52 @@ void FakeEventHubsBroker::handle_event(ConnectionState& state, const IncomingLin
     return;
   }
 
-  EventRecord record;
-  const auto& annotations = message.message_annotations();
-  const proton::annotation_key key_name("x-opt-partition-key");
-  if (annotations.exists(key_name)) {
-    const proton::value key = annotations.get(key_name);
-    if (key.type() != proton::NULL_TYPE) record.partition_key = value_text(key);
-  }
-  record.partition = choose_partition(link, record.partition_key);
-  record.message_id = id_text(message.id());
-  if (!message.content_type().empty()) record.content_type = message.content_type();
-  if (!message.properties().empty()) {
-    std::map<std::string, proton::scalar> properties;
-    proton::get(message.properties().value(), properties);
-    for (const auto& [name, value] : properties) record.properties.emplace(name, scalar_text(value));
-  }
-  const proton::value& body = message.body();
-  if (message.inferred() && body.type() == proton::BINARY) {
-    record.body_kind = "data";
-  } else if (message.inferred() && body.type() == proton::LIST) {
-    record.body_kind = "sequence";
+  std::vector<EventRecord> records;
+  // Only a message without properties of its own can be a batch envelope: this keeps the extra
+  // decoding off the path of ordinary single events.
+  const bool maybe_batch = message.properties().empty() && message.id().empty() &&
+                           message.content_type().empty() && message.inferred() &&
+                           message.body().type() == proton::BINARY;
+  const auto sections = maybe_batch ? batch_envelope_sections(raw) : std::vector<std::string>{};
+  if (sections.empty()) {
+    records.push_back(record_of(message));
   } else {
-    record.body_kind = "value";
+    const EventRecord envelope = record_of(message);
+    for (const auto& section : sections) {
+      proton::message inner;
+      inner.decode(std::vector<char>(section.begin(), section.end()));
+      records.push_back(record_of(inner));
+      if (!records.back().partition_key) records.back().partition_key = envelope.partition_key;
+    }
   }
-  record.body = value_text(body);
-  settle_event(connection, delivery, Verdict::Accept, {}, {}, std::move(record));
+  // A batch is one delivery and lands in one partition, as with the service.
+  const std::string partition = choose_partition(link, records.front().partition_key);
+  for (auto& record : records) record.partition = partition;
+  settle_event(connection, delivery, Verdict::Accept, {}, {}, std::move(records));
 }
 
 void FakeEventHubsBroker::settle_event(const proton::connection& connection, proton::delivery delivery,
                                        Verdict verdict, const std::string& condition,
-                                       const std::string& description, EventRecord record) {
+                                       const std::string& description, std::vector<EventRecord> records) {
   auto apply = [this, connection, delivery, verdict, condition, description,
-                record = std::move(record)]() mutable {
+                records = std::move(records)]() mutable {
     auto found = connections_.find(connection);
     if (found == connections_.end() || found->second.dropping) return;
     if (verdict == Verdict::Reject) {
       reject_with_condition(delivery, condition, description);
       return;
     }
-    PartitionStats& stats = partitions_[static_cast<std::size_t>(std::stoi(record.partition))];
-    ++stats.last_sequence_number;
-    stats.last_enqueued_ms = unix_millis_now();
-    recorder_.record(record);
+    bool drop = false;
+    for (const auto& record : records) {
+      PartitionStats& stats = partitions_[static_cast<std::size_t>(std::stoi(record.partition))];
+      ++stats.last_sequence_number;
+      stats.last_enqueued_ms = unix_millis_now();
+      recorder_.record(record);
+      ++accepted_;
+      drop = drop || (options_.drop_after > 0 && accepted_ % static_cast<std::uint64_t>(options_.drop_after) == 0);
+    }
     delivery.accept();
-    ++accepted_;
-    if (options_.drop_after > 0 && accepted_ % static_cast<std::uint64_t>(options_.drop_after) == 0) {
+    if (drop) {
       logger().info("fault_injected", {{"connection", found->second.id}, {"fault", "drop_connection"},
                                        {"accepted", accepted_}});
       schedule_drop(connection, "--drop-after");

@@ -97,7 +97,8 @@ class FakeEventHubsBroker : public proton::messaging_handler {
   void handle_event(ConnectionState& state, const IncomingLink& link, proton::delivery& delivery,
                     const proton::message& message);
   void settle_event(const proton::connection& connection, proton::delivery delivery, Verdict verdict,
-                    const std::string& condition, const std::string& description, EventRecord record);
+                    const std::string& condition, const std::string& description,
+                    std::vector<EventRecord> records);
   void reply(ConnectionState& state, const proton::message& request, proton::message response);
   void schedule_drop(const proton::connection& connection, const char* reason);
   long long grant_expiry(const ConnectionState& state, const std::string& entity_path) const;
