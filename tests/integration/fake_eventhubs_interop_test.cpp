@@ -1,13 +1,13 @@
 // fake-eventhubs against Microsoft's official JavaScript client (@azure/event-hubs, tests/interop/send.mjs):
 // proves that what the fake speaks is what a real Event Hubs client expects, in plain and TLS mode.
+#include <gtest/gtest.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
 #include <string>
-
-#include <gtest/gtest.h>
 
 #include "support/child_process.hpp"
 #include "support/fake_eventhubs_server.hpp"
@@ -29,8 +29,8 @@ class InteropProject {
     for (const char* file : {"package.json", "package-lock.json", "send.mjs"}) {
       std::filesystem::copy_file(source / file, dir_.path() / file);
     }
-    const std::string command = "cd '" + dir_.path().string() +
-                                "' && npm ci --no-audit --no-fund --prefer-offline > npm-ci.log 2>&1";
+    const std::string command =
+        "cd '" + dir_.path().string() + "' && npm ci --no-audit --no-fund --prefer-offline > npm-ci.log 2>&1";
     installed_ = std::system(command.c_str()) == 0;
   }
   bool installed() const { return installed_; }
@@ -80,7 +80,8 @@ class fake_eventhubs_interop_test : public ::testing::Test {
 
   int run_script(const FakeEventHubsServer& server, std::map<std::string, std::string> env) {
     env["FAKE_EVENTHUBS_CONNECTION_STRING"] = server.connection_string();
-    ChildProcess node({"/usr/bin/env", "node", "send.mjs"}, project_->path() / "send.log", env, project_->path());
+    ChildProcess node({"/usr/bin/env", "node", "send.mjs"}, project_->path() / "send.log", env,
+                      project_->path());
     const int status = node.wait(90s);
     output_ = node.log();
     return status;

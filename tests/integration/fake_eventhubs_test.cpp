@@ -1,12 +1,14 @@
 // fake-eventhubs against a small Proton client written here: CBS, sender links, faults, TLS, $management.
+#include <gtest/gtest.h>
+#include <proton/condition.h>
+#include <proton/delivery.h>
+#include <proton/disposition.h>
+#include <proton/link.h>
+
 #include <chrono>
 #include <functional>
 #include <map>
 #include <optional>
-#include <string>
-#include <vector>
-
-#include <gtest/gtest.h>
 #include <proton/annotation_key.hpp>
 #include <proton/binary.hpp>
 #include <proton/codec/map.hpp>
@@ -29,10 +31,9 @@
 #include <proton/tracker.hpp>
 #include <proton/transport.hpp>
 #include <proton/work_queue.hpp>
-#include <proton/delivery.h>
-#include <proton/disposition.h>
-#include <proton/link.h>
-#include <proton/condition.h>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include "eventhubs/sas_token.hpp"
 #include "support/fake_eventhubs_server.hpp"
@@ -201,7 +202,9 @@ class ScriptedClient : public proton::messaging_handler {
     if (settled_ == script_.messages.size() && !script_.wait_for_link_error) finish();
   }
   void on_tracker_accept(proton::tracker& tracker) override { record_outcome(tracker, "accepted"); }
-  void on_tracker_reject(proton::tracker& tracker) override { record_outcome(tracker, remote_condition(tracker)); }
+  void on_tracker_reject(proton::tracker& tracker) override {
+    record_outcome(tracker, remote_condition(tracker));
+  }
   void on_tracker_release(proton::tracker& tracker) override { record_outcome(tracker, "released"); }
 
   void on_sender_error(proton::sender& sender) override {
@@ -251,7 +254,8 @@ proton::message event(const std::string& body, std::optional<std::string> partit
   message.content_type("application/json");
   message.properties().put("redis-id", "1-0");
   message.properties().put("redis-stream", "orders");
-  if (partition_key) message.message_annotations().put(proton::annotation_key("x-opt-partition-key"), *partition_key);
+  if (partition_key)
+    message.message_annotations().put(proton::annotation_key("x-opt-partition-key"), *partition_key);
   return message;
 }
 
@@ -415,6 +419,24 @@ TEST(fake_eventhubs_test, drop_after_closes_the_connection) {
   for (const auto& outcome : result.outcomes) accepted += outcome == "accepted";
   EXPECT_EQ(accepted, 3u);
   EXPECT_EQ(server.events().size(), 3u);
+}
+
+TEST(fake_eventhubs_test, drop_connections_closes_every_client_socket) {
+  FakeEventHubsServer server;
+  auto script = sending(server, {event("x")});
+  script.wait_for_link_error = true;  // stay connected after the acceptance
+  Result result;
+  std::thread client([&] { result = ScriptedClient(script).run(); });
+  const bool recorded = wait_until([&] { return server.events().size() == 1; }, 5s);
+  server.drop_connections();
+  client.join();
+  ASSERT_TRUE(recorded) << server.log();
+  EXPECT_FALSE(result.timed_out);
+  EXPECT_FALSE(result.transport_error.empty());
+  EXPECT_EQ(result.outcomes, (std::vector<std::string>{"accepted"}));
+  // The server keeps listening.
+  EXPECT_EQ(ScriptedClient(sending(server, {event("y")})).run().outcomes,
+            (std::vector<std::string>{"accepted"}));
 }
 
 TEST(fake_eventhubs_test, delay_ms_delays_dispositions) {

@@ -3,9 +3,8 @@
 #include <signal.h>
 
 #include <fstream>
-#include <stdexcept>
-
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 
 namespace connector::testing {
 
@@ -53,13 +52,20 @@ FakeEventHubsServer::~FakeEventHubsServer() { stop(); }
 
 void FakeEventHubsServer::start() {
   std::vector<std::string> argv = {FAKE_EVENTHUBS_BINARY,
-                                   "--port", std::to_string(port_),
-                                   "--hub", options_.hub,
-                                   "--partitions", std::to_string(options_.partitions),
-                                   "--key-name", options_.key_name,
-                                   "--key", options_.key,
-                                   "--max-message-size", std::to_string(options_.max_message_size),
-                                   "--record", record_file_.string()};
+                                   "--port",
+                                   std::to_string(port_),
+                                   "--hub",
+                                   options_.hub,
+                                   "--partitions",
+                                   std::to_string(options_.partitions),
+                                   "--key-name",
+                                   options_.key_name,
+                                   "--key",
+                                   options_.key,
+                                   "--max-message-size",
+                                   std::to_string(options_.max_message_size),
+                                   "--record",
+                                   record_file_.string()};
   if (certificates_) {
     argv.insert(argv.end(), {"--tls-cert", certificates_->server_cert.string(), "--tls-key",
                              certificates_->server_key.string()});
@@ -82,7 +88,8 @@ void FakeEventHubsServer::start() {
   if (!ready || !process_->running()) {
     const std::string output = log();
     process_.reset();
-    throw std::runtime_error("fake-eventhubs did not start on port " + std::to_string(port_) + ":\n" + output);
+    throw std::runtime_error("fake-eventhubs did not start on port " + std::to_string(port_) + ":\n" +
+                             output);
   }
 }
 
@@ -110,7 +117,8 @@ std::string FakeEventHubsServer::log() const {
 int FakeEventHubsServer::count_in_log(const std::string& needle) const {
   const std::string text = log();
   int count = 0;
-  for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + needle.size())) ++count;
+  for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + needle.size()))
+    ++count;
   return count;
 }
 
@@ -138,10 +146,12 @@ std::vector<RecordedEvent> FakeEventHubsServer::events() {
     RecordedEvent event;
     event.seq = json.at("seq").get<std::uint64_t>();
     event.partition = json.at("partition").get<std::string>();
-    if (!json.at("partition_key").is_null()) event.partition_key = json.at("partition_key").get<std::string>();
+    if (!json.at("partition_key").is_null())
+      event.partition_key = json.at("partition_key").get<std::string>();
     if (!json.at("message_id").is_null()) event.message_id = json.at("message_id").get<std::string>();
     if (!json.at("content_type").is_null()) event.content_type = json.at("content_type").get<std::string>();
-    for (const auto& [name, value] : json.at("properties").items()) event.properties[name] = value.get<std::string>();
+    for (const auto& [name, value] : json.at("properties").items())
+      event.properties[name] = value.get<std::string>();
     event.body = base64_decode(json.at("body_base64").get<std::string>());
     event.body_kind = json.at("body_kind").get<std::string>();
     events.push_back(std::move(event));

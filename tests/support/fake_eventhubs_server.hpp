@@ -37,7 +37,7 @@ struct RecordedEvent {
   std::optional<std::string> partition_key;
   std::optional<std::string> message_id;
   std::map<std::string, std::string> properties;
-  std::string body;  // exact bytes (decoded from body_base64)
+  std::string body;       // exact bytes (decoded from body_base64)
   std::string body_kind;  // "data", "value" or "sequence"
   std::string content_type;
 };

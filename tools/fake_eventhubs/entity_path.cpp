@@ -47,8 +47,8 @@ std::optional<EventTarget> parse_event_target(std::string_view address) {
   if (first_slash == std::string::npos) return EventTarget{std::string(original.substr(0, path.size())), {}};
   constexpr std::string_view kPartitions = "/partitions/";
   if (path.compare(first_slash, kPartitions.size(), kPartitions) != 0) return std::nullopt;
-  const std::string id(original.substr(first_slash + kPartitions.size(),
-                                       path.size() - first_slash - kPartitions.size()));
+  const std::string id(
+      original.substr(first_slash + kPartitions.size(), path.size() - first_slash - kPartitions.size()));
   if (id.empty() || id.find('/') != std::string::npos) return std::nullopt;
   return EventTarget{std::string(original.substr(0, first_slash)), id};
 }

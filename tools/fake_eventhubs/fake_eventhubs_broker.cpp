@@ -1,9 +1,6 @@
 #include "fake_eventhubs_broker.hpp"
 
 #include <cstdio>
-#include <stdexcept>
-#include <utility>
-
 #include <proton/annotation_key.hpp>
 #include <proton/binary.hpp>
 #include <proton/codec/map.hpp>
@@ -15,14 +12,16 @@
 #include <proton/scalar.hpp>
 #include <proton/sender_options.hpp>
 #include <proton/session.hpp>
+#include <proton/source.hpp>
 #include <proton/ssl.hpp>
 #include <proton/target.hpp>
-#include <proton/source.hpp>
 #include <proton/timestamp.hpp>
 #include <proton/tracker.hpp>
 #include <proton/transport.hpp>
 #include <proton/types.hpp>
 #include <proton/work_queue.hpp>
+#include <stdexcept>
+#include <utility>
 
 #include "entity_path.hpp"
 #include "eventhubs/sas_token.hpp"
@@ -53,27 +52,35 @@ long long unix_millis_now() {
 
 std::string scalar_text(const proton::scalar& value) {
   switch (value.type()) {
-    case proton::NULL_TYPE: return {};
-    case proton::STRING: return proton::get<std::string>(value);
-    case proton::SYMBOL: return proton::get<proton::symbol>(value);
+    case proton::NULL_TYPE:
+      return {};
+    case proton::STRING:
+      return proton::get<std::string>(value);
+    case proton::SYMBOL:
+      return proton::get<proton::symbol>(value);
     case proton::BINARY: {
       const auto bytes = proton::get<proton::binary>(value);
       return std::string(bytes.begin(), bytes.end());
     }
-    default: return proton::to_string(value);
+    default:
+      return proton::to_string(value);
   }
 }
 
 std::string value_text(const proton::value& value) {
   switch (value.type()) {
-    case proton::NULL_TYPE: return {};
-    case proton::STRING: return proton::get<std::string>(value);
-    case proton::SYMBOL: return proton::get<proton::symbol>(value);
+    case proton::NULL_TYPE:
+      return {};
+    case proton::STRING:
+      return proton::get<std::string>(value);
+    case proton::SYMBOL:
+      return proton::get<proton::symbol>(value);
     case proton::BINARY: {
       const auto bytes = proton::get<proton::binary>(value);
       return std::string(bytes.begin(), bytes.end());
     }
-    default: return proton::to_string(value);
+    default:
+      return proton::to_string(value);
   }
 }
 
@@ -158,8 +165,8 @@ proton::connection_options FakeEventHubsBroker::Listener::on_accept(proton::list
 }
 
 void FakeEventHubsBroker::Listener::on_error(proton::listener&, const std::string& what) {
-  logger().fatal("listen_failed", {{"host", broker_.options_.host}, {"port", broker_.options_.port},
-                                   {"error", what}});
+  logger().fatal("listen_failed",
+                 {{"host", broker_.options_.host}, {"port", broker_.options_.port}, {"error", what}});
   broker_.exit_status_ = 1;
   broker_.stopping_ = true;
   if (broker_.container_ != nullptr) broker_.container_->stop();
@@ -172,7 +179,8 @@ void FakeEventHubsBroker::tick() {
     return;
   }
   if (signals_.drop_all.exchange(false)) {
-    logger().info("fault_injected", {{"fault", "drop_all_connections"}, {"connections", connections_.size()}});
+    logger().info("fault_injected",
+                  {{"fault", "drop_all_connections"}, {"connections", connections_.size()}});
     for (const auto& [connection, state] : connections_) schedule_drop(connection, "SIGUSR1");
   }
   const bool flush_requested = signals_.flush.exchange(false);
@@ -225,7 +233,6 @@ void FakeEventHubsBroker::on_connection_open(proton::connection& connection) {
 
 void FakeEventHubsBroker::on_session_open(proton::session& session) { session.open(); }
 
-
 void FakeEventHubsBroker::on_receiver_open(proton::receiver& receiver) {
   auto found = connections_.find(receiver.connection());
   if (found == connections_.end()) return;
@@ -249,16 +256,19 @@ void FakeEventHubsBroker::on_receiver_open(proton::receiver& receiver) {
   }
   if (target->partition) {
     const std::string& id = *target->partition;
-    const bool numeric = !id.empty() && id.size() < 6 && id.find_first_not_of("0123456789") == std::string::npos;
+    const bool numeric =
+        !id.empty() && id.size() < 6 && id.find_first_not_of("0123456789") == std::string::npos;
     if (!numeric || std::stoi(id) >= options_.partitions) {
-      logger().warn("link_refused", {{"connection", state.id}, {"target", address}, {"condition", kNotFound}});
+      logger().warn("link_refused",
+                    {{"connection", state.id}, {"target", address}, {"condition", kNotFound}});
       refuse_link(receiver, kNotFound, "Partition '" + id + "' does not exist in '" + options_.hub + "'.");
       return;
     }
   }
   const std::string path = normalized_entity_path(address);
   if (grant_expiry(state, path) <= unix_seconds_now()) {
-    logger().warn("link_refused", {{"connection", state.id}, {"target", address}, {"condition", kUnauthorized}});
+    logger().warn("link_refused",
+                  {{"connection", state.id}, {"target", address}, {"condition", kUnauthorized}});
     refuse_link(receiver, kUnauthorized,
                 "No valid token for '" + address + "' was put on $cbs on this connection.");
     return;
@@ -349,7 +359,8 @@ void FakeEventHubsBroker::on_message(proton::delivery& delivery, proton::message
   }
 }
 
-long long FakeEventHubsBroker::grant_expiry(const ConnectionState& state, const std::string& entity_path) const {
+long long FakeEventHubsBroker::grant_expiry(const ConnectionState& state,
+                                            const std::string& entity_path) const {
   long long best = 0;
   for (const auto& [granted, expiry] : state.grants) {
     if (entity_path_covers(granted, entity_path)) best = std::max(best, expiry);
@@ -381,10 +392,9 @@ void FakeEventHubsBroker::handle_put_token(ConnectionState& state, const proton:
     response.properties().put("status-code", static_cast<std::int32_t>(status));
     response.properties().put("status-description", description);
     reply(state, request, std::move(response));
-    logger().info("cbs_put_token", {{"connection", state.id},
-                                    {"audience", audience},
-                                    {"status", status},
-                                    {"description", description}});
+    logger().info(
+        "cbs_put_token",
+        {{"connection", state.id}, {"audience", audience}, {"status", status}, {"description", description}});
   };
   if (operation != "put-token") {
     respond(400, "unsupported $cbs operation '" + operation + "'");
@@ -429,10 +439,8 @@ void FakeEventHubsBroker::handle_management(ConnectionState& state, const proton
     response.properties().put("status-description", description);
     response.body(std::move(body));
     reply(state, request, std::move(response));
-    logger().info("management_request", {{"connection", state.id},
-                                         {"operation", operation},
-                                         {"type", type},
-                                         {"status", status}});
+    logger().info("management_request",
+                  {{"connection", state.id}, {"operation", operation}, {"type", type}, {"status", status}});
   };
   if (operation != "READ") {
     respond(400, "unsupported $management operation '" + operation + "'", proton::value());
@@ -466,7 +474,8 @@ void FakeEventHubsBroker::handle_management(ConnectionState& state, const proton
   }
   if (type == "com.microsoft:partition") {
     const std::string id = property_text(request, "partition");
-    const bool numeric = !id.empty() && id.size() < 6 && id.find_first_not_of("0123456789") == std::string::npos;
+    const bool numeric =
+        !id.empty() && id.size() < 6 && id.find_first_not_of("0123456789") == std::string::npos;
     if (!numeric || std::stoi(id) >= options_.partitions) {
       respond(404, "Partition '" + id + "' does not exist.", proton::value());
       return;
@@ -477,7 +486,8 @@ void FakeEventHubsBroker::handle_management(ConnectionState& state, const proton
     body["partition"] = id;
     body["begin_sequence_number"] = static_cast<std::int64_t>(0);
     body["last_enqueued_sequence_number"] = static_cast<std::int64_t>(stats.last_sequence_number);
-    body["last_enqueued_offset"] = std::to_string(stats.last_sequence_number < 0 ? -1 : stats.last_sequence_number);
+    body["last_enqueued_offset"] =
+        std::to_string(stats.last_sequence_number < 0 ? -1 : stats.last_sequence_number);
     body["last_enqueued_time_utc"] = proton::timestamp(stats.last_enqueued_ms);
     body["is_partition_empty"] = stats.last_sequence_number < 0;
     respond(200, "OK", body);
@@ -537,8 +547,10 @@ void FakeEventHubsBroker::handle_event(ConnectionState& state, const IncomingLin
   }
   const proton::connection connection = delivery.connection();
   if (size > options_.max_message_size) {
-    logger().info("fault_injected", {{"connection", state.id}, {"fault", "message_size_exceeded"},
-                                     {"size", size}, {"max_message_size", options_.max_message_size}});
+    logger().info("fault_injected", {{"connection", state.id},
+                                     {"fault", "message_size_exceeded"},
+                                     {"size", size},
+                                     {"max_message_size", options_.max_message_size}});
     settle_event(connection, delivery, Verdict::Reject, kSizeExceeded,
                  "The received message (size " + std::to_string(size) + " bytes) exceeds the limit (" +
                      std::to_string(options_.max_message_size) + " bytes).",
@@ -547,18 +559,22 @@ void FakeEventHubsBroker::handle_event(ConnectionState& state, const IncomingLin
   }
   ++deliveries_;
   if (options_.reject_every > 0 && deliveries_ % static_cast<std::uint64_t>(options_.reject_every) == 0) {
-    logger().info("fault_injected", {{"connection", state.id}, {"fault", "reject"},
-                                     {"condition", options_.reject_condition}, {"delivery", deliveries_}});
+    logger().info("fault_injected", {{"connection", state.id},
+                                     {"fault", "reject"},
+                                     {"condition", options_.reject_condition},
+                                     {"delivery", deliveries_}});
     settle_event(connection, delivery, Verdict::Reject, options_.reject_condition,
                  "fake-eventhubs --reject-every " + std::to_string(options_.reject_every), {});
     return;
   }
   if (options_.server_busy_every > 0 &&
       deliveries_ % static_cast<std::uint64_t>(options_.server_busy_every) == 0) {
-    logger().info("fault_injected", {{"connection", state.id}, {"fault", "server_busy"}, {"delivery", deliveries_}});
+    logger().info("fault_injected",
+                  {{"connection", state.id}, {"fault", "server_busy"}, {"delivery", deliveries_}});
     settle_event(connection, delivery, Verdict::Reject, kServerBusy,
                  "The request was terminated because the entity is being throttled (fake-eventhubs "
-                 "--server-busy-every " + std::to_string(options_.server_busy_every) + ").",
+                 "--server-busy-every " +
+                     std::to_string(options_.server_busy_every) + ").",
                  {});
     return;
   }
@@ -605,12 +621,14 @@ void FakeEventHubsBroker::settle_event(const proton::connection& connection, pro
       stats.last_enqueued_ms = unix_millis_now();
       recorder_.record(record);
       ++accepted_;
-      drop = drop || (options_.drop_after > 0 && accepted_ % static_cast<std::uint64_t>(options_.drop_after) == 0);
+      drop = drop ||
+             (options_.drop_after > 0 && accepted_ % static_cast<std::uint64_t>(options_.drop_after) == 0);
     }
     delivery.accept();
     if (drop) {
-      logger().info("fault_injected", {{"connection", found->second.id}, {"fault", "drop_connection"},
-                                       {"accepted", accepted_}});
+      logger().info(
+          "fault_injected",
+          {{"connection", found->second.id}, {"fault", "drop_connection"}, {"accepted", accepted_}});
       schedule_drop(connection, "--drop-after");
     }
   };

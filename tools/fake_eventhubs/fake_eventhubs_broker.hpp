@@ -5,9 +5,6 @@
 #include <cstdint>
 #include <map>
 #include <optional>
-#include <string>
-#include <vector>
-
 #include <proton/connection.hpp>
 #include <proton/container.hpp>
 #include <proton/delivery.hpp>
@@ -17,6 +14,8 @@
 #include <proton/messaging_handler.hpp>
 #include <proton/receiver.hpp>
 #include <proton/sender.hpp>
+#include <string>
+#include <vector>
 
 #include "event_recorder.hpp"
 #include "fake_eventhubs_options.hpp"
@@ -26,9 +25,9 @@ namespace connector {
 /// Requests made from signal handlers; the container thread polls them on its timer.
 /// Lock-free atomics, so setting them is async-signal-safe.
 struct BrokerSignals {
-  std::atomic<bool> stop{false};       // SIGTERM, SIGINT
-  std::atomic<bool> drop_all{false};   // SIGUSR1
-  std::atomic<bool> flush{false};      // SIGUSR2
+  std::atomic<bool> stop{false};      // SIGTERM, SIGINT
+  std::atomic<bool> drop_all{false};  // SIGUSR1
+  std::atomic<bool> flush{false};     // SIGUSR2
 };
 
 /// Listens, authorizes through CBS, records accepted events and injects the configured faults.

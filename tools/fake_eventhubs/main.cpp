@@ -2,10 +2,9 @@
 // development. See README.md in this directory.
 #include <signal.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
-
-#include <CLI/CLI.hpp>
 
 #include "fake_eventhubs_broker.hpp"
 #include "fake_eventhubs_options.hpp"
@@ -19,10 +18,17 @@ connector::BrokerSignals g_signals;
 extern "C" void on_signal(int signo) {
   switch (signo) {
     case SIGTERM:
-    case SIGINT: g_signals.stop.store(true); break;
-    case SIGUSR1: g_signals.drop_all.store(true); break;
-    case SIGUSR2: g_signals.flush.store(true); break;
-    default: break;
+    case SIGINT:
+      g_signals.stop.store(true);
+      break;
+    case SIGUSR1:
+      g_signals.drop_all.store(true);
+      break;
+    case SIGUSR2:
+      g_signals.flush.store(true);
+      break;
+    default:
+      break;
   }
 }
 
@@ -46,8 +52,10 @@ int main(int argc, char** argv) {
       ->required()
       ->check(CLI::Range(0, 65535));
   app.add_option("--host", options.host, "address to listen on")->capture_default_str();
-  app.add_option("--tls-cert", options.tls_cert_file, "PEM certificate: serve AMQPS")->check(CLI::ExistingFile);
-  app.add_option("--tls-key", options.tls_key_file, "PEM private key of --tls-cert")->check(CLI::ExistingFile);
+  app.add_option("--tls-cert", options.tls_cert_file, "PEM certificate: serve AMQPS")
+      ->check(CLI::ExistingFile);
+  app.add_option("--tls-key", options.tls_key_file, "PEM private key of --tls-cert")
+      ->check(CLI::ExistingFile);
   app.add_option("--hub", options.hub, "the event hub's name")->required();
   app.add_option("--partitions", options.partitions, "number of partitions")
       ->check(CLI::Range(1, 1024))

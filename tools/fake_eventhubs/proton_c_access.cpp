@@ -1,7 +1,6 @@
 #include "proton_c_access.hpp"
 
 #include <dlfcn.h>
-
 #include <proton/codec.h>
 #include <proton/condition.h>
 #include <proton/connection.h>

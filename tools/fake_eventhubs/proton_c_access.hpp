@@ -1,13 +1,12 @@
 #pragma once
 // The few things fake-eventhubs needs that Proton C++ 0.37 has no API for, done with Proton's C API.
 #include <cstdint>
-#include <string>
-#include <string_view>
-#include <vector>
-
 #include <proton/connection.hpp>
 #include <proton/delivery.hpp>
 #include <proton/link.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
 
 namespace connector {
 
