@@ -1,0 +1,496 @@
+// connector_bench: throughput of the real connector binary against the limit of Redis itself, and
+// end-to-end latency at fixed publish rates. Starts its own redis-server (and fake-eventhubs); see
+// bench/README.md for the commands and bench/RESULTS.md for figures measured on the project machine.
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "core/encoder.hpp"
+#include "core/pipeline.hpp"
+#include "eventhubs/eventhubs_sink.hpp"
+#include "observability/logger.hpp"
+#include "redis/redis_connection.hpp"
+#include "sinks/blackhole_sink.hpp"
+#include "sinks/local_file_sink.hpp"
+#include "support/child_process.hpp"
+
+namespace connector::bench {
+namespace {
+using Clock = std::chrono::steady_clock;
+using testing::ChildProcess;
+using testing::TempDir;
+using testing::wait_until;
+using namespace std::chrono_literals;
+
+constexpr const char* kStream = "bench:stream";
+constexpr const char* kHub = "bench-hub";
+constexpr const char* kKeyName = "bench";
+constexpr const char* kKey = "bench-key-not-secret";
+
+struct Settings {
+  std::size_t entries = 200000;
+  std::size_t size = 200;
+  std::vector<std::string> outputs = {"blackhole", "local_file", "event_hubs"};
+  std::size_t batch_size = 100;
+  std::size_t in_flight = 4;
+  int instances = 1;
+  bool fsync = false;
+  std::string local_dir = "/dev/shm";
+  std::vector<double> latency_rates;
+  double latency_seconds = 10;
+  std::string json_file;
+  std::string bin_dir;
+};
+
+/// One measured run, one row of the table.
+struct Row {
+  std::string name;
+  std::size_t entries = 0;
+  double seconds = 0;
+  double cpu_seconds = 0;
+  long peak_rss_kb = 0;
+  double bytes = 0;
+  double entries_per_second() const { return seconds > 0 ? entries / seconds : 0; }
+  double mb_per_second() const { return seconds > 0 ? bytes / seconds / 1e6 : 0; }
+  double cpu_per_million() const { return entries > 0 ? cpu_seconds * 1e6 / entries : 0; }
+};
+
+struct LatencyRow {
+  std::string name;
+  double rate = 0;
+  std::size_t samples = 0;
+  double p50_ms = 0, p99_ms = 0, p999_ms = 0, max_ms = 0;
+};
+
+// ---- processes ------------------------------------------------------------------------------
+
+struct ProcessUsage {
+  double cpu_seconds = 0;
+  long peak_rss_kb = 0;
+};
+
+ProcessUsage usage_of(pid_t pid) {
+  ProcessUsage usage;
+  std::ifstream stat(fmt::format("/proc/{}/stat", pid));
+  std::string content((std::istreambuf_iterator<char>(stat)), {});
+  // Fields after the command name (which may hold spaces) start after the last ')'.
+  std::istringstream fields(content.substr(content.rfind(')') + 2));
+  std::string field;
+  double utime = 0, stime = 0;
+  for (int index = 3; fields >> field; ++index) {
+    if (index == 14) utime = std::stod(field);
+    if (index == 15) {
+      stime = std::stod(field);
+      break;
+    }
+  }
+  usage.cpu_seconds = (utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+  std::ifstream status(fmt::format("/proc/{}/status", pid));
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) usage.peak_rss_kb = std::stol(line.substr(6));
+  }
+  return usage;
+}
+
+class RedisProcess {
+ public:
+  explicit RedisProcess(const TempDir& dir) : port_(testing::free_port()) {
+    process_ = std::make_unique<ChildProcess>(
+        std::vector<std::string>{"/usr/bin/redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1",
+                                 "--save", "", "--appendonly", "no", "--dir", dir.path().string()},
+        dir.path() / "redis.log");
+    if (!wait_until([&] { return testing::port_accepts(port_); }, 10s)) throw std::runtime_error("redis-server");
+  }
+  std::uint16_t port() const { return port_; }
+  RedisConnectionOptions options() const {
+    RedisConnectionOptions options;
+    options.endpoint.host = "127.0.0.1";
+    options.endpoint.port = port_;
+    options.command_timeout = 60s;
+    return options;
+  }
+  std::string url() const { return fmt::format("redis://127.0.0.1:{}", port_); }
+
+ private:
+  std::uint16_t port_;
+  std::unique_ptr<ChildProcess> process_;
+};
+
+// ---- data -----------------------------------------------------------------------------------
+
+/// Fields like the publisher's, padded to about `size` bytes of names and values.
+std::vector<std::string> sample_fields(std::size_t seq, std::size_t size) {
+  const auto now =
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch());
+  std::vector<std::string> fields = {"deviceId",    fmt::format("sensor-{:03}", seq % 50),
+                                     "timestamp",   std::to_string(now.count()),
+                                     "temperature", fmt::format("{:.2f}", 15 + (seq % 2000) / 100.0),
+                                     "humidity",    fmt::format("{:.1f}", 20 + (seq % 700) / 10.0),
+                                     "status",      "ok",
+                                     "seq",         std::to_string(seq)};
+  std::size_t used = 0;
+  for (const auto& field : fields) used += field.size();
+  fields.push_back("payload");
+  fields.push_back(std::string(size > used + 7 ? size - used - 7 : 0, 'x'));
+  return fields;
+}
+
+void preload(const RedisProcess& redis, std::size_t entries, std::size_t size) {
+  RedisConnection connection(redis.options());
+  connection.connect();
+  constexpr std::size_t kChunk = 1000;
+  for (std::size_t done = 0; done < entries;) {
+    const std::size_t chunk = std::min(kChunk, entries - done);
+    for (std::size_t i = 0; i < chunk; ++i) {
+      auto fields = sample_fields(done + i, size);
+      std::vector<std::string_view> argv = {"XADD", kStream, "*"};
+      for (const auto& field : fields) argv.emplace_back(field);
+      connection.append(argv);
+    }
+    for (std::size_t i = 0; i < chunk; ++i) connection.read_reply();
+    done += chunk;
+  }
+}
+
+bool drained(RedisConnection& connection, const std::string& group) {
+  RedisReply pending = connection.command({"XPENDING", kStream, group});
+  if (!pending.is_array() || pending[0].integer() != 0) return false;
+  RedisReply groups = connection.command({"XINFO", "GROUPS", kStream});
+  for (std::size_t g = 0; g < groups.size(); ++g) {
+    bool ours = false;
+    long long lag = -1;
+    for (std::size_t i = 0; i + 1 < groups[g].size(); i += 2) {
+      if (groups[g][i].str() == "name") ours = groups[g][i + 1].str() == group;
+      if (groups[g][i].str() == "lag") lag = groups[g][i + 1].integer();
+    }
+    if (ours) return lag == 0;
+  }
+  return false;
+}
+
+// ---- the ceiling: the least a reader can do -------------------------------------------------
+
+Row measure_ceiling(const RedisProcess& redis, std::size_t entries, std::size_t size) {
+  RedisConnection connection(redis.options());
+  connection.connect();
+  connection.command({"XGROUP", "CREATE", kStream, "ceiling", "0"});
+  const auto started = Clock::now();
+  std::size_t read = 0;
+  std::vector<std::string> ids;
+  for (;;) {
+    RedisReply reply =
+        connection.command({"XREADGROUP", "GROUP", "ceiling", "c", "COUNT", "1000", "STREAMS", kStream, ">"});
+    if (reply.is_nil() || reply[0][1].size() == 0) break;
+    const RedisReplyView batch = reply[0][1];
+    std::vector<std::string_view> ack = {"XACK", kStream, "ceiling"};
+    for (std::size_t i = 0; i < batch.size(); ++i) ack.push_back(batch[i][0].str());
+    connection.command(ack);
+    read += batch.size();
+  }
+  Row row;
+  row.name = "ceiling (XREADGROUP COUNT 1000 + XACK)";
+  row.entries = read;
+  row.seconds = std::chrono::duration<double>(Clock::now() - started).count();
+  row.bytes = static_cast<double>(read * size);
+  if (read != entries) std::cerr << "ceiling read " << read << " of " << entries << "\n";
+  return row;
+}
+
+// ---- the connector binary -------------------------------------------------------------------
+
+struct FakeEventHubs {
+  std::uint16_t port = 0;
+  std::unique_ptr<ChildProcess> process;
+  std::string connection_string() const {
+    return fmt::format(
+        "Endpoint=sb://localhost:{}/;SharedAccessKeyName={};SharedAccessKey={};EntityPath={};"
+        "UseDevelopmentEmulator=true",
+        port, kKeyName, kKey, kHub);
+  }
+};
+
+FakeEventHubs start_fake(const Settings& settings, const TempDir& dir, bool record) {
+  FakeEventHubs fake;
+  fake.port = testing::free_port();
+  std::vector<std::string> argv = {settings.bin_dir + "/tools/fake-eventhubs", "--port", std::to_string(fake.port),
+                                   "--hub", kHub, "--key-name", kKeyName, "--key", kKey};
+  if (record) argv.insert(argv.end(), {"--record", (dir.path() / "events.jsonl").string()});
+  fake.process = std::make_unique<ChildProcess>(argv, dir.path() / "fake-eventhubs.log");
+  if (!wait_until([&] { return testing::port_accepts(fake.port); }, 10s)) {
+    throw std::runtime_error("fake-eventhubs did not start: " + fake.process->log());
+  }
+  return fake;
+}
+
+Row measure_connector(const Settings& settings, const RedisProcess& redis, const std::string& output,
+                      const TempDir& dir, int run) {
+  const std::string group = fmt::format("bench-{}-{}", output, run);
+  std::optional<FakeEventHubs> fake;
+  std::map<std::string, std::string> env = {{"REDIS_URL", redis.url()},
+                                            {"STREAM_KEY", kStream},
+                                            {"CONSUMER_GROUP_NAME", group},
+                                            {"GROUP_START_ID", "0"},
+                                            {"BATCH_SIZE", std::to_string(settings.batch_size)},
+                                            {"MAX_IN_FLIGHT_BATCHES", std::to_string(settings.in_flight)},
+                                            {"POLL_TIMEOUT_MS", "1000"},
+                                            {"LOG_LEVEL", "warn"}};
+  TempDir output_dir;
+  std::filesystem::path files = std::filesystem::path(settings.local_dir) / fmt::format("connector-bench-{}-{}", ::getpid(), run);
+  if (output == "blackhole") {
+    env["OUTPUT_ADAPTER_TYPE"] = "BLACKHOLE";
+  } else if (output == "local_file") {
+    env["OUTPUT_ADAPTER_TYPE"] = "LOCAL_FILE";
+    env["OUTPUT_DIRECTORY"] = files.string();
+    env["OUTPUT_FSYNC"] = settings.fsync ? "true" : "false";
+  } else {
+    fake = start_fake(settings, dir, false);
+    env["OUTPUT_ADAPTER_TYPE"] = "EVENT_HUBS";
+    env["EVENT_HUB_CONNECTION_STRING"] = fake->connection_string();
+  }
+  RedisConnection probe(redis.options());
+  probe.connect();
+  const auto started = Clock::now();
+  std::vector<std::unique_ptr<ChildProcess>> instances;
+  for (int i = 0; i < settings.instances; ++i) {
+    auto instance_env = env;
+    instance_env["CONSUMER_NAME"] = fmt::format("bench-{}", i);
+    instances.push_back(std::make_unique<ChildProcess>(
+        std::vector<std::string>{settings.bin_dir + "/redis-eventhubs-connector"},
+        dir.path() / fmt::format("connector-{}-{}.log", run, i), instance_env, dir.path()));
+  }
+  bool done = false;
+  while (!(done = drained(probe, group))) {
+    bool alive = false;
+    for (auto& instance : instances) alive |= instance->running();
+    if (!alive) break;
+    std::this_thread::sleep_for(5ms);
+  }
+  Row row;
+  row.seconds = std::chrono::duration<double>(Clock::now() - started).count();
+  for (auto& instance : instances) {
+    const ProcessUsage usage = usage_of(instance->pid());
+    row.cpu_seconds += usage.cpu_seconds;
+    row.peak_rss_kb = std::max(row.peak_rss_kb, usage.peak_rss_kb);
+    instance->signal(SIGINT);
+  }
+  for (auto& instance : instances) {
+    if (instance->wait(30s) != 0) std::cerr << output << " instance exit:\n" << instance->log() << "\n";
+  }
+  if (!done) std::cerr << output << ": the connector stopped before draining the stream\n";
+  std::error_code ignored;
+  std::filesystem::remove_all(files, ignored);
+  row.name = output + (output == "local_file" ? (settings.fsync ? " (fsync)" : " (no fsync)") : "");
+  row.name += fmt::format(" b={} f={} i={}", settings.batch_size, settings.in_flight, settings.instances);
+  row.entries = settings.entries;
+  row.bytes = static_cast<double>(settings.entries * settings.size);
+  return row;
+}
+
+// ---- latency: the real pipeline in-process, timed at the sink's confirmation ------------------
+
+/// Wraps a sink and records, for each accepted event, now − the `timestamp` field set at XADD time.
+class TimingSink final : public Sink {
+ public:
+  explicit TimingSink(Sink& inner) : inner_(inner) {}
+  void start() override { inner_.start(); }
+  void send(Batch batch, CompletionCallback done) override {
+    auto stamps = std::make_shared<std::vector<long long>>();
+    stamps->reserve(batch.size());
+    for (const auto& event : batch) stamps->push_back(timestamp_of(event.body));
+    inner_.send(std::move(batch), [this, stamps, done](std::vector<Completion> completions) {
+      const long long now = now_us();
+      {
+        std::lock_guard lock(mutex_);
+        for (const auto& completion : completions) {
+          const long long stamp = (*stamps)[completion.index];
+          if (completion.outcome == Outcome::Accepted && stamp > 0) samples_.push_back((now - stamp) / 1000.0);
+        }
+      }
+      done(std::move(completions));
+    });
+  }
+  void stop(std::chrono::milliseconds grace) override { inner_.stop(grace); }
+  std::size_t max_event_bytes() const override { return inner_.max_event_bytes(); }
+  bool ready() const override { return inner_.ready(); }
+  std::vector<double> samples() {
+    std::lock_guard lock(mutex_);
+    return samples_;
+  }
+  static long long now_us() {
+    return std::chrono::duration_cast<std::chrono::microseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  }
+
+ private:
+  static long long timestamp_of(const std::string& body) {
+    constexpr std::string_view kKey = "\"timestamp\":\"";
+    const auto at = body.find(kKey);
+    return at == std::string::npos ? 0 : std::atoll(body.c_str() + at + kKey.size());
+  }
+  Sink& inner_;
+  std::mutex mutex_;
+  std::vector<double> samples_;
+};
+
+LatencyRow measure_latency(const Settings& settings, const RedisProcess& redis, const std::string& output,
+                           double rate, const TempDir& dir) {
+  const std::string group = fmt::format("latency-{}-{}", output, static_cast<long>(rate));
+  std::optional<FakeEventHubs> fake;
+  std::unique_ptr<Sink> inner;
+  TempDir files;
+  if (output == "blackhole") {
+    inner = std::make_unique<BlackholeSink>();
+  } else if (output == "local_file") {
+    inner = std::make_unique<LocalFileSink>(LocalFileSinkOptions{files.path(), settings.fsync, kStream});
+  } else {
+    fake = start_fake(settings, dir, false);
+    EventHubsSinkOptions options;
+    options.connection.host = "localhost";
+    options.connection.port = fake->port;
+    options.connection.endpoint = fmt::format("sb://localhost:{}/", fake->port);
+    options.connection.shared_access_key_name = kKeyName;
+    options.connection.shared_access_key = kKey;
+    options.connection.use_development_emulator = true;
+    options.hub = kHub;
+    options.max_in_flight_events = settings.batch_size * settings.in_flight;
+    inner = std::make_unique<EventHubsSink>(options);
+  }
+  TimingSink sink(*inner);
+  sink.start();
+  PipelineOptions pipeline_options;
+  pipeline_options.batch_size = settings.batch_size;
+  pipeline_options.max_in_flight_batches = settings.in_flight;
+  pipeline_options.poll_timeout = 1000ms;
+  StreamConsumerOptions stream;
+  stream.stream_key = kStream;
+  stream.group = group;
+  stream.consumer = "latency";
+  stream.group_start_id = "$";
+  Pipeline pipeline(pipeline_options, redis.options(), stream, Encoder({kStream, std::nullopt, std::nullopt}), sink);
+  pipeline.start();
+
+  RedisConnection publisher(redis.options());
+  publisher.connect();
+  const auto started = Clock::now();
+  std::size_t sent = 0;
+  while (std::chrono::duration<double>(Clock::now() - started).count() < settings.latency_seconds) {
+    const double elapsed = std::chrono::duration<double>(Clock::now() - started).count();
+    const auto due = static_cast<std::size_t>(elapsed * rate);
+    if (sent >= due) {
+      std::this_thread::sleep_for(100us);
+      continue;
+    }
+    auto fields = sample_fields(sent, settings.size);
+    std::vector<std::string_view> argv = {"XADD", kStream, "*"};
+    for (const auto& field : fields) argv.emplace_back(field);
+    publisher.command(argv);
+    ++sent;
+  }
+  RedisConnection probe(redis.options());
+  probe.connect();
+  wait_until([&] { return drained(probe, group); }, 30s);
+  pipeline.stop();
+  auto samples = sink.samples();
+  std::sort(samples.begin(), samples.end());
+  LatencyRow row;
+  row.name = output;
+  row.rate = rate;
+  row.samples = samples.size();
+  auto percentile = [&](double p) {
+    if (samples.empty()) return 0.0;
+    return samples[std::min(samples.size() - 1, static_cast<std::size_t>(p * samples.size()))];
+  };
+  row.p50_ms = percentile(0.50);
+  row.p99_ms = percentile(0.99);
+  row.p999_ms = percentile(0.999);
+  row.max_ms = samples.empty() ? 0 : samples.back();
+  return row;
+}
+
+}  // namespace
+}  // namespace connector::bench
+
+int main(int argc, char* argv[]) {
+  using namespace connector;
+  using namespace connector::bench;
+  Settings settings;
+  CLI::App app{"Measures the connector against the limit of Redis on this machine."};
+  app.add_option("--entries", settings.entries, "entries to preload")->capture_default_str();
+  app.add_option("--size", settings.size, "bytes of field names and values per entry")->capture_default_str();
+  app.add_option("--outputs", settings.outputs, "blackhole, local_file, event_hubs")->delimiter(',');
+  app.add_option("--batch-size", settings.batch_size)->capture_default_str();
+  app.add_option("--in-flight", settings.in_flight, "MAX_IN_FLIGHT_BATCHES")->capture_default_str();
+  app.add_option("--instances", settings.instances, "connector processes in one group")->capture_default_str();
+  app.add_flag("--fsync", settings.fsync, "LOCAL_FILE with OUTPUT_FSYNC=true");
+  app.add_option("--local-dir", settings.local_dir, "where LOCAL_FILE writes (tmpfs by default)")
+      ->capture_default_str();
+  app.add_option("--latency-rates", settings.latency_rates, "entries/s for the latency mode, e.g. 1000,20000")
+      ->delimiter(',');
+  app.add_option("--latency-seconds", settings.latency_seconds)->capture_default_str();
+  app.add_option("--json", settings.json_file, "also write the results as JSON here");
+  app.add_option("--bin-dir", settings.bin_dir, "build directory with the connector and tools")->required();
+  CLI11_PARSE(app, argc, argv);
+  ::signal(SIGPIPE, SIG_IGN);
+  set_logger_options(LogLevel::Warn, LogFormat::Json);
+
+  nlohmann::json results = {{"entries", settings.entries}, {"size", settings.size}};
+  TempDir dir;
+  if (!settings.outputs.empty() && settings.entries > 0) {
+    RedisProcess redis(dir);
+    preload(redis, settings.entries, settings.size);
+    std::vector<Row> rows = {measure_ceiling(redis, settings.entries, settings.size)};
+    int run = 0;
+    for (const auto& output : settings.outputs) rows.push_back(measure_connector(settings, redis, output, dir, ++run));
+    const double ceiling = rows.front().entries_per_second();
+    fmt::print("{:<48} {:>10} {:>12} {:>8} {:>11} {:>12} {:>9}\n", "run", "entries", "entries/s", "MB/s",
+               "of ceiling", "CPU s/M", "RSS MB");
+    for (const auto& row : rows) {
+      fmt::print("{:<48} {:>10} {:>12.0f} {:>8.1f} {:>10.0f}% {:>12.2f} {:>9.1f}\n", row.name, row.entries,
+                 row.entries_per_second(), row.mb_per_second(), 100 * row.entries_per_second() / ceiling,
+                 row.cpu_per_million(), row.peak_rss_kb / 1024.0);
+      results["throughput"].push_back({{"run", row.name},
+                                       {"entries", row.entries},
+                                       {"seconds", row.seconds},
+                                       {"entries_per_second", row.entries_per_second()},
+                                       {"mb_per_second", row.mb_per_second()},
+                                       {"fraction_of_ceiling", row.entries_per_second() / ceiling},
+                                       {"cpu_seconds_per_million", row.cpu_per_million()},
+                                       {"peak_rss_mb", row.peak_rss_kb / 1024.0}});
+    }
+  }
+  if (!settings.latency_rates.empty()) {
+    RedisProcess redis(dir);
+    fmt::print("\n{:<14} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9}\n", "latency", "rate/s", "samples", "p50 ms",
+               "p99 ms", "p99.9 ms", "max ms");
+    for (const auto& output : settings.outputs) {
+      for (double rate : settings.latency_rates) {
+        const LatencyRow row = measure_latency(settings, redis, output, rate, dir);
+        fmt::print("{:<14} {:>10.0f} {:>9} {:>9.2f} {:>9.2f} {:>9.2f} {:>9.2f}\n", row.name, row.rate, row.samples,
+                   row.p50_ms, row.p99_ms, row.p999_ms, row.max_ms);
+        results["latency"].push_back({{"output", row.name},
+                                      {"rate", row.rate},
+                                      {"samples", row.samples},
+                                      {"p50_ms", row.p50_ms},
+                                      {"p99_ms", row.p99_ms},
+                                      {"p999_ms", row.p999_ms},
+                                      {"max_ms", row.max_ms}});
+      }
+    }
+  }
+  if (!settings.json_file.empty()) std::ofstream(settings.json_file) << results.dump(2) << "\n";
+  return 0;
+}

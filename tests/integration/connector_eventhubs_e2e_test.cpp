@@ -1,0 +1,222 @@
+// End to end: the connector binary between a real redis-server and fake-eventhubs over AMQP 1.0.
+#include <set>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "support/child_process.hpp"
+#include "support/connector_process.hpp"
+#include "support/fake_eventhubs_server.hpp"
+#include "support/redis_server.hpp"
+
+namespace connector {
+namespace {
+using namespace std::chrono_literals;
+using namespace connector::testing;
+
+constexpr const char* kStream = "eh:stream";
+constexpr const char* kGroup = "eh-group";
+
+std::vector<std::string> add_entries(RedisServer& redis, int count) {
+  std::vector<std::string> ids;
+  for (int i = 0; i < count; ++i) {
+    ids.emplace_back(redis.command({"XADD", kStream, "*", "device", "dev-" + std::to_string(i % 5), "seq",
+                                    std::to_string(i)})
+                         .str());
+  }
+  return ids;
+}
+
+long long pending(RedisServer& redis) {
+  RedisReply reply = redis.command({"XPENDING", kStream, kGroup});
+  return reply.is_array() ? reply[0].integer() : -1;
+}
+
+std::map<std::string, std::string> settings_for(const RedisServer& redis, const FakeEventHubsServer& hub) {
+  return {{"REDIS_URL", redis.url()},
+          {"STREAM_KEY", kStream},
+          {"CONSUMER_GROUP_NAME", kGroup},
+          {"CONSUMER_NAME", "eh-consumer"},
+          {"GROUP_START_ID", "0"},
+          {"OUTPUT_ADAPTER_TYPE", "EVENT_HUBS"},
+          {"EVENT_HUB_CONNECTION_STRING", hub.connection_string()},
+          {"POLL_TIMEOUT_MS", "200"},
+          {"RETRY_DELAY_MS", "100"},
+          {"SHUTDOWN_GRACE_PERIOD_MS", "3000"}};
+}
+
+std::set<std::string> recorded_ids(FakeEventHubsServer& hub) {
+  std::set<std::string> ids;
+  for (const auto& event : hub.events()) ids.insert(event.properties.at("redis-id"));
+  return ids;
+}
+
+TEST(connector_eventhubs_e2e_test, entries_arrive_with_properties_and_partition_key_and_are_acked) {
+  RedisServer redis;
+  FakeEventHubsServer hub;
+  const auto ids = add_entries(redis, 300);
+  auto settings = settings_for(redis, hub);
+  settings["PARTITION_KEY_FIELD"] = "device";
+  ConnectorProcess connector(settings, hub.record_file().parent_path() / "connector");
+  ASSERT_TRUE(wait_until([&] { return recorded_ids(hub).size() == 300 && pending(redis) == 0; }, 30s))
+      << connector.log();
+  EXPECT_EQ(connector.interrupt_and_wait(), 0) << connector.log();
+  const auto events = hub.events();
+  std::map<std::string, std::set<std::string>> partitions_by_key;
+  for (const auto& event : events) {
+    const auto body = nlohmann::json::parse(event.body);
+    const std::string& id = event.properties.at("redis-id");
+    EXPECT_EQ(event.properties.at("redis-stream"), kStream);
+    EXPECT_EQ(event.content_type, "application/json");
+    EXPECT_EQ(event.body_kind, "data");
+    ASSERT_TRUE(event.partition_key.has_value());
+    EXPECT_EQ(*event.partition_key, body["device"]);
+    EXPECT_EQ(ids[std::stoul(body["seq"].get<std::string>())], id);
+    partitions_by_key[*event.partition_key].insert(event.partition);
+  }
+  for (const auto& [key, partitions] : partitions_by_key) EXPECT_EQ(partitions.size(), 1u) << key;
+  EXPECT_EQ(connector.log().find(hub.options().key), std::string::npos) << "the SAS key reached the log";
+}
+
+TEST(connector_eventhubs_e2e_test, nothing_is_acked_before_event_hubs_accepted_it) {
+  RedisServer redis;
+  FakeEventHubsOptions options;
+  options.delay_ms = 1500;
+  FakeEventHubsServer hub(options);
+  add_entries(redis, 20);
+  ConnectorProcess connector(settings_for(redis, hub), hub.record_file().parent_path() / "connector");
+  std::this_thread::sleep_for(800ms);
+  EXPECT_EQ(pending(redis), 20) << "acked before the disposition arrived";
+  ASSERT_TRUE(wait_until([&] { return pending(redis) == 0; }, 20s)) << connector.log();
+  EXPECT_EQ(recorded_ids(hub).size(), 20u);
+  EXPECT_EQ(connector.interrupt_and_wait(), 0);
+}
+
+TEST(connector_eventhubs_e2e_test, tls_with_the_configured_ca_and_a_fixed_partition) {
+  RedisServer redis;
+  FakeEventHubsOptions options;
+  options.tls = true;
+  FakeEventHubsServer hub(options);
+  add_entries(redis, 50);
+  auto settings = settings_for(redis, hub);
+  settings["EVENT_HUBS_TLS_CA_FILE"] = hub.certificates()->ca_cert.string();
+  settings["EVENT_HUB_PARTITION_ID"] = "2";
+  ConnectorProcess connector(settings, hub.record_file().parent_path() / "connector");
+  ASSERT_TRUE(wait_until([&] { return recorded_ids(hub).size() == 50 && pending(redis) == 0; }, 30s))
+      << connector.log();
+  EXPECT_EQ(connector.interrupt_and_wait(), 0);
+  for (const auto& event : hub.events()) EXPECT_EQ(event.partition, "2");
+}
+
+TEST(connector_eventhubs_e2e_test, a_wrong_key_stops_the_connector_at_startup_with_status_3) {
+  RedisServer redis;
+  FakeEventHubsServer hub;
+  auto settings = settings_for(redis, hub);
+  std::string connection_string = hub.connection_string();
+  const std::string wrong_key = "definitely-the-wrong-key";
+  connection_string.replace(connection_string.find(hub.options().key), hub.options().key.size(), wrong_key);
+  settings["EVENT_HUB_CONNECTION_STRING"] = connection_string;
+  ConnectorProcess connector(settings, hub.record_file().parent_path() / "connector");
+  EXPECT_EQ(connector.process().wait(60s), 3) << connector.log();
+  EXPECT_EQ(connector.log().find(wrong_key), std::string::npos) << "the key reached the log";
+  EXPECT_NE(connector.log().find("nauthorized"), std::string::npos) << connector.log();
+}
+
+TEST(connector_eventhubs_e2e_test, an_unknown_hub_stops_the_connector_at_startup_with_status_3) {
+  RedisServer redis;
+  FakeEventHubsServer hub;
+  auto settings = settings_for(redis, hub);
+  std::string connection_string = hub.connection_string();
+  connection_string.replace(connection_string.find("EntityPath=test-hub"), 19, "EntityPath=no-such-hub");
+  settings["EVENT_HUB_CONNECTION_STRING"] = connection_string;
+  ConnectorProcess connector(settings, hub.record_file().parent_path() / "connector");
+  EXPECT_EQ(connector.process().wait(60s), 3) << connector.log();
+  EXPECT_NE(connector.log().find("no-such-hub"), std::string::npos) << connector.log();
+}
+
+TEST(connector_eventhubs_e2e_test, busy_rejecting_and_dropping_service_loses_nothing) {
+  RedisServer redis;
+  FakeEventHubsOptions options;
+  options.server_busy_every = 25;
+  options.reject_every = 97;
+  options.drop_after = 150;
+  FakeEventHubsServer hub(options);
+  const auto ids = add_entries(redis, 600);
+  auto settings = settings_for(redis, hub);
+  settings["BATCH_SIZE"] = "20";
+  ConnectorProcess connector(settings, hub.record_file().parent_path() / "connector");
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return pending(redis) == 0 &&
+               recorded_ids(hub).size() + redis.command({"XLEN", std::string(kStream) + ":dead-letter"}).integer() >=
+                   600;
+      },
+      90s))
+      << connector.log();
+  EXPECT_EQ(connector.interrupt_and_wait(), 0);
+  const auto recorded = recorded_ids(hub);
+  RedisReply dead = redis.command({"XRANGE", std::string(kStream) + ":dead-letter", "-", "+"});
+  std::map<std::string, std::string> dead_reasons;
+  for (std::size_t i = 0; i < dead.size(); ++i) {
+    std::string original, reason;
+    for (std::size_t f = 0; f + 1 < dead[i][1].size(); f += 2) {
+      if (dead[i][1][f].str() == "dlq-original-id") original = std::string(dead[i][1][f + 1].str());
+      if (dead[i][1][f].str() == "dlq-reason") reason = std::string(dead[i][1][f + 1].str());
+    }
+    dead_reasons[original] = reason;
+  }
+  EXPECT_GT(dead_reasons.size(), 0u) << "reject-every should have dead-lettered some";
+  for (const auto& [id, reason] : dead_reasons) EXPECT_NE(reason.find("decode-error"), std::string::npos) << reason;
+  for (const auto& id : ids) {
+    EXPECT_TRUE(recorded.count(id) || dead_reasons.count(id)) << "lost: " << id;
+  }
+  EXPECT_NE(connector.log().find("event_retry"), std::string::npos);
+}
+
+TEST(connector_eventhubs_e2e_test, an_entry_larger_than_the_hub_takes_is_dead_lettered_and_the_rest_flow) {
+  RedisServer redis;
+  FakeEventHubsOptions options;
+  options.max_message_size = 64 * 1024;
+  FakeEventHubsServer hub(options);
+  redis.command({"XADD", kStream, "*", "n", "before"});
+  const std::string big_id(redis.command({"XADD", kStream, "*", "blob", std::string(100 * 1024, 'b')}).str());
+  redis.command({"XADD", kStream, "*", "n", "after"});
+  ConnectorProcess connector(settings_for(redis, hub), hub.record_file().parent_path() / "connector");
+  ASSERT_TRUE(wait_until([&] { return recorded_ids(hub).size() == 2 && pending(redis) == 0; }, 30s))
+      << connector.log();
+  EXPECT_EQ(connector.interrupt_and_wait(), 0);
+  RedisReply dead = redis.command({"XRANGE", std::string(kStream) + ":dead-letter", "-", "+"});
+  ASSERT_EQ(dead.size(), 1u);
+  std::map<std::string, std::string> fields;
+  for (std::size_t f = 0; f + 1 < dead[0][1].size(); f += 2) {
+    fields[std::string(dead[0][1][f].str())] = std::string(dead[0][1][f + 1].str());
+  }
+  EXPECT_EQ(fields["dlq-original-id"], big_id);
+  EXPECT_NE(fields["dlq-reason"].find("exceeds"), std::string::npos) << fields["dlq-reason"];
+  EXPECT_EQ(fields["blob"].size(), 100u * 1024);
+}
+
+TEST(connector_eventhubs_e2e_test, shutdown_with_deliveries_in_flight_acks_only_what_was_accepted) {
+  RedisServer redis;
+  FakeEventHubsOptions options;
+  options.delay_ms = 3000;
+  FakeEventHubsServer hub(options);
+  const auto ids = add_entries(redis, 40);
+  auto settings = settings_for(redis, hub);
+  settings["SHUTDOWN_GRACE_PERIOD_MS"] = "500";
+  ConnectorProcess connector(settings, hub.record_file().parent_path() / "connector");
+  ASSERT_TRUE(wait_until([&] { return pending(redis) == 40; }, 20s)) << connector.log();
+  EXPECT_EQ(connector.interrupt_and_wait(20s), 0) << connector.log();
+  // Whatever is no longer pending was acked: it must have been accepted.
+  RedisReply still = redis.command({"XPENDING", kStream, kGroup, "-", "+", "1000"});
+  std::set<std::string> still_pending;
+  for (std::size_t i = 0; i < still.size(); ++i) still_pending.emplace(still[i][0].str());
+  const auto recorded = recorded_ids(hub);
+  for (const auto& id : ids) {
+    if (!still_pending.count(id)) EXPECT_TRUE(recorded.count(id)) << "acked but never accepted: " << id;
+  }
+  EXPECT_GT(still_pending.size(), 0u) << "the grace period was shorter than the disposition delay";
+}
+
+}  // namespace
+}  // namespace connector
