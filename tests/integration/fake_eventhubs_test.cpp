@@ -1,0 +1,488 @@
+// fake-eventhubs against a small Proton client written here: CBS, sender links, faults, TLS, $management.
+#include <chrono>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <proton/annotation_key.hpp>
+#include <proton/binary.hpp>
+#include <proton/codec/map.hpp>
+#include <proton/codec/vector.hpp>
+#include <proton/connection.hpp>
+#include <proton/connection_options.hpp>
+#include <proton/container.hpp>
+#include <proton/delivery.hpp>
+#include <proton/error_condition.hpp>
+#include <proton/message.hpp>
+#include <proton/message_id.hpp>
+#include <proton/messaging_handler.hpp>
+#include <proton/receiver.hpp>
+#include <proton/receiver_options.hpp>
+#include <proton/sender.hpp>
+#include <proton/sender_options.hpp>
+#include <proton/ssl.hpp>
+#include <proton/target_options.hpp>
+#include <proton/timestamp.hpp>
+#include <proton/tracker.hpp>
+#include <proton/transport.hpp>
+#include <proton/work_queue.hpp>
+#include <proton/delivery.h>
+#include <proton/disposition.h>
+#include <proton/link.h>
+#include <proton/condition.h>
+
+#include "eventhubs/sas_token.hpp"
+#include "support/fake_eventhubs_server.hpp"
+
+namespace connector::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Proton C++ 0.37 exposes neither a disposition's error condition nor the peer's max-message-size;
+// a class derived from the handle may read the wrapped C pointer through its protected accessor.
+template <typename Handle>
+struct CHandle : Handle {
+  static auto get(const Handle& handle) {
+    constexpr auto accessor = &CHandle::pn_object;
+    return (handle.*accessor)();
+  }
+};
+
+std::string remote_condition(const proton::tracker& tracker) {
+  pn_delivery_t* raw = CHandle<proton::tracker>::get(tracker);
+  const char* name = pn_condition_get_name(pn_disposition_condition(pn_delivery_remote(raw)));
+  return name != nullptr ? name : "";
+}
+
+std::uint64_t remote_max_message_size(const proton::sender& sender) {
+  return pn_link_remote_max_message_size(CHandle<proton::link>::get(sender));
+}
+
+/// What one client session should do.
+struct Script {
+  std::uint16_t port = 0;
+  const TlsCertificates* tls = nullptr;
+  std::string audience;  // put-token when not empty
+  std::string token;
+  std::string target;  // event sender link when not empty
+  std::vector<proton::message> messages;
+  std::optional<std::map<std::string, std::string>> management;  // application properties of a request
+  bool wait_for_link_error = false;  // keep the connection until the event link is detached
+  std::chrono::milliseconds timeout = 10s;
+};
+
+/// What the client saw.
+struct Result {
+  std::optional<int> cbs_status;
+  std::string cbs_description;
+  bool link_opened = false;
+  std::string link_error;  // condition of the event link's detach
+  std::uint64_t max_message_size = 0;
+  std::vector<std::string> outcomes;  // "accepted" or the rejection's condition, per message
+  std::optional<int> management_status;
+  proton::value management_body;
+  std::string transport_error;
+  bool timed_out = false;
+};
+
+class ScriptedClient : public proton::messaging_handler {
+ public:
+  explicit ScriptedClient(Script script) : script_(std::move(script)) {}
+
+  Result run() {
+    proton::container container(*this);
+    container.run();
+    return result_;
+  }
+
+ private:
+  void on_container_start(proton::container& container) override {
+    proton::connection_options options;
+    options.sasl_allowed_mechs("ANONYMOUS").virtual_host("localhost").idle_timeout(proton::duration(60000));
+    if (script_.tls != nullptr) {
+      options.ssl_client_options(
+          proton::ssl_client_options(script_.tls->ca_cert.string(), proton::ssl::VERIFY_PEER_NAME));
+    }
+    container.connect("localhost:" + std::to_string(script_.port), options);
+    deadline_ = std::chrono::steady_clock::now() + script_.timeout;
+    watch(container);
+  }
+
+  // A pending timer keeps container.run() from returning, so the watchdog re-arms itself in short
+  // steps and stops re-arming once the script is finished.
+  void watch(proton::container& container) {
+    container.schedule(proton::duration(50), [this, &container] {
+      if (finished_) return;
+      if (std::chrono::steady_clock::now() >= deadline_) {
+        result_.timed_out = true;
+        container.stop();
+        return;
+      }
+      watch(container);
+    });
+  }
+
+  void on_connection_open(proton::connection& connection) override {
+    connection_ = connection;
+    if (!script_.token.empty()) {
+      cbs_receiver_ = connection.open_receiver(
+          "$cbs", proton::receiver_options().target(proton::target_options().address("cbs-reply")));
+      cbs_sender_ = connection.open_sender("$cbs");
+    } else {
+      after_cbs();
+    }
+  }
+
+  void after_cbs() {
+    if (script_.management) {
+      management_receiver_ = connection_.open_receiver(
+          "$management", proton::receiver_options().target(proton::target_options().address("mgmt-reply")));
+      management_sender_ = connection_.open_sender("$management");
+    }
+    if (!script_.target.empty()) event_sender_ = connection_.open_sender(script_.target);
+    if (script_.target.empty() && !script_.management) finish();
+  }
+
+  void on_sendable(proton::sender& sender) override {
+    if (sender == cbs_sender_ && !token_sent_) {
+      token_sent_ = true;
+      proton::message request;
+      request.id("put-token-1");
+      request.reply_to("cbs-reply");
+      request.to("$cbs");
+      request.properties().put("operation", "put-token");
+      request.properties().put("type", "servicebus.windows.net:sastoken");
+      request.properties().put("name", script_.audience);
+      request.body(script_.token);
+      sender.send(request);
+    } else if (sender == management_sender_ && !management_sent_) {
+      management_sent_ = true;
+      proton::message request;
+      request.id("mgmt-1");
+      request.reply_to("mgmt-reply");
+      for (const auto& [name, value] : *script_.management) request.properties().put(name, value);
+      sender.send(request);
+    } else if (sender == event_sender_) {
+      if (!result_.link_opened) {
+        result_.link_opened = true;
+        result_.max_message_size = remote_max_message_size(sender);
+      }
+      while (next_message_ < script_.messages.size() && sender.credit() > 0) {
+        trackers_[sender.send(script_.messages[next_message_])] = next_message_;
+        ++next_message_;
+      }
+    }
+  }
+
+  void on_message(proton::delivery& delivery, proton::message& message) override {
+    if (delivery.receiver() == cbs_receiver_) {
+      result_.cbs_status = proton::get<std::int32_t>(message.properties().get("status-code"));
+      result_.cbs_description = proton::get<std::string>(message.properties().get("status-description"));
+      EXPECT_EQ(proton::get<std::string>(message.correlation_id()), "put-token-1");
+      after_cbs();
+    } else if (delivery.receiver() == management_receiver_) {
+      result_.management_status = proton::get<std::int32_t>(message.properties().get("status-code"));
+      result_.management_body = message.body();
+      EXPECT_EQ(proton::get<std::string>(message.correlation_id()), "mgmt-1");
+      if (script_.target.empty()) finish();
+    }
+  }
+
+  void record_outcome(const proton::tracker& tracker, std::string outcome) {
+    const auto found = trackers_.find(tracker);
+    if (found == trackers_.end()) return;
+    if (result_.outcomes.size() <= found->second) result_.outcomes.resize(found->second + 1);
+    result_.outcomes[found->second] = std::move(outcome);
+    ++settled_;
+    if (settled_ == script_.messages.size() && !script_.wait_for_link_error) finish();
+  }
+  void on_tracker_accept(proton::tracker& tracker) override { record_outcome(tracker, "accepted"); }
+  void on_tracker_reject(proton::tracker& tracker) override { record_outcome(tracker, remote_condition(tracker)); }
+  void on_tracker_release(proton::tracker& tracker) override { record_outcome(tracker, "released"); }
+
+  void on_sender_error(proton::sender& sender) override {
+    if (sender == event_sender_) {
+      result_.link_error = sender.error().name();
+      finish();
+    }
+  }
+  void on_transport_error(proton::transport& transport) override {
+    result_.transport_error = transport.error().name() + ": " + transport.error().description();
+  }
+  void on_transport_close(proton::transport&) override {
+    finished_ = true;
+    connection_.container().stop();
+  }
+
+  void finish() {
+    if (finished_) return;
+    finished_ = true;
+    connection_.close();
+  }
+
+  Script script_;
+  Result result_;
+  proton::connection connection_;
+  proton::sender cbs_sender_, management_sender_, event_sender_;
+  proton::receiver cbs_receiver_, management_receiver_;
+  bool token_sent_ = false;
+  bool management_sent_ = false;
+  bool finished_ = false;
+  std::chrono::steady_clock::time_point deadline_;
+  std::size_t next_message_ = 0;
+  std::size_t settled_ = 0;
+  std::map<proton::tracker, std::size_t> trackers_;
+};
+
+std::string token_for(const FakeEventHubsServer& server, const std::string& audience,
+                      std::chrono::seconds lifetime = 3600s, std::optional<std::string> key = std::nullopt) {
+  return make_sas_token(audience, server.options().key_name, key.value_or(server.options().key),
+                        std::chrono::system_clock::now() + lifetime);
+}
+
+proton::message event(const std::string& body, std::optional<std::string> partition_key = std::nullopt) {
+  proton::message message;
+  message.body(proton::binary(body));
+  message.inferred(true);
+  message.content_type("application/json");
+  message.properties().put("redis-id", "1-0");
+  message.properties().put("redis-stream", "orders");
+  if (partition_key) message.message_annotations().put(proton::annotation_key("x-opt-partition-key"), *partition_key);
+  return message;
+}
+
+FakeEventHubsOptions with(const std::function<void(FakeEventHubsOptions&)>& change) {
+  FakeEventHubsOptions options;
+  change(options);
+  return options;
+}
+
+Script sending(const FakeEventHubsServer& server, std::vector<proton::message> messages,
+               std::string target = "") {
+  Script script;
+  script.port = server.port();
+  script.audience = "sb://localhost/" + server.options().hub;
+  script.token = token_for(server, script.audience);
+  script.target = target.empty() ? server.options().hub : target;
+  script.messages = std::move(messages);
+  return script;
+}
+
+TEST(fake_eventhubs_test, put_token_then_send_records_events) {
+  FakeEventHubsServer server;
+  auto script = sending(server, {event(R"({"n":1})", "customer-7"), event(R"({"n":2})")});
+  const Result result = ScriptedClient(script).run();
+  ASSERT_FALSE(result.timed_out) << server.log();
+  EXPECT_EQ(result.cbs_status, 202);
+  EXPECT_TRUE(result.link_opened);
+  EXPECT_EQ(result.max_message_size, 1048576u);
+  EXPECT_EQ(result.outcomes, (std::vector<std::string>{"accepted", "accepted"}));
+
+  const auto events = server.events();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].body, R"({"n":1})");
+  EXPECT_EQ(events[0].body_kind, "data");
+  EXPECT_EQ(events[0].content_type, "application/json");
+  EXPECT_EQ(events[0].partition_key, "customer-7");
+  EXPECT_EQ(events[0].properties.at("redis-id"), "1-0");
+  EXPECT_EQ(events[0].properties.at("redis-stream"), "orders");
+  EXPECT_FALSE(events[1].partition_key.has_value());
+  EXPECT_EQ(events[1].seq, 2u);
+}
+
+TEST(fake_eventhubs_test, partition_target_and_partition_key_choose_the_partition) {
+  FakeEventHubsServer server;
+  auto to_partition = sending(server, {event("a"), event("b")}, server.options().hub + "/Partitions/2");
+  ASSERT_EQ(ScriptedClient(to_partition).run().outcomes, (std::vector<std::string>{"accepted", "accepted"}));
+  auto keyed = sending(server, {event("c", "same-key"), event("d", "same-key"), event("e", "same-key")});
+  ASSERT_EQ(ScriptedClient(keyed).run().outcomes.size(), 3u);
+
+  const auto events = server.events();
+  ASSERT_EQ(events.size(), 5u);
+  EXPECT_EQ(events[0].partition, "2");
+  EXPECT_EQ(events[1].partition, "2");
+  EXPECT_EQ(events[2].partition, events[3].partition);
+  EXPECT_EQ(events[3].partition, events[4].partition);
+}
+
+TEST(fake_eventhubs_test, namespace_level_token_authorizes_every_hub_path) {
+  FakeEventHubsServer server;
+  auto script = sending(server, {event("x")}, server.options().hub + "/Partitions/0");
+  script.audience = "sb://localhost/";
+  script.token = token_for(server, script.audience);
+  const Result result = ScriptedClient(script).run();
+  EXPECT_EQ(result.cbs_status, 202);
+  EXPECT_EQ(result.outcomes, (std::vector<std::string>{"accepted"}));
+}
+
+TEST(fake_eventhubs_test, wrong_key_gets_401_and_the_link_is_refused) {
+  FakeEventHubsServer server;
+  auto script = sending(server, {event("x")});
+  script.token = token_for(server, script.audience, 3600s, std::string("not-the-key"));
+  const Result result = ScriptedClient(script).run();
+  ASSERT_FALSE(result.timed_out) << server.log();
+  EXPECT_EQ(result.cbs_status, 401);
+  EXPECT_EQ(result.link_error, "amqp:unauthorized-access");
+  EXPECT_TRUE(server.events().empty());
+}
+
+TEST(fake_eventhubs_test, wrong_key_name_gets_401) {
+  FakeEventHubsServer server;
+  auto script = sending(server, {});
+  script.target.clear();
+  script.token = make_sas_token(script.audience, "other-name", server.options().key,
+                                std::chrono::system_clock::now() + 1h);
+  EXPECT_EQ(ScriptedClient(script).run().cbs_status, 401);
+}
+
+TEST(fake_eventhubs_test, expired_token_gets_401) {
+  FakeEventHubsServer server;
+  auto script = sending(server, {event("x")});
+  script.token = token_for(server, script.audience, -10s);
+  const Result result = ScriptedClient(script).run();
+  EXPECT_EQ(result.cbs_status, 401);
+  EXPECT_NE(result.cbs_description.find("xpired"), std::string::npos) << result.cbs_description;
+  EXPECT_EQ(result.link_error, "amqp:unauthorized-access");
+}
+
+TEST(fake_eventhubs_test, sending_without_a_token_is_refused) {
+  FakeEventHubsServer server;
+  auto script = sending(server, {event("x")});
+  script.token.clear();
+  const Result result = ScriptedClient(script).run();
+  EXPECT_EQ(result.link_error, "amqp:unauthorized-access");
+}
+
+TEST(fake_eventhubs_test, unknown_hub_and_partition_are_not_found) {
+  FakeEventHubsServer server;
+  auto other_hub = sending(server, {event("x")}, "other-hub");
+  other_hub.audience = "sb://localhost/other-hub";
+  other_hub.token = token_for(server, other_hub.audience);
+  const Result hub_result = ScriptedClient(other_hub).run();
+  EXPECT_EQ(hub_result.cbs_status, 404);
+  EXPECT_EQ(hub_result.link_error, "amqp:not-found");
+
+  auto bad_partition = sending(server, {event("x")}, server.options().hub + "/Partitions/9");
+  EXPECT_EQ(ScriptedClient(bad_partition).run().link_error, "amqp:not-found");
+}
+
+TEST(fake_eventhubs_test, hub_name_is_case_insensitive) {
+  FakeEventHubsServer server;
+  auto script = sending(server, {event("x")}, "TEST-Hub");
+  EXPECT_EQ(ScriptedClient(script).run().outcomes, (std::vector<std::string>{"accepted"}));
+}
+
+TEST(fake_eventhubs_test, oversize_message_is_rejected_with_message_size_exceeded) {
+  FakeEventHubsServer server(with([](auto& o) { o.max_message_size = 2048; }));
+  auto script = sending(server, {event(std::string(4096, 'x')), event("small")});
+  const Result result = ScriptedClient(script).run();
+  EXPECT_EQ(result.max_message_size, 2048u);
+  EXPECT_EQ(result.outcomes, (std::vector<std::string>{"amqp:link:message-size-exceeded", "accepted"}));
+  EXPECT_EQ(server.events().size(), 1u);
+}
+
+TEST(fake_eventhubs_test, reject_every_and_server_busy_every_inject_their_conditions) {
+  FakeEventHubsServer rejecting(with([](auto& o) { o.reject_every = 3; }));
+  std::vector<proton::message> six(6, event("x"));
+  EXPECT_EQ(ScriptedClient(sending(rejecting, six)).run().outcomes,
+            (std::vector<std::string>{"accepted", "accepted", "amqp:decode-error", "accepted", "accepted",
+                                      "amqp:decode-error"}));
+  EXPECT_EQ(rejecting.events().size(), 4u);
+
+  FakeEventHubsServer busy(with([](auto& o) { o.server_busy_every = 2; }));
+  EXPECT_EQ(ScriptedClient(sending(busy, std::vector<proton::message>(4, event("y")))).run().outcomes,
+            (std::vector<std::string>{"accepted", "com.microsoft:server-busy", "accepted",
+                                      "com.microsoft:server-busy"}));
+
+  FakeEventHubsServer custom(with([](auto& o) {
+    o.reject_every = 1;
+    o.extra_args = {"--reject-condition", "com.microsoft:argument-error"};
+  }));
+  EXPECT_EQ(ScriptedClient(sending(custom, {event("z")})).run().outcomes,
+            (std::vector<std::string>{"com.microsoft:argument-error"}));
+}
+
+TEST(fake_eventhubs_test, drop_after_closes_the_connection) {
+  FakeEventHubsServer server(with([](auto& o) { o.drop_after = 3; }));
+  const Result result = ScriptedClient(sending(server, std::vector<proton::message>(10, event("x")))).run();
+  ASSERT_FALSE(result.timed_out) << server.log();
+  EXPECT_FALSE(result.transport_error.empty());
+  std::size_t accepted = 0;
+  for (const auto& outcome : result.outcomes) accepted += outcome == "accepted";
+  EXPECT_EQ(accepted, 3u);
+  EXPECT_EQ(server.events().size(), 3u);
+}
+
+TEST(fake_eventhubs_test, delay_ms_delays_dispositions) {
+  FakeEventHubsServer server(with([](auto& o) { o.delay_ms = 300; }));
+  const auto start = std::chrono::steady_clock::now();
+  const Result result = ScriptedClient(sending(server, {event("x"), event("y")})).run();
+  EXPECT_EQ(result.outcomes, (std::vector<std::string>{"accepted", "accepted"}));
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 300ms);
+}
+
+TEST(fake_eventhubs_test, expired_token_detaches_the_link) {
+  FakeEventHubsServer server;
+  auto script = sending(server, {event("x")});
+  script.token = token_for(server, script.audience, 2s);
+  script.wait_for_link_error = true;
+  const Result result = ScriptedClient(script).run();
+  EXPECT_EQ(result.outcomes, (std::vector<std::string>{"accepted"}));
+  EXPECT_EQ(result.link_error, "amqp:unauthorized-access") << server.log();
+}
+
+TEST(fake_eventhubs_test, tls_listener_with_the_test_ca) {
+  FakeEventHubsServer server(with([](auto& o) { o.tls = true; }));
+  auto script = sending(server, {event("secure")});
+  script.tls = server.certificates();
+  const Result result = ScriptedClient(script).run();
+  ASSERT_FALSE(result.timed_out) << server.log();
+  EXPECT_EQ(result.cbs_status, 202);
+  EXPECT_EQ(result.outcomes, (std::vector<std::string>{"accepted"}));
+  EXPECT_EQ(server.events().at(0).body, "secure");
+}
+
+TEST(fake_eventhubs_test, management_reads_hub_and_partition_properties) {
+  FakeEventHubsServer server(with([](auto& o) { o.partitions = 3; }));
+  ASSERT_EQ(ScriptedClient(sending(server, {event("x")}, "test-hub/Partitions/1")).run().outcomes.size(), 1u);
+
+  Script hub;
+  hub.port = server.port();
+  hub.management = std::map<std::string, std::string>{
+      {"operation", "READ"}, {"type", "com.microsoft:eventhub"}, {"name", "test-hub"}};
+  const Result hub_result = ScriptedClient(hub).run();
+  ASSERT_EQ(hub_result.management_status, 200) << server.log();
+  const auto body = proton::get<std::map<std::string, proton::value>>(hub_result.management_body);
+  EXPECT_EQ(proton::get<std::string>(body.at("name")), "test-hub");
+  EXPECT_EQ(proton::get<std::int32_t>(body.at("partition_count")), 3);
+  EXPECT_EQ(proton::get<std::vector<std::string>>(body.at("partition_ids")),
+            (std::vector<std::string>{"0", "1", "2"}));
+
+  Script partition = hub;
+  partition.management = std::map<std::string, std::string>{
+      {"operation", "READ"}, {"type", "com.microsoft:partition"}, {"name", "test-hub"}, {"partition", "1"}};
+  const Result partition_result = ScriptedClient(partition).run();
+  ASSERT_EQ(partition_result.management_status, 200);
+  const auto props = proton::get<std::map<std::string, proton::value>>(partition_result.management_body);
+  EXPECT_EQ(proton::get<std::string>(props.at("partition")), "1");
+  EXPECT_EQ(proton::get<std::int64_t>(props.at("last_enqueued_sequence_number")), 0);
+  EXPECT_FALSE(proton::get<bool>(props.at("is_partition_empty")));
+}
+
+TEST(fake_eventhubs_test, restart_keeps_the_record_and_continues_seq) {
+  FakeEventHubsServer server;
+  ASSERT_EQ(ScriptedClient(sending(server, {event("before")})).run().outcomes.size(), 1u);
+  server.restart();
+  ASSERT_EQ(ScriptedClient(sending(server, {event("after")})).run().outcomes.size(), 1u);
+  const auto events = server.events();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[1].body, "after");
+  EXPECT_EQ(events[1].seq, 2u);
+}
+
+}  // namespace
+}  // namespace connector::testing

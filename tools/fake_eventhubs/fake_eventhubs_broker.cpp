@@ -1,0 +1,613 @@
+#include "fake_eventhubs_broker.hpp"
+
+#include <cstdio>
+#include <stdexcept>
+#include <utility>
+
+#include <proton/annotation_key.hpp>
+#include <proton/binary.hpp>
+#include <proton/codec/map.hpp>
+#include <proton/codec/vector.hpp>
+#include <proton/connection_options.hpp>
+#include <proton/error_condition.hpp>
+#include <proton/message_id.hpp>
+#include <proton/receiver_options.hpp>
+#include <proton/scalar.hpp>
+#include <proton/sender_options.hpp>
+#include <proton/session.hpp>
+#include <proton/ssl.hpp>
+#include <proton/target.hpp>
+#include <proton/source.hpp>
+#include <proton/timestamp.hpp>
+#include <proton/tracker.hpp>
+#include <proton/transport.hpp>
+#include <proton/types.hpp>
+#include <proton/work_queue.hpp>
+
+#include "entity_path.hpp"
+#include "eventhubs/sas_token.hpp"
+#include "observability/logger.hpp"
+#include "proton_c_access.hpp"
+
+namespace connector {
+
+namespace {
+
+const proton::duration kTickInterval(50);
+const proton::duration kDropGrace(20);
+constexpr const char* kServerBusy = "com.microsoft:server-busy";
+constexpr const char* kUnauthorized = "amqp:unauthorized-access";
+constexpr const char* kNotFound = "amqp:not-found";
+constexpr const char* kSizeExceeded = "amqp:link:message-size-exceeded";
+
+long long unix_seconds_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+long long unix_millis_now() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string scalar_text(const proton::scalar& value) {
+  switch (value.type()) {
+    case proton::NULL_TYPE: return {};
+    case proton::STRING: return proton::get<std::string>(value);
+    case proton::SYMBOL: return proton::get<proton::symbol>(value);
+    case proton::BINARY: {
+      const auto bytes = proton::get<proton::binary>(value);
+      return std::string(bytes.begin(), bytes.end());
+    }
+    default: return proton::to_string(value);
+  }
+}
+
+std::string value_text(const proton::value& value) {
+  switch (value.type()) {
+    case proton::NULL_TYPE: return {};
+    case proton::STRING: return proton::get<std::string>(value);
+    case proton::SYMBOL: return proton::get<proton::symbol>(value);
+    case proton::BINARY: {
+      const auto bytes = proton::get<proton::binary>(value);
+      return std::string(bytes.begin(), bytes.end());
+    }
+    default: return proton::to_string(value);
+  }
+}
+
+std::string property_text(const proton::message& message, const std::string& name) {
+  const auto& properties = message.properties();
+  return properties.exists(name) ? scalar_text(properties.get(name)) : std::string{};
+}
+
+std::optional<std::string> id_text(const proton::message_id& id) {
+  if (id.empty()) return std::nullopt;
+  if (id.type() == proton::STRING) return proton::get<std::string>(id);
+  return proton::to_string(id);
+}
+
+// Event Hubs attaches and then detaches with the error, so the client learns why.
+template <typename Link>
+void refuse_link(Link& link, const std::string& condition, const std::string& description) {
+  link.open();
+  link.close(proton::error_condition(condition, description));
+}
+
+// FNV-1a: any stable hash will do; the real service's assignment is not reproducible anyway.
+std::uint64_t stable_hash(std::string_view text) {
+  std::uint64_t hash = 1469598103934665603ULL;
+  for (const char c : text) {
+    hash ^= static_cast<unsigned char>(c);
+    hash *= 1099511628211ULL;
+  }
+  return hash;
+}
+
+}  // namespace
+
+FakeEventHubsBroker::FakeEventHubsBroker(FakeEventHubsOptions options, BrokerSignals& signals)
+    : options_(std::move(options)),
+      signals_(signals),
+      recorder_(options_.record_file),
+      partitions_(static_cast<std::size_t>(options_.partitions)),
+      created_at_ms_(unix_millis_now()) {}
+
+int FakeEventHubsBroker::run() {
+  proton::container container(*this, "fake-eventhubs");
+  container_ = &container;
+  container.run();
+  container_ = nullptr;
+  recorder_.flush();
+  return exit_status_;
+}
+
+void FakeEventHubsBroker::on_container_start(proton::container& container) {
+  const std::string address = options_.host + ":" + std::to_string(options_.port);
+  listener_ = container.listen(address, listener_handler_);
+  container.schedule(kTickInterval, [this] { tick(); });
+}
+
+void FakeEventHubsBroker::Listener::on_open(proton::listener& listener) {
+  std::printf("fake-eventhubs listening on %s:%d\n", broker_.options_.host.c_str(), listener.port());
+  std::fflush(stdout);
+  logger().info("listening", {{"host", broker_.options_.host},
+                              {"port", listener.port()},
+                              {"tls", broker_.options_.tls()},
+                              {"hub", broker_.options_.hub},
+                              {"partitions", broker_.options_.partitions}});
+}
+
+proton::connection_options FakeEventHubsBroker::Listener::on_accept(proton::listener&) {
+  proton::connection_options options;
+  options.handler(broker_)
+      .container_id("fake-eventhubs")
+      // Event Hubs offers ANONYMOUS and then expects CBS; PLAIN is taken too (credentials ignored).
+      .sasl_enabled(true)
+      .sasl_allowed_mechs("ANONYMOUS PLAIN")
+      .sasl_allow_insecure_mechs(true)
+      // Proton sends heartbeats at half the peer's idle timeout and closes a peer that is silent longer
+      // than ours; the SDKs ask for 60 s.
+      .idle_timeout(proton::duration(120000));
+  if (broker_.options_.tls()) {
+    options.ssl_server_options(proton::ssl_server_options(
+        proton::ssl_certificate(broker_.options_.tls_cert_file, broker_.options_.tls_key_file)));
+  }
+  return options;
+}
+
+void FakeEventHubsBroker::Listener::on_error(proton::listener&, const std::string& what) {
+  logger().fatal("listen_failed", {{"host", broker_.options_.host}, {"port", broker_.options_.port},
+                                   {"error", what}});
+  broker_.exit_status_ = 1;
+  broker_.stopping_ = true;
+  if (broker_.container_ != nullptr) broker_.container_->stop();
+}
+
+void FakeEventHubsBroker::tick() {
+  if (stopping_) return;
+  if (signals_.stop.exchange(false)) {
+    shutdown();
+    return;
+  }
+  if (signals_.drop_all.exchange(false)) {
+    logger().info("fault_injected", {{"fault", "drop_all_connections"}, {"connections", connections_.size()}});
+    for (const auto& [connection, state] : connections_) schedule_drop(connection, "SIGUSR1");
+  }
+  const bool flush_requested = signals_.flush.exchange(false);
+  if (recorder_.dirty() || flush_requested) {
+    if (!recorder_.flush()) logger().error("record_write_failed", {{"file", options_.record_file}});
+    if (flush_requested) logger().info("record_flushed", {{"recorded", recorder_.recorded()}});
+  }
+  if (options_.token_lifetime_check) {
+    const long long now = unix_seconds_now();
+    for (auto& [connection, state] : connections_) {
+      for (auto it = state.incoming.begin(); it != state.incoming.end();) {
+        if (it->second.role == LinkRole::Events && grant_expiry(state, it->second.entity_path) <= now) {
+          logger().warn("link_token_expired", {{"connection", state.id}, {"target", it->second.entity_path}});
+          proton::receiver receiver = it->first;
+          it = state.incoming.erase(it);
+          // Timers run outside the connection's context: act through its work queue so that Proton
+          // writes the detach at once.
+          proton::connection target = connection;
+          target.work_queue().add([this, connection, receiver]() mutable {
+            if (connections_.count(connection) == 0) return;
+            receiver.close(proton::error_condition(kUnauthorized, "the token for this link has expired"));
+          });
+        } else {
+          ++it;
+        }
+      }
+    }
+  }
+  container_->schedule(kTickInterval, [this] { tick(); });
+}
+
+void FakeEventHubsBroker::shutdown() {
+  stopping_ = true;
+  logger().info("shutting_down", {{"recorded", recorder_.recorded()}, {"connections", connections_.size()}});
+  if (!recorder_.flush()) logger().error("record_write_failed", {{"file", options_.record_file}});
+  listener_.stop();
+  container_->stop();
+}
+
+void FakeEventHubsBroker::on_connection_open(proton::connection& connection) {
+  ConnectionState& state = connections_[connection];
+  state.id = next_connection_id_++;
+  state.peer = remote_address(connection);
+  logger().info("connection_opened", {{"connection", state.id},
+                                      {"peer", state.peer},
+                                      {"hostname", connection.virtual_host()},
+                                      {"container_id", connection.container_id()}});
+  connection.open();
+}
+
+void FakeEventHubsBroker::on_session_open(proton::session& session) { session.open(); }
+
+
+void FakeEventHubsBroker::on_receiver_open(proton::receiver& receiver) {
+  auto found = connections_.find(receiver.connection());
+  if (found == connections_.end()) return;
+  ConnectionState& state = found->second;
+  const std::string address = receiver.target().address();
+  const auto options = proton::receiver_options().auto_accept(false);
+  if (iequals(address, "$cbs") || iequals(address, "$management")) {
+    const LinkRole role = iequals(address, "$cbs") ? LinkRole::Cbs : LinkRole::Management;
+    state.incoming[receiver] = IncomingLink{role, normalized_entity_path(address), {}};
+    receiver.open(proton::receiver_options(options).credit_window(100));
+    logger().info("link_attached", {{"connection", state.id}, {"role", "request"}, {"target", address}});
+    return;
+  }
+  const auto target = parse_event_target(address);
+  if (!target || !iequals(target->hub, options_.hub)) {
+    logger().warn("link_refused", {{"connection", state.id}, {"target", address}, {"condition", kNotFound}});
+    refuse_link(receiver, kNotFound,
+                "The messaging entity '" + address + "' could not be found (fake-eventhubs serves '" +
+                    options_.hub + "').");
+    return;
+  }
+  if (target->partition) {
+    const std::string& id = *target->partition;
+    const bool numeric = !id.empty() && id.size() < 6 && id.find_first_not_of("0123456789") == std::string::npos;
+    if (!numeric || std::stoi(id) >= options_.partitions) {
+      logger().warn("link_refused", {{"connection", state.id}, {"target", address}, {"condition", kNotFound}});
+      refuse_link(receiver, kNotFound, "Partition '" + id + "' does not exist in '" + options_.hub + "'.");
+      return;
+    }
+  }
+  const std::string path = normalized_entity_path(address);
+  if (grant_expiry(state, path) <= unix_seconds_now()) {
+    logger().warn("link_refused", {{"connection", state.id}, {"target", address}, {"condition", kUnauthorized}});
+    refuse_link(receiver, kUnauthorized,
+                "No valid token for '" + address + "' was put on $cbs on this connection.");
+    return;
+  }
+  state.incoming[receiver] =
+      IncomingLink{LinkRole::Events, path,
+                   target->partition ? std::to_string(std::stoi(*target->partition)) : std::string{}};
+  set_link_max_message_size(receiver, options_.max_message_size);
+  receiver.open(proton::receiver_options(options).credit_window(options_.credit));
+  logger().info("link_attached", {{"connection", state.id},
+                                  {"role", "events"},
+                                  {"target", address},
+                                  {"credit", options_.credit},
+                                  {"max_message_size", options_.max_message_size}});
+}
+
+void FakeEventHubsBroker::on_sender_open(proton::sender& sender) {
+  auto found = connections_.find(sender.connection());
+  if (found == connections_.end()) return;
+  ConnectionState& state = found->second;
+  const std::string source = sender.source().address();
+  if (!iequals(source, "$cbs") && !iequals(source, "$management")) {
+    logger().warn("link_refused", {{"connection", state.id}, {"source", source}, {"condition", kNotFound}});
+    refuse_link(sender, kNotFound, "fake-eventhubs cannot send from '" + source + "'.");
+    return;
+  }
+  state.replies.push_back(ReplyLink{sender, sender.target().address(), sender.name()});
+  sender.open();
+  logger().info("link_attached", {{"connection", state.id},
+                                  {"role", "reply"},
+                                  {"source", source},
+                                  {"reply_to", sender.target().address()}});
+}
+
+void FakeEventHubsBroker::on_receiver_close(proton::receiver& receiver) {
+  auto found = connections_.find(receiver.connection());
+  if (found != connections_.end()) found->second.incoming.erase(receiver);
+}
+
+void FakeEventHubsBroker::on_sender_close(proton::sender& sender) {
+  auto found = connections_.find(sender.connection());
+  if (found == connections_.end()) return;
+  auto& replies = found->second.replies;
+  std::erase_if(replies, [&](const ReplyLink& link) { return link.sender == sender; });
+}
+
+void FakeEventHubsBroker::on_connection_error(proton::connection& connection) {
+  logger().info("connection_error", {{"error", connection.error().what()}});
+}
+
+void FakeEventHubsBroker::on_transport_error(proton::transport& transport) {
+  logger().info("transport_error", {{"error", transport.error().what()}});
+}
+
+void FakeEventHubsBroker::on_transport_close(proton::transport& transport) {
+  proton::connection connection = transport.connection();
+  if (!connection) return;
+  auto found = connections_.find(connection);
+  if (found == connections_.end()) return;
+  logger().info("connection_closed", {{"connection", found->second.id}, {"peer", found->second.peer}});
+  connections_.erase(found);
+}
+
+void FakeEventHubsBroker::on_message(proton::delivery& delivery, proton::message& message) {
+  auto found = connections_.find(delivery.connection());
+  if (found == connections_.end()) return;
+  ConnectionState& state = found->second;
+  if (state.dropping) return;  // the socket is about to go: this delivery will never be settled
+  const auto link = state.incoming.find(delivery.receiver());
+  if (link == state.incoming.end()) {
+    delivery.release();
+    return;
+  }
+  switch (link->second.role) {
+    case LinkRole::Cbs:
+      delivery.accept();
+      handle_put_token(state, message);
+      break;
+    case LinkRole::Management:
+      delivery.accept();
+      handle_management(state, message);
+      break;
+    case LinkRole::Events: {
+      const IncomingLink target = link->second;
+      handle_event(state, target, delivery, message);
+      break;
+    }
+  }
+}
+
+long long FakeEventHubsBroker::grant_expiry(const ConnectionState& state, const std::string& entity_path) const {
+  long long best = 0;
+  for (const auto& [granted, expiry] : state.grants) {
+    if (entity_path_covers(granted, entity_path)) best = std::max(best, expiry);
+  }
+  return best;
+}
+
+void FakeEventHubsBroker::reply(ConnectionState& state, const proton::message& request,
+                                proton::message response) {
+  const std::string reply_to = request.reply_to();
+  response.correlation_id(request.id());
+  for (auto& link : state.replies) {
+    if (link.address == reply_to || (link.address.empty() && link.name == reply_to)) {
+      response.to(reply_to);
+      link.sender.send(response);
+      return;
+    }
+  }
+  // Like the service: a reply nobody listens for is dropped, and the client's request times out.
+  logger().warn("reply_dropped", {{"connection", state.id}, {"reply_to", reply_to}});
+}
+
+void FakeEventHubsBroker::handle_put_token(ConnectionState& state, const proton::message& request) {
+  const std::string operation = property_text(request, "operation");
+  const std::string audience = property_text(request, "name");
+  const std::string token = value_text(request.body());
+  auto respond = [&](int status, const std::string& description) {
+    proton::message response;
+    response.properties().put("status-code", static_cast<std::int32_t>(status));
+    response.properties().put("status-description", description);
+    reply(state, request, std::move(response));
+    logger().info("cbs_put_token", {{"connection", state.id},
+                                    {"audience", audience},
+                                    {"status", status},
+                                    {"description", description}});
+  };
+  if (operation != "put-token") {
+    respond(400, "unsupported $cbs operation '" + operation + "'");
+    return;
+  }
+  const std::string path = normalized_entity_path(audience);
+  const std::string hub_part = path.substr(0, path.find('/'));
+  if (!hub_part.empty() && !iequals(hub_part, options_.hub)) {
+    respond(404, "The messaging entity '" + audience + "' could not be found.");
+    return;
+  }
+  SasTokenParts parts;
+  const long long now = unix_seconds_now();
+  if (!parse_sas_token(token, parts)) {
+    respond(401, "InvalidSignature: the token is not a SharedAccessSignature.");
+    return;
+  }
+  if (parts.expiry <= now) {
+    respond(401, "ExpiredToken: the token has expired.");
+    return;
+  }
+  if (parts.key_name != options_.key_name) {
+    respond(401, "InvalidSignature: unknown shared access key name '" + parts.key_name + "'.");
+    return;
+  }
+  if (!verify_sas_token(token, audience, options_.key_name, options_.key, std::chrono::system_clock::now())) {
+    respond(401, "InvalidSignature: the token signature or audience does not match.");
+    return;
+  }
+  long long& expiry = state.grants[path];
+  expiry = std::max(expiry, parts.expiry);
+  respond(202, "Accepted");
+}
+
+void FakeEventHubsBroker::handle_management(ConnectionState& state, const proton::message& request) {
+  const std::string operation = property_text(request, "operation");
+  const std::string type = property_text(request, "type");
+  const std::string name = property_text(request, "name");
+  auto respond = [&](int status, const std::string& description, proton::value body) {
+    proton::message response;
+    response.properties().put("status-code", static_cast<std::int32_t>(status));
+    response.properties().put("status-description", description);
+    response.body(std::move(body));
+    reply(state, request, std::move(response));
+    logger().info("management_request", {{"connection", state.id},
+                                         {"operation", operation},
+                                         {"type", type},
+                                         {"status", status}});
+  };
+  if (operation != "READ") {
+    respond(400, "unsupported $management operation '" + operation + "'", proton::value());
+    return;
+  }
+  if (!iequals(name, options_.hub)) {
+    respond(404, "The messaging entity '" + name + "' could not be found.", proton::value());
+    return;
+  }
+  if (request.properties().exists("security_token")) {
+    const std::string token = property_text(request, "security_token");
+    SasTokenParts parts;
+    if (!parse_sas_token(token, parts) ||
+        !verify_sas_token(token, parts.resource, options_.key_name, options_.key,
+                          std::chrono::system_clock::now()) ||
+        !entity_path_covers(normalized_entity_path(parts.resource), normalized_entity_path(options_.hub))) {
+      respond(401, "InvalidSignature: the security_token is not valid for this hub.", proton::value());
+      return;
+    }
+  }
+  if (type == "com.microsoft:eventhub") {
+    std::vector<std::string> ids;
+    for (int i = 0; i < options_.partitions; ++i) ids.push_back(std::to_string(i));
+    std::map<std::string, proton::value> body;
+    body["name"] = options_.hub;
+    body["created_at"] = proton::timestamp(created_at_ms_);
+    body["partition_count"] = static_cast<std::int32_t>(options_.partitions);
+    body["partition_ids"] = ids;
+    respond(200, "OK", body);
+    return;
+  }
+  if (type == "com.microsoft:partition") {
+    const std::string id = property_text(request, "partition");
+    const bool numeric = !id.empty() && id.size() < 6 && id.find_first_not_of("0123456789") == std::string::npos;
+    if (!numeric || std::stoi(id) >= options_.partitions) {
+      respond(404, "Partition '" + id + "' does not exist.", proton::value());
+      return;
+    }
+    const PartitionStats& stats = partitions_[static_cast<std::size_t>(std::stoi(id))];
+    std::map<std::string, proton::value> body;
+    body["name"] = options_.hub;
+    body["partition"] = id;
+    body["begin_sequence_number"] = static_cast<std::int64_t>(0);
+    body["last_enqueued_sequence_number"] = static_cast<std::int64_t>(stats.last_sequence_number);
+    body["last_enqueued_offset"] = std::to_string(stats.last_sequence_number < 0 ? -1 : stats.last_sequence_number);
+    body["last_enqueued_time_utc"] = proton::timestamp(stats.last_enqueued_ms);
+    body["is_partition_empty"] = stats.last_sequence_number < 0;
+    respond(200, "OK", body);
+    return;
+  }
+  respond(400, "unsupported $management type '" + type + "'", proton::value());
+}
+
+std::string FakeEventHubsBroker::choose_partition(const IncomingLink& link,
+                                                  const std::optional<std::string>& key) {
+  if (!link.partition.empty()) return link.partition;
+  const auto count = static_cast<std::uint64_t>(options_.partitions);
+  if (key) return std::to_string(stable_hash(*key) % count);
+  return std::to_string(round_robin_++ % count);
+}
+
+void FakeEventHubsBroker::handle_event(ConnectionState& state, const IncomingLink& link,
+                                       proton::delivery& delivery, const proton::message& message) {
+  // Proton hands over the decoded message only, so the delivery's size is measured by encoding it
+  // again: the same bytes a Proton sender put on the wire.
+  thread_local std::vector<char> encoded;
+  message.encode(encoded);
+  const proton::connection connection = delivery.connection();
+  if (encoded.size() > options_.max_message_size) {
+    logger().info("fault_injected", {{"connection", state.id}, {"fault", "message_size_exceeded"},
+                                     {"size", encoded.size()}, {"max_message_size", options_.max_message_size}});
+    settle_event(connection, delivery, Verdict::Reject, kSizeExceeded,
+                 "The received message (size " + std::to_string(encoded.size()) +
+                     " bytes) exceeds the limit (" + std::to_string(options_.max_message_size) + " bytes).",
+                 {});
+    return;
+  }
+  ++deliveries_;
+  if (options_.reject_every > 0 && deliveries_ % static_cast<std::uint64_t>(options_.reject_every) == 0) {
+    logger().info("fault_injected", {{"connection", state.id}, {"fault", "reject"},
+                                     {"condition", options_.reject_condition}, {"delivery", deliveries_}});
+    settle_event(connection, delivery, Verdict::Reject, options_.reject_condition,
+                 "fake-eventhubs --reject-every " + std::to_string(options_.reject_every), {});
+    return;
+  }
+  if (options_.server_busy_every > 0 &&
+      deliveries_ % static_cast<std::uint64_t>(options_.server_busy_every) == 0) {
+    logger().info("fault_injected", {{"connection", state.id}, {"fault", "server_busy"}, {"delivery", deliveries_}});
+    settle_event(connection, delivery, Verdict::Reject, kServerBusy,
+                 "The request was terminated because the entity is being throttled (fake-eventhubs "
+                 "--server-busy-every " + std::to_string(options_.server_busy_every) + ").",
+                 {});
+    return;
+  }
+
+  EventRecord record;
+  const auto& annotations = message.message_annotations();
+  const proton::annotation_key key_name("x-opt-partition-key");
+  if (annotations.exists(key_name)) {
+    const proton::value key = annotations.get(key_name);
+    if (key.type() != proton::NULL_TYPE) record.partition_key = value_text(key);
+  }
+  record.partition = choose_partition(link, record.partition_key);
+  record.message_id = id_text(message.id());
+  if (!message.content_type().empty()) record.content_type = message.content_type();
+  if (!message.properties().empty()) {
+    std::map<std::string, proton::scalar> properties;
+    proton::get(message.properties().value(), properties);
+    for (const auto& [name, value] : properties) record.properties.emplace(name, scalar_text(value));
+  }
+  const proton::value& body = message.body();
+  if (message.inferred() && body.type() == proton::BINARY) {
+    record.body_kind = "data";
+  } else if (message.inferred() && body.type() == proton::LIST) {
+    record.body_kind = "sequence";
+  } else {
+    record.body_kind = "value";
+  }
+  record.body = value_text(body);
+  settle_event(connection, delivery, Verdict::Accept, {}, {}, std::move(record));
+}
+
+void FakeEventHubsBroker::settle_event(const proton::connection& connection, proton::delivery delivery,
+                                       Verdict verdict, const std::string& condition,
+                                       const std::string& description, EventRecord record) {
+  auto apply = [this, connection, delivery, verdict, condition, description,
+                record = std::move(record)]() mutable {
+    auto found = connections_.find(connection);
+    if (found == connections_.end() || found->second.dropping) return;
+    if (verdict == Verdict::Reject) {
+      reject_with_condition(delivery, condition, description);
+      return;
+    }
+    PartitionStats& stats = partitions_[static_cast<std::size_t>(std::stoi(record.partition))];
+    ++stats.last_sequence_number;
+    stats.last_enqueued_ms = unix_millis_now();
+    recorder_.record(record);
+    delivery.accept();
+    ++accepted_;
+    if (options_.drop_after > 0 && accepted_ % static_cast<std::uint64_t>(options_.drop_after) == 0) {
+      logger().info("fault_injected", {{"connection", found->second.id}, {"fault", "drop_connection"},
+                                       {"accepted", accepted_}});
+      schedule_drop(connection, "--drop-after");
+    }
+  };
+  if (options_.delay_ms <= 0) {
+    apply();
+    return;
+  }
+  // A container timer, then the connection's own work queue: the disposition must be made in the
+  // connection's context so that Proton notices the output. Each step re-checks that the connection
+  // still exists (work_queue::schedule would keep a raw pointer to a possibly freed queue).
+  container_->schedule(proton::duration(options_.delay_ms), [this, connection, apply]() mutable {
+    auto found = connections_.find(connection);
+    if (found == connections_.end()) return;
+    proton::connection target = connection;
+    target.work_queue().add([apply]() mutable { apply(); });
+  });
+}
+
+void FakeEventHubsBroker::schedule_drop(const proton::connection& connection, const char* reason) {
+  auto found = connections_.find(connection);
+  if (found == connections_.end() || found->second.dropping) return;
+  found->second.dropping = true;
+  logger().info("connection_dropping", {{"connection", found->second.id}, {"reason", reason}});
+  // A short grace lets the dispositions already made (the Nth acceptance included) reach the socket;
+  // then the drop runs on the connection's work queue, in the connection's context, where Proton
+  // notices the closed transport and closes the socket.
+  container_->schedule(kDropGrace, [this, connection] {
+    if (connections_.count(connection) == 0) return;
+    proton::connection target = connection;
+    target.work_queue().add([this, connection] {
+      if (connections_.count(connection) != 0) drop_transport(connection);
+    });
+  });
+}
+
+}  // namespace connector

@@ -1,0 +1,31 @@
+#pragma once
+// Everything fake-eventhubs is told on its command line.
+#include <cstddef>
+#include <string>
+
+namespace connector {
+
+/// Settings of one fake-eventhubs process; defaults match the CLI's.
+struct FakeEventHubsOptions {
+  std::string host = "127.0.0.1";
+  int port = 0;
+  std::string tls_cert_file;  // TLS is on when both files are given
+  std::string tls_key_file;
+  std::string hub;
+  int partitions = 4;
+  std::string key_name = "RootManageSharedAccessKey";
+  std::string key;  // empty: any well-formed, unexpired token is accepted
+  std::size_t max_message_size = 1048576;
+  std::string record_file;
+  int reject_every = 0;
+  std::string reject_condition = "amqp:decode-error";
+  int server_busy_every = 0;
+  int drop_after = 0;
+  int delay_ms = 0;
+  int credit = 1000;
+  bool token_lifetime_check = true;
+
+  bool tls() const { return !tls_cert_file.empty() && !tls_key_file.empty(); }
+};
+
+}  // namespace connector
