@@ -81,10 +81,6 @@ struct InFlight {
   Clock::time_point sent_at;
 };
 
-milliseconds to_ms(std::chrono::system_clock::duration d) {
-  return std::chrono::duration_cast<milliseconds>(d);
-}
-
 }  // namespace
 
 class EventHubsSink::Impl : public proton::messaging_handler {
@@ -103,13 +99,11 @@ class EventHubsSink::Impl : public proton::messaging_handler {
 
   // ---- any thread: run `fn` on the container thread (now, or after `delay`) ----
   void post(std::function<void()> fn);
-  void schedule(milliseconds delay, std::function<void()> fn);
 
   // ---- container thread ----
   void wake_connection();
   void connect();
   void connection_failed(const std::string& condition, const std::string& description);
-  void schedule_reconnect(milliseconds delay);
   void authorize(bool renewal);
   void open_event_sender();
   void pump();
@@ -117,6 +111,7 @@ class EventHubsSink::Impl : public proton::messaging_handler {
   void complete(const Item& item, Outcome outcome, std::string reason, milliseconds retry_after = {});
   void flush_completions();
   void tick();
+  void stop_container();
   void begin_stop(milliseconds grace);
   void finish();
   void finish_start(std::optional<std::string> error);
@@ -178,7 +173,14 @@ class EventHubsSink::Impl : public proton::messaging_handler {
   proton::sender sender_;
   CbsClient cbs_;
   std::uint64_t generation_ = 0;  // per connection attempt; timers of an older attempt do nothing
-  bool reconnect_scheduled_ = false;
+  // Deadlines, checked by tick(). Proton's container::stop() returns from run() only once no timer is
+  // pending, so the sink keeps no long timer: one short tick checks these instead.
+  std::optional<Clock::time_point> reconnect_at_;
+  std::optional<std::chrono::system_clock::time_point> renew_at_;
+  std::optional<std::chrono::system_clock::time_point> warn_expiry_at_;
+  std::chrono::system_clock::time_point token_expiry_{};
+  std::optional<Clock::time_point> grace_ends_at_;
+  std::optional<Clock::time_point> container_stop_at_;
   Backoff backoff_;
   std::deque<Item> queue_;  // waiting for credit, in sequence order
   std::map<proton::tracker, InFlight> in_flight_;
@@ -217,13 +219,6 @@ EventHubsSink::Impl::Impl(EventHubsSinkOptions options)
 // another context); otherwise frames written from here would wait for the next network event.
 void EventHubsSink::Impl::post(std::function<void()> fn) {
   wake_queue_->add([this, fn = std::move(fn)] {
-    fn();
-    wake_connection();
-  });
-}
-
-void EventHubsSink::Impl::schedule(milliseconds delay, std::function<void()> fn) {
-  container_.schedule(proton::duration(std::max<long long>(delay.count(), 0)), [this, fn = std::move(fn)] {
     fn();
     wake_connection();
   });
@@ -311,7 +306,7 @@ void EventHubsSink::Impl::stop(milliseconds grace) {
 // ============================================================ container thread: connection
 
 void EventHubsSink::Impl::connect() {
-  reconnect_scheduled_ = false;
+  reconnect_at_.reset();
   if (finished_ || draining_) return;
   ++generation_;
   phase_ = Phase::Connecting;
@@ -369,23 +364,11 @@ void EventHubsSink::Impl::authorize(bool renewal) {
     } else {
       open_event_sender();
     }
+    token_expiry_ = expiry;
     if (tokens_.renewable()) {
-      const auto delay = to_ms(renewal_time(issued, expiry) - std::chrono::system_clock::now());
-      schedule(delay, [this, generation] {
-        if (generation == generation_ && phase_ != Phase::Idle && !finished_) authorize(true);
-      });
-    } else if (!renewal) {
-      const auto delay = to_ms(expiry_warning_time(std::chrono::system_clock::now(), expiry) -
-                               std::chrono::system_clock::now());
-      schedule(delay, [this, generation, expiry] {
-        if (generation != generation_ || finished_) return;
-        logger().warn("eventhubs_token_expiring",
-                      where({{"expires_in_s", std::chrono::duration_cast<std::chrono::seconds>(
-                                                           expiry - std::chrono::system_clock::now())
-                                                           .count()},
-                                      {"hint", "the connection string carries a SharedAccessSignature, which "
-                                               "cannot be renewed; use SharedAccessKey or a fresh token"}}));
-      });
+      renew_at_ = renewal_time(issued, expiry);
+    } else if (!renewal && !warn_expiry_at_) {
+      warn_expiry_at_ = expiry_warning_time(std::chrono::system_clock::now(), expiry);
     }
   });
 }
@@ -457,6 +440,7 @@ void EventHubsSink::Impl::connection_failed(const std::string& condition, const 
   const Phase failed_in = phase_;
   phase_ = Phase::Idle;
   ready_.store(false, std::memory_order_release);
+  renew_at_.reset();
   proton::connection old = connection_;
   connection_ = proton::connection();
   sender_ = proton::sender();
@@ -504,13 +488,7 @@ void EventHubsSink::Impl::connection_failed(const std::string& condition, const 
   }
   fields.update({{"attempt", backoff_.attempts()}, {"delay_ms", delay.count()}});
   logger().warn("eventhubs_reconnect", fields);
-  schedule_reconnect(delay);
-}
-
-void EventHubsSink::Impl::schedule_reconnect(milliseconds delay) {
-  if (reconnect_scheduled_) return;
-  reconnect_scheduled_ = true;
-  schedule(delay, [this] { connect(); });
+  reconnect_at_ = Clock::now() + delay;
 }
 
 void EventHubsSink::Impl::on_connection_close(proton::connection& c) {
@@ -524,17 +502,11 @@ void EventHubsSink::Impl::on_session_error(proton::session& s) {
 }
 void EventHubsSink::Impl::on_transport_error(proton::transport& t) {
   if (is_current(t.connection())) connection_failed(t.error().name(), t.error().description());
-  if (finished_ && !container_stopped_) {
-    container_stopped_ = true;
-    container_.stop();
-  }
+  if (finished_) stop_container();
 }
 void EventHubsSink::Impl::on_transport_close(proton::transport& t) {
   if (is_current(t.connection())) connection_failed("amqp:connection:forced", "the connection was closed");
-  if (finished_ && !container_stopped_) {
-    container_stopped_ = true;
-    container_.stop();
-  }
+  if (finished_) stop_container();
 }
 void EventHubsSink::Impl::on_sender_error(proton::sender& s) {
   if (is_current(s.connection()) && (s == sender_ || cbs_.owns(s))) {
@@ -684,8 +656,36 @@ void EventHubsSink::Impl::flush_completions() {
 // ============================================================ container thread: timers and stop
 
 void EventHubsSink::Impl::tick() {
-  if (finished_) return;
+  if (container_stopped_) return;
+  // Short enough for the tests' timeouts and a prompt stop(); the work per tick is a few comparisons
+  // and one pass over at most max_in_flight_events deliveries.
+  container_.schedule(proton::duration(100), [this] {
+    tick();
+    wake_connection();
+  });
   const auto now = Clock::now();
+  if (finished_) {
+    if (container_stop_at_ && now >= *container_stop_at_) stop_container();
+    return;
+  }
+  if (grace_ends_at_ && now >= *grace_ends_at_) {
+    finish();
+    return;
+  }
+  if (reconnect_at_ && now >= *reconnect_at_) connect();
+  const auto wall_now = std::chrono::system_clock::now();
+  if (renew_at_ && wall_now >= *renew_at_ && phase_ == Phase::Ready) {
+    renew_at_.reset();
+    authorize(true);
+  }
+  if (warn_expiry_at_ && wall_now >= *warn_expiry_at_) {
+    warn_expiry_at_.reset();
+    logger().warn("eventhubs_token_expiring",
+                  where({{"expires_in_s",
+                          std::chrono::duration_cast<std::chrono::seconds>(token_expiry_ - wall_now).count()},
+                         {"hint", "the connection string carries a SharedAccessSignature, which cannot be "
+                                  "renewed; use SharedAccessKey or a fresh token"}}));
+  }
   if (phase_ != Phase::Idle) cbs_.expire(now, options_.operation_timeout);
   if ((phase_ == Phase::Connecting || phase_ == Phase::Attaching) &&
       now - phase_since_ >= options_.operation_timeout) {
@@ -700,9 +700,12 @@ void EventHubsSink::Impl::tick() {
     connection_failed("com.microsoft:timeout",
                       fmt::format("no disposition within {} ms", options_.operation_timeout.count()));
   }
-  // Granular enough for short test timeouts, rare enough to cost nothing.
-  const auto period = std::clamp(options_.operation_timeout / 4, milliseconds(50), milliseconds(1000));
-  schedule(period, [this] { tick(); });
+}
+
+void EventHubsSink::Impl::stop_container() {
+  if (container_stopped_) return;
+  container_stopped_ = true;
+  container_.stop();
 }
 
 void EventHubsSink::Impl::begin_stop(milliseconds grace) {
@@ -713,7 +716,7 @@ void EventHubsSink::Impl::begin_stop(milliseconds grace) {
     finish();
     return;
   }
-  schedule(grace, [this] { finish(); });
+  grace_ends_at_ = Clock::now() + grace;
 }
 
 void EventHubsSink::Impl::finish() {
@@ -734,16 +737,10 @@ void EventHubsSink::Impl::finish() {
     // Close politely, stop the container when the transport is done (or after a second at most).
     old.close();
     old.wake();
-    container_.schedule(proton::duration(1000), [this] {
-      if (!container_stopped_) {
-        container_stopped_ = true;
-        container_.stop();
-      }
-    });
+    container_stop_at_ = Clock::now() + milliseconds(1000);
     return;
   }
-  container_stopped_ = true;
-  container_.stop();
+  stop_container();
 }
 
 // ============================================================ the public face

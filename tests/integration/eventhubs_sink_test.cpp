@@ -255,6 +255,16 @@ TEST(eventhubs_sink_test, token_is_renewed_during_a_run) {
   expect_each_accepted_once(collector, batches, 10);
   sink.stop(milliseconds(1000));
   EXPECT_EQ(server.events().size(), static_cast<std::size_t>(batches) * 10);
+  // The fake detaches a link whose token expired; renewals on the same connection prevent that.
+  const std::string log = server.log();
+  std::size_t put_tokens = 0;
+  for (auto at = log.find("\"cbs_put_token\""); at != std::string::npos; at = log.find("\"cbs_put_token\"", at + 1)) {
+    ++put_tokens;
+  }
+  EXPECT_GE(put_tokens, 3u) << log;  // the first, then one per ~2.4 s
+  EXPECT_EQ(log.find("link_token_expired"), std::string::npos) << log;
+  EXPECT_EQ(log.find("connection_opened", log.find("connection_opened") + 1), std::string::npos)
+      << "renewal must not reconnect";
 }
 
 TEST(eventhubs_sink_test, server_busy_becomes_retry_with_a_delay) {
