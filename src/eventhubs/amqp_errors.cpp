@@ -6,11 +6,11 @@
 namespace connector {
 
 namespace {
-constexpr std::array<std::string_view, 3> kPermanent = {
-    "amqp:link:message-size-exceeded", "amqp:decode-error", "com.microsoft:argument-error"};
-constexpr std::array<std::string_view, 4> kConfiguration = {
-    "amqp:unauthorized-access", "amqp:not-found", "com.microsoft:entity-disabled",
-    "amqp:resource-limit-exceeded"};
+constexpr std::array<std::string_view, 3> kPermanent = {"amqp:link:message-size-exceeded",
+                                                        "amqp:decode-error", "com.microsoft:argument-error"};
+constexpr std::array<std::string_view, 4> kConfiguration = {"amqp:unauthorized-access", "amqp:not-found",
+                                                            "com.microsoft:entity-disabled",
+                                                            "amqp:resource-limit-exceeded"};
 constexpr std::string_view kServerBusy = "com.microsoft:server-busy";
 
 bool contains(auto const& list, std::string_view name) {

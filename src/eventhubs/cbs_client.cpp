@@ -58,7 +58,7 @@ CbsReply CbsClient::parse_reply(const proton::message& reply) {
   if (properties.exists("status-description")) {
     const proton::scalar description = properties.get("status-description");
     out.description = description.type() == proton::STRING ? proton::get<std::string>(description)
-                                                             : proton::to_string(description);
+                                                           : proton::to_string(description);
   }
   if (out.status == 0 && out.description.empty()) out.description = "reply without status-code";
   out.ok = out.status == 200 || out.status == 202;

@@ -6,12 +6,11 @@
 #include <deque>
 #include <functional>
 #include <map>
-#include <string>
-
 #include <proton/connection.hpp>
 #include <proton/message.hpp>
 #include <proton/receiver.hpp>
 #include <proton/sender.hpp>
+#include <string>
 
 namespace connector {
 
@@ -66,7 +65,7 @@ class CbsClient {
   std::string reply_address_;
   std::uint64_t next_id_ = 0;
   std::deque<std::pair<std::string, Request>> queued_;  // waiting for credit on the $cbs sender
-  std::map<std::string, Request> awaiting_;               // sent, by message-id
+  std::map<std::string, Request> awaiting_;             // sent, by message-id
 };
 
 }  // namespace connector

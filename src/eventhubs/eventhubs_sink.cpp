@@ -1,5 +1,6 @@
 #include "eventhubs/eventhubs_sink.hpp"
 
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -8,12 +9,6 @@
 #include <functional>
 #include <map>
 #include <mutex>
-#include <random>
-#include <thread>
-#include <vector>
-
-#include <fmt/format.h>
-
 #include <proton/connection.hpp>
 #include <proton/connection_options.hpp>
 #include <proton/container.hpp>
@@ -30,6 +25,9 @@
 #include <proton/tracker.hpp>
 #include <proton/transport.hpp>
 #include <proton/work_queue.hpp>
+#include <random>
+#include <thread>
+#include <vector>
 
 #include "common/errors.hpp"
 #include "eventhubs/amqp_errors.hpp"
@@ -97,7 +95,7 @@ class EventHubsSink::Impl : public proton::messaging_handler {
  private:
   enum class Phase { Idle, Connecting, Authorizing, Attaching, Ready };
 
-  // ---- any thread: run `fn` on the container thread (now, or after `delay`) ----
+  // ---- any thread: run `fn` on the container thread, then wake the current connection ----
   void post(std::function<void()> fn);
 
   // ---- container thread ----
@@ -146,7 +144,7 @@ class EventHubsSink::Impl : public proton::messaging_handler {
   const std::string endpoint_;  // host:port, for messages and logs
   const TokenSource tokens_;
 
-  // ---- Proton: the container is thread-safe for run/stop; inbox_ wakes it from other threads ----
+  // ---- Proton: container_ runs on thread_; other threads reach it only through wake_queue_ ----
   proton::container container_;
   std::unique_ptr<proton::work_queue> wake_queue_;  // container-backed: survives reconnects
   std::thread thread_;                              // runs container_.run(); joined by stop()
@@ -172,7 +170,7 @@ class EventHubsSink::Impl : public proton::messaging_handler {
   proton::connection connection_;
   proton::sender sender_;
   CbsClient cbs_;
-  std::uint64_t generation_ = 0;  // per connection attempt; timers of an older attempt do nothing
+  std::uint64_t generation_ = 0;  // per connection attempt; a CBS reply of an older attempt does nothing
   // Deadlines, checked by tick(). Proton's container::stop() returns from run() only once no timer is
   // pending, so the sink keeps no long timer: one short tick checks these instead.
   std::optional<Clock::time_point> reconnect_at_;
@@ -187,10 +185,10 @@ class EventHubsSink::Impl : public proton::messaging_handler {
   std::uint64_t next_sequence_ = 0;
   std::vector<std::shared_ptr<BatchState>> to_flush_;
   bool flush_scheduled_ = false;
-  bool draining_ = false;          // stop() began: send nothing new, wait for dispositions
-  bool finished_ = false;          // no callback runs after this is set
+  bool draining_ = false;  // stop() began: send nothing new, wait for dispositions
+  bool finished_ = false;  // no callback runs after this is set
   bool container_stopped_ = false;
-  proton::message scratch_;        // reused for every event: building a message allocates less this way
+  proton::message scratch_;  // reused for every event: building a message allocates less this way
   std::size_t link_max_message_size_ = 0;
 };
 
@@ -312,15 +310,16 @@ void EventHubsSink::Impl::connect() {
   phase_ = Phase::Connecting;
   phase_since_ = Clock::now();
   proton::connection_options opts(*this);
-  opts.idle_timeout(proton::duration(60000))  // the SDKs' value; Proton sends heartbeats to keep it
+  opts.idle_timeout(proton::duration(60000))   // the SDKs' value; Proton sends heartbeats to keep it
       .virtual_host(options_.connection.host)  // Open hostname, TLS SNI and the name verified
       .sasl_enabled(true)
       .sasl_allowed_mechs("ANONYMOUS");
   if (!options_.connection.use_development_emulator) {
     // Setting ssl_client_options is what turns TLS on; the emulator mode must set none.
-    opts.ssl_client_options(options_.ca_file.empty()
-                                ? proton::ssl_client_options(proton::ssl::VERIFY_PEER_NAME)
-                                : proton::ssl_client_options(options_.ca_file, proton::ssl::VERIFY_PEER_NAME));
+    opts.ssl_client_options(
+        options_.ca_file.empty()
+            ? proton::ssl_client_options(proton::ssl::VERIFY_PEER_NAME)
+            : proton::ssl_client_options(options_.ca_file, proton::ssl::VERIFY_PEER_NAME));
   }
   try {
     connection_ = container_.connect(url_, opts);
@@ -342,35 +341,36 @@ void EventHubsSink::Impl::authorize(bool renewal) {
   SasToken token = tokens_.token_for(audience_, issued);
   const std::uint64_t generation = generation_;
   const auto expiry = token.expiry;
-  cbs_.put_token(audience_, token.value, expiry, [this, renewal, generation, issued, expiry](const CbsReply& reply) {
-    if (generation != generation_ || phase_ == Phase::Idle) return;
-    if (!reply.ok) {
-      const std::string condition = reply.status == 401   ? "amqp:unauthorized-access"
-                                    : reply.status == 404 ? "amqp:not-found"
-                                    : reply.status == 0   ? "com.microsoft:timeout"
-                                                          : "amqp:internal-error";
-      const std::string description =
-          reply.status == 0 ? reply.description
-                            : fmt::format("put-token status {}: {}", reply.status, reply.description);
-      if (renewal) {
-        logger().error("eventhubs_token_renewal_failed", where({{"status", reply.status},
-                                                                         {"error", reply.description}}));
-      }
-      connection_failed(condition, description);
-      return;
-    }
-    if (renewal) {
-      logger().debug("eventhubs_token_renewed", where());
-    } else {
-      open_event_sender();
-    }
-    token_expiry_ = expiry;
-    if (tokens_.renewable()) {
-      renew_at_ = renewal_time(issued, expiry);
-    } else if (!renewal && !warn_expiry_at_) {
-      warn_expiry_at_ = expiry_warning_time(std::chrono::system_clock::now(), expiry);
-    }
-  });
+  cbs_.put_token(
+      audience_, token.value, expiry, [this, renewal, generation, issued, expiry](const CbsReply& reply) {
+        if (generation != generation_ || phase_ == Phase::Idle) return;
+        if (!reply.ok) {
+          const std::string condition = reply.status == 401   ? "amqp:unauthorized-access"
+                                        : reply.status == 404 ? "amqp:not-found"
+                                        : reply.status == 0   ? "com.microsoft:timeout"
+                                                              : "amqp:internal-error";
+          const std::string description =
+              reply.status == 0 ? reply.description
+                                : fmt::format("put-token status {}: {}", reply.status, reply.description);
+          if (renewal) {
+            logger().error("eventhubs_token_renewal_failed",
+                           where({{"status", reply.status}, {"error", reply.description}}));
+          }
+          connection_failed(condition, description);
+          return;
+        }
+        if (renewal) {
+          logger().debug("eventhubs_token_renewed", where());
+        } else {
+          open_event_sender();
+        }
+        token_expiry_ = expiry;
+        if (tokens_.renewable()) {
+          renew_at_ = renewal_time(issued, expiry);
+        } else if (!renewal && !warn_expiry_at_) {
+          warn_expiry_at_ = expiry_warning_time(std::chrono::system_clock::now(), expiry);
+        }
+      });
 }
 
 void EventHubsSink::Impl::open_event_sender() {
@@ -390,7 +390,6 @@ void EventHubsSink::Impl::on_sender_open(proton::sender& s) {
   max_message_size_.store(link_max_message_size_, std::memory_order_relaxed);
   phase_ = Phase::Ready;
   phase_since_ = Clock::now();
-  backoff_.reset();
   ready_.store(true, std::memory_order_release);
   logger().info("eventhubs_connected", where({{"max_message_size", link_max_message_size_}}));
   if (starting_) {
@@ -465,7 +464,8 @@ void EventHubsSink::Impl::connection_failed(const std::string& condition, const 
   if (finished_) return;
   if (starting_) {
     starting_ = false;
-    logger().error("eventhubs_connect_failed", where({{"error", describe_condition(condition, description)}}));
+    logger().error("eventhubs_connect_failed",
+                   where({{"error", describe_condition(condition, description)}}));
     finish_start(startup_error(condition, description));
     return;
   }
@@ -519,7 +519,8 @@ void EventHubsSink::Impl::on_sender_close(proton::sender& s) {
   }
 }
 void EventHubsSink::Impl::on_receiver_error(proton::receiver& r) {
-  if (is_current(r.connection()) && cbs_.owns(r)) connection_failed(r.error().name(), r.error().description());
+  if (is_current(r.connection()) && cbs_.owns(r))
+    connection_failed(r.error().name(), r.error().description());
 }
 void EventHubsSink::Impl::on_receiver_close(proton::receiver& r) {
   if (is_current(r.connection()) && cbs_.owns(r)) {
@@ -559,8 +560,8 @@ void EventHubsSink::Impl::pump() {
       const std::size_t size = encoded_size(scratch_);
       if (size > link_max_message_size_) {
         complete(item, Outcome::Reject,
-                 fmt::format("event of {} bytes exceeds the Event Hub's maximum message size of {} bytes", size,
-                             link_max_message_size_));
+                 fmt::format("event of {} bytes exceeds the Event Hub's maximum message size of {} bytes",
+                             size, link_max_message_size_));
         continue;
       }
     }
@@ -586,6 +587,9 @@ void EventHubsSink::Impl::on_tracker_accept(proton::tracker& t) {
   if (it == in_flight_.end()) return;  // a CBS request, or a delivery of a connection given up on
   Item item = std::move(it->second.item);
   in_flight_.erase(it);
+  // An accepted event, not a successful attach, proves the path works: a link that attaches and then
+  // never answers must see its reconnect delay grow.
+  backoff_.reset();
   complete(item, Outcome::Accepted, {});
   pump();
 }
@@ -602,8 +606,8 @@ void EventHubsSink::Impl::on_tracker_reject(proton::tracker& t) {
   milliseconds retry_after{0};
   if (kind == AmqpErrorKind::ServerBusy) retry_after = server_busy_delay(backoff_.unit_random());
   if (kind == AmqpErrorKind::Configuration) {
-    logger().error("eventhubs_event_refused", where({{"entry_id", item.batch->events[item.index].entry_id},
-                                                              {"error", reason}}));
+    logger().error("eventhubs_event_refused",
+                   where({{"entry_id", item.batch->events[item.index].entry_id}, {"error", reason}}));
   }
   complete(item, outcome_for(kind), reason, retry_after);
   pump();
@@ -618,7 +622,8 @@ void EventHubsSink::Impl::on_tracker_release(proton::tracker& t) {
   pump();
 }
 
-void EventHubsSink::Impl::complete(const Item& item, Outcome outcome, std::string reason, milliseconds retry_after) {
+void EventHubsSink::Impl::complete(const Item& item, Outcome outcome, std::string reason,
+                                   milliseconds retry_after) {
   BatchState& batch = *item.batch;
   batch.ready.push_back(Completion{item.index, outcome, std::move(reason), retry_after});
   if (!batch.listed) {
@@ -683,19 +688,21 @@ void EventHubsSink::Impl::tick() {
     logger().warn("eventhubs_token_expiring",
                   where({{"expires_in_s",
                           std::chrono::duration_cast<std::chrono::seconds>(token_expiry_ - wall_now).count()},
-                         {"hint", "the connection string carries a SharedAccessSignature, which cannot be "
-                                  "renewed; use SharedAccessKey or a fresh token"}}));
+                         {"hint",
+                          "the connection string carries a SharedAccessSignature, which cannot be "
+                          "renewed; use SharedAccessKey or a fresh token"}}));
   }
   if (phase_ != Phase::Idle) cbs_.expire(now, options_.operation_timeout);
   if ((phase_ == Phase::Connecting || phase_ == Phase::Attaching) &&
       now - phase_since_ >= options_.operation_timeout) {
-    connection_failed("com.microsoft:timeout",
-                      fmt::format("no {} within {} ms", phase_ == Phase::Connecting ? "AMQP open" : "link attach",
-                                  options_.operation_timeout.count()));
+    connection_failed(
+        "com.microsoft:timeout",
+        fmt::format("no {} within {} ms", phase_ == Phase::Connecting ? "AMQP open" : "link attach",
+                    options_.operation_timeout.count()));
   }
-  if (phase_ == Phase::Ready &&
-      std::any_of(in_flight_.begin(), in_flight_.end(),
-                  [&](const auto& entry) { return now - entry.second.sent_at >= options_.operation_timeout; })) {
+  if (phase_ == Phase::Ready && std::any_of(in_flight_.begin(), in_flight_.end(), [&](const auto& entry) {
+        return now - entry.second.sent_at >= options_.operation_timeout;
+      })) {
     // A delivery nobody answers means a link or connection that is stuck: start over, send again.
     connection_failed("com.microsoft:timeout",
                       fmt::format("no disposition within {} ms", options_.operation_timeout.count()));
@@ -745,10 +752,13 @@ void EventHubsSink::Impl::finish() {
 
 // ============================================================ the public face
 
-EventHubsSink::EventHubsSink(EventHubsSinkOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+EventHubsSink::EventHubsSink(EventHubsSinkOptions options)
+    : impl_(std::make_unique<Impl>(std::move(options))) {}
 EventHubsSink::~EventHubsSink() { impl_->stop(milliseconds(0)); }
 void EventHubsSink::start() { impl_->start(); }
-void EventHubsSink::send(Batch batch, CompletionCallback done) { impl_->send(std::move(batch), std::move(done)); }
+void EventHubsSink::send(Batch batch, CompletionCallback done) {
+  impl_->send(std::move(batch), std::move(done));
+}
 void EventHubsSink::stop(std::chrono::milliseconds grace) { impl_->stop(grace); }
 std::size_t EventHubsSink::max_event_bytes() const { return impl_->max_event_bytes(); }
 bool EventHubsSink::ready() const { return impl_->ready(); }

@@ -17,9 +17,9 @@ struct EventHubsSinkOptions {
   EventHubsConnectionString connection;
   std::string hub;
   std::optional<std::string> partition_id;
-  std::string ca_file;                                 // extra CA (EVENT_HUBS_TLS_CA_FILE), else system store
-  std::size_t max_in_flight_events = 400;              // BATCH_SIZE × MAX_IN_FLIGHT_BATCHES: bounds memory
-  std::chrono::milliseconds retry_delay{5000};         // base of the capped exponential reconnect back-off
+  std::string ca_file;                          // extra CA (EVENT_HUBS_TLS_CA_FILE), else system store
+  std::size_t max_in_flight_events = 400;       // BATCH_SIZE × MAX_IN_FLIGHT_BATCHES: bounds memory
+  std::chrono::milliseconds retry_delay{5000};  // base of the capped exponential reconnect back-off
   std::chrono::milliseconds max_retry_delay{60000};
   std::chrono::milliseconds operation_timeout{60000};  // CBS reply, attach, a delivery's disposition
   std::chrono::seconds token_lifetime{3600};           // tests shorten it to see renewal

@@ -3,7 +3,6 @@
 #include <openssl/evp.h>
 
 #include <array>
-
 #include <proton/annotation_key.hpp>
 #include <proton/binary.hpp>
 #include <proton/message_id.hpp>

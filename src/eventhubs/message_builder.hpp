@@ -1,10 +1,9 @@
 #pragma once
 // Event → AMQP message, the way Event Hubs consumers expect it (DESIGN.md "Sending").
 #include <cstddef>
+#include <proton/message.hpp>
 #include <string>
 #include <string_view>
-
-#include <proton/message.hpp>
 
 #include "core/event.hpp"
 

@@ -2,10 +2,9 @@
 // The two facts Event Hubs needs that Proton C++ 0.37 only exposes through its C API.
 #include <cstdint>
 #include <optional>
-#include <string>
-
 #include <proton/link.hpp>
 #include <proton/transfer.hpp>
+#include <string>
 
 namespace connector {
 

@@ -10,9 +10,7 @@ constexpr std::chrono::minutes kRenewMargin{10};
 }
 
 TokenSource::TokenSource(const EventHubsConnectionString& connection, std::chrono::seconds lifetime)
-    : key_name_(connection.shared_access_key_name),
-      key_(connection.shared_access_key),
-      lifetime_(lifetime) {
+    : key_name_(connection.shared_access_key_name), key_(connection.shared_access_key), lifetime_(lifetime) {
   if (!connection.shared_access_key.empty()) return;
   if (connection.shared_access_signature.empty()) {
     throw EventHubsError(

@@ -51,7 +51,8 @@ Event make_event(const std::string& id, std::size_t body_size = 40) {
 
 Batch make_batch(int batch_no, std::size_t size) {
   Batch batch;
-  for (std::size_t i = 0; i < size; ++i) batch.push_back(make_event(std::to_string(batch_no) + "-" + std::to_string(i)));
+  for (std::size_t i = 0; i < size; ++i)
+    batch.push_back(make_event(std::to_string(batch_no) + "-" + std::to_string(i)));
   return batch;
 }
 
@@ -149,7 +150,8 @@ TEST(eventhubs_sink_test, plain_sends_body_properties_and_partition_key) {
   EXPECT_EQ(first.body, batch[0].body);
   EXPECT_EQ(first.body_kind, "data");
   EXPECT_EQ(first.content_type, "application/json");
-  EXPECT_EQ(first.properties, (std::map<std::string, std::string>{{"redis-stream", "orders"}, {"redis-id", "0-0"}}));
+  EXPECT_EQ(first.properties,
+            (std::map<std::string, std::string>{{"redis-stream", "orders"}, {"redis-id", "0-0"}}));
   EXPECT_FALSE(first.partition_key.has_value());
   EXPECT_EQ(recorded.at("0-7").partition_key, std::optional<std::string>("customer-7"));
   EXPECT_EQ(recorded.at("0-8").partition_key->size(), 64u);  // SHA-256 hex of the 200-character key
@@ -232,8 +234,9 @@ TEST(eventhubs_sink_test, refused_connection_fails_fast) {
   const auto begin = std::chrono::steady_clock::now();
   const std::string error = start_error(options);
   EXPECT_LT(std::chrono::steady_clock::now() - begin, seconds(5));
-  EXPECT_NE(error.find("could not connect to Event Hubs at localhost:" + std::to_string(options.connection.port)),
-            std::string::npos)
+  EXPECT_NE(
+      error.find("could not connect to Event Hubs at localhost:" + std::to_string(options.connection.port)),
+      std::string::npos)
       << error;
 }
 
@@ -258,7 +261,8 @@ TEST(eventhubs_sink_test, token_is_renewed_during_a_run) {
   // The fake detaches a link whose token expired; renewals on the same connection prevent that.
   const std::string log = server.log();
   std::size_t put_tokens = 0;
-  for (auto at = log.find("\"cbs_put_token\""); at != std::string::npos; at = log.find("\"cbs_put_token\"", at + 1)) {
+  for (auto at = log.find("\"cbs_put_token\""); at != std::string::npos;
+       at = log.find("\"cbs_put_token\"", at + 1)) {
     ++put_tokens;
   }
   EXPECT_GE(put_tokens, 3u) << log;  // the first, then one per ~2.4 s
@@ -339,7 +343,8 @@ TEST(eventhubs_sink_test, oversize_event_is_rejected_up_front) {
 void send_windowed(EventHubsSink& sink, Collector& collector, int batches, std::size_t size, int window,
                    const std::function<void(int)>& between = {}) {
   for (int b = 0; b < batches; ++b) {
-    while (collector.total() + static_cast<std::size_t>(window) * size < static_cast<std::size_t>(b + 1) * size) {
+    while (collector.total() + static_cast<std::size_t>(window) * size <
+           static_cast<std::size_t>(b + 1) * size) {
       collector.wait_for_total(static_cast<std::size_t>(b + 1 - window) * size, milliseconds(50));
     }
     sink.send(make_batch(b, size), collector.callback(b));
@@ -393,6 +398,30 @@ TEST(eventhubs_sink_test, not_ready_while_the_server_is_away_then_back) {
   expect_each_accepted_once(collector, 1, 10);
   EXPECT_TRUE(sink.ready());
   sink.stop(milliseconds(1000));
+}
+
+TEST(eventhubs_sink_test, a_missing_disposition_makes_it_reconnect_and_send_again) {
+  FakeEventHubsOptions fake;
+  fake.delay_ms = 5000;
+  FakeEventHubsServer server(fake);
+  EventHubsSinkOptions options = options_for(server);
+  options.operation_timeout = milliseconds(700);
+  EventHubsSink sink(options);
+  sink.start();
+  Collector collector;
+  sink.send(make_batch(0, 5), collector.callback(0));
+  auto connections = [&] {
+    const std::string log = server.log();
+    std::size_t n = 0;
+    for (auto at = log.find("\"connection_opened\""); at != std::string::npos;
+         at = log.find("\"connection_opened\"", at + 1)) {
+      ++n;
+    }
+    return n;
+  };
+  EXPECT_TRUE(testing::wait_until([&] { return connections() >= 3; }, seconds(6))) << server.log();
+  sink.stop(milliseconds(0));
+  EXPECT_EQ(collector.total(), 0u);  // nothing was confirmed, so nothing may be reported
 }
 
 TEST(eventhubs_sink_test, stop_reports_nothing_after_it_returns) {

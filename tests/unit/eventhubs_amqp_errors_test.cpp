@@ -1,6 +1,6 @@
-#include "eventhubs/amqp_errors.hpp"
-
 #include <gtest/gtest.h>
+
+#include "eventhubs/amqp_errors.hpp"
 
 namespace connector {
 namespace {
@@ -13,7 +13,8 @@ TEST(eventhubs_amqp_errors_test, classifies_the_service_conditions) {
                            "amqp:connection:forced", "amqp:illegal-state", "", "x-unknown:thing"}) {
     EXPECT_EQ(classify_amqp_condition(name), AmqpErrorKind::Transient) << name;
   }
-  for (const char* name : {"amqp:link:message-size-exceeded", "amqp:decode-error", "com.microsoft:argument-error"}) {
+  for (const char* name :
+       {"amqp:link:message-size-exceeded", "amqp:decode-error", "com.microsoft:argument-error"}) {
     EXPECT_EQ(classify_amqp_condition(name), AmqpErrorKind::Permanent) << name;
   }
   for (const char* name : {"amqp:unauthorized-access", "amqp:not-found", "com.microsoft:entity-disabled",

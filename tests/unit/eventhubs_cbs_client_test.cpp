@@ -1,5 +1,3 @@
-#include "eventhubs/cbs_client.hpp"
-
 #include <gtest/gtest.h>
 
 #include <proton/message_id.hpp>
@@ -9,6 +7,7 @@
 
 #include "common/errors.hpp"
 #include "config/config.hpp"
+#include "eventhubs/cbs_client.hpp"
 #include "eventhubs/eventhubs_sink.hpp"
 
 namespace connector {
@@ -19,8 +18,8 @@ using std::chrono::system_clock;
 
 TEST(eventhubs_cbs_client_test, put_token_request_has_the_cbs_fields) {
   const system_clock::time_point expiry{seconds(1732700000)};
-  proton::message request = CbsClient::make_request("cbs-1", "cbs-reply-1", "sb://ns/hub", "SharedAccessSignature x",
-                                                    expiry);
+  proton::message request =
+      CbsClient::make_request("cbs-1", "cbs-reply-1", "sb://ns/hub", "SharedAccessSignature x", expiry);
   proton::message decoded;
   decoded.decode(request.encode());
   EXPECT_EQ(proton::get<std::string>(decoded.id()), "cbs-1");

@@ -1,5 +1,3 @@
-#include "eventhubs/message_builder.hpp"
-
 #include <gtest/gtest.h>
 
 #include <proton/annotation_key.hpp>
@@ -7,6 +5,8 @@
 #include <proton/message_id.hpp>
 #include <proton/scalar.hpp>
 #include <proton/value.hpp>
+
+#include "eventhubs/message_builder.hpp"
 
 namespace connector {
 namespace {

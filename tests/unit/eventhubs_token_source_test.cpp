@@ -1,5 +1,3 @@
-#include "eventhubs/token_source.hpp"
-
 #include <gtest/gtest.h>
 
 #include <set>
@@ -7,6 +5,7 @@
 #include "common/errors.hpp"
 #include "eventhubs/backoff.hpp"
 #include "eventhubs/sas_token.hpp"
+#include "eventhubs/token_source.hpp"
 
 namespace connector {
 namespace {
@@ -34,14 +33,15 @@ TEST(eventhubs_token_source_test, signs_with_the_key_for_the_lifetime) {
   EXPECT_EQ(token.expiry, kNow + seconds(3600));  // whole seconds, as `se` carries
   EXPECT_EQ(token.value, make_sas_token("sb://my-ns.servicebus.windows.net/hub", "send-policy", "secret-key",
                                         kNow + seconds(3600)));
-  EXPECT_TRUE(verify_sas_token(token.value, "sb://my-ns.servicebus.windows.net/hub", "send-policy", "secret-key",
-                               kNow));
+  EXPECT_TRUE(verify_sas_token(token.value, "sb://my-ns.servicebus.windows.net/hub", "send-policy",
+                               "secret-key", kNow));
 }
 
 TEST(eventhubs_token_source_test, a_given_signature_is_used_as_is_with_its_expiry) {
   EventHubsConnectionString c = key_connection();
   c.shared_access_key.clear();
-  c.shared_access_signature = make_sas_token("sb://my-ns.servicebus.windows.net/", "p", "k", kNow + minutes(30));
+  c.shared_access_signature =
+      make_sas_token("sb://my-ns.servicebus.windows.net/", "p", "k", kNow + minutes(30));
   const TokenSource source(c, seconds(3600));
   EXPECT_FALSE(source.renewable());
   const SasToken token = source.token_for("sb://my-ns.servicebus.windows.net/hub", kNow);

@@ -80,7 +80,8 @@ TEST(sas_token_test, verify_accepts_a_namespace_token_for_a_hub_but_not_a_siblin
   const auto token = make_sas_token("sb://my-ns.servicebus.windows.net/", "p", kKey, kExpiry);
   const auto before = kExpiry - seconds(10);
   EXPECT_TRUE(verify_sas_token(token, kAudience, "p", kKey, before));
-  EXPECT_TRUE(verify_sas_token(token, "SB://MY-NS.servicebus.windows.net/my-hub/Partitions/0", "p", kKey, before));
+  EXPECT_TRUE(
+      verify_sas_token(token, "SB://MY-NS.servicebus.windows.net/my-hub/Partitions/0", "p", kKey, before));
   const auto hub_token = make_sas_token(kAudience, "p", kKey, kExpiry);
   EXPECT_TRUE(verify_sas_token(hub_token, std::string(kAudience) + "/Partitions/3", "p", kKey, before));
   EXPECT_FALSE(verify_sas_token(hub_token, std::string(kAudience) + "-other", "p", kKey, before));
