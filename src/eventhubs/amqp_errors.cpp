@@ -1,0 +1,47 @@
+#include "eventhubs/amqp_errors.hpp"
+
+#include <algorithm>
+#include <array>
+
+namespace connector {
+
+namespace {
+constexpr std::array<std::string_view, 3> kPermanent = {"amqp:link:message-size-exceeded",
+                                                        "amqp:decode-error", "com.microsoft:argument-error"};
+constexpr std::array<std::string_view, 4> kConfiguration = {"amqp:unauthorized-access", "amqp:not-found",
+                                                            "com.microsoft:entity-disabled",
+                                                            "amqp:resource-limit-exceeded"};
+constexpr std::string_view kServerBusy = "com.microsoft:server-busy";
+
+bool contains(auto const& list, std::string_view name) {
+  return std::find(list.begin(), list.end(), name) != list.end();
+}
+}  // namespace
+
+AmqpErrorKind classify_amqp_condition(std::string_view condition) {
+  if (condition == kServerBusy) return AmqpErrorKind::ServerBusy;
+  if (contains(kPermanent, condition)) return AmqpErrorKind::Permanent;
+  if (contains(kConfiguration, condition)) return AmqpErrorKind::Configuration;
+  return AmqpErrorKind::Transient;
+}
+
+Outcome outcome_for(AmqpErrorKind kind) {
+  return kind == AmqpErrorKind::Permanent ? Outcome::Reject : Outcome::Retry;
+}
+
+std::chrono::milliseconds server_busy_delay(double unit_random) {
+  const double clamped = std::clamp(unit_random, 0.0, 1.0);
+  return std::chrono::milliseconds(4000 + static_cast<long long>(clamped * 4000.0));
+}
+
+std::string describe_condition(std::string_view condition, std::string_view description) {
+  if (condition.empty() && description.empty()) return "unknown error";
+  if (condition.empty()) return std::string(description);
+  if (description.empty()) return std::string(condition);
+  std::string out(condition);
+  out += ": ";
+  out += description;
+  return out;
+}
+
+}  // namespace connector

@@ -1,0 +1,57 @@
+#pragma once
+// The EVENT_HUBS output: events to one Event Hub over AMQP 1.0, at least once (DESIGN.md "Event Hubs
+// over AMQP 1.0").
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "config/config.hpp"
+#include "sinks/sink.hpp"
+
+namespace connector {
+
+/// Options of the EVENT_HUBS output, taken from Config.
+struct EventHubsSinkOptions {
+  EventHubsConnectionString connection;
+  std::string hub;
+  std::optional<std::string> partition_id;
+  std::string ca_file;                          // extra CA (EVENT_HUBS_TLS_CA_FILE), else system store
+  std::size_t max_in_flight_events = 400;       // BATCH_SIZE × MAX_IN_FLIGHT_BATCHES: bounds memory
+  std::chrono::milliseconds retry_delay{5000};  // base of the capped exponential reconnect back-off
+  std::chrono::milliseconds max_retry_delay{60000};
+  std::chrono::milliseconds operation_timeout{60000};  // CBS reply, attach, a delivery's disposition
+  std::chrono::seconds token_lifetime{3600};           // tests shorten it to see renewal
+  std::size_t fallback_max_message_size = 1048576;     // when the peer advertises none
+
+  /// Throws ConfigurationError when the configuration has no Event Hubs connection string.
+  static EventHubsSinkOptions from_config(const Config& config);
+};
+
+/// Sends events to one Event Hub over AMQP 1.0; owns the Proton container thread and reconnects by itself.
+///
+/// Threads: start(), send(), stop() and the accessors may be called from any thread (send() and stop()
+/// are meant for the pipeline thread). Everything Proton is touched on the sink's own container thread
+/// ("eventhubs"), and completions are reported from it; none is reported once stop() has returned.
+class EventHubsSink final : public Sink {
+ public:
+  explicit EventHubsSink(EventHubsSinkOptions options);
+  ~EventHubsSink() override;  // stop(0) if still running
+  EventHubsSink(const EventHubsSink&) = delete;
+  EventHubsSink& operator=(const EventHubsSink&) = delete;
+
+  /// Connects, authorizes (CBS) and attaches the sender; throws EventHubsError naming the endpoint, the
+  /// hub and what to check when that fails (never the key or token).
+  void start() override;
+  void send(Batch batch, CompletionCallback done) override;
+  void stop(std::chrono::milliseconds grace) override;
+  std::size_t max_event_bytes() const override;
+  bool ready() const override;
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace connector

@@ -1,0 +1,47 @@
+#pragma once
+// Where the CBS tokens come from: signed here from SharedAccessKey, or a ready SharedAccessSignature.
+#include <chrono>
+#include <string>
+#include <string_view>
+
+#include "config/config.hpp"
+
+namespace connector {
+
+/// A token and the moment the service stops honouring it.
+struct SasToken {
+  std::string value;  // secret: never logged
+  std::chrono::system_clock::time_point expiry;
+};
+
+/// Makes tokens for an audience; immutable after construction, so usable from any thread.
+class TokenSource {
+ public:
+  /// Throws EventHubsError when the connection string has neither a key nor a well-formed
+  /// SharedAccessSignature (the message never contains either).
+  TokenSource(const EventHubsConnectionString& connection, std::chrono::seconds lifetime);
+
+  /// False for a given SharedAccessSignature: it cannot be renewed, only warned about before it expires.
+  bool renewable() const noexcept { return given_token_.empty(); }
+
+  /// A key-signed token for `audience` valid `lifetime` from `now`, or the given token as it is.
+  SasToken token_for(std::string_view audience, std::chrono::system_clock::time_point now) const;
+
+ private:
+  std::string key_name_;
+  std::string key_;          // secret
+  std::string given_token_;  // secret
+  std::chrono::system_clock::time_point given_expiry_{};
+  std::chrono::seconds lifetime_;
+};
+
+/// When to put a fresh token: at 80% of its lifetime, or 10 minutes before it expires if that is
+/// earlier (the SDKs renew 7–10 minutes ahead; 80% keeps short test lifetimes renewing in time).
+std::chrono::system_clock::time_point renewal_time(std::chrono::system_clock::time_point issued,
+                                                   std::chrono::system_clock::time_point expiry);
+
+/// When to warn that a token that cannot be renewed is about to expire: 10 minutes before (or `now`).
+std::chrono::system_clock::time_point expiry_warning_time(std::chrono::system_clock::time_point now,
+                                                          std::chrono::system_clock::time_point expiry);
+
+}  // namespace connector

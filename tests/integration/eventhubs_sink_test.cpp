@@ -1,0 +1,459 @@
+// EventHubsSink against fake-eventhubs (plain and TLS, real CBS token checks, injected faults).
+#include "eventhubs/eventhubs_sink.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "common/errors.hpp"
+#include "support/fake_eventhubs_server.hpp"
+
+namespace connector {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using testing::FakeEventHubsOptions;
+using testing::FakeEventHubsServer;
+using testing::RecordedEvent;
+
+EventHubsSinkOptions options_for(const FakeEventHubsServer& server) {
+  EventHubsSinkOptions options;
+  options.connection.host = "localhost";  // the test certificate's name
+  options.connection.port = server.port();
+  options.connection.endpoint = "sb://localhost:" + std::to_string(server.port()) + "/";
+  options.connection.shared_access_key_name = server.options().key_name;
+  options.connection.shared_access_key = server.options().key;
+  options.connection.entity_path = server.options().hub;
+  options.connection.use_development_emulator = !server.options().tls;
+  options.hub = server.options().hub;
+  if (server.certificates() != nullptr) options.ca_file = server.certificates()->ca_cert.string();
+  options.retry_delay = milliseconds(50);
+  options.max_retry_delay = milliseconds(500);
+  options.operation_timeout = milliseconds(10000);
+  return options;
+}
+
+Event make_event(const std::string& id, std::size_t body_size = 40) {
+  Event event;
+  event.entry_id = id;
+  event.body = "{\"id\":\"" + id + "\",\"pad\":\"" + std::string(body_size, 'x') + "\"}";
+  event.content_type = "application/json";
+  event.body_is_json = true;
+  event.properties = {{"redis-stream", "orders"}, {"redis-id", id}};
+  return event;
+}
+
+Batch make_batch(int batch_no, std::size_t size) {
+  Batch batch;
+  for (std::size_t i = 0; i < size; ++i)
+    batch.push_back(make_event(std::to_string(batch_no) + "-" + std::to_string(i)));
+  return batch;
+}
+
+/// Collects completions from the sink's thread; counts them per (batch, index).
+class Collector {
+ public:
+  CompletionCallback callback(int batch_no) {
+    return [this, batch_no](std::vector<Completion> completions) {
+      std::lock_guard lock(mutex_);
+      for (auto& c : completions) {
+        by_event_[{batch_no, c.index}].push_back(c);
+        ++total_;
+      }
+      changed_.notify_all();
+    };
+  }
+  bool wait_for_total(std::size_t n, milliseconds timeout) {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, timeout, [&] { return total_ >= n; });
+  }
+  std::size_t total() {
+    std::lock_guard lock(mutex_);
+    return total_;
+  }
+  std::map<std::pair<int, std::size_t>, std::vector<Completion>> by_event() {
+    std::lock_guard lock(mutex_);
+    return by_event_;
+  }
+  std::size_t count(Outcome outcome) {
+    std::lock_guard lock(mutex_);
+    std::size_t n = 0;
+    for (const auto& [key, list] : by_event_) {
+      for (const auto& c : list) n += c.outcome == outcome ? 1 : 0;
+    }
+    return n;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::map<std::pair<int, std::size_t>, std::vector<Completion>> by_event_;
+  std::size_t total_ = 0;
+};
+
+/// Every (batch, index) of `batches` × `size` got exactly one completion, and it was Accepted.
+void expect_each_accepted_once(Collector& collector, int batches, std::size_t size) {
+  const auto by_event = collector.by_event();
+  EXPECT_EQ(by_event.size(), static_cast<std::size_t>(batches) * size);
+  for (int b = 0; b < batches; ++b) {
+    for (std::size_t i = 0; i < size; ++i) {
+      const auto it = by_event.find({b, i});
+      ASSERT_NE(it, by_event.end()) << b << "-" << i;
+      ASSERT_EQ(it->second.size(), 1u) << b << "-" << i;
+      EXPECT_EQ(it->second[0].outcome, Outcome::Accepted) << b << "-" << i << " " << it->second[0].reason;
+    }
+  }
+}
+
+std::map<std::string, RecordedEvent> by_message_id(const std::vector<RecordedEvent>& events) {
+  std::map<std::string, RecordedEvent> out;
+  for (const auto& e : events) out.emplace(e.message_id.value_or(""), e);
+  return out;
+}
+
+std::string start_error(EventHubsSinkOptions options) {
+  EventHubsSink sink(std::move(options));
+  try {
+    sink.start();
+  } catch (const EventHubsError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(eventhubs_sink_test, plain_sends_body_properties_and_partition_key) {
+  FakeEventHubsServer server;
+  EventHubsSink sink(options_for(server));
+  sink.start();
+  EXPECT_TRUE(sink.ready());
+  EXPECT_EQ(sink.max_event_bytes(), 1048576u);
+  Collector collector;
+  Batch batch = make_batch(0, 50);
+  batch[7].partition_key = "customer-7";
+  batch[8].partition_key = std::string(200, 'k');
+  batch[9].body = std::string("\x00\x01\xFF raw", 7);
+  batch[9].content_type.clear();
+  sink.send(batch, collector.callback(0));
+  ASSERT_TRUE(collector.wait_for_total(50, seconds(10)));
+  expect_each_accepted_once(collector, 1, 50);
+  sink.stop(milliseconds(1000));
+
+  const auto recorded = by_message_id(server.events());
+  ASSERT_EQ(recorded.size(), 50u);
+  const RecordedEvent& first = recorded.at("0-0");
+  EXPECT_EQ(first.body, batch[0].body);
+  EXPECT_EQ(first.body_kind, "data");
+  EXPECT_EQ(first.content_type, "application/json");
+  EXPECT_EQ(first.properties,
+            (std::map<std::string, std::string>{{"redis-stream", "orders"}, {"redis-id", "0-0"}}));
+  EXPECT_FALSE(first.partition_key.has_value());
+  EXPECT_EQ(recorded.at("0-7").partition_key, std::optional<std::string>("customer-7"));
+  EXPECT_EQ(recorded.at("0-8").partition_key->size(), 64u);  // SHA-256 hex of the 200-character key
+  EXPECT_EQ(recorded.at("0-9").body, std::string("\x00\x01\xFF raw", 7));
+  EXPECT_EQ(recorded.at("0-9").body_kind, "data");
+  EXPECT_EQ(recorded.at("0-9").content_type, "");
+}
+
+TEST(eventhubs_sink_test, partition_id_sends_to_that_partition) {
+  FakeEventHubsServer server;
+  EventHubsSinkOptions options = options_for(server);
+  options.partition_id = "2";
+  EventHubsSink sink(options);
+  sink.start();
+  Collector collector;
+  Batch batch = make_batch(0, 10);
+  batch[0].partition_key = "ignored-with-a-partition-target";
+  sink.send(batch, collector.callback(0));
+  ASSERT_TRUE(collector.wait_for_total(10, seconds(10)));
+  expect_each_accepted_once(collector, 1, 10);
+  sink.stop(milliseconds(1000));
+  const auto events = server.events();
+  ASSERT_EQ(events.size(), 10u);
+  for (const auto& e : events) {
+    EXPECT_EQ(e.partition, "2");
+    EXPECT_FALSE(e.partition_key.has_value());
+  }
+}
+
+TEST(eventhubs_sink_test, tls_with_the_test_ca) {
+  FakeEventHubsOptions fake;
+  fake.tls = true;
+  FakeEventHubsServer server(fake);
+  EventHubsSink sink(options_for(server));
+  sink.start();
+  Collector collector;
+  sink.send(make_batch(0, 20), collector.callback(0));
+  ASSERT_TRUE(collector.wait_for_total(20, seconds(10)));
+  expect_each_accepted_once(collector, 1, 20);
+  sink.stop(milliseconds(1000));
+  EXPECT_EQ(server.events().size(), 20u);
+}
+
+TEST(eventhubs_sink_test, tls_with_a_foreign_ca_fails_at_start) {
+  FakeEventHubsOptions fake;
+  fake.tls = true;
+  FakeEventHubsServer server(fake);
+  EventHubsSinkOptions options = options_for(server);
+  options.ca_file = server.certificates()->other_ca_cert.string();
+  const std::string error = start_error(options);
+  EXPECT_NE(error.find("could not connect to Event Hubs at localhost:" + std::to_string(server.port())),
+            std::string::npos)
+      << error;
+  EXPECT_NE(error.find("EVENT_HUBS_TLS_CA_FILE"), std::string::npos) << error;
+}
+
+TEST(eventhubs_sink_test, wrong_key_fails_at_start_without_leaking_it) {
+  FakeEventHubsServer server;
+  EventHubsSinkOptions options = options_for(server);
+  options.connection.shared_access_key = "wrong-key-s3cr3t";
+  const std::string error = start_error(options);
+  EXPECT_NE(error.find("unauthorized"), std::string::npos) << error;
+  EXPECT_NE(error.find("SharedAccessKey"), std::string::npos) << error;
+  EXPECT_EQ(error.find("wrong-key-s3cr3t"), std::string::npos) << error;
+  EXPECT_EQ(error.find("SharedAccessSignature sr="), std::string::npos) << error;
+}
+
+TEST(eventhubs_sink_test, unknown_hub_fails_at_start_with_not_found) {
+  FakeEventHubsServer server;
+  EventHubsSinkOptions options = options_for(server);
+  options.hub = "no-such-hub";
+  const std::string error = start_error(options);
+  EXPECT_NE(error.find("Event Hub 'no-such-hub' was not found"), std::string::npos) << error;
+}
+
+TEST(eventhubs_sink_test, refused_connection_fails_fast) {
+  FakeEventHubsServer server;
+  EventHubsSinkOptions options = options_for(server);
+  server.stop();
+  const auto begin = std::chrono::steady_clock::now();
+  const std::string error = start_error(options);
+  EXPECT_LT(std::chrono::steady_clock::now() - begin, seconds(5));
+  EXPECT_NE(
+      error.find("could not connect to Event Hubs at localhost:" + std::to_string(options.connection.port)),
+      std::string::npos)
+      << error;
+}
+
+TEST(eventhubs_sink_test, token_is_renewed_during_a_run) {
+  FakeEventHubsServer server;
+  EventHubsSinkOptions options = options_for(server);
+  options.token_lifetime = seconds(3);
+  EventHubsSink sink(options);
+  sink.start();
+  Collector collector;
+  int batches = 0;
+  const auto until = std::chrono::steady_clock::now() + seconds(8);
+  while (std::chrono::steady_clock::now() < until) {
+    sink.send(make_batch(batches, 10), collector.callback(batches));
+    ++batches;
+    std::this_thread::sleep_for(milliseconds(200));
+  }
+  ASSERT_TRUE(collector.wait_for_total(static_cast<std::size_t>(batches) * 10, seconds(10)));
+  expect_each_accepted_once(collector, batches, 10);
+  sink.stop(milliseconds(1000));
+  EXPECT_EQ(server.events().size(), static_cast<std::size_t>(batches) * 10);
+  // The fake detaches a link whose token expired; renewals on the same connection prevent that.
+  const std::string log = server.log();
+  std::size_t put_tokens = 0;
+  for (auto at = log.find("\"cbs_put_token\""); at != std::string::npos;
+       at = log.find("\"cbs_put_token\"", at + 1)) {
+    ++put_tokens;
+  }
+  EXPECT_GE(put_tokens, 3u) << log;  // the first, then one per ~2.4 s
+  EXPECT_EQ(log.find("link_token_expired"), std::string::npos) << log;
+  EXPECT_EQ(log.find("connection_opened", log.find("connection_opened") + 1), std::string::npos)
+      << "renewal must not reconnect";
+}
+
+TEST(eventhubs_sink_test, server_busy_becomes_retry_with_a_delay) {
+  FakeEventHubsOptions fake;
+  fake.server_busy_every = 4;
+  FakeEventHubsServer server(fake);
+  EventHubsSink sink(options_for(server));
+  sink.start();
+  Collector collector;
+  sink.send(make_batch(0, 40), collector.callback(0));
+  ASSERT_TRUE(collector.wait_for_total(40, seconds(10)));
+  sink.stop(milliseconds(1000));
+  EXPECT_EQ(collector.count(Outcome::Retry), 10u);
+  EXPECT_EQ(collector.count(Outcome::Accepted), 30u);
+  for (const auto& [key, list] : collector.by_event()) {
+    ASSERT_EQ(list.size(), 1u);
+    if (list[0].outcome != Outcome::Retry) continue;
+    EXPECT_GE(list[0].retry_after, milliseconds(4000));
+    EXPECT_LE(list[0].retry_after, milliseconds(8000));
+    EXPECT_NE(list[0].reason.find("com.microsoft:server-busy"), std::string::npos) << list[0].reason;
+  }
+  EXPECT_EQ(server.events().size(), 30u);
+}
+
+TEST(eventhubs_sink_test, rejected_events_become_reject) {
+  FakeEventHubsOptions fake;
+  fake.reject_every = 5;
+  FakeEventHubsServer server(fake);
+  EventHubsSink sink(options_for(server));
+  sink.start();
+  Collector collector;
+  sink.send(make_batch(0, 50), collector.callback(0));
+  ASSERT_TRUE(collector.wait_for_total(50, seconds(10)));
+  sink.stop(milliseconds(1000));
+  EXPECT_EQ(collector.count(Outcome::Reject), 10u);
+  EXPECT_EQ(collector.count(Outcome::Accepted), 40u);
+  for (const auto& [key, list] : collector.by_event()) {
+    ASSERT_EQ(list.size(), 1u);
+    if (list[0].outcome == Outcome::Reject) {
+      EXPECT_NE(list[0].reason.find("amqp:decode-error"), std::string::npos) << list[0].reason;
+    }
+  }
+  EXPECT_EQ(server.events().size(), 40u);
+}
+
+TEST(eventhubs_sink_test, oversize_event_is_rejected_up_front) {
+  FakeEventHubsOptions fake;
+  fake.max_message_size = 4096;
+  FakeEventHubsServer server(fake);
+  EventHubsSink sink(options_for(server));
+  sink.start();
+  EXPECT_EQ(sink.max_event_bytes(), 4096u);
+  Collector collector;
+  Batch batch = make_batch(0, 3);
+  batch[1].body = std::string(5000, 'b');
+  sink.send(batch, collector.callback(0));
+  ASSERT_TRUE(collector.wait_for_total(3, seconds(10)));
+  sink.stop(milliseconds(1000));
+  const auto by_event = collector.by_event();
+  EXPECT_EQ(by_event.at({0, 0})[0].outcome, Outcome::Accepted);
+  EXPECT_EQ(by_event.at({0, 2})[0].outcome, Outcome::Accepted);
+  const Completion& big = by_event.at({0, 1})[0];
+  EXPECT_EQ(big.outcome, Outcome::Reject);
+  EXPECT_NE(big.reason.find("exceeds the Event Hub's maximum message size of 4096 bytes"), std::string::npos)
+      << big.reason;
+  const auto recorded = by_message_id(server.events());
+  EXPECT_EQ(recorded.size(), 2u);
+  EXPECT_EQ(recorded.count("0-1"), 0u);
+}
+
+/// Sends `batches` batches of `size`, at most `window` batches unconfirmed, like the pipeline does.
+void send_windowed(EventHubsSink& sink, Collector& collector, int batches, std::size_t size, int window,
+                   const std::function<void(int)>& between = {}) {
+  for (int b = 0; b < batches; ++b) {
+    while (collector.total() + static_cast<std::size_t>(window) * size <
+           static_cast<std::size_t>(b + 1) * size) {
+      collector.wait_for_total(static_cast<std::size_t>(b + 1 - window) * size, milliseconds(50));
+    }
+    sink.send(make_batch(b, size), collector.callback(b));
+    if (between) between(b);
+  }
+}
+
+TEST(eventhubs_sink_test, dropped_connections_resend_until_each_event_is_accepted_once) {
+  FakeEventHubsOptions fake;
+  fake.drop_after = 700;
+  FakeEventHubsServer server(fake);
+  EventHubsSink sink(options_for(server));
+  sink.start();
+  Collector collector;
+  send_windowed(sink, collector, 30, 100, 4);
+  ASSERT_TRUE(collector.wait_for_total(3000, seconds(30))) << collector.total();
+  std::this_thread::sleep_for(milliseconds(200));  // a duplicate completion would show up here
+  expect_each_accepted_once(collector, 30, 100);
+  sink.stop(milliseconds(1000));
+  const auto events = server.events();
+  EXPECT_GE(events.size(), 3000u);
+  EXPECT_EQ(by_message_id(events).size(), 3000u);  // every event arrived; duplicates are allowed
+}
+
+TEST(eventhubs_sink_test, drop_connections_mid_stream_and_recover) {
+  FakeEventHubsServer server;
+  EventHubsSink sink(options_for(server));
+  sink.start();
+  Collector collector;
+  send_windowed(sink, collector, 40, 100, 4, [&](int b) {
+    if (b % 10 == 5) server.drop_connections();
+  });
+  ASSERT_TRUE(collector.wait_for_total(4000, seconds(30))) << collector.total();
+  std::this_thread::sleep_for(milliseconds(200));
+  expect_each_accepted_once(collector, 40, 100);
+  EXPECT_TRUE(testing::wait_until([&] { return sink.ready(); }, seconds(5)));
+  sink.stop(milliseconds(1000));
+  EXPECT_EQ(by_message_id(server.events()).size(), 4000u);
+}
+
+TEST(eventhubs_sink_test, not_ready_while_the_server_is_away_then_back) {
+  FakeEventHubsServer server;
+  EventHubsSink sink(options_for(server));
+  sink.start();
+  server.stop();
+  EXPECT_TRUE(testing::wait_until([&] { return !sink.ready(); }, seconds(5)));
+  Collector collector;
+  sink.send(make_batch(0, 10), collector.callback(0));  // waits for the server
+  server.restart();
+  ASSERT_TRUE(collector.wait_for_total(10, seconds(15)));
+  expect_each_accepted_once(collector, 1, 10);
+  EXPECT_TRUE(sink.ready());
+  sink.stop(milliseconds(1000));
+}
+
+TEST(eventhubs_sink_test, a_missing_disposition_makes_it_reconnect_and_send_again) {
+  FakeEventHubsOptions fake;
+  fake.delay_ms = 5000;
+  FakeEventHubsServer server(fake);
+  EventHubsSinkOptions options = options_for(server);
+  options.operation_timeout = milliseconds(700);
+  EventHubsSink sink(options);
+  sink.start();
+  Collector collector;
+  sink.send(make_batch(0, 5), collector.callback(0));
+  auto connections = [&] {
+    const std::string log = server.log();
+    std::size_t n = 0;
+    for (auto at = log.find("\"connection_opened\""); at != std::string::npos;
+         at = log.find("\"connection_opened\"", at + 1)) {
+      ++n;
+    }
+    return n;
+  };
+  EXPECT_TRUE(testing::wait_until([&] { return connections() >= 3; }, seconds(6))) << server.log();
+  sink.stop(milliseconds(0));
+  EXPECT_EQ(collector.total(), 0u);  // nothing was confirmed, so nothing may be reported
+}
+
+TEST(eventhubs_sink_test, stop_reports_nothing_after_it_returns) {
+  FakeEventHubsOptions fake;
+  fake.delay_ms = 1500;
+  FakeEventHubsServer server(fake);
+  EventHubsSink sink(options_for(server));
+  sink.start();
+  Collector collector;
+  sink.send(make_batch(0, 20), collector.callback(0));
+  std::this_thread::sleep_for(milliseconds(300));  // on the wire, dispositions held back by the server
+  sink.stop(milliseconds(200));
+  const std::size_t at_stop = collector.total();
+  EXPECT_EQ(at_stop, 0u);
+  std::this_thread::sleep_for(milliseconds(2000));
+  EXPECT_EQ(collector.total(), at_stop);
+  EXPECT_FALSE(sink.ready());
+}
+
+TEST(eventhubs_sink_test, stop_waits_for_in_flight_dispositions_within_grace) {
+  FakeEventHubsOptions fake;
+  fake.delay_ms = 300;
+  FakeEventHubsServer server(fake);
+  EventHubsSink sink(options_for(server));
+  sink.start();
+  Collector collector;
+  sink.send(make_batch(0, 20), collector.callback(0));
+  std::this_thread::sleep_for(milliseconds(100));
+  sink.stop(milliseconds(5000));
+  EXPECT_EQ(collector.total(), 20u);
+  expect_each_accepted_once(collector, 1, 20);
+}
+
+}  // namespace
+}  // namespace connector

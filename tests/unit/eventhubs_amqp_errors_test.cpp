@@ -1,0 +1,48 @@
+#include <gtest/gtest.h>
+
+#include "eventhubs/amqp_errors.hpp"
+
+namespace connector {
+namespace {
+
+using std::chrono::milliseconds;
+
+TEST(eventhubs_amqp_errors_test, classifies_the_service_conditions) {
+  EXPECT_EQ(classify_amqp_condition("com.microsoft:server-busy"), AmqpErrorKind::ServerBusy);
+  for (const char* name : {"com.microsoft:timeout", "amqp:internal-error", "amqp:link:detach-forced",
+                           "amqp:connection:forced", "amqp:illegal-state", "", "x-unknown:thing"}) {
+    EXPECT_EQ(classify_amqp_condition(name), AmqpErrorKind::Transient) << name;
+  }
+  for (const char* name :
+       {"amqp:link:message-size-exceeded", "amqp:decode-error", "com.microsoft:argument-error"}) {
+    EXPECT_EQ(classify_amqp_condition(name), AmqpErrorKind::Permanent) << name;
+  }
+  for (const char* name : {"amqp:unauthorized-access", "amqp:not-found", "com.microsoft:entity-disabled",
+                           "amqp:resource-limit-exceeded"}) {
+    EXPECT_EQ(classify_amqp_condition(name), AmqpErrorKind::Configuration) << name;
+  }
+}
+
+TEST(eventhubs_amqp_errors_test, only_permanent_conditions_reject) {
+  EXPECT_EQ(outcome_for(AmqpErrorKind::Permanent), Outcome::Reject);
+  EXPECT_EQ(outcome_for(AmqpErrorKind::Transient), Outcome::Retry);
+  EXPECT_EQ(outcome_for(AmqpErrorKind::ServerBusy), Outcome::Retry);
+  EXPECT_EQ(outcome_for(AmqpErrorKind::Configuration), Outcome::Retry);
+}
+
+TEST(eventhubs_amqp_errors_test, server_busy_delay_is_four_to_eight_seconds) {
+  EXPECT_EQ(server_busy_delay(0.0), milliseconds(4000));
+  EXPECT_EQ(server_busy_delay(0.5), milliseconds(6000));
+  EXPECT_EQ(server_busy_delay(1.0), milliseconds(8000));
+  EXPECT_EQ(server_busy_delay(-3.0), milliseconds(4000));
+}
+
+TEST(eventhubs_amqp_errors_test, describes_conditions) {
+  EXPECT_EQ(describe_condition("amqp:not-found", "no hub x"), "amqp:not-found: no hub x");
+  EXPECT_EQ(describe_condition("amqp:not-found", ""), "amqp:not-found");
+  EXPECT_EQ(describe_condition("", "gone"), "gone");
+  EXPECT_EQ(describe_condition("", ""), "unknown error");
+}
+
+}  // namespace
+}  // namespace connector
