@@ -85,6 +85,7 @@ ProcessUsage usage_of(pid_t pid) {
   ProcessUsage usage;
   std::ifstream stat(fmt::format("/proc/{}/stat", pid));
   std::string content((std::istreambuf_iterator<char>(stat)), {});
+  if (content.rfind(')') == std::string::npos) return usage;  // already gone
   // Fields after the command name (which may hold spaces) start after the last ')'.
   std::istringstream fields(content.substr(content.rfind(')') + 2));
   std::string field;
@@ -444,6 +445,7 @@ int main(int argc, char* argv[]) {
   app.add_option("--json", settings.json_file, "also write the results as JSON here");
   app.add_option("--bin-dir", settings.bin_dir, "build directory with the connector and tools")->required();
   CLI11_PARSE(app, argc, argv);
+  settings.bin_dir = std::filesystem::absolute(settings.bin_dir).string();  // children run in a temp dir
   ::signal(SIGPIPE, SIG_IGN);
   set_logger_options(LogLevel::Warn, LogFormat::Json);
 

@@ -7,6 +7,7 @@
 
 #include "common/errors.hpp"
 #include "core/pipeline.hpp"
+#include "eventhubs/eventhubs_sink.hpp"
 #include "observability/logger.hpp"
 #include "sinks/blackhole_sink.hpp"
 #include "sinks/local_file_sink.hpp"
@@ -43,9 +44,9 @@ std::unique_ptr<Sink> make_sink(const Config& config) {
     case OutputType::Blackhole:
       return std::make_unique<BlackholeSink>();
     case OutputType::EventHubs:
-      break;
+      return std::make_unique<EventHubsSink>(EventHubsSinkOptions::from_config(config));
   }
-  throw ConfigurationError({"OUTPUT_ADAPTER_TYPE: this build has no EVENT_HUBS output"});
+  throw ConfigurationError({"OUTPUT_ADAPTER_TYPE: unknown output"});
 }
 
 void block_signals() {

@@ -213,7 +213,9 @@ TEST(connector_eventhubs_e2e_test, shutdown_with_deliveries_in_flight_acks_only_
   for (std::size_t i = 0; i < still.size(); ++i) still_pending.emplace(still[i][0].str());
   const auto recorded = recorded_ids(hub);
   for (const auto& id : ids) {
-    if (!still_pending.count(id)) EXPECT_TRUE(recorded.count(id)) << "acked but never accepted: " << id;
+    if (!still_pending.count(id)) {
+      EXPECT_TRUE(recorded.count(id)) << "acked but never accepted: " << id;
+    }
   }
   EXPECT_GT(still_pending.size(), 0u) << "the grace period was shorter than the disposition delay";
 }
