@@ -32,6 +32,7 @@ using Clock = std::chrono::steady_clock;
 // One read from the socket: large enough that a 10 MB reply needs few system calls over plain TCP
 // (TLS hands out at most one 16 KB record per SSL_read anyway).
 constexpr std::size_t kReadChunk = 64 * 1024;
+constexpr std::size_t kMaxRetainedInput = 1024 * 1024;
 // The output buffer keeps its capacity between commands; after an unusually large command it is
 // given back so one 10 MB SET does not pin 10 MB for the life of the connection.
 constexpr std::size_t kMaxRetainedOutput = 1024 * 1024;
@@ -645,6 +646,9 @@ struct RedisConnection::Impl {
     }
     reader.reset(redisReaderCreate());
     if (!reader) fail("Cannot create a RESP reader for " + address + " (out of memory)");
+    // hiredis frees its input buffer whenever more than 16 KB of it sit idle, so every large reply
+    // (a batch of entries) allocated it again; keep up to kMaxRetainedInput instead.
+    reader->maxbuf = kMaxRetainedInput;
     connecting = true;
     try {
       handshake(deadline);
