@@ -17,6 +17,10 @@ ConnectorProcess::ConnectorProcess(std::map<std::string, std::string> settings,
   process_ = std::make_unique<ChildProcess>(std::move(argv), log, std::move(settings), work_dir);
 }
 
+bool ConnectorProcess::wait_started(std::chrono::milliseconds timeout) {
+  return wait_until([&] { return log().find("connector_started") != std::string::npos; }, timeout);
+}
+
 int ConnectorProcess::interrupt_and_wait(std::chrono::milliseconds timeout) {
   process_->signal(SIGINT);
   return process_->wait(timeout);

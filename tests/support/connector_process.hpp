@@ -16,6 +16,8 @@ class ConnectorProcess {
   ConnectorProcess(std::map<std::string, std::string> settings, const std::filesystem::path& work_dir,
                    std::vector<std::string> extra_args = {});
   ChildProcess& process() { return *process_; }
+  /// True once the connector logged `connector_started` (its signal handling is in place by then).
+  bool wait_started(std::chrono::milliseconds timeout = std::chrono::seconds(30));
   /// SIGINT and wait; returns the exit status (-1 on timeout).
   int interrupt_and_wait(std::chrono::milliseconds timeout = std::chrono::seconds(20));
   std::string log() const { return process_->log(); }
