@@ -7,7 +7,7 @@ PACKAGES=(
   build-essential g++ cmake ninja-build pkg-config git ca-certificates openssl procps
   libhiredis-dev libssl-dev libqpid-proton-cpp12-dev libqpid-proton11-dev
   libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcpp-httplib-dev
-  libgtest-dev libgmock-dev gcovr
+  libjemalloc-dev libgtest-dev libgmock-dev gcovr
   redis-server redis-tools
 )
 # Node.js runs Microsoft's own Event Hubs client in one interoperability test; an image may already
