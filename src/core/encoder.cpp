@@ -15,21 +15,9 @@ void append_fields_as_json(std::string& out, const StreamEntry& entry) {
   for (const auto& field : entry.fields) {
     if (!first) out.push_back(',');
     first = false;
-    if (is_valid_utf8(field.name)) {
-      append_json_string(out, field.name);
-    } else {
-      out.append("\"$base64:");
-      append_base64(out, field.name);
-      out.push_back('"');
-    }
+    append_json_key(out, field.name);
     out.push_back(':');
-    if (is_valid_utf8(field.value)) {
-      append_json_string(out, field.value);
-    } else {
-      out.append("{\"$base64\":\"");
-      append_base64(out, field.value);
-      out.append("\"}");
-    }
+    append_json_text_or_base64(out, field.value);
   }
   out.push_back('}');
 }

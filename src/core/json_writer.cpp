@@ -75,6 +75,26 @@ void append_base64(std::string& out, std::string_view bytes) {
   out.resize(offset + static_cast<std::size_t>(written));
 }
 
+void append_json_text_or_base64(std::string& out, std::string_view bytes) {
+  if (is_valid_utf8(bytes)) {
+    append_json_string(out, bytes);
+  } else {
+    out.append("{\"$base64\":\"");
+    append_base64(out, bytes);
+    out.append("\"}");
+  }
+}
+
+void append_json_key(std::string& out, std::string_view bytes) {
+  if (is_valid_utf8(bytes)) {
+    append_json_string(out, bytes);
+  } else {
+    out.append("\"$base64:");
+    append_base64(out, bytes);
+    out.push_back('"');
+  }
+}
+
 std::string base64_encode(std::string_view bytes) {
   std::string out;
   append_base64(out, bytes);

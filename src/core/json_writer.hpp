@@ -11,6 +11,11 @@ bool is_valid_utf8(std::string_view text) noexcept;
 /// Appends `text` (valid UTF-8) as a quoted JSON string, escaping what RFC 8259 requires.
 void append_json_string(std::string& out, std::string_view text);
 
+/// Appends bytes as a JSON value: a string when they are valid UTF-8, else {"$base64":"<base64>"}.
+void append_json_text_or_base64(std::string& out, std::string_view bytes);
+/// Appends bytes as an object key: the string when valid UTF-8, else "$base64:<base64>".
+void append_json_key(std::string& out, std::string_view bytes);
+
 /// Standard base64 with padding.
 std::string base64_encode(std::string_view bytes);
 void append_base64(std::string& out, std::string_view bytes);

@@ -25,16 +25,6 @@ bool is_entry_id(std::string_view id) {
   return true;
 }
 
-void append_text_or_base64(std::string& out, std::string_view bytes) {
-  if (is_valid_utf8(bytes)) {
-    append_json_string(out, bytes);
-  } else {
-    out.append("{\"$base64\":\"");
-    append_base64(out, bytes);
-    out.append("\"}");
-  }
-}
-
 std::string errno_text(int error) { return std::strerror(error); }
 
 bool write_all(int fd, const std::string& data) {
@@ -57,27 +47,21 @@ void render_event_file(std::string& out, const Event& event, std::string_view st
   out.append("{\"id\":");
   append_json_string(out, event.entry_id);
   out.append(",\"stream\":");
-  append_text_or_base64(out, stream_key);
+  append_json_text_or_base64(out, stream_key);
   out.append(",\"partitionKey\":");
   if (event.partition_key.empty()) {
     out.append("null");
   } else {
-    append_text_or_base64(out, event.partition_key);
+    append_json_text_or_base64(out, event.partition_key);
   }
   out.append(",\"properties\":{");
   bool first = true;
   for (const auto& [name, value] : event.properties) {
     if (!first) out.push_back(',');
     first = false;
-    if (is_valid_utf8(name)) {
-      append_json_string(out, name);
-    } else {
-      out.append("\"$base64:");
-      append_base64(out, name);
-      out.push_back('"');
-    }
+    append_json_key(out, name);
     out.push_back(':');
-    append_text_or_base64(out, value);
+    append_json_text_or_base64(out, value);
   }
   out.append("},\"contentType\":");
   if (event.content_type.empty()) {

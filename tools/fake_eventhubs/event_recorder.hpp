@@ -43,9 +43,5 @@ class EventRecorder {
   std::string buffer_;
 };
 
-/// True when `text` is well-formed UTF-8 (no overlongs, surrogates or code points above U+10FFFF).
-bool is_valid_utf8(std::string_view text);
-/// Standard base64 with padding.
-std::string base64_encode(std::string_view bytes);
 
 }  // namespace connector
