@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include <gtest/gtest.h>
+
 #include "common/errors.hpp"
 
 namespace connector::testing {
@@ -95,6 +97,98 @@ void ChaosPublisher::run() {
     }
   }
   done_ = true;
+}
+
+ChaosInstances::ChaosInstances(std::map<std::string, std::string> settings, std::filesystem::path log_dir,
+                               const std::vector<std::string>& names)
+    : settings_(std::move(settings)), log_dir_(std::move(log_dir)) {
+  for (const auto& name : names) {
+    auto with_name = settings_;
+    with_name["CONSUMER_NAME"] = name;
+    live_[name] = std::make_unique<ConnectorProcess>(with_name, log_dir_);
+  }
+}
+
+void ChaosInstances::kill_and_restart(const std::string& name, std::minstd_rand& random) {
+  live_.at(name)->process().kill();
+  std::this_thread::sleep_for(std::chrono::milliseconds(random() % 300));
+  auto with_name = settings_;
+  with_name["CONSUMER_NAME"] = name;
+  live_[name] = std::make_unique<ConnectorProcess>(with_name, log_dir_);
+}
+
+void ChaosInstances::kill_for_good(const std::string& name) {
+  live_.at(name)->process().kill();
+  live_.erase(name);
+}
+
+void ChaosInstances::stop_all() {
+  for (auto& [name, instance] : live_) {
+    // A process SIGINTed before main() blocked the signal dies of it (nothing is lost, but it is not
+    // the clean stop this checks): wait until the last restart is up.
+    EXPECT_TRUE(instance->wait_started()) << name << "\n" << instance->log();
+    EXPECT_EQ(instance->interrupt_and_wait(std::chrono::seconds(30)), 0) << name << "\n" << instance->log();
+  }
+}
+
+void run_chaos(RedisServer& redis, ChaosPublisher& publisher, ChaosInstances& instances,
+               const std::vector<std::string>& restartable, const std::string& doomed, const ChaosScale& scale,
+               ChaosReport& report, const std::function<void()>& output_fault) {
+  using namespace std::chrono_literals;
+  publisher.start();
+  std::minstd_rand random(std::random_device{}());
+  auto last_redis_restart = std::chrono::steady_clock::now();
+  bool doomed_alive = true;
+  while (!publisher.done() || report.kills < scale.min_kills || report.redis_restarts < scale.min_redis_restarts) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(150 + random() % 550));
+    if (doomed_alive && publisher.written() > scale.entries / 2) {
+      instances.kill_for_good(doomed);
+      doomed_alive = false;
+      ++report.kills;
+      continue;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    const auto dice = random() % 100;
+    if (dice < 12 && now - last_redis_restart > 3s) {
+      redis.restart();
+      last_redis_restart = now;
+      ++report.redis_restarts;
+    } else if (output_fault && dice < 30) {
+      output_fault();
+      ++report.output_faults;
+    } else {
+      instances.kill_and_restart(restartable[random() % restartable.size()], random);
+      ++report.kills;
+    }
+  }
+  publisher.join();
+}
+
+std::map<std::string, std::string> check_deliveries(RedisServer& redis, const std::string& stream,
+                                                    const std::string& group,
+                                                    const std::function<std::size_t(const std::string&)>& deliveries,
+                                                    ChaosReport& report) {
+  const auto ids = all_stream_ids(redis, stream);
+  auto dead = dead_lettered(redis, stream + ":dead-letter");
+  report.published = ids.size();
+  report.still_pending = pending_entries(redis, stream, group);
+  for (const auto& id : ids) {
+    const std::size_t delivered = deliveries(id);
+    const auto dead_entry = dead.find(id);
+    if (delivered > 0) {
+      ++report.delivered;
+      report.duplicates += delivered - 1;
+    }
+    if (dead_entry != dead.end()) {
+      ++report.dead_lettered;
+      EXPECT_FALSE(dead_entry->second.empty()) << "dead-lettered without a reason: " << id;
+    }
+    if (delivered == 0 && dead_entry == dead.end()) {
+      ++report.missing;
+      if (report.missing_examples.size() < 10) report.missing_examples.push_back(id);
+    }
+  }
+  return dead;
 }
 
 std::vector<std::string> all_stream_ids(RedisServer& redis, const std::string& stream) {

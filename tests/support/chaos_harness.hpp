@@ -63,6 +63,38 @@ class ChaosPublisher {
   std::thread thread_;
 };
 
+/// Connector processes of one group by consumer name, started with the same settings.
+class ChaosInstances {
+ public:
+  ChaosInstances(std::map<std::string, std::string> settings, std::filesystem::path log_dir,
+                 const std::vector<std::string>& names);
+  /// SIGKILL, a random pause of up to 300 ms, then the same name again (it re-reads its own pending).
+  void kill_and_restart(const std::string& name, std::minstd_rand& random);
+  /// SIGKILL, never restarted: the others must claim its pending entries.
+  void kill_for_good(const std::string& name);
+  /// Waits until each live instance is up, then stops it with SIGINT; expects exit status 0.
+  void stop_all();
+
+ private:
+  std::map<std::string, std::string> settings_;
+  std::filesystem::path log_dir_;
+  std::map<std::string, std::unique_ptr<ConnectorProcess>> live_;
+};
+
+/// Publishes the whole scale while killing and restarting `restartable` instances at random, killing
+/// `doomed` for good halfway, restarting Redis now and then, and calling `output_fault` (when given)
+/// in about one step of five. Returns when the publisher is done and every minimum of `scale` is met.
+void run_chaos(RedisServer& redis, ChaosPublisher& publisher, ChaosInstances& instances,
+               const std::vector<std::string>& restartable, const std::string& doomed, const ChaosScale& scale,
+               ChaosReport& report, const std::function<void()>& output_fault = {});
+
+/// Fills `report` from the stream's IDs: `deliveries(id)` says how often the output has the entry; an
+/// entry neither delivered nor in the dead-letter stream is missing. Returns the dead-letter reasons.
+std::map<std::string, std::string> check_deliveries(RedisServer& redis, const std::string& stream,
+                                                    const std::string& group,
+                                                    const std::function<std::size_t(const std::string&)>& deliveries,
+                                                    ChaosReport& report);
+
 /// Every ID of the stream, read in pages with XRANGE.
 std::vector<std::string> all_stream_ids(RedisServer& redis, const std::string& stream);
 /// original ID → reason, from the dead-letter stream.
