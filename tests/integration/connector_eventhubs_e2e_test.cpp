@@ -78,6 +78,31 @@ TEST(connector_eventhubs_e2e_test, entries_arrive_with_properties_and_partition_
   EXPECT_EQ(connector.log().find(hub.options().key), std::string::npos) << "the SAS key reached the log";
 }
 
+TEST(connector_eventhubs_e2e_test, two_instances_share_the_group_without_sending_anything_twice) {
+  RedisServer redis;
+  FakeEventHubsServer hub;
+  auto settings = settings_for(redis, hub);
+  settings["BATCH_SIZE"] = "10";
+  const auto work_dir = hub.record_file().parent_path() / "connector";
+  settings["CONSUMER_NAME"] = "instance-a";
+  ConnectorProcess first(settings, work_dir);
+  settings["CONSUMER_NAME"] = "instance-b";
+  ConnectorProcess second(settings, work_dir);
+  ASSERT_TRUE(first.wait_started() && second.wait_started());
+  for (int round = 0; round < 20; ++round) {
+    add_entries(redis, 50);
+    std::this_thread::sleep_for(20ms);
+  }
+  ASSERT_TRUE(wait_until([&] { return hub.events().size() >= 1000 && pending(redis) == 0; }, 30s));
+  EXPECT_EQ(first.interrupt_and_wait(), 0);
+  EXPECT_EQ(second.interrupt_and_wait(), 0);
+  EXPECT_EQ(hub.events().size(), 1000u) << "an entry was sent twice without any fault";
+  EXPECT_EQ(recorded_ids(hub).size(), 1000u);
+  // Both read from the group as consumers of their own.
+  RedisReply consumers = redis.command({"XINFO", "CONSUMERS", kStream, kGroup});
+  EXPECT_EQ(consumers.size(), 2u);
+}
+
 TEST(connector_eventhubs_e2e_test, nothing_is_acked_before_event_hubs_accepted_it) {
   RedisServer redis;
   FakeEventHubsOptions options;
