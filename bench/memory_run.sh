@@ -43,7 +43,7 @@ for ((t = 0; t <= seconds; t += 10)); do
   rss=$(awk '/VmRSS/{print $2}' "/proc/$connector/status")
   length=$(redis-cli -p "$redis_port" XLEN memory)
   echo "$t $rss $length"
-  redis-cli -p "$redis_port" XTRIM memory MAXLEN '~' 100000 >/dev/null
+  redis-cli -p "$redis_port" XTRIM memory MAXLEN 100000 >/dev/null
   [[ "$output" == LOCAL_FILE ]] && find "$work/out" -name '*.json' -mmin +0.1 -delete 2>/dev/null
   sleep 10
 done
