@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "support/chaos_harness.hpp"
 #include "support/child_process.hpp"
 #include "support/connector_process.hpp"
 #include "support/fake_eventhubs_server.hpp"
@@ -180,16 +181,7 @@ TEST(connector_eventhubs_e2e_test, busy_rejecting_and_dropping_service_loses_not
       << connector.log();
   EXPECT_EQ(connector.interrupt_and_wait(), 0);
   const auto recorded = recorded_ids(hub);
-  RedisReply dead = redis.command({"XRANGE", std::string(kStream) + ":dead-letter", "-", "+"});
-  std::map<std::string, std::string> dead_reasons;
-  for (std::size_t i = 0; i < dead.size(); ++i) {
-    std::string original, reason;
-    for (std::size_t f = 0; f + 1 < dead[i][1].size(); f += 2) {
-      if (dead[i][1][f].str() == "dlq-original-id") original = std::string(dead[i][1][f + 1].str());
-      if (dead[i][1][f].str() == "dlq-reason") reason = std::string(dead[i][1][f + 1].str());
-    }
-    dead_reasons[original] = reason;
-  }
+  const auto dead_reasons = dead_lettered(redis, std::string(kStream) + ":dead-letter");
   EXPECT_GT(dead_reasons.size(), 0u) << "reject-every should have dead-lettered some";
   for (const auto& [id, reason] : dead_reasons) EXPECT_NE(reason.find("decode-error"), std::string::npos) << reason;
   for (const auto& id : ids) {
