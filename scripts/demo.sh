@@ -12,7 +12,7 @@ root=$(pwd)
 
 bash scripts/setup.sh
 cmake --preset release >/dev/null
-cmake --build --preset release >/dev/null
+cmake --build --preset release --target redis-eventhubs-connector redis-stream-publisher >/dev/null
 bin="$root/build/release"
 
 env_value() {  # the variable from the environment, else from ./.env (last assignment wins)
