@@ -100,7 +100,7 @@ std::vector<std::string> all_stream_ids(RedisServer& redis, const std::string& s
 /// original ID → reason, from the dead-letter stream.
 std::map<std::string, std::string> dead_lettered(RedisServer& redis, const std::string& dead_letter_stream);
 long long pending_entries(RedisServer& redis, const std::string& stream, const std::string& group);
-/// Waits until the group has no pending entries and nothing left to read (lag 0), or `timeout`.
+/// Waits until the group has no pending entries and has been delivered the stream's last entry, or `timeout`.
 bool wait_drained(RedisServer& redis, const std::string& stream, const std::string& group,
                   std::chrono::milliseconds timeout);
 
