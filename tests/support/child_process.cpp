@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -75,6 +76,8 @@ ChildProcess::ChildProcess(std::vector<std::string> argv, std::filesystem::path 
   if (pid_ < 0) throw std::runtime_error("fork() failed");
   if (pid_ == 0) {
     ::setpgid(0, 0);  // its own group, so a test's Ctrl+C handling never reaches it by accident
+    // A test that crashes or is killed must not leave servers and connectors running behind it.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     ::dup2(null_fd, 0);
     ::dup2(log_fd, 1);
     ::dup2(log_fd, 2);
