@@ -50,24 +50,10 @@ long long unix_millis_now() {
       .count();
 }
 
-std::string scalar_text(const proton::scalar& value) {
-  switch (value.type()) {
-    case proton::NULL_TYPE:
-      return {};
-    case proton::STRING:
-      return proton::get<std::string>(value);
-    case proton::SYMBOL:
-      return proton::get<proton::symbol>(value);
-    case proton::BINARY: {
-      const auto bytes = proton::get<proton::binary>(value);
-      return std::string(bytes.begin(), bytes.end());
-    }
-    default:
-      return proton::to_string(value);
-  }
-}
-
-std::string value_text(const proton::value& value) {
+// Text of an AMQP scalar or value (application properties are scalars, CBS and management bodies
+// values); binary comes back as its bytes, anything unusual in Proton's text form.
+template <typename AmqpValue>
+std::string amqp_text(const AmqpValue& value) {
   switch (value.type()) {
     case proton::NULL_TYPE:
       return {};
@@ -86,7 +72,7 @@ std::string value_text(const proton::value& value) {
 
 std::string property_text(const proton::message& message, const std::string& name) {
   const auto& properties = message.properties();
-  return properties.exists(name) ? scalar_text(properties.get(name)) : std::string{};
+  return properties.exists(name) ? amqp_text(properties.get(name)) : std::string{};
 }
 
 std::optional<std::string> id_text(const proton::message_id& id) {
@@ -386,7 +372,7 @@ void FakeEventHubsBroker::reply(ConnectionState& state, const proton::message& r
 void FakeEventHubsBroker::handle_put_token(ConnectionState& state, const proton::message& request) {
   const std::string operation = property_text(request, "operation");
   const std::string audience = property_text(request, "name");
-  const std::string token = value_text(request.body());
+  const std::string token = amqp_text(request.body());
   auto respond = [&](int status, const std::string& description) {
     proton::message response;
     response.properties().put("status-code", static_cast<std::int32_t>(status));
@@ -513,14 +499,14 @@ EventRecord record_of(const proton::message& message) {
   const proton::annotation_key key_name("x-opt-partition-key");
   if (annotations.exists(key_name)) {
     const proton::value key = annotations.get(key_name);
-    if (key.type() != proton::NULL_TYPE) record.partition_key = value_text(key);
+    if (key.type() != proton::NULL_TYPE) record.partition_key = amqp_text(key);
   }
   record.message_id = id_text(message.id());
   if (!message.content_type().empty()) record.content_type = message.content_type();
   if (!message.properties().empty()) {
     std::map<std::string, proton::scalar> properties;
     proton::get(message.properties().value(), properties);
-    for (const auto& [name, value] : properties) record.properties.emplace(name, scalar_text(value));
+    for (const auto& [name, value] : properties) record.properties.emplace(name, amqp_text(value));
   }
   const proton::value& body = message.body();
   if (message.inferred() && body.type() == proton::BINARY) {
@@ -530,7 +516,7 @@ EventRecord record_of(const proton::message& message) {
   } else {
     record.body_kind = "value";
   }
-  record.body = value_text(body);
+  record.body = amqp_text(body);
   return record;
 }
 
