@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every figure of bench/RESULTS.md, one connector_bench run after another; output to stdout and
-# JSON files in ${BENCH_OUT:-build/bench-results}. Takes about 15 minutes on the 2-core machine.
+# JSON files in ${BENCH_OUT:-build/bench-results}. Takes about 10 minutes on the 2-core machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cmake --preset release >/dev/null
