@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "common/backoff.hpp"
 #include "common/errors.hpp"
 #include "config/config.hpp"
 #include "observability/logger.hpp"
@@ -54,13 +55,9 @@ Pipeline::Pipeline(PipelineOptions options, RedisConnectionOptions redis, Stream
 Pipeline::~Pipeline() { stop(); }
 
 std::chrono::milliseconds Pipeline::backoff(unsigned attempt) const {
-  // Capped exponential with ±20% jitter, so that several instances do not retry in lockstep.
-  double delay = static_cast<double>(options_.retry_delay.count());
-  for (unsigned i = 1; i < attempt && delay < static_cast<double>(options_.max_retry_delay.count()); ++i) delay *= 2;
-  delay = std::min(delay, static_cast<double>(options_.max_retry_delay.count()));
   thread_local std::minstd_rand random(std::random_device{}());
-  std::uniform_real_distribution<double> jitter(0.8, 1.2);
-  return milliseconds(static_cast<long long>(delay * jitter(random)));
+  return backoff_delay(options_.retry_delay, options_.max_retry_delay, attempt == 0 ? 0 : attempt - 1,
+                       std::uniform_real_distribution<double>(0.0, 1.0)(random));
 }
 
 bool Pipeline::sleep_unless_stopping(milliseconds delay) {
@@ -102,7 +99,7 @@ void Pipeline::connect_with_attempts(RedisConnection& connection, StreamConsumer
                                          last_error));
 }
 
-bool Pipeline::reconnect(RedisConnection& connection, StreamConsumer& consumer, const char* role) {
+void Pipeline::reconnect(RedisConnection& connection, StreamConsumer& consumer, const char* role) {
   connection.close();
   connection.connect();
   consumer.check_server();
@@ -112,7 +109,6 @@ bool Pipeline::reconnect(RedisConnection& connection, StreamConsumer& consumer, 
     ++stats_.redis_reconnects;
   }
   logger().info("redis_reconnected", {{"role", role}, {"address", connection.endpoint().describe()}});
-  return true;
 }
 
 void Pipeline::start() {

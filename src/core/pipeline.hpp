@@ -98,7 +98,7 @@ class Pipeline {
   void reader_loop();
   void acker_loop();
   void connect_with_attempts(RedisConnection& connection, StreamConsumer& consumer, const char* role);
-  bool reconnect(RedisConnection& connection, StreamConsumer& consumer, const char* role);
+  void reconnect(RedisConnection& connection, StreamConsumer& consumer, const char* role);
   enum class EntrySource { New, OwnPending, Claimed };
   void dispatch(std::vector<StreamEntry> entries, EntrySource source);
   void send_entries(std::uint64_t batch_id, const std::vector<std::size_t>& indices);

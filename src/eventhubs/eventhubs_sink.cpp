@@ -31,7 +31,7 @@
 
 #include "common/errors.hpp"
 #include "eventhubs/amqp_errors.hpp"
-#include "eventhubs/backoff.hpp"
+#include "common/backoff.hpp"
 #include "eventhubs/cbs_client.hpp"
 #include "eventhubs/message_builder.hpp"
 #include "eventhubs/proton_internals.hpp"

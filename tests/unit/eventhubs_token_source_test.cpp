@@ -3,7 +3,7 @@
 #include <set>
 
 #include "common/errors.hpp"
-#include "eventhubs/backoff.hpp"
+#include "common/backoff.hpp"
 #include "eventhubs/sas_token.hpp"
 #include "eventhubs/token_source.hpp"
 

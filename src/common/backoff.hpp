@@ -1,14 +1,18 @@
 #pragma once
-// Capped exponential back-off with jitter, for reconnecting.
+// Capped exponential back-off with jitter: Event Hubs reconnects, Redis reconnects, event retries.
 #include <chrono>
 #include <cstdint>
 #include <random>
 
 namespace connector {
 
-/// The n-th delay (n = 0, 1, …) is base·2ⁿ capped at `cap`, then scaled by a random factor in
-/// [0.8, 1.2) (still capped) so that many connectors that lost the service at once do not come back
-/// in step. Not thread-safe: owned by one thread.
+/// The delay before attempt `n` (0, 1, …): base·2ⁿ capped at `cap`, then scaled by 0.8 + 0.4·`unit`
+/// (`unit` in [0, 1)) and capped again, so that many connectors that lost a service at once do not
+/// come back in step.
+std::chrono::milliseconds backoff_delay(std::chrono::milliseconds base, std::chrono::milliseconds cap,
+                                        unsigned n, double unit);
+
+/// backoff_delay() with its own attempt counter and random generator. Not thread-safe: owned by one thread.
 class Backoff {
  public:
   Backoff(std::chrono::milliseconds base, std::chrono::milliseconds cap, std::uint64_t seed);
