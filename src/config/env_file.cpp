@@ -86,6 +86,7 @@ class EnvParser {
 
   void parse_quoted(std::string key, char quote) {
     const int first_line = line_;
+    const auto opening = pos_;
     ++pos_;  // opening quote
     std::string value;
     bool closed = false;
@@ -119,12 +120,19 @@ class EnvParser {
       }
       value += c;
     }
-    if (!closed) {
+    if (closed) skip_blanks();
+    const bool trailing_text = closed && !at_line_end() && peek() != '#';
+    // A value may span lines, but one that never closes, or whose "closing" quote is followed by more
+    // text on a later line, is most likely a quote left open by mistake (the quote found is the next
+    // value's): report the opening line and read on from the line after it, so that one typo does not
+    // hide every later setting and problem.
+    if (!closed || (trailing_text && line_ > first_line)) {
       problem(first_line, std::string("the value's opening ") + quote + " has no closing " + quote);
-      return;  // the rest of the text was consumed as the value: nothing more can be read reliably
+      pos_ = opening;
+      line_ = first_line;
+      return skip_rest_of_line();
     }
-    skip_blanks();
-    if (!at_line_end() && peek() != '#') {
+    if (trailing_text) {
       problem(line_, "unexpected text after the closing quote");
     } else {
       result_.entries.emplace_back(std::move(key), std::move(value));

@@ -77,10 +77,23 @@ TEST(env_file_test, malformed_lines_are_reported_with_line_number_and_never_thei
   }
 }
 
-TEST(env_file_test, unterminated_quote_names_the_opening_line) {
-  const auto file = parse_env_text("A=1\nB=\"never closed\nC=3\n", ".env");
-  EXPECT_EQ(file.entries, (Entries{{"A", "1"}}));
-  EXPECT_EQ(file.problems, std::vector<std::string>{".env line 2: the value's opening \" has no closing \""});
+TEST(env_file_test, unterminated_quote_names_the_opening_line_and_parsing_goes_on) {
+  // The quote may never close: the lines after it are still read, so their settings count and their
+  // own problems are reported too (not "STREAM_KEY: required" for a key that is set further down).
+  const auto file = parse_env_text("A=1\nB=\"never closed\nC=3\nbad line\nD='x\n", ".env");
+  EXPECT_EQ(file.entries, (Entries{{"A", "1"}, {"C", "3"}}));
+  EXPECT_EQ(file.problems, (std::vector<std::string>{
+                               ".env line 2: the value's opening \" has no closing \"",
+                               ".env line 4: expected KEY=VALUE (KEY made of letters, digits, '_', '.', '-')",
+                               ".env line 5: the value's opening ' has no closing '",
+                           }));
+}
+
+TEST(env_file_test, a_closed_multi_line_value_after_an_unterminated_one_is_still_read) {
+  const auto file = parse_env_text("B=\"open\nC=\"1\n2\"\n", ".env");
+  EXPECT_EQ(file.entries, (Entries{{"C", "1\n2"}}));
+  ASSERT_EQ(file.problems.size(), 1u);
+  EXPECT_TRUE(file.problems[0].starts_with(".env line 1:"));
 }
 
 TEST(env_file_test, line_numbers_count_lines_inside_quoted_values) {
