@@ -1,14 +1,18 @@
 #include "app/connector_app.hpp"
 
+#include <fmt/format.h>
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <cstdio>
 #include <thread>
 
 #include "common/errors.hpp"
 #include "core/pipeline.hpp"
 #include "eventhubs/eventhubs_sink.hpp"
 #include "observability/logger.hpp"
+#include "redis/client_list.hpp"
 #include "sinks/blackhole_sink.hpp"
 #include "sinks/local_file_sink.hpp"
 
@@ -59,21 +63,99 @@ void block_signals() {
 }
 
 namespace {
-const char* signal_name(int signo) { return signo == SIGINT ? "SIGINT" : signo == SIGTERM ? "SIGTERM" : "signal"; }
+const char* signal_name(int signo) {
+  return signo == SIGINT ? "SIGINT" : signo == SIGTERM ? "SIGTERM" : "signal";
+}
 
-/// Waits for SIGINT/SIGTERM or a fatal pipeline error; runs stop() on its own thread so that a
-/// second signal can still end the process at once.
-int supervise(Pipeline& pipeline) {
+sigset_t stop_signals() {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
-  const timespec tick{0, 200'000'000};
+  return set;
+}
+
+constexpr timespec kSignalTick{0, 100'000'000};
+
+/// Takes SIGINT/SIGTERM while the connector starts (connect retries, TLS handshakes, the Event Hubs
+/// attach can each wait many seconds) and ends the process at once. That loses nothing: whatever was
+/// read but not confirmed is still pending in Redis, exactly as after a crash. Disarmed before
+/// supervise() takes over the signals; one that arrives in between stays pending for supervise().
+class StartupSignalWatcher {
+ public:
+  StartupSignalWatcher()
+      : thread_([this] {
+          const sigset_t set = stop_signals();
+          while (!disarmed_.load()) {
+            const int signo = ::sigtimedwait(&set, nullptr, &kSignalTick);
+            if (signo <= 0) continue;
+            logger().info("shutdown_requested", {{"signal", signal_name(signo)}, {"phase", "startup"}});
+            logger().info("connector_stopped", {{"exit_status", static_cast<int>(kExitOk)}});
+            std::fflush(stdout);
+            ::_exit(kExitOk);
+          }
+        }) {}
+  StartupSignalWatcher(const StartupSignalWatcher&) = delete;
+  StartupSignalWatcher& operator=(const StartupSignalWatcher&) = delete;
+  ~StartupSignalWatcher() { disarm(); }
+
+  void disarm() {
+    disarmed_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  std::atomic<bool> disarmed_{false};
+  std::thread thread_;
+};
+
+// A consumer killed a moment ago may still be listed until Redis reads its socket's close.
+constexpr int kConsumerNameChecks = 5;
+constexpr auto kConsumerNameRecheckInterval = std::chrono::milliseconds(500);
+
+/// Refuses to start (ConfigurationError, exit 2) when another live client of Redis already uses this
+/// CONSUMER_NAME: two processes with one consumer name share one pending list, so each re-reads and
+/// re-sends what the other has in flight. The connector names its connections after the consumer
+/// (CLIENT SETNAME), which is what CLIENT LIST shows.
+void ensure_consumer_name_is_free(const Config& config) {
+  auto options = redis_options_from_config(config);
+  options.client_name.clear();  // this check's own connection must not look like the clash it looks for
+  RedisConnection connection(options);
+  try {
+    connection.connect();
+    for (int check = 1;; ++check) {
+      const auto clashes = clients_named(connection, config.consumer_name);
+      if (clashes.empty()) return;
+      if (check == kConsumerNameChecks) {
+        const auto& other = clashes.front();
+        throw ConfigurationError({fmt::format(
+            "CONSUMER_NAME: \"{}\" is already used by another live client of Redis at {} (client id {}, "
+            "address {}, connected {} s ago); two instances with one consumer name deliver each other's "
+            "entries again. Give every instance its own name (the default connector-instance-{{PID}}, or "
+            "{{HOSTNAME}} on Kubernetes), or stop the other process",
+            config.consumer_name, connection.endpoint().describe(), other.id, other.address,
+            other.age_seconds)});
+      }
+      std::this_thread::sleep_for(kConsumerNameRecheckInterval);
+    }
+  } catch (const RedisConnectionError& error) {
+    // Pipeline::start() connects with retries and reports an unreachable Redis properly.
+    logger().debug("consumer_name_check_skipped", {{"reason", error.what()}});
+  } catch (const RedisStreamError& error) {
+    logger().warn("consumer_name_check_skipped",
+                  {{"reason", error.what()}, {"note", "make sure no two instances share CONSUMER_NAME"}});
+  }
+}
+
+/// Waits for SIGINT/SIGTERM or a fatal pipeline error; runs stop() on its own thread so that a
+/// second signal can still end the process at once.
+int supervise(Pipeline& pipeline) {
+  const sigset_t set = stop_signals();
   std::thread stopper;
   std::atomic<bool> stopped{false};
   int status = kExitOk;
   for (;;) {
-    const int signo = ::sigtimedwait(&set, nullptr, &tick);
+    const int signo = ::sigtimedwait(&set, nullptr, &kSignalTick);
     if (signo > 0) {
       if (stopper.joinable()) {
         logger().warn("forced_exit", {{"signal", signal_name(signo)},
@@ -105,11 +187,14 @@ int supervise(Pipeline& pipeline) {
 
 int run_connector(const Config& config) {
   if (config.redis.scheme == RedisEndpoint::Scheme::Tls && config.redis_tls.insecure) {
-    logger().warn("redis_tls_insecure", {{"address", config.redis.describe()},
-                                         {"note", "REDIS_TLS_INSECURE=true: the server's certificate is not verified"}});
+    logger().warn("redis_tls_insecure",
+                  {{"address", config.redis.describe()},
+                   {"note", "REDIS_TLS_INSECURE=true: the server's certificate is not verified"}});
   }
+  StartupSignalWatcher startup_signals;
   std::unique_ptr<Sink> sink;
   try {
+    ensure_consumer_name_is_free(config);
     sink = make_sink(config);
     sink->start();
   } catch (const ConfigurationError& error) {
@@ -133,6 +218,7 @@ int run_connector(const Config& config) {
                                         {"consumer", config.consumer_name},
                                         {"batch_size", config.batch_size},
                                         {"max_in_flight_batches", config.max_in_flight_batches}});
+    startup_signals.disarm();
     status = supervise(pipeline);
   } catch (const ConfigurationError& error) {
     logger().fatal(error.what());
@@ -144,6 +230,7 @@ int run_connector(const Config& config) {
     logger().fatal(error.what());
     status = kExitFatal;
   }
+  startup_signals.disarm();  // a failed start must keep its exit status
   pipeline.stop();
   sink->stop(config.shutdown_grace);
   logger().info("connector_stopped", {{"exit_status", status}});

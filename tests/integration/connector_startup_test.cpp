@@ -1,0 +1,123 @@
+// Startup faults of the real connector binary: signals while it waits, a second instance with the
+// same CONSUMER_NAME.
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <csignal>
+
+#include "support/child_process.hpp"
+#include "support/connector_process.hpp"
+#include "support/redis_server.hpp"
+
+namespace connector {
+namespace {
+using namespace std::chrono_literals;
+using testing::ConnectorProcess;
+using testing::RedisServer;
+using testing::TempDir;
+using testing::wait_until;
+
+/// A loopback port that completes TCP handshakes (the kernel does) but never reads or answers:
+/// what a firewall that swallows traffic or a hung server looks like to a client.
+class SilentListener {
+ public:
+  SilentListener() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    address.sin_port = 0;
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+    EXPECT_EQ(::listen(fd_, 16), 0);
+    socklen_t length = sizeof address;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length);
+    port_ = ntohs(address.sin_port);
+  }
+  ~SilentListener() { ::close(fd_); }
+  SilentListener(const SilentListener&) = delete;
+  SilentListener& operator=(const SilentListener&) = delete;
+
+  std::uint16_t port() const { return port_; }
+  /// True once a client's connection is waiting in the backlog.
+  bool has_client() {
+    pollfd poller{fd_, POLLIN, 0};
+    return ::poll(&poller, 1, 0) == 1;
+  }
+
+ private:
+  int fd_ = -1;
+  std::uint16_t port_ = 0;
+};
+
+TEST(connector_startup_test, sigterm_while_redis_does_not_answer_ends_the_process_at_once) {
+  SilentListener silent;
+  TempDir dir;
+  ConnectorProcess connector({{"REDIS_URL", "redis://127.0.0.1:" + std::to_string(silent.port())},
+                              {"STREAM_KEY", "s"},
+                              {"CONSUMER_GROUP_NAME", "g"},
+                              {"OUTPUT_DIRECTORY", (dir.path() / "out").string()}},
+                             dir.path());
+  // Connected means main() has blocked the signals: SIGTERM now reaches the connector's own handling.
+  ASSERT_TRUE(wait_until([&] { return silent.has_client(); }, 20s)) << connector.log();
+  connector.process().signal(SIGTERM);
+  // Before, the signal waited for three 10 s connection attempts (exit 3 after ~34 s).
+  EXPECT_EQ(connector.process().wait(8s), 0) << connector.log();
+  const std::string log = connector.log();
+  EXPECT_NE(log.find(R"("msg":"shutdown_requested")"), std::string::npos) << log;
+  EXPECT_NE(log.find(R"("phase":"startup")"), std::string::npos) << log;
+  EXPECT_EQ(log.find("Failed to connect"), std::string::npos) << log;
+}
+
+std::map<std::string, std::string> settings_for(const RedisServer& redis, const TempDir& dir,
+                                                const std::string& consumer) {
+  return {{"REDIS_URL", redis.url()},
+          {"STREAM_KEY", "startup:stream"},
+          {"CONSUMER_GROUP_NAME", "startup-group"},
+          {"CONSUMER_NAME", consumer},
+          {"OUTPUT_DIRECTORY", (dir.path() / "out").string()},
+          {"POLL_TIMEOUT_MS", "200"}};
+}
+
+TEST(connector_startup_test, a_second_instance_with_the_same_consumer_name_is_refused_with_exit_2) {
+  RedisServer redis;
+  TempDir first_dir;
+  TempDir second_dir;
+  ConnectorProcess first(settings_for(redis, first_dir, "copy-pasted"), first_dir.path());
+  ASSERT_TRUE(first.wait_started()) << first.log();
+
+  ConnectorProcess second(settings_for(redis, second_dir, "copy-pasted"), second_dir.path());
+  EXPECT_EQ(second.process().wait(30s), 2) << second.log();
+  const std::string log = second.log();
+  EXPECT_NE(log.find("CONSUMER_NAME"), std::string::npos) << log;
+  EXPECT_NE(log.find("\\\"copy-pasted\\\" is already used by another live client"), std::string::npos) << log;
+  EXPECT_EQ(log.find("connector_started"), std::string::npos) << log;
+  EXPECT_TRUE(first.process().running());
+
+  // Another name is fine, and so is the same name once the first instance is gone.
+  TempDir third_dir;
+  ConnectorProcess third(settings_for(redis, third_dir, "another-name"), third_dir.path());
+  EXPECT_TRUE(third.wait_started()) << third.log();
+  EXPECT_EQ(first.interrupt_and_wait(), 0) << first.log();
+  TempDir again_dir;
+  ConnectorProcess again(settings_for(redis, again_dir, "copy-pasted"), again_dir.path());
+  EXPECT_TRUE(again.wait_started()) << again.log();
+  EXPECT_EQ(again.interrupt_and_wait(), 0) << again.log();
+  EXPECT_EQ(third.interrupt_and_wait(), 0) << third.log();
+}
+
+TEST(connector_startup_test, a_restart_right_after_a_sigkill_keeps_its_name) {
+  RedisServer redis;
+  TempDir dir;
+  ConnectorProcess killed(settings_for(redis, dir, "same-pod"), dir.path());
+  ASSERT_TRUE(killed.wait_started()) << killed.log();
+  killed.process().kill();
+  ConnectorProcess restarted(settings_for(redis, dir, "same-pod"), dir.path());
+  EXPECT_TRUE(restarted.wait_started()) << restarted.log();
+  EXPECT_EQ(restarted.interrupt_and_wait(), 0) << restarted.log();
+}
+
+}  // namespace
+}  // namespace connector
