@@ -4,6 +4,7 @@
 #include <optional>
 #include <stdexcept>
 
+#include "config/host_port.hpp"
 #include "config/text.hpp"
 
 namespace connector {
@@ -14,14 +15,9 @@ namespace {
 constexpr std::uint16_t kAmqpsPort = 5671;
 constexpr std::uint16_t kAmqpPort = 5672;
 
-struct Endpoint {
-  std::string host;
-  std::optional<std::uint16_t> port;
-};
-
 /// Reads the host and port of an endpoint. Like the Java SDK, a missing scheme means sb://; like the .NET
 /// SDK, the scheme does not choose the transport (UseDevelopmentEmulator does) and the path is ignored.
-Endpoint parse_endpoint(std::string_view value) {
+HostPort parse_endpoint(std::string_view value) {
   auto rest = value;
   if (const auto scheme_end = value.find("://"); scheme_end != std::string_view::npos) {
     const auto scheme = text::to_lower(value.substr(0, scheme_end));
@@ -31,37 +27,9 @@ Endpoint parse_endpoint(std::string_view value) {
     rest = value.substr(scheme_end + 3);
   }
   rest = rest.substr(0, rest.find_first_of("/?#"));
-  Endpoint endpoint;
-  std::string_view port_text;
-  bool has_port = false;
-  if (rest.starts_with('[')) {
-    const auto close = rest.find(']');
-    if (close == std::string_view::npos) fail("the Endpoint's IPv6 address has no closing ']'");
-    endpoint.host = std::string(rest.substr(1, close - 1));
-    const auto after = rest.substr(close + 1);
-    if (!after.empty() && !after.starts_with(':')) fail("unexpected text after the Endpoint's IPv6 address");
-    has_port = !after.empty();
-    if (has_port) port_text = after.substr(1);
-  } else {
-    const auto colon = rest.find(':');
-    endpoint.host = std::string(rest.substr(0, colon));
-    has_port = colon != std::string_view::npos;
-    if (has_port) port_text = rest.substr(colon + 1);
-  }
+  auto endpoint = split_host_port(rest, "the Endpoint's");
   if (endpoint.host.empty())
     fail("the Endpoint has no host (expected sb://<namespace>.servicebus.windows.net/)");
-  if (endpoint.host.find_first_of(" \t@[]") != std::string::npos) {
-    fail("the Endpoint's host \"" + endpoint.host + "\" contains a character hosts cannot have");
-  }
-  if (has_port) {
-    unsigned port = 0;
-    const auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-    if (port_text.empty() || ec != std::errc{} || end != port_text.data() + port_text.size() || port == 0 ||
-        port > 65535) {
-      fail("the Endpoint's port \"" + std::string(port_text) + "\" is not a whole number from 1 to 65535");
-    }
-    endpoint.port = static_cast<std::uint16_t>(port);
-  }
   return endpoint;
 }
 
@@ -69,7 +37,7 @@ Endpoint parse_endpoint(std::string_view value) {
 
 EventHubsConnectionString parse_eventhubs_connection_string(std::string_view connection_string) {
   EventHubsConnectionString parts;
-  std::optional<Endpoint> endpoint;
+  std::optional<HostPort> endpoint;
   bool has_key_name = false, has_key = false, has_signature = false;
   std::size_t segment_number = 0;
   while (!connection_string.empty()) {

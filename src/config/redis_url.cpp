@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "config/host_port.hpp"
 #include "config/text.hpp"
 
 namespace connector {
@@ -70,33 +71,10 @@ void parse_query(std::string_view query, RedisEndpoint& endpoint, bool db_in_pat
 }
 
 void parse_host_port(std::string_view authority, RedisEndpoint& endpoint) {
-  std::string_view port_text;
-  bool has_port = false;
-  if (authority.starts_with('[')) {
-    const auto close = authority.find(']');
-    if (close == std::string_view::npos) fail("the IPv6 address has no closing ']'");
-    endpoint.host = std::string(authority.substr(1, close - 1));
-    const auto rest = authority.substr(close + 1);
-    if (!rest.empty() && !rest.starts_with(':')) fail("unexpected text after the IPv6 address");
-    has_port = !rest.empty();
-    if (has_port) port_text = rest.substr(1);
-  } else {
-    const auto colon = authority.find(':');
-    endpoint.host = std::string(authority.substr(0, colon));
-    has_port = colon != std::string_view::npos;
-    if (has_port) port_text = authority.substr(colon + 1);
-  }
-  if (endpoint.host.empty()) fail("the URL has no host");
-  if (endpoint.host.find_first_of(" \t[]@/") != std::string::npos) {
-    fail("the host \"" + endpoint.host + "\" contains a character hosts cannot have");
-  }
-  if (has_port) {
-    long long port = 0;
-    if (!parse_whole_number(port_text, 65535, port) || port == 0) {
-      fail("the port \"" + std::string(port_text) + "\" is not a whole number from 1 to 65535");
-    }
-    endpoint.port = static_cast<std::uint16_t>(port);
-  }
+  auto parts = split_host_port(authority);
+  if (parts.host.empty()) fail("the URL has no host");
+  endpoint.host = std::move(parts.host);
+  if (parts.port) endpoint.port = *parts.port;
 }
 
 }  // namespace
