@@ -18,10 +18,10 @@ struct GroupStatus {
   bool polled = false;        // a poll has finished (successfully or not)
   bool redis_up = false;      // the last poll got its replies
   bool group_exists = false;  // the group was listed by XINFO GROUPS
-  std::optional<std::int64_t> lag;
+  std::optional<std::int64_t> lag{};
   std::int64_t pending = 0;
-  std::optional<double> oldest_pending_age_seconds;  // empty when nothing is pending
-  std::string error;                                 // why redis_up or group_exists is false
+  std::optional<double> oldest_pending_age_seconds{};  // empty when nothing is pending
+  std::string error{};                                 // why redis_up or group_exists is false
 };
 
 /// Builds a GroupStatus from the replies of `XINFO GROUPS key` and `XPENDING key group` (summary
