@@ -66,38 +66,25 @@ GroupMonitor::GroupMonitor(RedisConnectionOptions redis, std::string stream_key,
       }()),
       stream_key_(std::move(stream_key)),
       group_(std::move(group)),
-      interval_(interval) {}
+      task_(interval, PeriodicTask::First::AtOnce, [this] {
+        GroupStatus polled = poll();
+        std::lock_guard lock(mutex_);
+        status_ = std::move(polled);
+      }) {}
 
 GroupMonitor::~GroupMonitor() { stop(); }
 
-void GroupMonitor::start() {
-  thread_ = std::thread([this] { run(); });
-}
+void GroupMonitor::start() { task_.start(); }
 
 void GroupMonitor::stop() {
-  {
-    std::lock_guard lock(mutex_);
-    stopping_ = true;
-  }
-  wakeup_.notify_all();
-  connection_.interrupt();
-  if (thread_.joinable()) thread_.join();
+  task_.request_stop();
+  connection_.interrupt();  // a poll waiting on Redis ends at once
+  task_.join();
 }
 
 GroupStatus GroupMonitor::status() const {
   std::lock_guard lock(mutex_);
   return status_;
-}
-
-void GroupMonitor::run() {
-  std::unique_lock lock(mutex_);
-  while (!stopping_) {
-    lock.unlock();
-    GroupStatus polled = poll();
-    lock.lock();
-    status_ = std::move(polled);
-    wakeup_.wait_for(lock, interval_, [this] { return stopping_; });
-  }
 }
 
 GroupStatus GroupMonitor::poll() {

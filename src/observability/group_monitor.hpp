@@ -1,13 +1,12 @@
 #pragma once
 // Consumer-group lag and pending entries, polled from Redis on a connection of its own.
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 
+#include "observability/periodic_task.hpp"
 #include "redis/redis_connection.hpp"
 
 namespace connector {
@@ -30,7 +29,7 @@ struct GroupStatus {
 GroupStatus parse_group_status(RedisReplyView groups, RedisReplyView pending, std::string_view group,
                                std::int64_t now_ms);
 
-/// Polls the group every `interval` on its own thread ("group-monitor") with one round trip (XINFO
+/// Polls the group every `interval` on its own thread with one round trip (XINFO
 /// GROUPS and XPENDING pipelined). status() may be called from any thread.
 class GroupMonitor {
  public:
@@ -45,18 +44,14 @@ class GroupMonitor {
   GroupStatus status() const;
 
  private:
-  void run();
   GroupStatus poll();
 
-  RedisConnection connection_;  // monitor thread only
+  RedisConnection connection_;  // the task's thread only (interrupt() aside)
   const std::string stream_key_;
   const std::string group_;
-  const std::chrono::milliseconds interval_;
-  std::thread thread_;
-  mutable std::mutex mutex_;  // guards status_ and stopping_
-  std::condition_variable wakeup_;
+  mutable std::mutex mutex_;  // guards status_
   GroupStatus status_;
-  bool stopping_ = false;
+  PeriodicTask task_;  // last: stopped before the members it uses go
 };
 
 }  // namespace connector

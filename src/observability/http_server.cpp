@@ -81,6 +81,9 @@ void HttpServer::start() {
   }
   port_ = address_.port;
   thread_ = std::thread([&server] { server.listen_after_bind(); });
+  // httplib's stop() does nothing until the loop runs, so a stop() right after start() would hang the join.
+  for (int i = 0; i < 5000 && !server.is_running(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
 }
 
 void HttpServer::stop() {

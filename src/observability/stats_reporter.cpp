@@ -38,39 +38,25 @@ nlohmann::json stats_fields(const StatsTotals& previous, const StatsTotals& curr
 }
 
 StatsReporter::StatsReporter(std::chrono::milliseconds interval, std::function<LiveState()> live)
-    : interval_(interval), live_(std::move(live)) {}
+    : live_(std::move(live)), task_(interval, PeriodicTask::First::AfterInterval, [this] { report(); }) {}
 
 StatsReporter::~StatsReporter() { stop(); }
 
 void StatsReporter::start() {
-  thread_ = std::thread([this] { run(); });
+  previous_ = StatsTotals::of(metrics());
+  since_ = std::chrono::steady_clock::now();
+  task_.start();
 }
 
-void StatsReporter::stop() {
-  {
-    std::lock_guard lock(mutex_);
-    stopping_ = true;
-  }
-  wakeup_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
+void StatsReporter::stop() { task_.stop(); }
 
-void StatsReporter::run() {
-  using Clock = std::chrono::steady_clock;
-  StatsTotals previous = StatsTotals::of(metrics());
-  auto since = Clock::now();
-  std::unique_lock lock(mutex_);
-  for (;;) {
-    if (wakeup_.wait_until(lock, since + interval_, [this] { return stopping_; })) return;
-    const StatsTotals current = StatsTotals::of(metrics());
-    const auto now = Clock::now();
-    const double seconds = std::chrono::duration<double>(now - since).count();
-    lock.unlock();
-    logger().info("stats", stats_fields(previous, current, seconds, live_()));
-    lock.lock();
-    previous = current;
-    since = now;
-  }
+void StatsReporter::report() {
+  const StatsTotals current = StatsTotals::of(metrics());
+  const auto now = std::chrono::steady_clock::now();
+  logger().info("stats", stats_fields(previous_, current, std::chrono::duration<double>(now - since_).count(),
+                                      live_()));
+  previous_ = current;
+  since_ = now;
 }
 
 }  // namespace connector

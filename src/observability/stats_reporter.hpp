@@ -10,6 +10,7 @@
 
 #include "observability/exposition.hpp"
 #include "observability/metrics.hpp"
+#include "observability/periodic_task.hpp"
 
 namespace connector {
 
@@ -25,7 +26,7 @@ struct StatsTotals {
 nlohmann::json stats_fields(const StatsTotals& previous, const StatsTotals& current, double seconds,
                             const LiveState& live);
 
-/// Writes a `stats` line at info level every `interval` on its own thread ("stats").
+/// Writes a `stats` line at info level every `interval` on its own thread.
 class StatsReporter {
  public:
   StatsReporter(std::chrono::milliseconds interval, std::function<LiveState()> live);
@@ -37,14 +38,12 @@ class StatsReporter {
   void stop();
 
  private:
-  void run();
+  void report();
 
-  const std::chrono::milliseconds interval_;
   std::function<LiveState()> live_;
-  std::thread thread_;
-  std::mutex mutex_;  // guards stopping_
-  std::condition_variable wakeup_;
-  bool stopping_ = false;
+  StatsTotals previous_;  // the task's thread only (set by start() before it runs)
+  std::chrono::steady_clock::time_point since_;
+  PeriodicTask task_;  // last: stopped before the members it uses go
 };
 
 }  // namespace connector

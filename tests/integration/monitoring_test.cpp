@@ -3,9 +3,6 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -140,6 +137,11 @@ TEST(monitoring_test, prometheus_scrapes_counts_lag_and_probes_follow_redis_and_
   EXPECT_EQ(prometheus.value("connector_consumer_group_lag_known"), 1);
   EXPECT_EQ(prometheus.value("connector_events_confirmed_total"), kFirst);
   EXPECT_EQ(prometheus.value("connector_output_up"), 1);
+  EXPECT_EQ(prometheus.value("connector_redis_up"), 1);
+  EXPECT_EQ(prometheus.value("connector_end_to_end_latency_seconds_count"), kFirst);
+  EXPECT_GT(prometheus.value("connector_eventhubs_token_expires_in_seconds").value_or(0), 3000);
+  EXPECT_EQ(prometheus.value("connector_build_info").value_or(0), 1);
+  EXPECT_GT(prometheus.value("process_resident_memory_bytes").value_or(0), 1e6);
 
   // The exposition passes Prometheus's own linter, and shows no secret.
   const HttpAnswer exposition = http_get(http_port, "/metrics");
@@ -234,18 +236,10 @@ TEST(monitoring_test, group_monitor_reports_lag_pending_and_unknown_lag_from_red
 }
 
 TEST(monitoring_test, a_taken_http_port_stops_the_connector_at_startup_with_status_3) {
-  const int holder = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(holder, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
-  ASSERT_EQ(::listen(holder, 1), 0);
-  socklen_t length = sizeof address;
-  ::getsockname(holder, reinterpret_cast<sockaddr*>(&address), &length);
-  const std::string taken = fmt::format("127.0.0.1:{}", ntohs(address.sin_port));
-
+  RedisServer redis;  // its port is taken, by Redis
+  const std::string taken = fmt::format("127.0.0.1:{}", redis.port());
   TempDir dir;
-  ConnectorProcess connector({{"REDIS_URL", "redis://127.0.0.1:1"},
+  ConnectorProcess connector({{"REDIS_URL", redis.url()},
                               {"STREAM_KEY", kStream},
                               {"CONSUMER_GROUP_NAME", kGroup},
                               {"OUTPUT_ADAPTER_TYPE", "BLACKHOLE"},
@@ -254,7 +248,6 @@ TEST(monitoring_test, a_taken_http_port_stops_the_connector_at_startup_with_stat
   EXPECT_EQ(connector.process().wait(30s), 3) << connector.log();
   EXPECT_NE(connector.log().find("cannot listen on HTTP_ADDRESS " + taken), std::string::npos)
       << connector.log();
-  ::close(holder);
 }
 
 TEST(monitoring_test, alert_rules_pass_promtool_check_and_unit_tests) {
