@@ -1,21 +1,22 @@
 // connector_bench: throughput of the real connector binary against the limit of Redis itself, and
 // end-to-end latency at fixed publish rates. Starts its own redis-server (and fake-eventhubs); see
 // bench/README.md for the commands and bench/RESULTS.md for figures measured on the project machine.
+#include <fmt/format.h>
+#include <httplib.h>
 #include <signal.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
-
-#include <CLI/CLI.hpp>
-#include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
 #include "core/encoder.hpp"
 #include "core/pipeline.hpp"
@@ -52,6 +53,7 @@ struct Settings {
   double latency_seconds = 10;
   std::string json_file;
   std::string bin_dir;
+  std::vector<std::string> metrics_modes = {"off"};  // "off", "on": each output runs once per mode
 };
 
 /// One measured run, one row of the table.
@@ -110,10 +112,12 @@ class RedisProcess {
  public:
   explicit RedisProcess(const TempDir& dir) : port_(testing::free_port()) {
     process_ = std::make_unique<ChildProcess>(
-        std::vector<std::string>{"/usr/bin/redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1",
-                                 "--save", "", "--appendonly", "no", "--dir", dir.path().string()},
+        std::vector<std::string>{"/usr/bin/redis-server", "--port", std::to_string(port_), "--bind",
+                                 "127.0.0.1", "--save", "", "--appendonly", "no", "--dir",
+                                 dir.path().string()},
         dir.path() / "redis.log");
-    if (!wait_until([&] { return testing::port_accepts(port_); }, 10s)) throw std::runtime_error("redis-server");
+    if (!wait_until([&] { return testing::port_accepts(port_); }, 10s))
+      throw std::runtime_error("redis-server");
   }
   std::uint16_t port() const { return port_; }
   RedisConnectionOptions options() const {
@@ -134,8 +138,8 @@ class RedisProcess {
 
 /// Fields like the publisher's, padded to about `size` bytes of names and values.
 std::vector<std::string> sample_fields(std::size_t seq, std::size_t size) {
-  const auto now =
-      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch());
+  const auto now = std::chrono::duration_cast<std::chrono::microseconds>(
+      std::chrono::system_clock::now().time_since_epoch());
   std::vector<std::string> fields = {"deviceId",    fmt::format("sensor-{:03}", seq % 50),
                                      "timestamp",   std::to_string(now.count()),
                                      "temperature", fmt::format("{:.2f}", 15 + (seq % 2000) / 100.0),
@@ -226,8 +230,15 @@ struct FakeEventHubs {
 FakeEventHubs start_fake(const Settings& settings, const TempDir& dir, bool record) {
   FakeEventHubs fake;
   fake.port = testing::free_port();
-  std::vector<std::string> argv = {settings.bin_dir + "/tools/fake-eventhubs", "--port", std::to_string(fake.port),
-                                   "--hub", kHub, "--key-name", kKeyName, "--key", kKey};
+  std::vector<std::string> argv = {settings.bin_dir + "/tools/fake-eventhubs",
+                                   "--port",
+                                   std::to_string(fake.port),
+                                   "--hub",
+                                   kHub,
+                                   "--key-name",
+                                   kKeyName,
+                                   "--key",
+                                   kKey};
   if (record) argv.insert(argv.end(), {"--record", (dir.path() / "events.jsonl").string()});
   fake.process = std::make_unique<ChildProcess>(argv, dir.path() / "fake-eventhubs.log");
   if (!wait_until([&] { return testing::port_accepts(fake.port); }, 10s)) {
@@ -236,8 +247,37 @@ FakeEventHubs start_fake(const Settings& settings, const TempDir& dir, bool reco
   return fake;
 }
 
+/// What Prometheus does to a connector with metrics on: GET /metrics every second, until destroyed.
+class Scraper {
+ public:
+  explicit Scraper(std::uint16_t port)
+      : thread_([this, port] {
+          httplib::Client client("127.0.0.1", port);
+          std::unique_lock lock(mutex_);
+          while (!wakeup_.wait_for(lock, 1s, [this] { return stopping_; })) {
+            lock.unlock();
+            client.Get("/metrics");
+            lock.lock();
+          }
+        }) {}
+  ~Scraper() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    wakeup_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable wakeup_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
 Row measure_connector(const Settings& settings, const RedisProcess& redis, const std::string& output,
-                      const TempDir& dir, int run) {
+                      const std::string& metrics_mode, const TempDir& dir, int run) {
   const std::string group = fmt::format("bench-{}-{}", output, run);
   std::optional<FakeEventHubs> fake;
   std::map<std::string, std::string> env = {{"REDIS_URL", redis.url()},
@@ -248,8 +288,15 @@ Row measure_connector(const Settings& settings, const RedisProcess& redis, const
                                             {"MAX_IN_FLIGHT_BATCHES", std::to_string(settings.in_flight)},
                                             {"POLL_TIMEOUT_MS", "1000"},
                                             {"LOG_LEVEL", "warn"}};
+  // Metrics on: the endpoint is scraped every second, Redis polled for lag and a stats line written
+  // every second. Off: no endpoint, no poller, no stats line (the counters themselves are always on).
+  const bool metrics_on = metrics_mode == "on";
+  const std::uint16_t http_port = metrics_on ? testing::free_port() : 0;
+  env["HTTP_ADDRESS"] = metrics_on ? fmt::format("127.0.0.1:{}", http_port) : "off";
+  env["STATS_INTERVAL_MS"] = metrics_on ? "1000" : "0";
   TempDir output_dir;
-  std::filesystem::path files = std::filesystem::path(settings.local_dir) / fmt::format("connector-bench-{}-{}", ::getpid(), run);
+  std::filesystem::path files =
+      std::filesystem::path(settings.local_dir) / fmt::format("connector-bench-{}-{}", ::getpid(), run);
   if (output == "blackhole") {
     env["OUTPUT_ADAPTER_TYPE"] = "BLACKHOLE";
   } else if (output == "local_file") {
@@ -272,6 +319,8 @@ Row measure_connector(const Settings& settings, const RedisProcess& redis, const
         std::vector<std::string>{settings.bin_dir + "/redis-eventhubs-connector"},
         dir.path() / fmt::format("connector-{}-{}.log", run, i), instance_env, dir.path()));
   }
+  std::optional<Scraper> scraper;
+  if (metrics_on) scraper.emplace(http_port);
   bool done = false;
   while (!(done = drained(probe, group))) {
     bool alive = false;
@@ -281,6 +330,7 @@ Row measure_connector(const Settings& settings, const RedisProcess& redis, const
   }
   Row row;
   row.seconds = std::chrono::duration<double>(Clock::now() - started).count();
+  scraper.reset();
   for (auto& instance : instances) {
     const ProcessUsage usage = usage_of(instance->pid());
     row.cpu_seconds += usage.cpu_seconds;
@@ -295,6 +345,7 @@ Row measure_connector(const Settings& settings, const RedisProcess& redis, const
   std::filesystem::remove_all(files, ignored);
   row.name = output + (output == "local_file" ? (settings.fsync ? " (fsync)" : " (no fsync)") : "");
   row.name += fmt::format(" b={} f={} i={}", settings.batch_size, settings.in_flight, settings.instances);
+  if (settings.metrics_modes.size() > 1 || metrics_on) row.name += " metrics=" + metrics_mode;
   row.entries = settings.entries;
   row.bytes = static_cast<double>(settings.entries * settings.size);
   return row;
@@ -317,7 +368,8 @@ class TimingSink final : public Sink {
         std::lock_guard lock(mutex_);
         for (const auto& completion : completions) {
           const long long stamp = (*stamps)[completion.index];
-          if (completion.outcome == Outcome::Accepted && stamp > 0) samples_.push_back((now - stamp) / 1000.0);
+          if (completion.outcome == Outcome::Accepted && stamp > 0)
+            samples_.push_back((now - stamp) / 1000.0);
         }
       }
       done(std::move(completions));
@@ -384,7 +436,8 @@ LatencyRow measure_latency(const Settings& settings, const RedisProcess& redis, 
   stream.group = group;
   stream.consumer = "latency";
   stream.group_start_id = "$";
-  Pipeline pipeline(pipeline_options, redis.options(), stream, Encoder({kStream, std::nullopt, std::nullopt}), sink);
+  Pipeline pipeline(pipeline_options, redis.options(), stream, Encoder({kStream, std::nullopt, std::nullopt}),
+                    sink);
   pipeline.start();
 
   RedisConnection publisher(redis.options());
@@ -446,13 +499,18 @@ int main(int argc, char* argv[]) {
   app.add_option("--outputs", settings.outputs, "blackhole, local_file, event_hubs")->delimiter(',');
   app.add_option("--batch-size", settings.batch_size)->capture_default_str();
   app.add_option("--in-flight", settings.in_flight, "MAX_IN_FLIGHT_BATCHES")->capture_default_str();
-  app.add_option("--instances", settings.instances, "connector processes in one group")->capture_default_str();
+  app.add_option("--instances", settings.instances, "connector processes in one group")
+      ->capture_default_str();
   app.add_flag("--fsync", settings.fsync, "LOCAL_FILE with OUTPUT_FSYNC=true");
   app.add_option("--local-dir", settings.local_dir, "where LOCAL_FILE writes (tmpfs by default)")
       ->capture_default_str();
   app.add_option("--latency-rates", settings.latency_rates, "entries/s for the latency mode, e.g. 1000,20000")
       ->delimiter(',');
   app.add_option("--latency-seconds", settings.latency_seconds)->capture_default_str();
+  app.add_option("--metrics", settings.metrics_modes,
+                 "off, on or off,on: HTTP endpoint scraped every second + lag poller + stats line, or none")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"off", "on"}));
   app.add_option("--json", settings.json_file, "also write the results as JSON here");
   app.add_option("--bin-dir", settings.bin_dir, "build directory with the connector and tools")->required();
   CLI11_PARSE(app, argc, argv);
@@ -467,7 +525,11 @@ int main(int argc, char* argv[]) {
     preload(redis, settings.entries, settings.size);
     std::vector<Row> rows = {measure_ceiling(redis, settings.entries, settings.size)};
     int run = 0;
-    for (const auto& output : settings.outputs) rows.push_back(measure_connector(settings, redis, output, dir, ++run));
+    for (const auto& output : settings.outputs) {
+      for (const auto& mode : settings.metrics_modes) {
+        rows.push_back(measure_connector(settings, redis, output, mode, dir, ++run));
+      }
+    }
     const double ceiling = rows.front().entries_per_second();
     fmt::print("{:<48} {:>10} {:>12} {:>8} {:>11} {:>12} {:>9}\n", "run", "entries", "entries/s", "MB/s",
                "of ceiling", "CPU s/M", "RSS MB");
@@ -492,8 +554,8 @@ int main(int argc, char* argv[]) {
     for (const auto& output : settings.outputs) {
       for (double rate : settings.latency_rates) {
         const LatencyRow row = measure_latency(settings, redis, output, rate, dir);
-        fmt::print("{:<14} {:>10.0f} {:>9} {:>9.2f} {:>9.2f} {:>9.2f} {:>9.2f}\n", row.name, row.rate, row.samples,
-                   row.p50_ms, row.p99_ms, row.p999_ms, row.max_ms);
+        fmt::print("{:<14} {:>10.0f} {:>9} {:>9.2f} {:>9.2f} {:>9.2f} {:>9.2f}\n", row.name, row.rate,
+                   row.samples, row.p50_ms, row.p99_ms, row.p999_ms, row.max_ms);
         results["latency"].push_back({{"output", row.name},
                                       {"rate", row.rate},
                                       {"samples", row.samples},

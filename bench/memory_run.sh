@@ -28,7 +28,7 @@ hub_port=$(free_port)
 "$bin/tools/fake-eventhubs" --port "$hub_port" --hub memory --key-name send --key memory-key >"$work/fake.log" 2>&1 &
 pids+=($!)
 sleep 1
-export REDIS_URL="redis://127.0.0.1:$redis_port" STREAM_KEY=memory CONSUMER_GROUP_NAME=memory LOG_LEVEL=warn
+export REDIS_URL="redis://127.0.0.1:$redis_port" STREAM_KEY=memory CONSUMER_GROUP_NAME=memory LOG_LEVEL=warn HTTP_ADDRESS=off
 export OUTPUT_ADAPTER_TYPE="$output" OUTPUT_DIRECTORY="$work/out" OUTPUT_FSYNC=false
 export EVENT_HUB_CONNECTION_STRING="Endpoint=sb://localhost:$hub_port/;SharedAccessKeyName=send;SharedAccessKey=memory-key;EntityPath=memory;UseDevelopmentEmulator=true"
 "$bin/redis-eventhubs-connector" >"$work/connector.log" 2>&1 &

@@ -8,9 +8,11 @@
 #include <cstdio>
 #include <thread>
 
+#include "app/observability.hpp"
 #include "common/errors.hpp"
 #include "core/pipeline.hpp"
 #include "eventhubs/eventhubs_sink.hpp"
+#include "observability/build_info.hpp"
 #include "observability/logger.hpp"
 #include "redis/client_list.hpp"
 #include "sinks/blackhole_sink.hpp"
@@ -193,9 +195,30 @@ int run_connector(const Config& config) {
   }
   StartupSignalWatcher startup_signals;
   std::unique_ptr<Sink> sink;
+  std::unique_ptr<Pipeline> pipeline_holder;
+  std::unique_ptr<Observability> observability;
   try {
     ensure_consumer_name_is_free(config);
     sink = make_sink(config);
+    // Constructing connects nothing; the endpoint needs the pipeline and the sink to read from.
+    pipeline_holder = std::make_unique<Pipeline>(
+        PipelineOptions::from_config(config), redis_options_from_config(config),
+        stream_options_from_config(config), Encoder(encoder_options_from_config(config)), *sink);
+    observability = std::make_unique<Observability>(config, *pipeline_holder, *sink);
+  } catch (const ConfigurationError& error) {
+    logger().fatal(error.what());
+    return kExitInvalidConfiguration;
+  }
+  try {
+    // Bound first, so a taken port fails fast. Status 3 like an unreachable Redis: the environment,
+    // not the configuration's syntax, is at fault, and a restart may succeed (e.g. once the previous
+    // instance has released the port), which RestartPreventExitStatus=2 would forbid.
+    observability->start();
+  } catch (const ConnectorError& error) {
+    logger().fatal(error.what());
+    return kExitCannotConnect;
+  }
+  try {
     sink->start();
   } catch (const ConfigurationError& error) {
     logger().fatal(error.what());
@@ -208,16 +231,19 @@ int run_connector(const Config& config) {
     return kExitFatal;
   }
 
-  Pipeline pipeline(PipelineOptions::from_config(config), redis_options_from_config(config),
-                    stream_options_from_config(config), Encoder(encoder_options_from_config(config)), *sink);
+  Pipeline& pipeline = *pipeline_holder;
   int status = kExitOk;
   try {
     pipeline.start();
-    logger().info("connector_started", {{"stream", config.stream_key},
-                                        {"group", config.consumer_group},
-                                        {"consumer", config.consumer_name},
-                                        {"batch_size", config.batch_size},
-                                        {"max_in_flight_batches", config.max_in_flight_batches}});
+    logger().info("connector_started",
+                  {{"version", build_version()},
+                   {"commit", build_commit()},
+                   {"http_address", config.http_address ? config.http_address->describe() : "off"},
+                   {"stream", config.stream_key},
+                   {"group", config.consumer_group},
+                   {"consumer", config.consumer_name},
+                   {"batch_size", config.batch_size},
+                   {"max_in_flight_batches", config.max_in_flight_batches}});
     startup_signals.disarm();
     status = supervise(pipeline);
   } catch (const ConfigurationError& error) {
@@ -233,6 +259,7 @@ int run_connector(const Config& config) {
   startup_signals.disarm();  // a failed start must keep its exit status
   pipeline.stop();
   sink->stop(config.shutdown_grace);
+  observability->stop();
   logger().info("connector_stopped", {{"exit_status", status}});
   return status;
 }

@@ -44,6 +44,15 @@ struct EventHubsConnectionString {
   bool use_development_emulator = false;
 };
 
+/// Where the HTTP endpoint listens (HTTP_ADDRESS): an IPv4 address, a host name or an IPv6 address.
+struct HttpAddress {
+  std::string host = "0.0.0.0";
+  std::uint16_t port = 9464;
+
+  /// "host:port", or "[v6]:port" for an IPv6 address.
+  std::string describe() const;
+};
+
 enum class OutputType { LocalFile, EventHubs, Blackhole };
 enum class LogLevel { Trace = 10, Debug = 20, Info = 30, Warn = 40, Error = 50, Fatal = 60 };
 enum class LogFormat { Json, Pretty };
@@ -79,6 +88,9 @@ struct Config {
   std::chrono::milliseconds claim_min_idle{60000};
   unsigned max_delivery_attempts = 10;
   std::string dead_letter_stream;  // defaults to "<stream_key>:dead-letter"
+
+  std::optional<HttpAddress> http_address = HttpAddress{};  // empty: HTTP_ADDRESS=off
+  std::chrono::milliseconds stats_interval{60000};          // 0: no stats line
 
   LogLevel log_level = LogLevel::Info;
   LogFormat log_format = LogFormat::Json;

@@ -14,20 +14,16 @@
 #include "common/errors.hpp"
 #include "config/env_file.hpp"
 #include "config/eventhubs_connection_string.hpp"
+#include "config/http_address.hpp"
 #include "config/redis_url.hpp"
 #include "config/text.hpp"
+#include "observability/build_info.hpp"
 #include "observability/logger.hpp"
 
 extern char** environ;
 
 namespace connector {
 namespace {
-
-#ifdef CONNECTOR_VERSION
-constexpr std::string_view kVersion = CONNECTOR_VERSION;
-#else
-constexpr std::string_view kVersion = "0.1.0";  // keep in step with project(VERSION) in CMakeLists.txt
-#endif
 
 constexpr long long kMaxMillis = 2147483647;  // ~24.8 days: fits every timer API we hand it to
 
@@ -80,6 +76,9 @@ constexpr std::array kSettings = {
     Setting{"SHUTDOWN_GRACE_PERIOD_MS", "Tuning", "2000", "time to finish in-flight work on shutdown, ms"},
     Setting{"PENDING_MESSAGE_CLAIM_INTERVAL_MS", "Tuning", "30000", "how often to claim idle entries, ms"},
     Setting{"PENDING_MESSAGE_MIN_IDLE_MS", "Tuning", "60000", "idle time before an entry is claimed, ms"},
+    Setting{"HTTP_ADDRESS", "Monitoring", "0.0.0.0:9464",
+            "host:port or [ipv6]:port of /metrics, /healthz and /readyz; off disables"},
+    Setting{"STATS_INTERVAL_MS", "Monitoring", "60000", "how often the stats log line is written, ms; 0 = never"},
     Setting{"LOG_LEVEL", "Logging", "info", "trace, debug, info, warn, error or fatal"},
     Setting{"LOG_FORMAT", "Logging", "json", "json (pino lines) or pretty"},
 };
@@ -338,6 +337,16 @@ void resolve_tuning_and_logging(Resolver& r, Config& config) {
   config.claim_interval = r.millis("PENDING_MESSAGE_CLAIM_INTERVAL_MS", 30000);
   config.claim_min_idle = r.millis("PENDING_MESSAGE_MIN_IDLE_MS", 60000);
 
+  if (const auto address = r.get("HTTP_ADDRESS")) {
+    try {
+      config.http_address = parse_http_address(*address);
+    } catch (const std::invalid_argument& e) {
+      r.problem("HTTP_ADDRESS", e.what());
+    }
+  }
+  config.stats_interval = std::chrono::milliseconds(
+      r.whole_number("STATS_INTERVAL_MS", 0, kMaxMillis, 60000, "of milliseconds (0 = off) "));
+
   if (const auto level = r.get("LOG_LEVEL")) {
     if (const auto parsed = parse_log_level(text::to_lower(text::trim(*level)))) {
       config.log_level = *parsed;
@@ -432,7 +441,9 @@ CommandLine parse_command_line(int argc, const char* const argv[], const Environ
     problems.push_back(std::string("command line: ") + e.what());
   }
   if (version)
-    return {CliAction::PrintVersion, {}, "redis-eventhubs-connector " + std::string(kVersion) + "\n"};
+    return {CliAction::PrintVersion, {},
+            "redis-eventhubs-connector " + std::string(build_version()) + " (commit " +
+                std::string(build_commit()) + ")\n"};
   report_extras(app.remaining(), problems);
 
   std::map<std::string, std::string> dotenv;
@@ -501,6 +512,8 @@ std::string describe_config(const Config& c) {
       {"SHUTDOWN_GRACE_PERIOD_MS", ms(c.shutdown_grace)},
       {"PENDING_MESSAGE_CLAIM_INTERVAL_MS", ms(c.claim_interval)},
       {"PENDING_MESSAGE_MIN_IDLE_MS", ms(c.claim_min_idle)},
+      {"HTTP_ADDRESS", c.http_address ? c.http_address->describe() : "off"},
+      {"STATS_INTERVAL_MS", ms(c.stats_interval)},
       {"LOG_LEVEL", std::string(log_level_name(c.log_level))},
       {"LOG_FORMAT", c.log_format == LogFormat::Pretty ? "pretty" : "json"},
   };

@@ -9,6 +9,7 @@
 #include "common/errors.hpp"
 #include "config/config.hpp"
 #include "observability/logger.hpp"
+#include "observability/metrics.hpp"
 
 namespace connector {
 namespace {
@@ -137,6 +138,7 @@ void Pipeline::record_fatal(const std::exception& error, const char* thread) {
 PipelineStats Pipeline::stats() const {
   std::lock_guard lock(mutex_);
   PipelineStats copy = stats_;
+  copy.in_flight_events = outstanding_events_;
   copy.in_flight_batches = batches_.size();
   return copy;
 }
@@ -151,12 +153,14 @@ void Pipeline::reader_loop() {
   unsigned failures = 0;
   try {
     while (!stopping_) {
+      metrics().reader_heartbeat.park();
       {
         std::unique_lock lock(mutex_);
         reader_wakeup_.wait(lock, [this] {
           return stopping_ || batches_.size() < options_.max_in_flight_batches;
         });
       }
+      metrics().reader_heartbeat.beat();
       if (stopping_) break;
       try {
         if (!reader_connection_.connected()) {
@@ -278,6 +282,7 @@ void Pipeline::dispatch(std::vector<StreamEntry> entries, EntrySource source) {
       if (batch.states[i] == EntryState::DeadLetterDue) dead_letter_due_.emplace_back(batch_id, i);
     }
     (source == EntrySource::Claimed ? stats_.claimed : stats_.read) += count;
+    (source == EntrySource::Claimed ? metrics().entries_claimed : metrics().entries_read).inc(count);
     stats_.deleted_acked += deleted.size();
     stats_.sent += events.size();
     outstanding_events_ += events.size();
@@ -302,6 +307,7 @@ void Pipeline::acker_loop() {
   try {
     std::unique_lock lock(mutex_);
     for (;;) {
+      metrics().acker_heartbeat.beat();
       auto wake_at = Clock::now() + milliseconds(1000);
       if (!reading_stopped_) {
         wake_at = std::min(wake_at, next_claim_);
@@ -366,6 +372,7 @@ void Pipeline::apply_completions(std::unique_lock<std::mutex>&) {
         case Outcome::Accepted:
           batch.states[index] = EntryState::AckDue;
           ack_due_.emplace_back(record.batch_id, index);
+          metrics().events_confirmed.inc();
           break;
         case Outcome::Reject:
           batch.states[index] = EntryState::DeadLetterDue;
@@ -380,6 +387,7 @@ void Pipeline::apply_completions(std::unique_lock<std::mutex>&) {
           const bool first_waiter = batch.retry_at <= now;
           if (first_waiter || now + delay < batch.retry_at) batch.retry_at = now + delay;
           ++stats_.retried;
+          metrics().retried(classify_retry(completion.reason, RetryCause::Rejected)).inc();
           if (attempt == 1 || attempt % 10 == 0) {
             logger().warn("event_retry", {{"entry", batch.entries[index].id},
                                           {"attempt", attempt},
@@ -432,6 +440,7 @@ bool Pipeline::flush_redis_work(std::unique_lock<std::mutex>& lock) {
                                             {"deliveries", item.entry->deliveries},
                                             {"reason", item.reason}});
       ++dead_lettered;
+      metrics().dead_lettered(item.reason).inc();
     }
   } catch (const RedisConnectionError& error) {
     failure = error.what();
@@ -443,6 +452,8 @@ bool Pipeline::flush_redis_work(std::unique_lock<std::mutex>& lock) {
 
   if (acked) {
     stats_.acked += acks.size();
+    metrics().entries_acked.inc(acks.size());
+    metrics().observe_acked(ids);
     for (const auto& [batch_id, index] : acks) resolve(batch_id, index);
   } else {
     ack_due_.insert(ack_due_.end(), acks.begin(), acks.end());
@@ -471,6 +482,7 @@ void Pipeline::resolve(std::uint64_t batch_id, std::size_t index) {
   if (batch.states[index] == EntryState::Done) return;
   batch.states[index] = EntryState::Done;
   if (--batch.unresolved == 0) {
+    metrics().batch_duration.observe(std::chrono::duration<double>(Clock::now() - batch.started).count());
     if (logger().enabled(LogLevel::Debug)) {
       logger().debug("batch_done", {{"entries", batch.entries.size()}, {"duration_ms", elapsed_ms(batch.started)}});
     }

@@ -49,6 +49,7 @@ struct PipelineStats {
   std::uint64_t deleted_acked = 0;   // pending entries found trimmed from the stream, acked
   std::uint64_t redis_reconnects = 0;
   std::size_t in_flight_batches = 0;
+  std::size_t in_flight_events = 0;  // with the sink, not completed yet
 };
 
 /// Moves entries from the stream to the sink and acks them once confirmed, at least once.

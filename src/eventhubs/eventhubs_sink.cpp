@@ -37,6 +37,7 @@
 #include "eventhubs/proton_internals.hpp"
 #include "eventhubs/token_source.hpp"
 #include "observability/logger.hpp"
+#include "observability/metrics.hpp"
 
 namespace connector {
 
@@ -365,6 +366,7 @@ void EventHubsSink::Impl::authorize(bool renewal) {
           open_event_sender();
         }
         token_expiry_ = expiry;
+        metrics().set_token_expiry(expiry);
         if (tokens_.renewable()) {
           renew_at_ = renewal_time(issued, expiry);
         } else if (!renewal && !warn_expiry_at_) {
@@ -473,6 +475,7 @@ void EventHubsSink::Impl::connection_failed(const std::string& condition, const 
     finish();
     return;
   }
+  metrics().retried(classify_retry(condition, RetryCause::Connection)).inc(unconfirmed.size());
   const AmqpErrorKind kind = classify_amqp_condition(condition);
   milliseconds delay = backoff_.next();
   nlohmann::json fields = where();

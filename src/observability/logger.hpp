@@ -3,11 +3,10 @@
 #include <atomic>
 #include <cstdio>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 #include "config/config.hpp"
 
@@ -28,12 +27,24 @@ class Logger {
 
   /// `fields` must be a JSON object (or null); invalid UTF-8 in it is replaced, never thrown on.
   void log(LogLevel level, std::string_view msg, const nlohmann::json& fields = nullptr);
-  void trace(std::string_view msg, const nlohmann::json& fields = nullptr) { log(LogLevel::Trace, msg, fields); }
-  void debug(std::string_view msg, const nlohmann::json& fields = nullptr) { log(LogLevel::Debug, msg, fields); }
-  void info(std::string_view msg, const nlohmann::json& fields = nullptr) { log(LogLevel::Info, msg, fields); }
-  void warn(std::string_view msg, const nlohmann::json& fields = nullptr) { log(LogLevel::Warn, msg, fields); }
-  void error(std::string_view msg, const nlohmann::json& fields = nullptr) { log(LogLevel::Error, msg, fields); }
-  void fatal(std::string_view msg, const nlohmann::json& fields = nullptr) { log(LogLevel::Fatal, msg, fields); }
+  void trace(std::string_view msg, const nlohmann::json& fields = nullptr) {
+    log(LogLevel::Trace, msg, fields);
+  }
+  void debug(std::string_view msg, const nlohmann::json& fields = nullptr) {
+    log(LogLevel::Debug, msg, fields);
+  }
+  void info(std::string_view msg, const nlohmann::json& fields = nullptr) {
+    log(LogLevel::Info, msg, fields);
+  }
+  void warn(std::string_view msg, const nlohmann::json& fields = nullptr) {
+    log(LogLevel::Warn, msg, fields);
+  }
+  void error(std::string_view msg, const nlohmann::json& fields = nullptr) {
+    log(LogLevel::Error, msg, fields);
+  }
+  void fatal(std::string_view msg, const nlohmann::json& fields = nullptr) {
+    log(LogLevel::Fatal, msg, fields);
+  }
 
   /// Renders a line without writing it (used by the tests).
   std::string format_line(LogLevel level, std::string_view msg, const nlohmann::json& fields,

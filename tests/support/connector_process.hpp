@@ -10,7 +10,7 @@
 namespace connector::testing {
 
 /// The connector binary with settings given as environment variables, run in its own temp dir (so no
-/// stray .env is read). Logs go to <dir>/connector-<n>.log.
+/// stray .env is read). Logs go to <dir>/connector-<n>.log. HTTP_ADDRESS is "off" unless `settings` set it.
 class ConnectorProcess {
  public:
   ConnectorProcess(std::map<std::string, std::string> settings, const std::filesystem::path& work_dir,

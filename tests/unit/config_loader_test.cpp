@@ -114,8 +114,27 @@ TEST_F(config_loader_test, every_default) {
   EXPECT_EQ(c.claim_min_idle.count(), 60000);
   EXPECT_EQ(c.max_delivery_attempts, 10u);
   EXPECT_EQ(c.dead_letter_stream, "telemetry:events:dead-letter");
+  ASSERT_TRUE(c.http_address.has_value());
+  EXPECT_EQ(c.http_address->describe(), "0.0.0.0:9464");
+  EXPECT_EQ(c.stats_interval.count(), 60000);
   EXPECT_EQ(c.log_level, LogLevel::Info);
   EXPECT_EQ(c.log_format, LogFormat::Json);
+}
+
+TEST_F(config_loader_test, http_address_and_stats_interval_from_flag_or_variable) {
+  auto c = parse({"--http-address", "[::]:9100", "--stats-interval-ms", "0"}, kMinimal).config;
+  ASSERT_TRUE(c.http_address.has_value());
+  EXPECT_EQ(c.http_address->host, "::");
+  EXPECT_EQ(c.http_address->port, 9100);
+  EXPECT_EQ(c.stats_interval.count(), 0);
+  c = parse({}, with(kMinimal, {{"HTTP_ADDRESS", "off"}, {"STATS_INTERVAL_MS", "1000"}})).config;
+  EXPECT_FALSE(c.http_address.has_value());
+  EXPECT_EQ(c.stats_interval.count(), 1000);
+  EXPECT_NE(describe_config(c).find("\nHTTP_ADDRESS=off\n"), std::string::npos);
+  const auto found = problems({}, with(kMinimal, {{"HTTP_ADDRESS", "9464"}, {"STATS_INTERVAL_MS", "-1"}}));
+  ASSERT_EQ(found.size(), 2u);
+  EXPECT_TRUE(found[0].starts_with("HTTP_ADDRESS: \"9464\" has no port; use host:port")) << found[0];
+  EXPECT_TRUE(found[1].starts_with("STATS_INTERVAL_MS: \"-1\" is not a whole number")) << found[1];
 }
 
 TEST_F(config_loader_test, every_setting_from_the_environment) {
@@ -477,7 +496,8 @@ TEST_F(config_loader_test, describe_config_lists_every_setting_in_order) {
   EXPECT_NE(text.find("\nOUTPUT_ADAPTER_TYPE=LOCAL_FILE\n"), std::string::npos);
   EXPECT_NE(text.find("\nBATCH_SIZE=100\n"), std::string::npos);
   EXPECT_TRUE(text.ends_with("LOG_LEVEL=info\nLOG_FORMAT=json\n")) << text;
-  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 32);
+  EXPECT_NE(text.find("\nHTTP_ADDRESS=0.0.0.0:9464\nSTATS_INTERVAL_MS=60000\n"), std::string::npos) << text;
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 34);
 }
 
 TEST_F(config_loader_test, help_lists_every_setting_with_variable_and_default) {
@@ -526,6 +546,7 @@ TEST_F(config_loader_test, help_and_version_skip_validation) {
   const auto version = parse({"--version"}, {});
   EXPECT_EQ(version.action, CliAction::PrintVersion);
   EXPECT_TRUE(version.text.starts_with("redis-eventhubs-connector ")) << version.text;
+  EXPECT_NE(version.text.find(" (commit "), std::string::npos) << version.text;
 }
 
 TEST_F(config_loader_test, check_config_validates_too) {

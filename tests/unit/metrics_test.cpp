@@ -1,0 +1,191 @@
+// Metrics, exposition, probes and the stats line, without servers.
+#include "observability/metrics.hpp"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "config/http_address.hpp"
+#include "observability/exposition.hpp"
+#include "observability/probes.hpp"
+#include "observability/stats_reporter.hpp"
+
+using namespace connector;
+
+TEST(metrics_test, histogram_counts_each_value_in_the_first_bucket_that_holds_it_and_is_cumulative) {
+  Histogram histogram({0.1, 1, 10});
+  for (double value : {0.05, 0.1, 0.5, 5.0, 50.0, -1.0}) histogram.observe(value);
+  const auto snapshot = histogram.snapshot();
+  EXPECT_EQ(snapshot.cumulative, (std::vector<std::uint64_t>{3, 4, 5, 6}));
+  EXPECT_NEAR(snapshot.sum, 0.05 + 0.1 + 0.5 + 5 + 50, 1e-6);
+}
+
+TEST(metrics_test, counters_and_histograms_add_up_across_threads) {
+  Counter counter;
+  Histogram histogram({1});
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 10000; ++i) {
+        counter.inc();
+        histogram.observe(0.5);
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(counter.value(), 40000u);
+  EXPECT_EQ(histogram.snapshot().cumulative.back(), 40000u);
+}
+
+TEST(metrics_test, dead_letter_reasons_of_the_pipeline_and_sinks_map_to_their_labels) {
+  EXPECT_EQ(classify_dead_letter("delivered 11 times, more than MAX_DELIVERY_ATTEMPTS (10)"),
+            DeadLetterReason::MaxDeliveries);
+  EXPECT_EQ(classify_dead_letter("event body of 2000000 bytes exceeds the output's maximum of 1048576 bytes"),
+            DeadLetterReason::TooLarge);
+  EXPECT_EQ(classify_dead_letter("rejected by Event Hubs: amqp:link:message-size-exceeded: too big"),
+            DeadLetterReason::TooLarge);
+  EXPECT_EQ(classify_dead_letter("rejected by Event Hubs: amqp:decode-error: bad"),
+            DeadLetterReason::Rejected);
+  EXPECT_EQ(classify_dead_letter("rejected by the output"), DeadLetterReason::Rejected);
+  EXPECT_EQ(classify_dead_letter("entry 1-0 of stream 's' has no field 'body' (MESSAGE_BODY_FIELD)"),
+            DeadLetterReason::Unencodable);
+}
+
+TEST(metrics_test, retry_causes_come_from_amqp_conditions_and_reasons) {
+  EXPECT_EQ(
+      classify_retry("rejected by Event Hubs: com.microsoft:server-busy: slow down", RetryCause::Rejected),
+      RetryCause::Busy);
+  EXPECT_EQ(classify_retry("com.microsoft:timeout", RetryCause::Connection), RetryCause::Timeout);
+  EXPECT_EQ(classify_retry("amqp:connection:forced", RetryCause::Rejected), RetryCause::Connection);
+  EXPECT_EQ(classify_retry("amqp:link:detach-forced", RetryCause::Rejected), RetryCause::Connection);
+  EXPECT_EQ(classify_retry("released by Event Hubs without processing", RetryCause::Rejected),
+            RetryCause::Rejected);
+  EXPECT_EQ(classify_retry("amqp:internal-error", RetryCause::Connection), RetryCause::Connection);
+}
+
+TEST(metrics_test, entry_ids_give_their_millisecond_time) {
+  EXPECT_EQ(entry_id_millis("1732700000000-5"), 1732700000000);
+  EXPECT_EQ(entry_id_millis("1732700000000"), 1732700000000);
+  EXPECT_EQ(entry_id_millis("abc-1"), 0);
+  EXPECT_EQ(entry_id_millis(""), 0);
+}
+
+TEST(metrics_test, latency_is_measured_from_the_entry_id_and_implausible_ids_are_skipped) {
+  Metrics m;
+  const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  const std::vector<std::string> ids = {std::to_string(now_ms - 2000) + "-0", "0-1",
+                                        std::to_string(now_ms + 3600000) + "-0"};
+  m.observe_acked(ids);
+  const auto snapshot = m.end_to_end_latency.snapshot();
+  EXPECT_EQ(snapshot.cumulative.back(), 1u);
+  EXPECT_GE(snapshot.sum, 2.0);
+  EXPECT_LT(snapshot.sum, 60.0);
+}
+
+TEST(metrics_test, exposition_omits_an_unknown_lag_and_says_so) {
+  Metrics m;
+  m.entries_acked.inc(7);
+  m.dead_lettered("rejected by the output").inc();
+  LiveState live;
+  live.group =
+      GroupStatus{.polled = true, .redis_up = true, .group_exists = true, .lag = std::nullopt, .pending = 3};
+  std::string text = render_exposition(m, live, ProcessStats{}, 0);
+  EXPECT_NE(text.find("connector_entries_acked_total 7\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("connector_entries_dead_lettered_total{reason=\"rejected\"} 1\n"), std::string::npos);
+  EXPECT_NE(text.find("connector_consumer_group_lag_known 0\n"), std::string::npos);
+  EXPECT_EQ(text.find("\nconnector_consumer_group_lag "), std::string::npos) << text;
+  EXPECT_NE(text.find("connector_consumer_group_pending 3\n"), std::string::npos);
+  EXPECT_EQ(text.find("connector_eventhubs_token_expires_in_seconds"), std::string::npos);
+
+  live.group.lag = 0;
+  live.token_metric = true;
+  m.set_token_expiry(std::chrono::system_clock::time_point(std::chrono::seconds(1000)));
+  text = render_exposition(m, live, ProcessStats{}, 400);
+  EXPECT_NE(text.find("connector_consumer_group_lag 0\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("connector_eventhubs_token_expires_in_seconds 600\n"), std::string::npos) << text;
+}
+
+TEST(metrics_test, a_silent_thread_fails_liveness_and_a_parked_one_does_not) {
+  Heartbeat reader, acker;
+  EXPECT_TRUE(check_liveness(reader, acker, std::chrono::seconds(10), 1'000'000'000).ok) << "not started yet";
+  reader.beat();
+  acker.park();
+  const std::int64_t later = reader.last_ms() + 11'000;
+  const ProbeResult result = check_liveness(reader, acker, std::chrono::seconds(10), later);
+  EXPECT_FALSE(result.ok);
+  EXPECT_NE(result.reason.find("reader thread made no progress"), std::string::npos) << result.reason;
+  EXPECT_EQ(result.reason.find("acker"), std::string::npos) << result.reason;
+  EXPECT_TRUE(check_liveness(reader, acker, std::chrono::seconds(10), reader.last_ms() + 9'000).ok);
+  EXPECT_EQ(probe_body(result).substr(0, 26), "{\"reason\":\"the reader thre");
+}
+
+TEST(metrics_test, readiness_needs_redis_the_group_and_the_output) {
+  GroupStatus up{.polled = true, .redis_up = true, .group_exists = true};
+  EXPECT_TRUE(check_readiness(up, true).ok);
+  EXPECT_EQ(probe_body(check_readiness(up, true)), "{\"status\":\"ok\"}\n");
+  EXPECT_NE(check_readiness(up, false).reason.find("output"), std::string::npos);
+  GroupStatus down{.polled = true, .error = "Connection refused"};
+  EXPECT_NE(check_readiness(down, true).reason.find("Redis unreachable: Connection refused"),
+            std::string::npos);
+  GroupStatus no_group{.polled = true, .redis_up = true, .error = "consumer group 'g' does not exist"};
+  EXPECT_EQ(check_readiness(no_group, true).reason, "consumer group 'g' does not exist");
+  EXPECT_FALSE(check_readiness(GroupStatus{}, true).ok);
+}
+
+TEST(metrics_test, stats_line_gives_deltas_and_rates_rounded_to_two_decimals) {
+  StatsTotals before{.read = 10, .acked = 10};
+  StatsTotals after{.read = 110, .acked = 40, .dead_lettered = 1};
+  LiveState live;
+  live.events_in_flight = 5;
+  live.output_up = true;
+  live.group = GroupStatus{.polled = true, .redis_up = true, .group_exists = true, .lag = 12, .pending = 4};
+  const auto fields = stats_fields(before, after, 3.0, live);
+  EXPECT_EQ(fields["read"], 100);
+  EXPECT_EQ(fields["read_per_s"], 33.33);
+  EXPECT_EQ(fields["acked_per_s"], 10.0);
+  EXPECT_EQ(fields["dead_lettered"], 1);
+  EXPECT_EQ(fields["lag"], 12);
+  EXPECT_EQ(fields["pending"], 4);
+  EXPECT_EQ(fields["in_flight"], 5);
+  EXPECT_EQ(fields["output"], "up");
+  live.group.lag.reset();
+  EXPECT_TRUE(stats_fields(before, after, 3.0, live)["lag"].is_null());
+}
+
+TEST(http_address_test, accepts_host_port_ipv6_and_off) {
+  EXPECT_FALSE(parse_http_address("off").has_value());
+  EXPECT_FALSE(parse_http_address("OFF").has_value());
+  auto address = parse_http_address("0.0.0.0:9464");
+  ASSERT_TRUE(address);
+  EXPECT_EQ(address->host, "0.0.0.0");
+  EXPECT_EQ(address->port, 9464);
+  address = parse_http_address("[::1]:8080");
+  ASSERT_TRUE(address);
+  EXPECT_EQ(address->host, "::1");
+  EXPECT_EQ(address->describe(), "[::1]:8080");
+  EXPECT_EQ(parse_http_address("localhost:1")->host, "localhost");
+}
+
+TEST(http_address_test, rejects_what_cannot_be_bound_with_a_reason) {
+  const auto reason = [](std::string_view text) {
+    try {
+      parse_http_address(text);
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  EXPECT_NE(reason("9464").find("has no port"), std::string::npos);
+  EXPECT_NE(reason("0.0.0.0:").find("the port \"\" is not a whole number from 1 to 65535"),
+            std::string::npos);
+  EXPECT_NE(reason("0.0.0.0:70000").find("the port \"70000\" is not"), std::string::npos);
+  EXPECT_NE(reason("0.0.0.0:http").find("the port \"http\" is not"), std::string::npos);
+  EXPECT_NE(reason("::1:9464").find("without [ ]"), std::string::npos);
+  EXPECT_NE(reason("[::1:9464").find("IPv6 address has no closing ']'"), std::string::npos);
+  EXPECT_NE(reason("[nope]:9464").find("IPv6"), std::string::npos);
+  EXPECT_NE(reason("300.1.1.1:9464").find("no valid host"), std::string::npos);
+  EXPECT_NE(reason(":9464").find("no valid host"), std::string::npos);
+  EXPECT_NE(reason("a b:9464").find("use host:port"), std::string::npos);
+}
