@@ -406,7 +406,7 @@ CommandLine parse_command_line(int argc, const char* const argv[], const Environ
   app.add_flag("--version", version, "print the version and exit");
   auto* env_file_option =
       app.add_option("--env-file", env_file, "read settings from this file instead of ./.env")
-          ->group("Files");
+          ->group("Settings file");  // not "Files": help2man would make that the FILES section
 
   std::array<std::string, kSettings.size()> raw;
   std::array<CLI::Option*, kSettings.size()> options{};

@@ -73,7 +73,7 @@ int main(int argc, char* argv[]) {
   app.footer(
       "Connection and stream: the connector's flags, variables and .env file (--env-file), same "
       "precedence:\n\n" +
-      connector_help_for({"Files", "Redis", "Stream"}));
+      connector_help_for({"Settings file", "Redis", "Stream"}));
   double rate = 100;
   std::uint64_t count = 0;
   std::size_t size = 200;
