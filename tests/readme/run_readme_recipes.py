@@ -8,8 +8,8 @@ A ```sh block without a marker fails the test, so a new recipe cannot go unteste
 
 Each run-block runs with `bash -euo pipefail` in a fresh directory whose build/release is the build under
 test, inside new PID and network namespaces: fixed ports such as 6379 cannot collide with anything,
-and every process the recipe leaves behind dies with it. `cmake --build --preset release ...` builds
-the build under test instead.
+and every process the recipe leaves behind dies with it. `cmake --preset release` is the build under
+test (configured already) and `cmake --build --preset release ...` builds it.
 
 Usage (as root): run_readme_recipes.py README.md BUILD_DIR
 """
@@ -51,6 +51,7 @@ def cmake_wrapper(bin_dir, build_dir):
     wrapper = bin_dir / "cmake"
     wrapper.write_text(
         "#!/bin/sh\n"
+        'if [ "$#" = 2 ] && [ "$1" = --preset ] && [ "$2" = release ]; then exit 0; fi  # configured already\n'
         f'if [ "$1" = --build ] && [ "$2" = --preset ] && [ "$3" = release ]; then\n'
         f'  shift 3; exec "{real}" --build "{build_dir}" "$@"\n'
         "fi\n"
