@@ -25,9 +25,10 @@ cleanup() {
 trap cleanup EXIT
 
 timed() {  # prints how long each step took: the figures worth knowing before putting this in CI
-  local started=$SECONDS
-  "$@"
-  echo "prove-quickstart: '$*' took $((SECONDS - started)) s"
+  local started=$SECONDS status=0
+  "$@" || status=$?
+  echo "prove-quickstart: '$*' took $((SECONDS - started)) s, exit status $status"
+  return "$status"
 }
 
 if [[ ! -f "$tarball" ]]; then
@@ -40,6 +41,10 @@ timed debootstrap --variant=minbase --include=git,ca-certificates --unpack-tarba
   bookworm "$root" "$mirror"
 git clone --quiet --no-local "$repo" "$root/root/redis-eventhubs-connector"
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+# As in every build chroot: packages do not start their services (redis-server would take port 6379 of
+# the host's network); on a real machine systemd starts it and setup.sh disables it again.
+printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
+chmod 0755 "$root/usr/sbin/policy-rc.d"
 
 # New mount and PID namespaces: the mounts vanish and every process left inside dies with the namespace.
 in_root() {
