@@ -10,7 +10,13 @@ PACKAGES=(
   libjemalloc-dev libgtest-dev libgmock-dev gcovr
   redis-server redis-tools
   prometheus
+  help2man lintian bash-completion python3-yaml iproute2
 )
+# kubectl renders the Kubernetes manifests offline (kubectl kustomize) in their test; an image may carry
+# its own kubectl (Google's package), which Debian's kubernetes-client would conflict with.
+if ! command -v kubectl >/dev/null 2>&1; then
+  PACKAGES+=(kubernetes-client)
+fi
 # Node.js runs Microsoft's own Event Hubs client in one interoperability test; an image may already
 # carry a Node.js with its own npm (NodeSource's), which Debian's npm package would conflict with.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then

@@ -15,8 +15,7 @@ int main(int argc, char* argv[]) {
   try {
     command_line = parse_command_line(argc, argv, current_environment());
   } catch (const ConfigurationError& error) {
-    std::fprintf(stderr, "%s\n", error.what());
-    logger().fatal("invalid_configuration", {{"problems", error.problems()}});
+    report_configuration_error(error);
     return kExitInvalidConfiguration;
   }
   switch (command_line.action) {

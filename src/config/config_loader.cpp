@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <array>
 #include <charconv>
+#include <cstdio>
 #include <filesystem>
 #include <optional>
 #include <stdexcept>
@@ -414,7 +415,7 @@ CommandLine parse_command_line(int argc, const char* const argv[], const Environ
   app.add_flag("--version", version, "print the version and exit");
   auto* env_file_option =
       app.add_option("--env-file", env_file, "read settings from this file instead of ./.env")
-          ->group("Files");
+          ->group("Settings file");  // not "Files": help2man would make that the FILES section
 
   std::array<std::string, kSettings.size()> raw;
   std::array<CLI::Option*, kSettings.size()> options{};
@@ -475,6 +476,25 @@ CommandLine parse_command_line(int argc, const char* const argv[], const Environ
   return result;
 }
 
+void report_configuration_error(const ConfigurationError& error) {
+  if (::isatty(STDERR_FILENO) == 1) {
+    std::fprintf(stderr, "%s\n", error.what());
+  } else {
+    logger().fatal("invalid_configuration", {{"problems", error.problems()}});
+  }
+}
+
+namespace {
+/// REDIS_URL as --check-config shows it: the user, and `***` where the password is, so that the reader
+/// sees that one is set.
+std::string redis_url_for_display(const RedisEndpoint& endpoint) {
+  std::string url = endpoint.describe();
+  if (endpoint.username.empty() && endpoint.password.empty()) return url;
+  const auto credentials = endpoint.username + (endpoint.password.empty() ? "" : ":***") + "@";
+  return url.insert(url.find("://") + 3, credentials);
+}
+}  // namespace
+
 std::string describe_config(const Config& c) {
   const auto optional = [](const std::optional<std::string>& value) { return value.value_or(""); };
   const auto ms = [](std::chrono::milliseconds value) { return std::to_string(value.count()); };
@@ -482,7 +502,7 @@ std::string describe_config(const Config& c) {
                       : c.output == OutputType::Blackhole ? "BLACKHOLE"
                                                           : "LOCAL_FILE";
   const std::map<std::string_view, std::string> values = {
-      {"REDIS_URL", c.redis.describe()},
+      {"REDIS_URL", redis_url_for_display(c.redis)},
       {"REDIS_USERNAME", c.redis.username},
       {"REDIS_PASSWORD", c.redis.password.empty() ? "" : "***"},
       {"REDIS_TLS_CA_FILE", c.redis_tls.ca_file},

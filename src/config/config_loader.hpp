@@ -3,6 +3,7 @@
 #include <map>
 #include <string>
 
+#include "common/errors.hpp"
 #include "config/config.hpp"
 
 namespace connector {
@@ -27,6 +28,10 @@ struct CommandLine {
 /// default; a variable that is present but empty counts as unset. Throws ConfigurationError listing every
 /// problem at once. Reads nothing but argv, `environment`, the .env file and the files settings name.
 CommandLine parse_command_line(int argc, const char* const argv[], const Environment& environment);
+
+/// Tells the user about invalid configuration once: as a readable list on a terminal, else as one
+/// `invalid_configuration` log line (where log collectors look; a second copy would only repeat it).
+void report_configuration_error(const ConfigurationError& error);
 
 /// The effective configuration as `VARIABLE=value` lines, for --check-config; secrets are shown as "***".
 std::string describe_config(const Config& config);

@@ -166,7 +166,7 @@ void Pipeline::reader_loop() {
         if (!reader_connection_.connected()) {
           reconnect(reader_connection_, reader_, "reader");
           own_pending = true;
-          pending_cursor = "0";
+          pending_cursor.assign(1, '0');  // not = "0": GCC 12's -Wrestrict false positive at -O3 (GCC bug 105651)
           // connect() clears an interruption that stop() may have sent just before it.
           if (stopping_) break;
         }

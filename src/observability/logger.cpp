@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <ctime>
@@ -18,6 +19,18 @@ std::string read_hostname() {
 std::string dump(const nlohmann::json& value) {
   // Stream values are bytes: replace invalid UTF-8 instead of throwing from a log call.
   return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+/// A value for a pretty line: a plain word as is; a string that is empty or holds a space, a quote or an
+/// `=` is quoted (JSON escapes), so `key=value` pairs stay unambiguous, as in logfmt.
+std::string pretty_value(const nlohmann::json& value) {
+  if (!value.is_string()) return dump(value);
+  const auto& text = value.get_ref<const std::string&>();
+  const bool plain = !text.empty() && std::none_of(text.begin(), text.end(), [](char c) {
+    return std::isspace(static_cast<unsigned char>(c)) || c == '"' || c == '=' ||
+           std::iscntrl(static_cast<unsigned char>(c));
+  });
+  return plain ? text : dump(value);
 }
 }  // namespace
 
@@ -50,7 +63,7 @@ std::string Logger::format_line(LogLevel level, std::string_view msg, const nloh
                        time_ms % 1000, name, msg);
     if (fields.is_object()) {
       for (const auto& [key, value] : fields.items()) {
-        line += fmt::format(" {}={}", key, value.is_string() ? value.get<std::string>() : dump(value));
+        line += fmt::format(" {}={}", key, pretty_value(value));
       }
     }
     line += "\n";

@@ -473,6 +473,7 @@ TEST_F(config_loader_test, secrets_never_appear_in_problems_or_description) {
   const auto description = describe_config(parse({}, env).config);
   EXPECT_EQ(description.find(secret), std::string::npos) << description;
   EXPECT_NE(description.find("REDIS_PASSWORD=***\n"), std::string::npos) << description;
+  EXPECT_TRUE(description.starts_with("REDIS_URL=rediss://user:***@h:6380/1\n")) << description;
   EXPECT_NE(description.find("EVENT_HUB_CONNECTION_STRING=Endpoint=sb://ns.servicebus.windows.net/;"
                              "SharedAccessKeyName=send;SharedAccessKey=***;EntityPath=hub\n"),
             std::string::npos)

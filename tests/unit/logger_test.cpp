@@ -35,6 +35,15 @@ TEST(logger_test, pretty_lines_are_for_humans) {
   EXPECT_EQ(line, "[01:02:03.004] ERROR: entry_dead_lettered entry=1-0\n");
 }
 
+TEST(logger_test, pretty_values_with_spaces_are_quoted) {
+  Logger log(LogLevel::Info, LogFormat::Pretty);
+  const std::string line = log.format_line(
+      LogLevel::Warn, "event_retry",
+      {{"error", "server busy"}, {"empty", ""}, {"eq", "a=b"}, {"word", "plain"}, {"n", 2}}, 0);
+  EXPECT_EQ(line, R"([00:00:00.000] WARN: event_retry empty="" eq="a=b" error="server busy" n=2 word=plain)"
+                  "\n");
+}
+
 TEST(logger_test, levels_filter_and_parse_by_pino_names) {
   Logger log(LogLevel::Warn, LogFormat::Json);
   EXPECT_FALSE(log.enabled(LogLevel::Info));

@@ -3,7 +3,9 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <random>
 #include <thread>
@@ -42,36 +44,57 @@ void make_sample(Sample& sample, std::uint64_t seq, std::size_t size, std::minst
                            8 + sample.humidity.size() + 6 + sample.status.size() + 3 + sample.seq.size() + 7;
   sample.padding.assign(size > used ? size - used : 0, 'x');
 }
+
+/// The lines of the connector's --help that describe `groups` (CLI11 prints a group as "Name:" and its
+/// options indented below it), so the publisher's help lists the flags it forwards without a second copy.
+std::string connector_help_for(std::initializer_list<std::string_view> groups) {
+  const char* help_args[] = {"redis-eventhubs-connector", "--help"};
+  const std::string help = connector::parse_command_line(2, help_args, {}).text;
+  std::string selected;
+  bool in_group = false;
+  for (std::size_t start = 0; start < help.size();) {
+    const auto end = std::min(help.find('\n', start), help.size());
+    const std::string_view line(help.data() + start, end - start);
+    if (!line.empty() && line.front() != ' ') {
+      in_group = std::any_of(groups.begin(), groups.end(),
+                             [&](std::string_view group) { return line == std::string(group) + ":"; });
+    }
+    if (in_group && !(line.empty() && selected.ends_with("\n\n"))) selected.append(line).append("\n");
+    start = end + 1;
+  }
+  return selected;
+}
 }  // namespace
 
 int main(int argc, char* argv[]) {
   using namespace connector;
   CLI::App app{"Publishes sample telemetry entries to the connector's Redis stream (REDIS_URL, STREAM_KEY)."};
+  app.allow_extras();  // every other argument is a connector setting, resolved by the connector's own loader
+  app.footer(
+      "Connection and stream: the connector's flags, variables and .env file (--env-file), same "
+      "precedence:\n\n" +
+      connector_help_for({"Settings file", "Redis", "Stream"}));
   double rate = 100;
   std::uint64_t count = 0;
   std::size_t size = 200;
   std::size_t pipeline_depth = 100;
-  std::string env_file;
-  std::string stream_override;
   app.add_option("--rate", rate, "entries per second; 0 = as fast as possible")->capture_default_str();
   app.add_option("--count", count, "entries to write, then exit; 0 = until Ctrl+C")->capture_default_str();
   app.add_option("--size", size, "approximate bytes of field names and values per entry")->capture_default_str();
   app.add_option("--pipeline", pipeline_depth, "XADDs sent before reading their replies")->capture_default_str();
-  app.add_option("--env-file", env_file, "the .env file to read (default ./.env)");
-  app.add_option("--stream-key", stream_override, "overrides STREAM_KEY");
   CLI11_PARSE(app, argc, argv);
 
   // The connector's own loader validates REDIS_URL and the TLS settings exactly as the connector does.
   Environment environment = current_environment();
-  if (!stream_override.empty()) environment["STREAM_KEY"] = stream_override;
   if (environment.count("CONSUMER_GROUP_NAME") == 0) environment["CONSUMER_GROUP_NAME"] = "publisher";
+  const std::vector<std::string> forwarded = app.remaining();
   std::vector<const char*> loader_args = {argv[0]};
-  if (!env_file.empty()) loader_args.insert(loader_args.end(), {"--env-file", env_file.c_str()});
+  for (const auto& arg : forwarded) loader_args.push_back(arg.c_str());
   Config config;
   try {
     config = parse_command_line(static_cast<int>(loader_args.size()), loader_args.data(), environment).config;
   } catch (const ConfigurationError& error) {
-    std::fprintf(stderr, "%s\n", error.what());
+    report_configuration_error(error);
     return kExitInvalidConfiguration;
   }
   set_logger_options(config.log_level, config.log_format);
@@ -129,8 +152,10 @@ int main(int argc, char* argv[]) {
     }
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  logger().info("publisher_stopped", {{"written", written},
-                                      {"seconds", seconds},
-                                      {"entries_per_second", seconds > 0 ? written / seconds : 0.0}});
+  const auto two_decimals = [](double value) { return std::round(value * 100) / 100; };
+  logger().info("publisher_stopped",
+                {{"written", written},
+                 {"seconds", two_decimals(seconds)},
+                 {"entries_per_second", two_decimals(seconds > 0 ? written / seconds : 0.0)}});
   return 0;
 }
