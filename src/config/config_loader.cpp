@@ -79,7 +79,8 @@ constexpr std::array kSettings = {
     Setting{"PENDING_MESSAGE_MIN_IDLE_MS", "Tuning", "60000", "idle time before an entry is claimed, ms"},
     Setting{"HTTP_ADDRESS", "Monitoring", "0.0.0.0:9464",
             "host:port or [ipv6]:port of /metrics, /healthz and /readyz; off disables"},
-    Setting{"STATS_INTERVAL_MS", "Monitoring", "60000", "how often the stats log line is written, ms; 0 = never"},
+    Setting{"STATS_INTERVAL_MS", "Monitoring", "60000",
+            "how often the stats log line is written, ms; 0 = never"},
     Setting{"LOG_LEVEL", "Logging", "info", "trace, debug, info, warn, error or fatal"},
     Setting{"LOG_FORMAT", "Logging", "json", "json (pino lines) or pretty"},
 };
@@ -442,7 +443,8 @@ CommandLine parse_command_line(int argc, const char* const argv[], const Environ
     problems.push_back(std::string("command line: ") + e.what());
   }
   if (version)
-    return {CliAction::PrintVersion, {},
+    return {CliAction::PrintVersion,
+            {},
             "redis-eventhubs-connector " + std::string(build_version()) + " (commit " +
                 std::string(build_commit()) + ")\n"};
   report_extras(app.remaining(), problems);

@@ -3,6 +3,9 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -172,6 +175,26 @@ TEST(monitoring_test, prometheus_scrapes_counts_lag_and_probes_follow_redis_and_
   EXPECT_EQ(client.Delete("/readyz")->status, 405);
   EXPECT_EQ(client.Get("/nothing-here")->status, 404);
   EXPECT_EQ(client.Get(("/metrics?" + std::string(5000, 'a')).c_str())->status, 414);
+  const auto huge_header = client.Get("/metrics", httplib::Headers{{"X-Filler", std::string(100000, 'x')}});
+  EXPECT_TRUE(!huge_header || (huge_header->status >= 400 && huge_header->status < 500));
+
+  // Clients that connect and say nothing hold the two workers only until the read timeout (5 s).
+  std::vector<int> idle_sockets;
+  for (int i = 0; i < 2; ++i) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(http_port);
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+    idle_sockets.push_back(fd);
+  }
+  httplib::Client patient("127.0.0.1", http_port);
+  patient.set_read_timeout(30);
+  const auto answer = patient.Get("/healthz");
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->status, 200);
+  for (const int fd : idle_sockets) ::close(fd);
 
   // The output stops: readiness fails with a reason, liveness holds, and the entries the connector
   // could not take (one batch of 5 is with the stopped output) show as lag.
