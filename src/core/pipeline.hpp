@@ -51,6 +51,12 @@ struct PipelineStats {
   std::size_t in_flight_batches = 0;
 };
 
+/// Why a pipeline thread stopped for good; main maps it to the exit status.
+struct PipelineFailure {
+  std::string message;
+  bool invalid_configuration = false;  // e.g. STREAM_KEY turned into a string: exit 2, like at startup
+};
+
 /// Moves entries from the stream to the sink and acks them once confirmed, at least once.
 ///
 /// Threads: the reader thread owns `reader_` (the blocking XREADGROUP connection); the acker thread
@@ -72,8 +78,9 @@ class Pipeline {
   /// Stops reading, waits up to shutdown_grace for in-flight events to complete and be acked, stops
   /// the sink and closes the connections. Idempotent; unconfirmed entries stay pending in Redis.
   void stop();
-  /// Set when a thread died of an unexpected error (a bug, never data): main exits with status 1.
-  std::optional<std::string> fatal_error() const;
+  /// Set when a thread stopped for good: a ConfigurationError found while running (the same policy on
+  /// both threads: main exits with status 2), or an unexpected error (a bug, never data: status 1).
+  std::optional<PipelineFailure> fatal_error() const;
 
   PipelineStats stats() const;
 
@@ -84,6 +91,7 @@ class Pipeline {
     std::vector<EntryState> states;
     std::vector<std::string> reasons;  // dead-letter reasons
     std::vector<unsigned> retries;     // Retry outcomes so far, per entry
+    std::vector<std::uint64_t> accepted_mark;  // accepted_total_ when the entry was last sent
     std::size_t unresolved = 0;
     std::chrono::steady_clock::time_point started;
     std::chrono::steady_clock::time_point retry_at;
@@ -97,13 +105,18 @@ class Pipeline {
 
   void reader_loop();
   void acker_loop();
+  enum class RedisWork { Done, ConnectionLost, Refused };
   void connect_with_attempts(RedisConnection& connection, StreamConsumer& consumer, const char* role);
   void reconnect(RedisConnection& connection, StreamConsumer& consumer, const char* role);
+  void recreate_lost_group(StreamConsumer& consumer, const char* role, std::string_view cause);
   enum class EntrySource { New, OwnPending, Claimed };
   void dispatch(std::vector<StreamEntry> entries, EntrySource source);
   void send_entries(std::uint64_t batch_id, const std::vector<std::size_t>& indices);
   void apply_completions(std::unique_lock<std::mutex>& lock);
-  bool flush_redis_work(std::unique_lock<std::mutex>& lock);
+  RedisWork flush_redis_work(std::unique_lock<std::mutex>& lock);
+  void write_dead_letters(std::vector<std::pair<std::uint64_t, std::size_t>> due, std::unique_lock<std::mutex>& lock);
+  void record_delivery_counts(std::unique_lock<std::mutex>& lock);
+  bool acker_sleep(std::unique_lock<std::mutex>& lock, std::chrono::milliseconds delay);
   void resend_due_retries(std::unique_lock<std::mutex>& lock);
   void claim_idle_entries(std::unique_lock<std::mutex>& lock);
   void resolve(std::uint64_t batch_id, std::size_t index);
@@ -132,12 +145,18 @@ class Pipeline {
   std::deque<CompletionRecord> completions_;
   std::vector<std::pair<std::uint64_t, std::size_t>> ack_due_;
   std::vector<std::pair<std::uint64_t, std::size_t>> dead_letter_due_;
+  // Dead letters whose XADD Redis refused: they wait for their own back-off so that acks go on.
+  std::vector<std::pair<std::uint64_t, std::size_t>> dead_letter_retry_;
+  std::chrono::steady_clock::time_point dead_letter_retry_at_;
+  unsigned dead_letter_failures_ = 0;
+  std::vector<std::pair<std::string, unsigned>> counts_due_;  // delivery counts to record in Redis
+  std::uint64_t accepted_total_ = 0;                          // Accepted outcomes so far
   std::size_t outstanding_events_ = 0;  // with the sink, not completed yet
   std::uint64_t next_batch_id_ = 1;
   bool reading_stopped_ = false;  // no more reads, resends or claims
   bool acker_exit_ = false;
   bool started_ = false;
-  std::optional<std::string> fatal_error_;
+  std::optional<PipelineFailure> fatal_error_;
   std::chrono::steady_clock::time_point next_claim_;
   std::string claim_cursor_ = "0-0";
   PipelineStats stats_;
