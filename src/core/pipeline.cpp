@@ -1,9 +1,9 @@
 #include "core/pipeline.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <random>
-
-#include <fmt/format.h>
 
 #include "common/backoff.hpp"
 #include "common/errors.hpp"
@@ -65,7 +65,8 @@ bool Pipeline::sleep_unless_stopping(milliseconds delay) {
   return !reader_wakeup_.wait_for(lock, delay, [this] { return stopping_.load(); });
 }
 
-void Pipeline::connect_with_attempts(RedisConnection& connection, StreamConsumer& consumer, const char* role) {
+void Pipeline::connect_with_attempts(RedisConnection& connection, StreamConsumer& consumer,
+                                     const char* role) {
   std::string last_error;
   for (int attempt = 1; attempt <= options_.startup_connect_attempts; ++attempt) {
     try {
@@ -73,13 +74,14 @@ void Pipeline::connect_with_attempts(RedisConnection& connection, StreamConsumer
       const RedisVersion version = consumer.check_server();
       if (std::string_view(role) == "reader") {
         const bool created = consumer.ensure_group(consumer.options().group_start_id);
-        logger().info("redis_connected",
-                      {{"address", connection.endpoint().describe()},
-                       {"redis_version", fmt::format("{}.{}.{}", version.major, version.minor, version.patch)},
-                       {"stream", consumer.options().stream_key},
-                       {"group", consumer.options().group},
-                       {"consumer", consumer.options().consumer},
-                       {"group_created", created}});
+        logger().info(
+            "redis_connected",
+            {{"address", connection.endpoint().describe()},
+             {"redis_version", fmt::format("{}.{}.{}", version.major, version.minor, version.patch)},
+             {"stream", consumer.options().stream_key},
+             {"group", consumer.options().group},
+             {"consumer", consumer.options().consumer},
+             {"group_created", created}});
       }
       return;
     } catch (const RedisConnectionError& error) {
@@ -123,8 +125,9 @@ void Pipeline::recreate_lost_group(StreamConsumer& consumer, const char* role, s
                  {"group", consumer.options().group},
                  {"cause", cause},
                  {"resumed_from", kRecreatedGroupStartId},
-                 {"note", "group recreated at the oldest entry the stream holds; entries it had acked are "
-                          "delivered again"}});
+                 {"note",
+                  "group recreated at the oldest entry the stream holds; entries it had acked are "
+                  "delivered again"}});
 }
 
 void Pipeline::start() {
@@ -151,7 +154,8 @@ void Pipeline::record_fatal(const std::exception& error, const char* thread) {
   logger().fatal(configuration ? "invalid_configuration" : "pipeline_thread_failed",
                  {{"thread", thread}, {"error", error.what()}});
   std::lock_guard lock(mutex_);
-  if (!fatal_error_) fatal_error_ = PipelineFailure{fmt::format("{} thread: {}", thread, error.what()), configuration};
+  if (!fatal_error_)
+    fatal_error_ = PipelineFailure{fmt::format("{} thread: {}", thread, error.what()), configuration};
   reader_wakeup_.notify_all();
 }
 
@@ -174,9 +178,8 @@ void Pipeline::reader_loop() {
     while (!stopping_) {
       {
         std::unique_lock lock(mutex_);
-        reader_wakeup_.wait(lock, [this] {
-          return stopping_ || batches_.size() < options_.max_in_flight_batches;
-        });
+        reader_wakeup_.wait(lock,
+                            [this] { return stopping_ || batches_.size() < options_.max_in_flight_batches; });
       }
       if (stopping_) break;
       try {
@@ -200,7 +203,8 @@ void Pipeline::reader_loop() {
           entries = reader_.read(">", options_.batch_size, options_.poll_timeout);
         }
         failures = 0;
-        if (!entries.empty()) dispatch(std::move(entries), own_pending ? EntrySource::OwnPending : EntrySource::New);
+        if (!entries.empty())
+          dispatch(std::move(entries), own_pending ? EntrySource::OwnPending : EntrySource::New);
       } catch (const NoGroupError& error) {
         try {
           recreate_lost_group(reader_, "reader", error.what());
@@ -217,7 +221,8 @@ void Pipeline::reader_loop() {
         if (stopping_) break;
         reader_connection_.close();
         const auto delay = backoff(++failures);
-        logger().warn("redis_reconnect", {{"role", "reader"}, {"error", error.what()}, {"retry_in_ms", delay.count()}});
+        logger().warn("redis_reconnect",
+                      {{"role", "reader"}, {"error", error.what()}, {"retry_in_ms", delay.count()}});
         sleep_unless_stopping(delay);
       } catch (const RedisStreamError& error) {
         if (stopping_) break;
@@ -270,8 +275,8 @@ void Pipeline::dispatch(std::vector<StreamEntry> entries, EntrySource source) {
     }
     if (entry.deliveries > options_.max_delivery_attempts) {
       batch.states[i] = EntryState::DeadLetterDue;
-      batch.reasons[i] = fmt::format("delivered {} times, more than MAX_DELIVERY_ATTEMPTS ({})", entry.deliveries,
-                                     options_.max_delivery_attempts);
+      batch.reasons[i] = fmt::format("delivered {} times, more than MAX_DELIVERY_ATTEMPTS ({})",
+                                     entry.deliveries, options_.max_delivery_attempts);
       continue;
     }
     try {
@@ -331,7 +336,8 @@ void Pipeline::acker_loop() {
       if (!reading_stopped_) {
         wake_at = std::min(wake_at, next_claim_);
         for (const auto& [id, batch] : batches_) {
-          if (std::find(batch.states.begin(), batch.states.end(), EntryState::RetryWait) != batch.states.end()) {
+          if (std::find(batch.states.begin(), batch.states.end(), EntryState::RetryWait) !=
+              batch.states.end()) {
             wake_at = std::min(wake_at, batch.retry_at);
           }
         }
@@ -388,9 +394,9 @@ void Pipeline::apply_completions(std::unique_lock<std::mutex>&) {
     CompletionRecord record = std::move(completions_.front());
     completions_.pop_front();
     auto found = batches_.find(record.batch_id);
-    accepted_total_ += static_cast<std::uint64_t>(std::count_if(
-        record.completions.begin(), record.completions.end(),
-        [](const Completion& completion) { return completion.outcome == Outcome::Accepted; }));
+    accepted_total_ += static_cast<std::uint64_t>(
+        std::count_if(record.completions.begin(), record.completions.end(),
+                      [](const Completion& completion) { return completion.outcome == Outcome::Accepted; }));
     for (const Completion& completion : record.completions) {
       // A misbehaving sink must not corrupt the books: unknown or repeated completions are ignored.
       if (found == batches_.end() || completion.index >= record.entry_indices->size()) {
@@ -417,15 +423,18 @@ void Pipeline::apply_completions(std::unique_lock<std::mutex>&) {
         case Outcome::Retry: {
           StreamEntry& entry = batch.entries[index];
           // A failed attempt counts towards MAX_DELIVERY_ATTEMPTS only when the output was up: ready,
-          // and accepting other events since this one was sent. During an outage nothing is accepted,
-          // so no attempt counts, however long it lasts.
-          if (sink_.ready() && accepted_total_ > batch.accepted_mark[index]) {
+          // and accepting other events since this entry's previous outcome (or since it was sent).
+          // During an outage nothing is accepted, so no attempt counts, however long it lasts; the
+          // price is that a lone failing entry on an idle stream is retried without counting.
+          const bool output_up = sink_.ready() && accepted_total_ > batch.accepted_mark[index];
+          batch.accepted_mark[index] = accepted_total_;
+          if (output_up) {
             if (entry.deliveries >= options_.max_delivery_attempts) {
               batch.states[index] = EntryState::DeadLetterDue;
-              batch.reasons[index] = fmt::format("failed {} times while the output accepted other events, "
-                                                 "MAX_DELIVERY_ATTEMPTS is {}; last: {}",
-                                                 entry.deliveries, options_.max_delivery_attempts,
-                                                 completion.reason);
+              batch.reasons[index] = fmt::format(
+                  "failed {} times while the output accepted other events, "
+                  "MAX_DELIVERY_ATTEMPTS is {}; last: {}",
+                  entry.deliveries, options_.max_delivery_attempts, completion.reason);
               dead_letter_due_.emplace_back(record.batch_id, index);
               break;
             }
@@ -502,9 +511,9 @@ Pipeline::RedisWork Pipeline::flush_redis_work(std::unique_lock<std::mutex>& loc
   } else {
     ack_due_.insert(ack_due_.end(), acks.begin(), acks.end());
     dead_letter_due_.insert(dead_letter_due_.end(), dead_letters.begin(), dead_letters.end());
-    logger().warn("redis_ack_failed", {{"error", failure},
-                                       {"acks_kept", ack_due_.size()},
-                                       {"dead_letters_kept", dead_letter_due_.size()}});
+    logger().warn(
+        "redis_ack_failed",
+        {{"error", failure}, {"acks_kept", ack_due_.size()}, {"dead_letters_kept", dead_letter_due_.size()}});
     return result;
   }
   if (dead_letters.empty()) return RedisWork::Done;
@@ -512,7 +521,8 @@ Pipeline::RedisWork Pipeline::flush_redis_work(std::unique_lock<std::mutex>& loc
     write_dead_letters(std::move(dead_letters), lock);
   } catch (const RedisConnectionError& error) {
     acker_connection_.close();
-    logger().warn("redis_ack_failed", {{"error", error.what()}, {"dead_letters_kept", dead_letter_due_.size()}});
+    logger().warn("redis_ack_failed",
+                  {{"error", error.what()}, {"dead_letters_kept", dead_letter_due_.size()}});
     return RedisWork::ConnectionLost;
   }
   return RedisWork::Done;
@@ -599,7 +609,8 @@ void Pipeline::resolve(std::uint64_t batch_id, std::size_t index) {
   batch.states[index] = EntryState::Done;
   if (--batch.unresolved == 0) {
     if (logger().enabled(LogLevel::Debug)) {
-      logger().debug("batch_done", {{"entries", batch.entries.size()}, {"duration_ms", elapsed_ms(batch.started)}});
+      logger().debug("batch_done",
+                     {{"entries", batch.entries.size()}, {"duration_ms", elapsed_ms(batch.started)}});
     }
     batches_.erase(found);
     reader_wakeup_.notify_one();
@@ -616,7 +627,6 @@ void Pipeline::resend_due_retries(std::unique_lock<std::mutex>& lock) {
     for (std::size_t i = 0; i < batch.states.size(); ++i) {
       if (batch.states[i] == EntryState::RetryWait) {
         batch.states[i] = EntryState::Sending;
-        batch.accepted_mark[i] = accepted_total_;
         indices.push_back(i);
       }
     }
@@ -639,7 +649,8 @@ void Pipeline::send_entries(std::uint64_t batch_id, const std::vector<std::size_
     batch = &batches_.at(batch_id);
   }
   Batch events(indices.size());
-  for (std::size_t i = 0; i < indices.size(); ++i) encoder_.encode_into(batch->entries[indices[i]], events[i]);
+  for (std::size_t i = 0; i < indices.size(); ++i)
+    encoder_.encode_into(batch->entries[indices[i]], events[i]);
   auto shared_indices = std::make_shared<const std::vector<std::size_t>>(indices);
   sink_.send(std::move(events), [this, batch_id, shared_indices](std::vector<Completion> completions) {
     {
@@ -702,6 +713,7 @@ void Pipeline::claim_idle_entries(std::unique_lock<std::mutex>& lock) {
   }
   lock.lock();
   stats_.deleted_acked += result.deleted_ids.size();
+  if (failure.empty()) ++stats_.claim_scans;
   if (!failure.empty()) {
     logger().warn("claim_failed", {{"error", failure}});
     claim_cursor_ = "0-0";
@@ -742,7 +754,8 @@ void Pipeline::stop() {
     progress_.wait_until(lock, deadline, [this] { return drained(); });
     left_with_sink = outstanding_events_;
   }
-  const auto remaining = std::max(milliseconds(0), std::chrono::duration_cast<milliseconds>(deadline - Clock::now()));
+  const auto remaining =
+      std::max(milliseconds(0), std::chrono::duration_cast<milliseconds>(deadline - Clock::now()));
   sink_.stop(remaining);
   {
     std::lock_guard lock(mutex_);

@@ -40,13 +40,14 @@ struct PipelineOptions {
 
 /// Counters since start; read with Pipeline::stats() from any thread.
 struct PipelineStats {
-  std::uint64_t read = 0;            // entries read from the stream (new and own pending)
-  std::uint64_t claimed = 0;         // entries claimed from idle consumers
-  std::uint64_t sent = 0;            // events handed to the sink (retries included)
-  std::uint64_t acked = 0;           // entries XACKed after the sink accepted them
-  std::uint64_t retried = 0;         // Retry outcomes
-  std::uint64_t dead_lettered = 0;   // moved to the dead-letter stream
-  std::uint64_t deleted_acked = 0;   // pending entries found trimmed from the stream, acked
+  std::uint64_t read = 0;           // entries read from the stream (new and own pending)
+  std::uint64_t claimed = 0;        // entries claimed from idle consumers
+  std::uint64_t claim_scans = 0;    // pages of the pending list scanned for idle entries
+  std::uint64_t sent = 0;           // events handed to the sink (retries included)
+  std::uint64_t acked = 0;          // entries XACKed after the sink accepted them
+  std::uint64_t retried = 0;        // Retry outcomes
+  std::uint64_t dead_lettered = 0;  // moved to the dead-letter stream
+  std::uint64_t deleted_acked = 0;  // pending entries found trimmed from the stream, acked
   std::uint64_t redis_reconnects = 0;
   std::size_t in_flight_batches = 0;
 };
@@ -65,8 +66,8 @@ struct PipelineFailure {
 /// guarded by `mutex_`.
 class Pipeline {
  public:
-  Pipeline(PipelineOptions options, RedisConnectionOptions redis, StreamConsumerOptions stream, Encoder encoder,
-           Sink& sink);
+  Pipeline(PipelineOptions options, RedisConnectionOptions redis, StreamConsumerOptions stream,
+           Encoder encoder, Sink& sink);
   ~Pipeline();
   Pipeline(const Pipeline&) = delete;
   Pipeline& operator=(const Pipeline&) = delete;
@@ -89,9 +90,9 @@ class Pipeline {
   struct InFlightBatch {
     std::vector<StreamEntry> entries;
     std::vector<EntryState> states;
-    std::vector<std::string> reasons;  // dead-letter reasons
-    std::vector<unsigned> retries;     // Retry outcomes so far, per entry
-    std::vector<std::uint64_t> accepted_mark;  // accepted_total_ when the entry was last sent
+    std::vector<std::string> reasons;          // dead-letter reasons
+    std::vector<unsigned> retries;             // Retry outcomes so far, per entry
+    std::vector<std::uint64_t> accepted_mark;  // accepted_total_ at the entry's last outcome (or send)
     std::size_t unresolved = 0;
     std::chrono::steady_clock::time_point started;
     std::chrono::steady_clock::time_point retry_at;
@@ -114,7 +115,8 @@ class Pipeline {
   void send_entries(std::uint64_t batch_id, const std::vector<std::size_t>& indices);
   void apply_completions(std::unique_lock<std::mutex>& lock);
   RedisWork flush_redis_work(std::unique_lock<std::mutex>& lock);
-  void write_dead_letters(std::vector<std::pair<std::uint64_t, std::size_t>> due, std::unique_lock<std::mutex>& lock);
+  void write_dead_letters(std::vector<std::pair<std::uint64_t, std::size_t>> due,
+                          std::unique_lock<std::mutex>& lock);
   void record_delivery_counts(std::unique_lock<std::mutex>& lock);
   bool acker_sleep(std::unique_lock<std::mutex>& lock, std::chrono::milliseconds delay);
   void resend_due_retries(std::unique_lock<std::mutex>& lock);
@@ -140,7 +142,7 @@ class Pipeline {
   mutable std::mutex mutex_;
   std::condition_variable reader_wakeup_;  // capacity freed, or stopping
   std::condition_variable acker_wakeup_;   // completions or Redis work queued, or stopping
-  std::condition_variable progress_;        // something completed or resolved (stop() waits on it)
+  std::condition_variable progress_;       // something completed or resolved (stop() waits on it)
   std::map<std::uint64_t, InFlightBatch> batches_;
   std::deque<CompletionRecord> completions_;
   std::vector<std::pair<std::uint64_t, std::size_t>> ack_due_;
@@ -151,7 +153,7 @@ class Pipeline {
   unsigned dead_letter_failures_ = 0;
   std::vector<std::pair<std::string, unsigned>> counts_due_;  // delivery counts to record in Redis
   std::uint64_t accepted_total_ = 0;                          // Accepted outcomes so far
-  std::size_t outstanding_events_ = 0;  // with the sink, not completed yet
+  std::size_t outstanding_events_ = 0;                        // with the sink, not completed yet
   std::uint64_t next_batch_id_ = 1;
   bool reading_stopped_ = false;  // no more reads, resends or claims
   bool acker_exit_ = false;

@@ -1,10 +1,10 @@
 #include "redis/stream_consumer.hpp"
 
+#include <fmt/format.h>
+
 #include <charconv>
 #include <chrono>
 #include <ctime>
-
-#include <fmt/format.h>
 
 namespace connector {
 namespace {
@@ -35,15 +35,16 @@ std::vector<StreamEntry> parse_entries(RedisReplyView reply, std::string_view co
   std::vector<StreamEntry> entries;
   if (reply.is_nil()) return entries;
   if (!reply.is_array()) {
-    throw RedisStreamError(fmt::format("{}: expected an array of entries, got {}", command, reply.describe()));
+    throw RedisStreamError(
+        fmt::format("{}: expected an array of entries, got {}", command, reply.describe()));
   }
   entries.reserve(reply.size());
   for (std::size_t i = 0; i < reply.size(); ++i) {
     const RedisReplyView item = reply[i];
     if (item.is_nil()) continue;  // XCLAIM on Redis < 7 answers nil for a deleted entry it cannot name
     if (!item.is_array() || item.size() != 2 || !item[0].is_string()) {
-      throw RedisStreamError(fmt::format("{}: expected [id, fields] for entry {}, got {}", command, i,
-                                         item.describe()));
+      throw RedisStreamError(
+          fmt::format("{}: expected [id, fields] for entry {}, got {}", command, i, item.describe()));
     }
     StreamEntry entry;
     entry.id = std::string(item[0].str());
@@ -51,8 +52,8 @@ std::vector<StreamEntry> parse_entries(RedisReplyView reply, std::string_view co
     if (fields.is_nil()) {
       entry.deleted = true;
     } else if (!fields.is_array() || fields.size() % 2 != 0) {
-      throw RedisStreamError(fmt::format("{}: entry {} has malformed fields ({})", command, entry.id,
-                                         fields.describe()));
+      throw RedisStreamError(
+          fmt::format("{}: entry {} has malformed fields ({})", command, entry.id, fields.describe()));
     } else {
       entry.fields.reserve(fields.size() / 2);
       for (std::size_t f = 0; f + 1 < fields.size(); f += 2) {
@@ -74,7 +75,8 @@ std::optional<RedisVersion> parse_redis_version(std::string_view info) {
   int* parts[] = {&version.major, &version.minor, &version.patch};
   for (int index = 0; index < 3; ++index) {
     const auto dot = rest.find('.');
-    if (!parse_number(rest.substr(0, dot), *parts[index])) return index >= 2 ? std::optional(version) : std::nullopt;
+    if (!parse_number(rest.substr(0, dot), *parts[index]))
+      return index >= 2 ? std::optional(version) : std::nullopt;
     if (dot == std::string_view::npos) break;
     rest = rest.substr(dot + 1);
   }
@@ -102,8 +104,8 @@ void StreamConsumer::throw_reply_error(std::string_view text, std::string_view w
     RedisReply type = connection_.command({"TYPE", options_.stream_key});
     throw ConfigurationError({fmt::format(
         "STREAM_KEY: the key '{}' holds a {}, not a stream ({} failed); name a stream key or an unused one",
-        options_.stream_key, type.is_status() ? std::string(type.str()) : std::string("value of another type"),
-        what)});
+        options_.stream_key,
+        type.is_status() ? std::string(type.str()) : std::string("value of another type"), what)});
   }
   throw RedisStreamError(fmt::format("{} on stream '{}' failed: {}", what, options_.stream_key, text));
 }
@@ -116,12 +118,13 @@ RedisVersion StreamConsumer::check_server() {
   }
   const auto version = parse_redis_version(reply.str());
   if (!version) {
-    throw RedisStreamError(fmt::format("INFO server on {} names no redis_version", connection_.endpoint().describe()));
+    throw RedisStreamError(
+        fmt::format("INFO server on {} names no redis_version", connection_.endpoint().describe()));
   }
   if (!version->at_least(5, 0)) {
-    throw RedisStreamError(fmt::format(
-        "Redis at {} is version {}.{}.{}; streams and consumer groups need Redis 5.0 or newer",
-        connection_.endpoint().describe(), version->major, version->minor, version->patch));
+    throw RedisStreamError(
+        fmt::format("Redis at {} is version {}.{}.{}; streams and consumer groups need Redis 5.0 or newer",
+                    connection_.endpoint().describe(), version->major, version->minor, version->patch));
   }
   version_ = *version;
   return version_;
@@ -138,8 +141,8 @@ bool StreamConsumer::ensure_group(std::string_view start_id) {
 std::vector<StreamEntry> StreamConsumer::read(std::string_view id, std::size_t count,
                                               std::optional<std::chrono::milliseconds> block) {
   const std::string count_text = std::to_string(count);
-  std::vector<std::string_view> argv = {"XREADGROUP", "GROUP", options_.group, options_.consumer, "COUNT",
-                                        count_text};
+  std::vector<std::string_view> argv = {"XREADGROUP",      "GROUP", options_.group,
+                                        options_.consumer, "COUNT", count_text};
   std::string block_text;
   std::optional<std::chrono::milliseconds> timeout;
   if (block) {
@@ -155,8 +158,8 @@ std::vector<StreamEntry> StreamConsumer::read(std::string_view id, std::size_t c
   if (reply.is_nil()) return {};
   // [[key, [[id, fields], …]]]
   if (!reply.is_array() || reply.size() != 1 || !reply[0].is_array() || reply[0].size() != 2) {
-    throw RedisStreamError(fmt::format("XREADGROUP on stream '{}': unexpected reply {}", options_.stream_key,
-                                       reply.describe()));
+    throw RedisStreamError(
+        fmt::format("XREADGROUP on stream '{}': unexpected reply {}", options_.stream_key, reply.describe()));
   }
   return parse_entries(reply[0][1], "XREADGROUP");
 }
@@ -165,12 +168,13 @@ std::vector<StreamConsumer::Pending> StreamConsumer::pending_page(std::string_vi
                                                                   std::string_view consumer,
                                                                   std::vector<long long>* idle_ms) {
   const std::string count_text = std::to_string(count);
-  std::vector<std::string_view> argv = {"XPENDING", options_.stream_key, options_.group, start, "+", count_text};
+  std::vector<std::string_view> argv = {"XPENDING", options_.stream_key, options_.group, start,
+                                        "+",        count_text};
   if (!consumer.empty()) argv.push_back(consumer);
   RedisReply reply = run(argv, "XPENDING");
   if (!reply.is_array()) {
-    throw RedisStreamError(fmt::format("XPENDING on stream '{}': unexpected reply {}", options_.stream_key,
-                                       reply.describe()));
+    throw RedisStreamError(
+        fmt::format("XPENDING on stream '{}': unexpected reply {}", options_.stream_key, reply.describe()));
   }
   std::vector<Pending> page;
   page.reserve(reply.size());
@@ -178,8 +182,8 @@ std::vector<StreamConsumer::Pending> StreamConsumer::pending_page(std::string_vi
     const RedisReplyView item = reply[i];
     if (!item.is_array() || item.size() != 4 || !item[0].is_string() || !item[2].is_integer() ||
         !item[3].is_integer()) {
-      throw RedisStreamError(fmt::format("XPENDING on stream '{}': unexpected item {}", options_.stream_key,
-                                         item.describe()));
+      throw RedisStreamError(
+          fmt::format("XPENDING on stream '{}': unexpected item {}", options_.stream_key, item.describe()));
     }
     page.push_back({std::string(item[0].str()), static_cast<unsigned>(std::max(1LL, item[3].integer()))});
     if (idle_ms != nullptr) idle_ms->push_back(item[2].integer());
@@ -188,7 +192,8 @@ std::vector<StreamConsumer::Pending> StreamConsumer::pending_page(std::string_vi
 }
 
 std::vector<std::optional<unsigned>> StreamConsumer::delivery_counts(const std::vector<std::string>& ids) {
-  for (const auto& id : ids) connection_.append({"XPENDING", options_.stream_key, options_.group, id, id, "1"});
+  for (const auto& id : ids)
+    connection_.append({"XPENDING", options_.stream_key, options_.group, id, id, "1"});
   std::vector<std::optional<unsigned>> counts;
   counts.reserve(ids.size());
   std::string failure;
@@ -305,8 +310,8 @@ std::vector<std::string> StreamConsumer::dead_letter(const std::vector<DeadLette
   return failures;
 }
 
-ClaimResult StreamConsumer::claim(std::chrono::milliseconds min_idle, std::string_view cursor, std::size_t count,
-                                  const std::function<bool(std::string_view)>& skip) {
+ClaimResult StreamConsumer::claim(std::chrono::milliseconds min_idle, std::string_view cursor,
+                                  std::size_t count, const std::function<bool(std::string_view)>& skip) {
   const bool autoclaim = options_.claim_mode == ClaimMode::AutoClaim ||
                          (options_.claim_mode == ClaimMode::Auto && version_.at_least(6, 2));
   return autoclaim ? claim_with_autoclaim(min_idle, cursor, count, skip)
@@ -321,12 +326,12 @@ ClaimResult StreamConsumer::claim_with_autoclaim(std::chrono::milliseconds min_i
   // are in flight may be in the reply (they are already ours; JUSTID leaves their counts alone): skip them.
   const std::string idle_text = std::to_string(min_idle.count());
   const std::string count_text = std::to_string(count);
-  RedisReply reply = run({"XAUTOCLAIM", options_.stream_key, options_.group, options_.consumer, idle_text, cursor,
-                          "COUNT", count_text, "JUSTID"},
+  RedisReply reply = run({"XAUTOCLAIM", options_.stream_key, options_.group, options_.consumer, idle_text,
+                          cursor, "COUNT", count_text, "JUSTID"},
                          "XAUTOCLAIM");
   if (!reply.is_array() || reply.size() < 2 || !reply[0].is_string() || !reply[1].is_array()) {
-    throw RedisStreamError(fmt::format("XAUTOCLAIM on stream '{}': unexpected reply {}", options_.stream_key,
-                                       reply.describe()));
+    throw RedisStreamError(
+        fmt::format("XAUTOCLAIM on stream '{}': unexpected reply {}", options_.stream_key, reply.describe()));
   }
   ClaimResult result;
   result.next_cursor = std::string(reply[0].str());
@@ -384,8 +389,8 @@ ClaimResult StreamConsumer::claim_with_pending(std::chrono::milliseconds min_idl
   argv.emplace_back("JUSTID");
   RedisReply claimed = run(argv, "XCLAIM");
   if (!claimed.is_array()) {
-    throw RedisStreamError(fmt::format("XCLAIM on stream '{}': unexpected reply {}", options_.stream_key,
-                                       claimed.describe()));
+    throw RedisStreamError(
+        fmt::format("XCLAIM on stream '{}': unexpected reply {}", options_.stream_key, claimed.describe()));
   }
   // IDs that stopped being idle (another consumer took them) are left out of the reply.
   std::vector<Pending> taken;
@@ -410,8 +415,8 @@ void StreamConsumer::set_delivery_counts(const std::vector<std::pair<std::string
   texts.reserve(counts.size());
   for (const auto& [id, deliveries] : counts) {
     texts.push_back(std::to_string(deliveries));
-    connection_.append({"XCLAIM", options_.stream_key, options_.group, options_.consumer, "0", id, "RETRYCOUNT",
-                        texts.back(), "JUSTID"});
+    connection_.append({"XCLAIM", options_.stream_key, options_.group, options_.consumer, "0", id,
+                        "RETRYCOUNT", texts.back(), "JUSTID"});
   }
   std::string failure;
   for (std::size_t i = 0; i < counts.size(); ++i) {

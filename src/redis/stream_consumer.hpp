@@ -106,8 +106,8 @@ class StreamConsumer {
   [[noreturn]] void throw_reply_error(std::string_view text, std::string_view what);
   ClaimResult claim_with_autoclaim(std::chrono::milliseconds min_idle, std::string_view cursor,
                                    std::size_t count, const std::function<bool(std::string_view)>& skip);
-  ClaimResult claim_with_pending(std::chrono::milliseconds min_idle, std::string_view cursor, std::size_t count,
-                                 const std::function<bool(std::string_view)>& skip);
+  ClaimResult claim_with_pending(std::chrono::milliseconds min_idle, std::string_view cursor,
+                                 std::size_t count, const std::function<bool(std::string_view)>& skip);
   /// XPENDING key group start + count [consumer], extended form.
   std::vector<Pending> pending_page(std::string_view start, std::size_t count, std::string_view consumer,
                                     std::vector<long long>* idle_ms = nullptr);
