@@ -135,7 +135,22 @@ bool StreamConsumer::ensure_group(std::string_view start_id) {
       connection_.command({"XGROUP", "CREATE", options_.stream_key, options_.group, start_id, "MKSTREAM"});
   if (!reply.is_error()) return true;
   if (starts_with(reply.str(), "BUSYGROUP")) return false;
+  // Under maxmemory with noeviction, Redis refuses XGROUP CREATE before it looks for the group; reading
+  // and acking still work, so an existing group is all that is needed.
+  if (starts_with(reply.str(), "OOM") && group_exists()) return false;
   throw_reply_error(reply.str(), fmt::format("XGROUP CREATE of group '{}'", options_.group));
+}
+
+bool StreamConsumer::group_exists() {
+  RedisReply groups = connection_.command({"XINFO", "GROUPS", options_.stream_key});
+  if (!groups.is_array()) return false;
+  for (std::size_t i = 0; i < groups.size(); ++i) {
+    const RedisReplyView group = groups[i];
+    for (std::size_t f = 0; group.is_array() && f + 1 < group.size(); f += 2) {
+      if (group[f].str() == "name" && group[f + 1].str() == options_.group) return true;
+    }
+  }
+  return false;
 }
 
 std::vector<StreamEntry> StreamConsumer::read(std::string_view id, std::size_t count,

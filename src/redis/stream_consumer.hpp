@@ -103,6 +103,7 @@ class StreamConsumer {
     unsigned deliveries = 1;
   };
   RedisReply run(const std::vector<std::string_view>& argv, std::string_view what);
+  bool group_exists();
   [[noreturn]] void throw_reply_error(std::string_view text, std::string_view what);
   ClaimResult claim_with_autoclaim(std::chrono::milliseconds min_idle, std::string_view cursor,
                                    std::size_t count, const std::function<bool(std::string_view)>& skip);

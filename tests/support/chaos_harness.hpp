@@ -22,22 +22,25 @@ struct ChaosScale {
   int min_kills = 10;
   int min_redis_restarts = 2;
   std::chrono::seconds min_duration{0};  // a soak keeps publishing and killing at least this long
+  unsigned seed = 0;                     // of every random choice of the run; printed
 
-  /// CHAOS_ENTRIES, CHAOS_RATE, CHAOS_KILLS, CHAOS_REDIS_RESTARTS, CHAOS_DURATION_S override the defaults.
+  /// CHAOS_ENTRIES, CHAOS_RATE, CHAOS_KILLS, CHAOS_REDIS_RESTARTS, CHAOS_DURATION_S override the defaults;
+  /// CHAOS_SEED=n repeats a run's random choices (else the seed is random). Prints the seed.
   static ChaosScale from_environment();
 };
 
 /// What the run did and what the check found.
 struct ChaosReport {
-  std::size_t published = 0;       // entries in the stream at the end
-  std::size_t delivered = 0;       // distinct entries the output has
-  std::size_t dead_lettered = 0;   // distinct entries in the dead-letter stream (each with a reason)
-  std::size_t duplicates = 0;      // deliveries beyond the first (visible for Event Hubs only)
-  std::size_t missing = 0;         // neither delivered nor dead-lettered: loss
+  std::size_t published = 0;      // entries in the stream at the end
+  std::size_t delivered = 0;      // distinct entries the output has
+  std::size_t dead_lettered = 0;  // distinct entries in the dead-letter stream (each with a reason)
+  std::size_t duplicates = 0;     // deliveries beyond the first (visible for Event Hubs only)
+  std::size_t missing = 0;        // neither delivered nor dead-lettered: loss
   long long still_pending = -1;
   int kills = 0;
   int redis_restarts = 0;
   int output_faults = 0;
+  unsigned seed = 0;
   std::vector<std::string> missing_examples;
   std::string summary() const;
 };
@@ -72,6 +75,13 @@ class ChaosInstances {
   void kill_and_restart(const std::string& name, std::minstd_rand& random);
   /// SIGKILL, never restarted: the others must claim its pending entries.
   void kill_for_good(const std::string& name);
+  /// SIGKILL now; start(name) brings the same name back later.
+  void kill(const std::string& name);
+  void start(const std::string& name);
+  /// Waits until every live instance logged connector_started.
+  bool wait_started();
+  /// Every instance's log so far, concatenated (for checks on what was logged).
+  std::string logs() const;
   /// Waits until each live instance is up, then stops it with SIGINT; expects exit status 0.
   void stop_all();
 
@@ -85,15 +95,14 @@ class ChaosInstances {
 /// `doomed` for good halfway, restarting Redis now and then, and calling `output_fault` (when given)
 /// in about one step of five. Returns when the publisher is done and every minimum of `scale` is met.
 void run_chaos(RedisServer& redis, ChaosPublisher& publisher, ChaosInstances& instances,
-               const std::vector<std::string>& restartable, const std::string& doomed, const ChaosScale& scale,
-               ChaosReport& report, const std::function<void()>& output_fault = {});
+               const std::vector<std::string>& restartable, const std::string& doomed,
+               const ChaosScale& scale, ChaosReport& report, const std::function<void()>& output_fault = {});
 
 /// Fills `report` from the stream's IDs: `deliveries(id)` says how often the output has the entry; an
 /// entry neither delivered nor in the dead-letter stream is missing. Returns the dead-letter reasons.
-std::map<std::string, std::string> check_deliveries(RedisServer& redis, const std::string& stream,
-                                                    const std::string& group,
-                                                    const std::function<std::size_t(const std::string&)>& deliveries,
-                                                    ChaosReport& report);
+std::map<std::string, std::string> check_deliveries(
+    RedisServer& redis, const std::string& stream, const std::string& group,
+    const std::function<std::size_t(const std::string&)>& deliveries, ChaosReport& report);
 
 /// Every ID of the stream, read in pages with XRANGE.
 std::vector<std::string> all_stream_ids(RedisServer& redis, const std::string& stream);
