@@ -1,9 +1,9 @@
 #include "core/pipeline.hpp"
 
-#include <fmt/format.h>
-
 #include <algorithm>
 #include <random>
+
+#include <fmt/format.h>
 
 #include "common/backoff.hpp"
 #include "common/errors.hpp"
@@ -65,8 +65,7 @@ bool Pipeline::sleep_unless_stopping(milliseconds delay) {
   return !reader_wakeup_.wait_for(lock, delay, [this] { return stopping_.load(); });
 }
 
-void Pipeline::connect_with_attempts(RedisConnection& connection, StreamConsumer& consumer,
-                                     const char* role) {
+void Pipeline::connect_with_attempts(RedisConnection& connection, StreamConsumer& consumer, const char* role) {
   std::string last_error;
   for (int attempt = 1; attempt <= options_.startup_connect_attempts; ++attempt) {
     try {
@@ -74,14 +73,13 @@ void Pipeline::connect_with_attempts(RedisConnection& connection, StreamConsumer
       const RedisVersion version = consumer.check_server();
       if (std::string_view(role) == "reader") {
         const bool created = consumer.ensure_group(consumer.options().group_start_id);
-        logger().info(
-            "redis_connected",
-            {{"address", connection.endpoint().describe()},
-             {"redis_version", fmt::format("{}.{}.{}", version.major, version.minor, version.patch)},
-             {"stream", consumer.options().stream_key},
-             {"group", consumer.options().group},
-             {"consumer", consumer.options().consumer},
-             {"group_created", created}});
+        logger().info("redis_connected",
+                      {{"address", connection.endpoint().describe()},
+                       {"redis_version", fmt::format("{}.{}.{}", version.major, version.minor, version.patch)},
+                       {"stream", consumer.options().stream_key},
+                       {"group", consumer.options().group},
+                       {"consumer", consumer.options().consumer},
+                       {"group_created", created}});
       }
       return;
     } catch (const RedisConnectionError& error) {
@@ -178,8 +176,9 @@ void Pipeline::reader_loop() {
     while (!stopping_) {
       {
         std::unique_lock lock(mutex_);
-        reader_wakeup_.wait(lock,
-                            [this] { return stopping_ || batches_.size() < options_.max_in_flight_batches; });
+        reader_wakeup_.wait(lock, [this] {
+          return stopping_ || batches_.size() < options_.max_in_flight_batches;
+        });
       }
       if (stopping_) break;
       try {
@@ -203,8 +202,7 @@ void Pipeline::reader_loop() {
           entries = reader_.read(">", options_.batch_size, options_.poll_timeout);
         }
         failures = 0;
-        if (!entries.empty())
-          dispatch(std::move(entries), own_pending ? EntrySource::OwnPending : EntrySource::New);
+        if (!entries.empty()) dispatch(std::move(entries), own_pending ? EntrySource::OwnPending : EntrySource::New);
       } catch (const NoGroupError& error) {
         try {
           recreate_lost_group(reader_, "reader", error.what());
@@ -221,8 +219,7 @@ void Pipeline::reader_loop() {
         if (stopping_) break;
         reader_connection_.close();
         const auto delay = backoff(++failures);
-        logger().warn("redis_reconnect",
-                      {{"role", "reader"}, {"error", error.what()}, {"retry_in_ms", delay.count()}});
+        logger().warn("redis_reconnect", {{"role", "reader"}, {"error", error.what()}, {"retry_in_ms", delay.count()}});
         sleep_unless_stopping(delay);
       } catch (const RedisStreamError& error) {
         if (stopping_) break;
@@ -275,8 +272,8 @@ void Pipeline::dispatch(std::vector<StreamEntry> entries, EntrySource source) {
     }
     if (entry.deliveries > options_.max_delivery_attempts) {
       batch.states[i] = EntryState::DeadLetterDue;
-      batch.reasons[i] = fmt::format("delivered {} times, more than MAX_DELIVERY_ATTEMPTS ({})",
-                                     entry.deliveries, options_.max_delivery_attempts);
+      batch.reasons[i] = fmt::format("delivered {} times, more than MAX_DELIVERY_ATTEMPTS ({})", entry.deliveries,
+                                     options_.max_delivery_attempts);
       continue;
     }
     try {
@@ -336,8 +333,7 @@ void Pipeline::acker_loop() {
       if (!reading_stopped_) {
         wake_at = std::min(wake_at, next_claim_);
         for (const auto& [id, batch] : batches_) {
-          if (std::find(batch.states.begin(), batch.states.end(), EntryState::RetryWait) !=
-              batch.states.end()) {
+          if (std::find(batch.states.begin(), batch.states.end(), EntryState::RetryWait) != batch.states.end()) {
             wake_at = std::min(wake_at, batch.retry_at);
           }
         }
@@ -609,8 +605,7 @@ void Pipeline::resolve(std::uint64_t batch_id, std::size_t index) {
   batch.states[index] = EntryState::Done;
   if (--batch.unresolved == 0) {
     if (logger().enabled(LogLevel::Debug)) {
-      logger().debug("batch_done",
-                     {{"entries", batch.entries.size()}, {"duration_ms", elapsed_ms(batch.started)}});
+      logger().debug("batch_done", {{"entries", batch.entries.size()}, {"duration_ms", elapsed_ms(batch.started)}});
     }
     batches_.erase(found);
     reader_wakeup_.notify_one();
@@ -649,8 +644,7 @@ void Pipeline::send_entries(std::uint64_t batch_id, const std::vector<std::size_
     batch = &batches_.at(batch_id);
   }
   Batch events(indices.size());
-  for (std::size_t i = 0; i < indices.size(); ++i)
-    encoder_.encode_into(batch->entries[indices[i]], events[i]);
+  for (std::size_t i = 0; i < indices.size(); ++i) encoder_.encode_into(batch->entries[indices[i]], events[i]);
   auto shared_indices = std::make_shared<const std::vector<std::size_t>>(indices);
   sink_.send(std::move(events), [this, batch_id, shared_indices](std::vector<Completion> completions) {
     {
@@ -754,8 +748,7 @@ void Pipeline::stop() {
     progress_.wait_until(lock, deadline, [this] { return drained(); });
     left_with_sink = outstanding_events_;
   }
-  const auto remaining =
-      std::max(milliseconds(0), std::chrono::duration_cast<milliseconds>(deadline - Clock::now()));
+  const auto remaining = std::max(milliseconds(0), std::chrono::duration_cast<milliseconds>(deadline - Clock::now()));
   sink_.stop(remaining);
   {
     std::lock_guard lock(mutex_);

@@ -40,14 +40,14 @@ struct PipelineOptions {
 
 /// Counters since start; read with Pipeline::stats() from any thread.
 struct PipelineStats {
-  std::uint64_t read = 0;           // entries read from the stream (new and own pending)
-  std::uint64_t claimed = 0;        // entries claimed from idle consumers
-  std::uint64_t claim_scans = 0;    // pages of the pending list scanned for idle entries
-  std::uint64_t sent = 0;           // events handed to the sink (retries included)
-  std::uint64_t acked = 0;          // entries XACKed after the sink accepted them
-  std::uint64_t retried = 0;        // Retry outcomes
-  std::uint64_t dead_lettered = 0;  // moved to the dead-letter stream
-  std::uint64_t deleted_acked = 0;  // pending entries found trimmed from the stream, acked
+  std::uint64_t read = 0;            // entries read from the stream (new and own pending)
+  std::uint64_t claimed = 0;         // entries claimed from idle consumers
+  std::uint64_t claim_scans = 0;     // pages of the pending list scanned for idle entries
+  std::uint64_t sent = 0;            // events handed to the sink (retries included)
+  std::uint64_t acked = 0;           // entries XACKed after the sink accepted them
+  std::uint64_t retried = 0;         // Retry outcomes
+  std::uint64_t dead_lettered = 0;   // moved to the dead-letter stream
+  std::uint64_t deleted_acked = 0;   // pending entries found trimmed from the stream, acked
   std::uint64_t redis_reconnects = 0;
   std::size_t in_flight_batches = 0;
 };
@@ -66,8 +66,8 @@ struct PipelineFailure {
 /// guarded by `mutex_`.
 class Pipeline {
  public:
-  Pipeline(PipelineOptions options, RedisConnectionOptions redis, StreamConsumerOptions stream,
-           Encoder encoder, Sink& sink);
+  Pipeline(PipelineOptions options, RedisConnectionOptions redis, StreamConsumerOptions stream, Encoder encoder,
+           Sink& sink);
   ~Pipeline();
   Pipeline(const Pipeline&) = delete;
   Pipeline& operator=(const Pipeline&) = delete;
@@ -142,7 +142,7 @@ class Pipeline {
   mutable std::mutex mutex_;
   std::condition_variable reader_wakeup_;  // capacity freed, or stopping
   std::condition_variable acker_wakeup_;   // completions or Redis work queued, or stopping
-  std::condition_variable progress_;       // something completed or resolved (stop() waits on it)
+  std::condition_variable progress_;        // something completed or resolved (stop() waits on it)
   std::map<std::uint64_t, InFlightBatch> batches_;
   std::deque<CompletionRecord> completions_;
   std::vector<std::pair<std::uint64_t, std::size_t>> ack_due_;

@@ -1,10 +1,10 @@
 #include "redis/stream_consumer.hpp"
 
-#include <fmt/format.h>
-
 #include <charconv>
 #include <chrono>
 #include <ctime>
+
+#include <fmt/format.h>
 
 namespace connector {
 namespace {
@@ -35,16 +35,15 @@ std::vector<StreamEntry> parse_entries(RedisReplyView reply, std::string_view co
   std::vector<StreamEntry> entries;
   if (reply.is_nil()) return entries;
   if (!reply.is_array()) {
-    throw RedisStreamError(
-        fmt::format("{}: expected an array of entries, got {}", command, reply.describe()));
+    throw RedisStreamError(fmt::format("{}: expected an array of entries, got {}", command, reply.describe()));
   }
   entries.reserve(reply.size());
   for (std::size_t i = 0; i < reply.size(); ++i) {
     const RedisReplyView item = reply[i];
     if (item.is_nil()) continue;  // XCLAIM on Redis < 7 answers nil for a deleted entry it cannot name
     if (!item.is_array() || item.size() != 2 || !item[0].is_string()) {
-      throw RedisStreamError(
-          fmt::format("{}: expected [id, fields] for entry {}, got {}", command, i, item.describe()));
+      throw RedisStreamError(fmt::format("{}: expected [id, fields] for entry {}, got {}", command, i,
+                                         item.describe()));
     }
     StreamEntry entry;
     entry.id = std::string(item[0].str());
@@ -52,8 +51,8 @@ std::vector<StreamEntry> parse_entries(RedisReplyView reply, std::string_view co
     if (fields.is_nil()) {
       entry.deleted = true;
     } else if (!fields.is_array() || fields.size() % 2 != 0) {
-      throw RedisStreamError(
-          fmt::format("{}: entry {} has malformed fields ({})", command, entry.id, fields.describe()));
+      throw RedisStreamError(fmt::format("{}: entry {} has malformed fields ({})", command, entry.id,
+                                         fields.describe()));
     } else {
       entry.fields.reserve(fields.size() / 2);
       for (std::size_t f = 0; f + 1 < fields.size(); f += 2) {
@@ -75,8 +74,7 @@ std::optional<RedisVersion> parse_redis_version(std::string_view info) {
   int* parts[] = {&version.major, &version.minor, &version.patch};
   for (int index = 0; index < 3; ++index) {
     const auto dot = rest.find('.');
-    if (!parse_number(rest.substr(0, dot), *parts[index]))
-      return index >= 2 ? std::optional(version) : std::nullopt;
+    if (!parse_number(rest.substr(0, dot), *parts[index])) return index >= 2 ? std::optional(version) : std::nullopt;
     if (dot == std::string_view::npos) break;
     rest = rest.substr(dot + 1);
   }
@@ -118,13 +116,12 @@ RedisVersion StreamConsumer::check_server() {
   }
   const auto version = parse_redis_version(reply.str());
   if (!version) {
-    throw RedisStreamError(
-        fmt::format("INFO server on {} names no redis_version", connection_.endpoint().describe()));
+    throw RedisStreamError(fmt::format("INFO server on {} names no redis_version", connection_.endpoint().describe()));
   }
   if (!version->at_least(5, 0)) {
-    throw RedisStreamError(
-        fmt::format("Redis at {} is version {}.{}.{}; streams and consumer groups need Redis 5.0 or newer",
-                    connection_.endpoint().describe(), version->major, version->minor, version->patch));
+    throw RedisStreamError(fmt::format(
+        "Redis at {} is version {}.{}.{}; streams and consumer groups need Redis 5.0 or newer",
+        connection_.endpoint().describe(), version->major, version->minor, version->patch));
   }
   version_ = *version;
   return version_;
@@ -156,8 +153,8 @@ bool StreamConsumer::group_exists() {
 std::vector<StreamEntry> StreamConsumer::read(std::string_view id, std::size_t count,
                                               std::optional<std::chrono::milliseconds> block) {
   const std::string count_text = std::to_string(count);
-  std::vector<std::string_view> argv = {"XREADGROUP",      "GROUP", options_.group,
-                                        options_.consumer, "COUNT", count_text};
+  std::vector<std::string_view> argv = {"XREADGROUP", "GROUP", options_.group, options_.consumer, "COUNT",
+                                        count_text};
   std::string block_text;
   std::optional<std::chrono::milliseconds> timeout;
   if (block) {
@@ -173,8 +170,8 @@ std::vector<StreamEntry> StreamConsumer::read(std::string_view id, std::size_t c
   if (reply.is_nil()) return {};
   // [[key, [[id, fields], …]]]
   if (!reply.is_array() || reply.size() != 1 || !reply[0].is_array() || reply[0].size() != 2) {
-    throw RedisStreamError(
-        fmt::format("XREADGROUP on stream '{}': unexpected reply {}", options_.stream_key, reply.describe()));
+    throw RedisStreamError(fmt::format("XREADGROUP on stream '{}': unexpected reply {}", options_.stream_key,
+                                       reply.describe()));
   }
   return parse_entries(reply[0][1], "XREADGROUP");
 }

@@ -1,8 +1,8 @@
 // Zero loss with the EVENT_HUBS output while connectors are SIGKILLed, Redis restarts, and
 // fake-eventhubs answers server-busy, rejects deliveries and drops connections.
-#include <gtest/gtest.h>
-
 #include <iostream>
+
+#include <gtest/gtest.h>
 
 #include "support/chaos_harness.hpp"
 #include "support/fake_eventhubs_server.hpp"

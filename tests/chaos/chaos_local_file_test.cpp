@@ -1,8 +1,8 @@
 // Zero loss with the LOCAL_FILE output while connectors are SIGKILLed, Redis restarts, and one instance
 // dies for good. Sized for CI by default; scripts/soak.sh runs it longer (ChaosScale).
-#include <gtest/gtest.h>
-
 #include <iostream>
+
+#include <gtest/gtest.h>
 
 #include "support/chaos_harness.hpp"
 
@@ -43,8 +43,7 @@ TEST(chaos_test, local_file_output_loses_nothing_under_kills_and_redis_restarts)
   // A file per entry ID: redeliveries overwrite it, so duplicates are not visible here.
   check_deliveries(
       redis, stream, group,
-      [&](const std::string& id) { return std::filesystem::exists(output / (id + ".json")) ? 1u : 0u; },
-      report);
+      [&](const std::string& id) { return std::filesystem::exists(output / (id + ".json")) ? 1u : 0u; }, report);
   std::cout << report.summary() << std::endl;
   EXPECT_TRUE(drained);
   EXPECT_GE(report.published, scale.entries);

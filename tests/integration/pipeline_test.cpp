@@ -209,8 +209,7 @@ TEST_P(claim_test, idle_entries_of_a_dead_consumer_are_claimed_and_delivered) {
   EXPECT_EQ(sink.sent_ids().size(), 24u);
 }
 
-INSTANTIATE_TEST_SUITE_P(modes, claim_test,
-                         ::testing::Values(ClaimMode::AutoClaim, ClaimMode::PendingAndClaim),
+INSTANTIATE_TEST_SUITE_P(modes, claim_test, ::testing::Values(ClaimMode::AutoClaim, ClaimMode::PendingAndClaim),
                          [](const auto& info) {
                            return info.param == ClaimMode::AutoClaim ? std::string("xautoclaim")
                                                                      : std::string("xpending_xclaim");

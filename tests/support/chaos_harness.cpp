@@ -1,12 +1,13 @@
 #include "support/chaos_harness.hpp"
 
-#include <fmt/format.h>
-#include <gtest/gtest.h>
-
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <sstream>
+
+#include <fmt/format.h>
+
+#include <gtest/gtest.h>
 
 #include "common/errors.hpp"
 
@@ -22,11 +23,10 @@ std::size_t env_number(const char* name, std::size_t fallback) {
 ChaosScale ChaosScale::from_environment() {
   ChaosScale scale;
   scale.entries = env_number("CHAOS_ENTRIES", scale.entries);
-  scale.publish_rate =
-      static_cast<double>(env_number("CHAOS_RATE", static_cast<std::size_t>(scale.publish_rate)));
+  scale.publish_rate = static_cast<double>(env_number("CHAOS_RATE", static_cast<std::size_t>(scale.publish_rate)));
   scale.min_kills = static_cast<int>(env_number("CHAOS_KILLS", static_cast<std::size_t>(scale.min_kills)));
-  scale.min_redis_restarts = static_cast<int>(
-      env_number("CHAOS_REDIS_RESTARTS", static_cast<std::size_t>(scale.min_redis_restarts)));
+  scale.min_redis_restarts =
+      static_cast<int>(env_number("CHAOS_REDIS_RESTARTS", static_cast<std::size_t>(scale.min_redis_restarts)));
   scale.min_duration = std::chrono::seconds(env_number("CHAOS_DURATION_S", 0));
   scale.seed = static_cast<unsigned>(env_number("CHAOS_SEED", std::random_device{}()));
   std::cout << "chaos seed: " << scale.seed << " (CHAOS_SEED=" << scale.seed << " repeats this run)"
@@ -50,9 +50,7 @@ ChaosPublisher::ChaosPublisher(RedisServer& redis, std::string stream, ChaosScal
 
 ChaosPublisher::~ChaosPublisher() { join(); }
 
-void ChaosPublisher::start() {
-  thread_ = std::thread([this] { run(); });
-}
+void ChaosPublisher::start() { thread_ = std::thread([this] { run(); }); }
 
 void ChaosPublisher::join() {
   if (thread_.joinable()) thread_.join();
@@ -79,24 +77,16 @@ void ChaosPublisher::run() {
     std::vector<std::string_view> argv = {"XADD", stream_, "*", "seq", seq_text};
     std::string payload = fmt::format("{{\"reading\":{},\"note\":\"chaos entry\"}}", seq);
     switch (seq % 1000) {
-      case 17:
-        argv.insert(argv.end(), {"kind", "binary", "data", binary});
-        break;
-      case 31:
-        argv.insert(argv.end(), {"kind", "empty", "", ""});
-        break;
-      case 47:
-        argv.insert(argv.end(), {"kind", "long-name", long_name, "x"});
-        break;
+      case 17: argv.insert(argv.end(), {"kind", "binary", "data", binary}); break;
+      case 31: argv.insert(argv.end(), {"kind", "empty", "", ""}); break;
+      case 47: argv.insert(argv.end(), {"kind", "long-name", long_name, "x"}); break;
       case 503:
         if (!big.empty()) {
           argv.insert(argv.end(), {"kind", "oversized", "data", big});
           break;
         }
         [[fallthrough]];
-      default:
-        argv.insert(argv.end(), {"kind", "plain", "payload", payload});
-        break;
+      default: argv.insert(argv.end(), {"kind", "plain", "payload", payload}); break;
     }
     try {
       if (!connection.connected()) connection.connect();
@@ -168,16 +158,15 @@ void ChaosInstances::stop_all() {
 }
 
 void run_chaos(RedisServer& redis, ChaosPublisher& publisher, ChaosInstances& instances,
-               const std::vector<std::string>& restartable, const std::string& doomed,
-               const ChaosScale& scale, ChaosReport& report, const std::function<void()>& output_fault) {
+               const std::vector<std::string>& restartable, const std::string& doomed, const ChaosScale& scale,
+               ChaosReport& report, const std::function<void()>& output_fault) {
   using namespace std::chrono_literals;
   publisher.start();
   std::minstd_rand random(scale.seed);
   report.seed = scale.seed;
   auto last_redis_restart = std::chrono::steady_clock::now();
   bool doomed_alive = true;
-  while (!publisher.done() || report.kills < scale.min_kills ||
-         report.redis_restarts < scale.min_redis_restarts) {
+  while (!publisher.done() || report.kills < scale.min_kills || report.redis_restarts < scale.min_redis_restarts) {
     std::this_thread::sleep_for(std::chrono::milliseconds(150 + random() % 550));
     if (doomed_alive && publisher.written() > scale.entries / 2) {
       instances.kill_for_good(doomed);
@@ -202,9 +191,10 @@ void run_chaos(RedisServer& redis, ChaosPublisher& publisher, ChaosInstances& in
   publisher.join();
 }
 
-std::map<std::string, std::string> check_deliveries(
-    RedisServer& redis, const std::string& stream, const std::string& group,
-    const std::function<std::size_t(const std::string&)>& deliveries, ChaosReport& report) {
+std::map<std::string, std::string> check_deliveries(RedisServer& redis, const std::string& stream,
+                                                    const std::string& group,
+                                                    const std::function<std::size_t(const std::string&)>& deliveries,
+                                                    ChaosReport& report) {
   const auto ids = all_stream_ids(redis, stream);
   auto dead = dead_lettered(redis, stream + ":dead-letter");
   report.published = ids.size();

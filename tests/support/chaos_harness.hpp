@@ -31,11 +31,11 @@ struct ChaosScale {
 
 /// What the run did and what the check found.
 struct ChaosReport {
-  std::size_t published = 0;      // entries in the stream at the end
-  std::size_t delivered = 0;      // distinct entries the output has
-  std::size_t dead_lettered = 0;  // distinct entries in the dead-letter stream (each with a reason)
-  std::size_t duplicates = 0;     // deliveries beyond the first (visible for Event Hubs only)
-  std::size_t missing = 0;        // neither delivered nor dead-lettered: loss
+  std::size_t published = 0;       // entries in the stream at the end
+  std::size_t delivered = 0;       // distinct entries the output has
+  std::size_t dead_lettered = 0;   // distinct entries in the dead-letter stream (each with a reason)
+  std::size_t duplicates = 0;      // deliveries beyond the first (visible for Event Hubs only)
+  std::size_t missing = 0;         // neither delivered nor dead-lettered: loss
   long long still_pending = -1;
   int kills = 0;
   int redis_restarts = 0;
@@ -95,14 +95,15 @@ class ChaosInstances {
 /// `doomed` for good halfway, restarting Redis now and then, and calling `output_fault` (when given)
 /// in about one step of five. Returns when the publisher is done and every minimum of `scale` is met.
 void run_chaos(RedisServer& redis, ChaosPublisher& publisher, ChaosInstances& instances,
-               const std::vector<std::string>& restartable, const std::string& doomed,
-               const ChaosScale& scale, ChaosReport& report, const std::function<void()>& output_fault = {});
+               const std::vector<std::string>& restartable, const std::string& doomed, const ChaosScale& scale,
+               ChaosReport& report, const std::function<void()>& output_fault = {});
 
 /// Fills `report` from the stream's IDs: `deliveries(id)` says how often the output has the entry; an
 /// entry neither delivered nor in the dead-letter stream is missing. Returns the dead-letter reasons.
-std::map<std::string, std::string> check_deliveries(
-    RedisServer& redis, const std::string& stream, const std::string& group,
-    const std::function<std::size_t(const std::string&)>& deliveries, ChaosReport& report);
+std::map<std::string, std::string> check_deliveries(RedisServer& redis, const std::string& stream,
+                                                    const std::string& group,
+                                                    const std::function<std::size_t(const std::string&)>& deliveries,
+                                                    ChaosReport& report);
 
 /// Every ID of the stream, read in pages with XRANGE.
 std::vector<std::string> all_stream_ids(RedisServer& redis, const std::string& stream);
