@@ -408,34 +408,6 @@ TEST(pipeline_test, retries_while_the_output_accepts_others_count_towards_max_de
   EXPECT_EQ(fields["dlq-deliveries"], "3");
 }
 
-// A claimed page whose ID range holds many entries of this consumer: the delivery count of the
-// poison entry at its end must still be read exactly.
-TEST(pipeline_test, delivery_counts_of_claimed_entries_are_exact) {
-  RedisServer redis;
-  const auto ids = add(redis, 100);
-  redis.command({"XGROUP", "CREATE", kStream, kGroup, "0"});
-  redis.command({"XREADGROUP", "GROUP", kGroup, "dead", "COUNT", "1", "STREAMS", kStream, ">"});
-  redis.command({"XREADGROUP", "GROUP", kGroup, "me", "COUNT", "98", "STREAMS", kStream, ">"});
-  redis.command({"XREADGROUP", "GROUP", kGroup, "dead", "COUNT", "1", "STREAMS", kStream, ">"});
-  // The dead consumer's two entries have been idle for long; the poison one was delivered 20 times.
-  redis.command({"XCLAIM", kStream, kGroup, "dead", "0", ids[0], "IDLE", "600000", "JUSTID"});
-  redis.command(
-      {"XCLAIM", kStream, kGroup, "dead", "0", ids[99], "IDLE", "600000", "RETRYCOUNT", "20", "JUSTID"});
-  ControllableSink sink([](const Event&) { return std::optional(Outcome::Accepted); });
-  auto options = fast_options();
-  options.claim_min_idle = 300s;
-  auto stream = stream_options();
-  stream.claim_mode = ClaimMode::AutoClaim;
-  Pipeline pipeline(options, redis.connection_options(), stream, encoder(), sink);
-  pipeline.start();
-  ASSERT_TRUE(wait_until([&] { return pending(redis) == 0 && dead_letters(redis) == 1; }, 15s));
-  pipeline.stop();
-  const auto sent = sink.sent_ids();
-  EXPECT_EQ(std::find(sent.begin(), sent.end(), ids[99]), sent.end()) << "the poison entry was sent";
-  RedisReply dead = redis.command({"XRANGE", std::string(kStream) + ":dead-letter", "-", "+"});
-  EXPECT_EQ(fields_of(dead[0])["dlq-original-id"], ids[99]);
-}
-
 TEST(pipeline_test, stop_leaves_unconfirmed_entries_pending_for_redelivery) {
   RedisServer redis;
   add(redis, 10);
