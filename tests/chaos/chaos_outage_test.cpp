@@ -15,7 +15,7 @@ using namespace connector::testing;
 TEST(chaos_test, an_event_hubs_outage_with_restarts_dead_letters_nothing) {
   ChaosScale scale = ChaosScale::from_environment();
   scale.entries = std::min<std::size_t>(scale.entries, 3000);
-  scale.publish_rate = 500;
+  scale.publish_rate = 1000;
   constexpr auto kMinIdle = 1000ms;
   RedisServer redis;
   FakeEventHubsServer hub;
@@ -29,6 +29,7 @@ TEST(chaos_test, an_event_hubs_outage_with_restarts_dead_letters_nothing) {
                             {"OUTPUT_ADAPTER_TYPE", "EVENT_HUBS"},
                             {"EVENT_HUB_CONNECTION_STRING", hub.connection_string()},
                             {"BATCH_SIZE", "50"},
+                            {"MAX_IN_FLIGHT_BATCHES", "64"},  // back-pressure must not be what stops claims
                             {"POLL_TIMEOUT_MS", "200"},
                             {"RETRY_DELAY_MS", "100"},
                             {"MAX_DELIVERY_ATTEMPTS", "3"},
@@ -38,23 +39,34 @@ TEST(chaos_test, an_event_hubs_outage_with_restarts_dead_letters_nothing) {
                             {"LOG_LEVEL", "info"}},
                            dir.path() / "logs", {"outage-1", "outage-2"});
   ASSERT_TRUE(instances.wait_started()) << instances.logs();
-  ChaosPublisher publisher(redis, stream, scale, 0);
-  publisher.start();
-  ASSERT_TRUE(wait_until([&] { return publisher.written() > scale.entries / 4; }, 60s));
+  ChaosScale half = scale;
+  half.entries = scale.entries / 2;
+  ChaosPublisher before(redis, stream, half, 0);
+  before.start();
+  before.join();
 
-  // The outage: both instances hold entries in flight; one is killed in the middle of it, the other
-  // runs through it (and would claim everything idle if claims went on while the output is down).
+  // The outage. A trickle of entries arrives meanwhile (few enough that back-pressure never stops
+  // the claim loop); both instances hold them in flight. One instance is killed in the middle of it,
+  // the other runs through it and would claim everything idle if claims went on while the output is
+  // down, or took its own entries in flight.
   hub.stop();
   std::minstd_rand random(scale.seed);
+  for (int i = 0; i < 40; ++i) {
+    redis.command({"XADD", stream, "*", "kind", "during-outage", "seq", std::to_string(i)});
+    std::this_thread::sleep_for(std::chrono::milliseconds(random() % 50));
+  }
   std::this_thread::sleep_for(kMinIdle * 2 + std::chrono::milliseconds(random() % 1000));
   instances.kill("outage-1");
   std::this_thread::sleep_for(kMinIdle * 3 + std::chrono::milliseconds(random() % 1000));
   hub.start();
 
-  // After it: the killed one comes back and re-reads its own pending list, the other is restarted too.
+  // After it: the killed one comes back and re-reads its own pending list, the other is restarted
+  // too, and publishing goes on.
   instances.start("outage-1");
   instances.kill_and_restart("outage-2", random);
-  publisher.join();
+  ChaosPublisher after(redis, stream, half, 0);
+  after.start();
+  after.join();
   const bool drained = wait_drained(redis, stream, group, 120s);
   instances.stop_all();
 
