@@ -1,5 +1,7 @@
 #include "core/pipeline.hpp"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <random>
 
@@ -136,8 +138,14 @@ void Pipeline::start() {
     started_ = true;
     next_claim_ = Clock::now() + options_.claim_interval;
   }
-  acker_thread_ = std::thread([this] { acker_loop(); });
-  reader_thread_ = std::thread([this] { reader_loop(); });
+  acker_thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "acker");
+    acker_loop();
+  });
+  reader_thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "reader");
+    reader_loop();
+  });
 }
 
 std::optional<PipelineFailure> Pipeline::fatal_error() const {
@@ -154,7 +162,6 @@ void Pipeline::record_fatal(const std::exception& error, const char* thread) {
   std::lock_guard lock(mutex_);
   if (!fatal_error_)
     fatal_error_ = PipelineFailure{fmt::format("{} thread: {}", thread, error.what()), configuration};
-  reader_wakeup_.notify_all();
 }
 
 PipelineStats Pipeline::stats() const {
