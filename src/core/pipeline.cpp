@@ -739,12 +739,13 @@ void Pipeline::stop() {
     started_ = false;
   }
   const auto deadline = Clock::now() + options_.shutdown_grace;
-  stopping_ = true;
-  reader_connection_.interrupt();
   {
+    // Under the mutex, so that a waiter that has just checked its predicate cannot miss the notify.
     std::lock_guard lock(mutex_);
+    stopping_ = true;
     reading_stopped_ = true;
   }
+  reader_connection_.interrupt();
   reader_wakeup_.notify_all();
   acker_wakeup_.notify_all();
   if (reader_thread_.joinable()) reader_thread_.join();

@@ -231,11 +231,15 @@ std::vector<StreamEntry> StreamConsumer::fetch(std::vector<Pending> pending) {
   std::string failure;
   for (auto& item : pending) {
     RedisReply reply = connection_.read_reply();
-    if (reply.is_error()) {
-      if (failure.empty()) failure = reply.str();
+    std::vector<StreamEntry> found;
+    try {
+      // Every reply is read even after a bad one: the connection must stay in step with its commands.
+      if (reply.is_error()) throw RedisStreamError(std::string(reply.str()));
+      found = parse_entries(reply, "XRANGE");
+    } catch (const RedisStreamError& error) {
+      if (failure.empty()) failure = error.what();
       continue;
     }
-    auto found = parse_entries(reply, "XRANGE");
     StreamEntry& entry = entries.emplace_back();
     if (found.empty()) {
       entry.id = std::move(item.id);
