@@ -1,11 +1,10 @@
 #include "core/pipeline.hpp"
 
+#include <fmt/format.h>
 #include <pthread.h>
 
 #include <algorithm>
 #include <random>
-
-#include <fmt/format.h>
 
 #include "common/backoff.hpp"
 #include "common/errors.hpp"
@@ -21,6 +20,40 @@ long long elapsed_ms(Clock::time_point since) {
   return std::chrono::duration_cast<milliseconds>(Clock::now() - since).count();
 }
 }  // namespace
+
+std::vector<EntryPlan> plan_entries(const std::vector<StreamEntry>& entries, const Encoder& encoder,
+                                    std::size_t max_event_bytes, unsigned max_delivery_attempts,
+                                    Batch& events) {
+  std::vector<EntryPlan> plans(entries.size());
+  events.reserve(events.size() + entries.size());
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    const StreamEntry& entry = entries[i];
+    EntryPlan& plan = plans[i];
+    if (entry.deleted) {
+      plan.action = EntryAction::AckTrimmed;
+      continue;
+    }
+    if (entry.deliveries > max_delivery_attempts) {
+      plan = {EntryAction::DeadLetter, fmt::format("delivered {} times, more than MAX_DELIVERY_ATTEMPTS ({})",
+                                                   entry.deliveries, max_delivery_attempts)};
+      continue;
+    }
+    try {
+      Event& event = events.emplace_back();
+      encoder.encode_into(entry, event);
+      if (event.body.size() > max_event_bytes) {
+        plan = {EntryAction::DeadLetter,
+                fmt::format("event body of {} bytes exceeds the output's maximum of {} bytes",
+                            event.body.size(), max_event_bytes)};
+        events.pop_back();
+      }
+    } catch (const MessageProcessingError& error) {
+      events.pop_back();
+      plan = {EntryAction::DeadLetter, error.what()};
+    }
+  }
+  return plans;
+}
 
 PipelineOptions PipelineOptions::from_config(const Config& config) {
   PipelineOptions options;
@@ -265,39 +298,24 @@ void Pipeline::dispatch(std::vector<StreamEntry> entries, EntrySource source) {
   batch.started = Clock::now();
 
   Batch events;
-  events.reserve(count);
+  const auto plans =
+      plan_entries(batch.entries, encoder_, sink_.max_event_bytes(), options_.max_delivery_attempts, events);
   auto indices = std::make_shared<std::vector<std::size_t>>();
-  indices->reserve(count);
+  indices->reserve(events.size());
   std::vector<std::size_t> deleted;
-  const std::size_t max_bytes = sink_.max_event_bytes();
   for (std::size_t i = 0; i < count; ++i) {
-    const StreamEntry& entry = batch.entries[i];
-    if (entry.deleted) {
-      batch.states[i] = EntryState::AckDue;
-      deleted.push_back(i);
-      continue;
-    }
-    if (entry.deliveries > options_.max_delivery_attempts) {
-      batch.states[i] = EntryState::DeadLetterDue;
-      batch.reasons[i] = fmt::format("delivered {} times, more than MAX_DELIVERY_ATTEMPTS ({})", entry.deliveries,
-                                     options_.max_delivery_attempts);
-      continue;
-    }
-    try {
-      Event& event = events.emplace_back();
-      encoder_.encode_into(entry, event);
-      if (event.body.size() > max_bytes) {
+    switch (plans[i].action) {
+      case EntryAction::Send:
+        indices->push_back(i);
+        break;
+      case EntryAction::AckTrimmed:
+        batch.states[i] = EntryState::AckDue;
+        deleted.push_back(i);
+        break;
+      case EntryAction::DeadLetter:
         batch.states[i] = EntryState::DeadLetterDue;
-        batch.reasons[i] = fmt::format("event body of {} bytes exceeds the output's maximum of {} bytes",
-                                       event.body.size(), max_bytes);
-        events.pop_back();
-        continue;
-      }
-      indices->push_back(i);
-    } catch (const MessageProcessingError& error) {
-      events.pop_back();
-      batch.states[i] = EntryState::DeadLetterDue;
-      batch.reasons[i] = error.what();
+        batch.reasons[i] = plans[i].reason;
+        break;
     }
   }
 
@@ -318,14 +336,20 @@ void Pipeline::dispatch(std::vector<StreamEntry> entries, EntrySource source) {
   }
   if (events.size() != count) acker_wakeup_.notify_one();
   if (!events.empty()) {
-    sink_.send(std::move(events), [this, batch_id, indices](std::vector<Completion> completions) {
-      {
-        std::lock_guard lock(mutex_);
-        completions_.push_back(CompletionRecord{batch_id, indices, std::move(completions)});
-      }
-      acker_wakeup_.notify_one();
-    });
+    sink_.send(std::move(events), on_completions(batch_id, std::move(indices)));
   }
+}
+
+// The sink's callback, on any thread: it only queues the outcomes for the acker.
+CompletionCallback Pipeline::on_completions(std::uint64_t batch_id,
+                                            std::shared_ptr<const std::vector<std::size_t>> indices) {
+  return [this, batch_id, indices = std::move(indices)](std::vector<Completion> completions) {
+    {
+      std::lock_guard lock(mutex_);
+      completions_.push_back(CompletionRecord{batch_id, indices, std::move(completions)});
+    }
+    acker_wakeup_.notify_one();
+  };
 }
 
 // ---- acker thread ----------------------------------------------------------------------------
@@ -653,13 +677,7 @@ void Pipeline::send_entries(std::uint64_t batch_id, const std::vector<std::size_
   Batch events(indices.size());
   for (std::size_t i = 0; i < indices.size(); ++i) encoder_.encode_into(batch->entries[indices[i]], events[i]);
   auto shared_indices = std::make_shared<const std::vector<std::size_t>>(indices);
-  sink_.send(std::move(events), [this, batch_id, shared_indices](std::vector<Completion> completions) {
-    {
-      std::lock_guard lock(mutex_);
-      completions_.push_back(CompletionRecord{batch_id, shared_indices, std::move(completions)});
-    }
-    acker_wakeup_.notify_one();
-  });
+  sink_.send(std::move(events), on_completions(batch_id, std::move(shared_indices)));
 }
 
 void Pipeline::claim_idle_entries(std::unique_lock<std::mutex>& lock) {

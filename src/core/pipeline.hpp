@@ -52,6 +52,22 @@ struct PipelineStats {
   std::size_t in_flight_batches = 0;
 };
 
+/// What the pipeline does with an entry it read, decided before anything is sent.
+enum class EntryAction : std::uint8_t {
+  Send,        // encoded into the batch for the output
+  AckTrimmed,  // pending but deleted from the stream: nothing to deliver, ack it
+  DeadLetter,  // delivered too often, not encodable, or larger than the output takes
+};
+struct EntryPlan {
+  EntryAction action = EntryAction::Send;
+  std::string reason;  // DeadLetter: the dlq-reason
+};
+/// Decides each entry's fate and appends the events to send to `events`, in entry order. Pure (no I/O,
+/// no shared state): the decision part of Pipeline::dispatch, unit-tested alone.
+std::vector<EntryPlan> plan_entries(const std::vector<StreamEntry>& entries, const Encoder& encoder,
+                                    std::size_t max_event_bytes, unsigned max_delivery_attempts,
+                                    Batch& events);
+
 /// Why a pipeline thread stopped for good; main maps it to the exit status.
 struct PipelineFailure {
   std::string message;
@@ -113,6 +129,8 @@ class Pipeline {
   enum class EntrySource { New, OwnPending, Claimed };
   void dispatch(std::vector<StreamEntry> entries, EntrySource source);
   void send_entries(std::uint64_t batch_id, const std::vector<std::size_t>& indices);
+  CompletionCallback on_completions(std::uint64_t batch_id,
+                                    std::shared_ptr<const std::vector<std::size_t>> indices);
   void apply_completions(std::unique_lock<std::mutex>& lock);
   RedisWork flush_redis_work(std::unique_lock<std::mutex>& lock);
   void write_dead_letters(std::vector<std::pair<std::uint64_t, std::size_t>> due,

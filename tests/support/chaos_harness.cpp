@@ -1,13 +1,12 @@
 #include "support/chaos_harness.hpp"
 
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <sstream>
-
-#include <fmt/format.h>
-
-#include <gtest/gtest.h>
 
 #include "common/errors.hpp"
 

@@ -1,9 +1,8 @@
 // StreamConsumer's reads of the pending list against a real redis-server: exact delivery counts, and
 // no delivery added by re-reading or claiming.
-#include "redis/stream_consumer.hpp"
-
 #include <gtest/gtest.h>
 
+#include "redis/stream_consumer.hpp"
 #include "support/redis_server.hpp"
 
 namespace connector {
@@ -14,7 +13,7 @@ using testing::RedisServer;
 constexpr const char* kStream = "sc:stream";
 constexpr const char* kGroup = "sc-group";
 
-class stream_consumer_test : public ::testing::Test {
+class stream_consumer_pending_test : public ::testing::Test {
  protected:
   void SetUp() override {
     for (int i = 0; i < 100; ++i)
@@ -42,7 +41,7 @@ class stream_consumer_test : public ::testing::Test {
 
 // Entries 0 and 99 belong to an idle consumer, 1..98 to this one: a claimed page spans 98 entries of
 // ours, and the poison entry at its end must still get its count (20), not a default of 1.
-TEST_F(stream_consumer_test, claimed_entries_carry_their_exact_delivery_counts_and_claims_add_none) {
+TEST_F(stream_consumer_pending_test, claimed_entries_carry_their_exact_delivery_counts_and_claims_add_none) {
   redis_.command({"XREADGROUP", "GROUP", kGroup, "dead", "COUNT", "1", "STREAMS", kStream, ">"});
   redis_.command({"XREADGROUP", "GROUP", kGroup, "me", "COUNT", "98", "STREAMS", kStream, ">"});
   redis_.command({"XREADGROUP", "GROUP", kGroup, "dead", "COUNT", "1", "STREAMS", kStream, ">"});
@@ -66,7 +65,7 @@ TEST_F(stream_consumer_test, claimed_entries_carry_their_exact_delivery_counts_a
   }
 }
 
-TEST_F(stream_consumer_test, reading_own_pending_again_adds_no_delivery) {
+TEST_F(stream_consumer_pending_test, reading_own_pending_again_adds_no_delivery) {
   redis_.command({"XREADGROUP", "GROUP", kGroup, "me", "COUNT", "30", "STREAMS", kStream, ">"});
   redis_.command({"XCLAIM", kStream, kGroup, "me", "0", ids_[25], "RETRYCOUNT", "7", "JUSTID"});
   std::vector<StreamEntry> read;
