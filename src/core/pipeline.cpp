@@ -97,7 +97,7 @@ std::chrono::milliseconds Pipeline::backoff(unsigned attempt) const {
 
 bool Pipeline::sleep_unless_stopping(milliseconds delay) {
   std::unique_lock lock(mutex_);
-  return !reader_wakeup_.wait_for(lock, delay, [this] { return stopping_.load(); });
+  return !reader_wakeup_.wait_for(lock, delay, [this] { return state_ != Lifecycle::Running; });
 }
 
 void Pipeline::connect_with_attempts(RedisConnection& connection, StreamConsumer& consumer, const char* role) {
@@ -168,7 +168,7 @@ void Pipeline::start() {
   connect_with_attempts(acker_connection_, acker_, "acker");
   {
     std::lock_guard lock(mutex_);
-    started_ = true;
+    state_ = Lifecycle::Running;
     next_claim_ = Clock::now() + options_.claim_interval;
   }
   acker_thread_ = std::thread([this] {
@@ -213,21 +213,21 @@ void Pipeline::reader_loop() {
   std::string pending_cursor = "0";
   unsigned failures = 0;
   try {
-    while (!stopping_) {
+    while (state_ == Lifecycle::Running) {
       {
         std::unique_lock lock(mutex_);
         reader_wakeup_.wait(lock, [this] {
-          return stopping_ || batches_.size() < options_.max_in_flight_batches;
+          return state_ != Lifecycle::Running || batches_.size() < options_.max_in_flight_batches;
         });
       }
-      if (stopping_) break;
+      if (state_ != Lifecycle::Running) break;
       try {
         if (!reader_connection_.connected()) {
           reconnect(reader_connection_, reader_, "reader");
           own_pending = true;
           pending_cursor = "0";
           // connect() clears an interruption that stop() may have sent just before it.
-          if (stopping_) break;
+          if (state_ != Lifecycle::Running) break;
         }
         std::vector<StreamEntry> entries;
         if (own_pending) {
@@ -256,13 +256,13 @@ void Pipeline::reader_loop() {
         own_pending = true;
         pending_cursor = "0";
       } catch (const RedisConnectionError& error) {
-        if (stopping_) break;
+        if (state_ != Lifecycle::Running) break;
         reader_connection_.close();
         const auto delay = backoff(++failures);
         logger().warn("redis_reconnect", {{"role", "reader"}, {"error", error.what()}, {"retry_in_ms", delay.count()}});
         sleep_unless_stopping(delay);
       } catch (const RedisStreamError& error) {
-        if (stopping_) break;
+        if (state_ != Lifecycle::Running) break;
         const auto delay = backoff(++failures);
         logger().error("redis_read_failed", {{"error", error.what()}, {"retry_in_ms", delay.count()}});
         sleep_unless_stopping(delay);
@@ -361,7 +361,7 @@ void Pipeline::acker_loop() {
     for (;;) {
       auto wake_at = Clock::now() + milliseconds(1000);
       if (!dead_letter_retry_.empty()) wake_at = std::min(wake_at, dead_letter_retry_at_);
-      if (!reading_stopped_) {
+      if (state_ == Lifecycle::Running) {
         wake_at = std::min(wake_at, next_claim_);
         for (const auto& [id, batch] : batches_) {
           if (std::find(batch.states.begin(), batch.states.end(), EntryState::RetryWait) != batch.states.end()) {
@@ -370,7 +370,8 @@ void Pipeline::acker_loop() {
         }
       }
       acker_wakeup_.wait_until(lock, wake_at, [this] {
-        return acker_exit_ || !completions_.empty() || !ack_due_.empty() || !dead_letter_due_.empty();
+        return state_ == Lifecycle::Closing || !completions_.empty() || !ack_due_.empty() ||
+               !dead_letter_due_.empty();
       });
       apply_completions(lock);
       if (!dead_letter_retry_.empty() && Clock::now() >= dead_letter_retry_at_) {
@@ -379,7 +380,7 @@ void Pipeline::acker_loop() {
       }
       const RedisWork work = flush_redis_work(lock);
       if (work != RedisWork::Done) {
-        if (acker_exit_) break;
+        if (state_ == Lifecycle::Closing) break;
         const auto delay = backoff(++failures);
         if (!acker_sleep(lock, delay)) continue;
         if (work == RedisWork::Refused) continue;  // the socket is fine: Redis said no, ask again later
@@ -395,11 +396,11 @@ void Pipeline::acker_loop() {
         continue;
       }
       failures = 0;
-      if (acker_exit_) {
+      if (state_ == Lifecycle::Closing) {
         if (completions_.empty()) break;
         continue;
       }
-      if (!reading_stopped_) {
+      if (state_ == Lifecycle::Running) {
         record_delivery_counts(lock);
         resend_due_retries(lock);
         if (Clock::now() >= next_claim_) claim_idle_entries(lock);
@@ -412,7 +413,7 @@ void Pipeline::acker_loop() {
 
 // The acker's own back-off wait: wakes early only to exit (completions queue up meanwhile).
 bool Pipeline::acker_sleep(std::unique_lock<std::mutex>& lock, milliseconds delay) {
-  return !acker_wakeup_.wait_for(lock, delay, [this] { return acker_exit_; });
+  return !acker_wakeup_.wait_for(lock, delay, [this] { return state_ == Lifecycle::Closing; });
 }
 
 void Pipeline::apply_completions(std::unique_lock<std::mutex>&) {
@@ -753,15 +754,13 @@ bool Pipeline::drained() const {
 void Pipeline::stop() {
   {
     std::lock_guard lock(mutex_);
-    if (!started_) return;
-    started_ = false;
+    if (state_ != Lifecycle::Running) return;  // never started, or another stop() is under way
   }
   const auto deadline = Clock::now() + options_.shutdown_grace;
   {
     // Under the mutex, so that a waiter that has just checked its predicate cannot miss the notify.
     std::lock_guard lock(mutex_);
-    stopping_ = true;
-    reading_stopped_ = true;
+    state_ = Lifecycle::Draining;
   }
   reader_connection_.interrupt();
   reader_wakeup_.notify_all();
@@ -778,7 +777,7 @@ void Pipeline::stop() {
   sink_.stop(remaining);
   {
     std::lock_guard lock(mutex_);
-    acker_exit_ = true;
+    state_ = Lifecycle::Closing;
   }
   acker_wakeup_.notify_all();
   if (acker_thread_.joinable()) acker_thread_.join();

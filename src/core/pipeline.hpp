@@ -78,8 +78,14 @@ struct PipelineFailure {
 ///
 /// Threads: the reader thread owns `reader_` (the blocking XREADGROUP connection); the acker thread
 /// owns `acker_` (XACK, dead-letter, claims, on a second connection so acks never wait behind a
-/// blocking read). Sink completions arrive on any thread and only enqueue. Everything shared is
-/// guarded by `mutex_`.
+/// blocking read). Sink completions arrive on any thread and only enqueue. Each waiter has its own
+/// condition variable: the reader waits on `reader_wakeup_`, the acker on `acker_wakeup_`, stop() on
+/// `progress_`.
+///
+/// Locking: every member from `batches_` down is read and written only with `mutex_` held, with one
+/// exception: an InFlightBatch's `entries` do not change after dispatch() and only the acker erases a
+/// batch, so the acker reads them without the lock while Redis works (std::map nodes do not move).
+/// `state_` is written with `mutex_` held and may be read without it.
 class Pipeline {
  public:
   Pipeline(PipelineOptions options, RedisConnectionOptions redis, StreamConsumerOptions stream, Encoder encoder,
@@ -103,6 +109,9 @@ class Pipeline {
 
  private:
   enum class EntryState : std::uint8_t { Sending, RetryWait, AckDue, DeadLetterDue, Done };
+  /// Idle → Running (start) → Draining (stop: no more reads, resends or claims; in-flight work may still
+  /// complete and be acked) → Closing (the acker finishes what is queued and exits). A Pipeline runs once.
+  enum class Lifecycle : std::uint8_t { Idle, Running, Draining, Closing };
   struct InFlightBatch {
     std::vector<StreamEntry> entries;
     std::vector<EntryState> states;
@@ -157,7 +166,7 @@ class Pipeline {
   std::thread reader_thread_;
   std::thread acker_thread_;
 
-  mutable std::mutex mutex_;
+  mutable std::mutex mutex_;               // guards everything below, see the class comment
   std::condition_variable reader_wakeup_;  // capacity freed, or stopping
   std::condition_variable acker_wakeup_;   // completions or Redis work queued, or stopping
   std::condition_variable progress_;        // something completed or resolved (stop() waits on it)
@@ -173,14 +182,12 @@ class Pipeline {
   std::uint64_t accepted_total_ = 0;                          // Accepted outcomes so far
   std::size_t outstanding_events_ = 0;                        // with the sink, not completed yet
   std::uint64_t next_batch_id_ = 1;
-  bool reading_stopped_ = false;  // no more reads, resends or claims
-  bool acker_exit_ = false;
-  bool started_ = false;
   std::optional<PipelineFailure> fatal_error_;
   std::chrono::steady_clock::time_point next_claim_;
   std::string claim_cursor_ = "0-0";
   PipelineStats stats_;
-  std::atomic<bool> stopping_{false};
+  // Written under mutex_ (so that no waiter misses a change); read by the reader thread without it too.
+  std::atomic<Lifecycle> state_{Lifecycle::Idle};
 };
 
 }  // namespace connector

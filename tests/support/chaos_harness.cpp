@@ -1,12 +1,13 @@
 #include "support/chaos_harness.hpp"
 
-#include <fmt/format.h>
-#include <gtest/gtest.h>
-
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <sstream>
+
+#include <fmt/format.h>
+
+#include <gtest/gtest.h>
 
 #include "common/errors.hpp"
 
