@@ -173,7 +173,7 @@ int supervise(Pipeline& pipeline) {
     }
     if (!stopper.joinable()) {
       if (auto fatal = pipeline.fatal_error()) {
-        status = kExitFatal;
+        status = fatal->invalid_configuration ? kExitInvalidConfiguration : kExitFatal;
         stopper = std::thread([&] {
           pipeline.stop();
           stopped = true;

@@ -1,9 +1,10 @@
 #include "core/pipeline.hpp"
 
+#include <fmt/format.h>
+#include <pthread.h>
+
 #include <algorithm>
 #include <random>
-
-#include <fmt/format.h>
 
 #include "common/backoff.hpp"
 #include "common/errors.hpp"
@@ -20,6 +21,40 @@ long long elapsed_ms(Clock::time_point since) {
   return std::chrono::duration_cast<milliseconds>(Clock::now() - since).count();
 }
 }  // namespace
+
+std::vector<EntryPlan> plan_entries(const std::vector<StreamEntry>& entries, const Encoder& encoder,
+                                    std::size_t max_event_bytes, unsigned max_delivery_attempts,
+                                    Batch& events) {
+  std::vector<EntryPlan> plans(entries.size());
+  events.reserve(events.size() + entries.size());
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    const StreamEntry& entry = entries[i];
+    EntryPlan& plan = plans[i];
+    if (entry.deleted) {
+      plan.action = EntryAction::AckTrimmed;
+      continue;
+    }
+    if (entry.deliveries > max_delivery_attempts) {
+      plan = {EntryAction::DeadLetter, fmt::format("delivered {} times, more than MAX_DELIVERY_ATTEMPTS ({})",
+                                                   entry.deliveries, max_delivery_attempts)};
+      continue;
+    }
+    try {
+      Event& event = events.emplace_back();
+      encoder.encode_into(entry, event);
+      if (event.body.size() > max_event_bytes) {
+        plan = {EntryAction::DeadLetter,
+                fmt::format("event body of {} bytes exceeds the output's maximum of {} bytes",
+                            event.body.size(), max_event_bytes)};
+        events.pop_back();
+      }
+    } catch (const MessageProcessingError& error) {
+      events.pop_back();
+      plan = {EntryAction::DeadLetter, error.what()};
+    }
+  }
+  return plans;
+}
 
 PipelineOptions PipelineOptions::from_config(const Config& config) {
   PipelineOptions options;
@@ -63,7 +98,7 @@ std::chrono::milliseconds Pipeline::backoff(unsigned attempt) const {
 
 bool Pipeline::sleep_unless_stopping(milliseconds delay) {
   std::unique_lock lock(mutex_);
-  return !reader_wakeup_.wait_for(lock, delay, [this] { return stopping_.load(); });
+  return !reader_wakeup_.wait_for(lock, delay, [this] { return state_ != Lifecycle::Running; });
 }
 
 void Pipeline::connect_with_attempts(RedisConnection& connection, StreamConsumer& consumer, const char* role) {
@@ -73,7 +108,7 @@ void Pipeline::connect_with_attempts(RedisConnection& connection, StreamConsumer
       connection.connect();
       const RedisVersion version = consumer.check_server();
       if (std::string_view(role) == "reader") {
-        const bool created = consumer.ensure_group();
+        const bool created = consumer.ensure_group(consumer.options().group_start_id);
         logger().info("redis_connected",
                       {{"address", connection.endpoint().describe()},
                        {"redis_version", fmt::format("{}.{}.{}", version.major, version.minor, version.patch)},
@@ -104,7 +139,7 @@ void Pipeline::reconnect(RedisConnection& connection, StreamConsumer& consumer, 
   connection.close();
   connection.connect();
   consumer.check_server();
-  consumer.ensure_group();
+  recreate_lost_group(consumer, role, "the group did not exist when reconnecting");
   {
     std::lock_guard lock(mutex_);
     ++stats_.redis_reconnects;
@@ -112,27 +147,55 @@ void Pipeline::reconnect(RedisConnection& connection, StreamConsumer& consumer, 
   logger().info("redis_reconnected", {{"role", role}, {"address", connection.endpoint().describe()}});
 }
 
+// The one place that recreates a lost group, on either thread: after NOGROUP, after a blocking read
+// answered UNBLOCKED (stream deleted), and after a reconnect to a Redis that lost it. GROUP_START_ID
+// ("$" by default) would skip what the stream still holds; from "0", everything the lost group had
+// not acked is delivered (with what it had acked again: at least once).
+void Pipeline::recreate_lost_group(StreamConsumer& consumer, const char* role, std::string_view cause) {
+  if (!consumer.ensure_group(kRecreatedGroupStartId)) return;  // it exists, or another instance recreated it
+  logger().warn("consumer_group_lost",
+                {{"role", role},
+                 {"stream", consumer.options().stream_key},
+                 {"group", consumer.options().group},
+                 {"cause", cause},
+                 {"resumed_from", kRecreatedGroupStartId},
+                 {"note",
+                  "group recreated at the oldest entry the stream holds; entries it had acked are "
+                  "delivered again"}});
+}
+
 void Pipeline::start() {
   connect_with_attempts(reader_connection_, reader_, "reader");
   connect_with_attempts(acker_connection_, acker_, "acker");
   {
     std::lock_guard lock(mutex_);
-    started_ = true;
+    state_ = Lifecycle::Running;
     next_claim_ = Clock::now() + options_.claim_interval;
   }
-  acker_thread_ = std::thread([this] { acker_loop(); });
-  reader_thread_ = std::thread([this] { reader_loop(); });
+  acker_thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "acker");
+    acker_loop();
+  });
+  reader_thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "reader");
+    reader_loop();
+  });
 }
 
-std::optional<std::string> Pipeline::fatal_error() const {
+std::optional<PipelineFailure> Pipeline::fatal_error() const {
   std::lock_guard lock(mutex_);
   return fatal_error_;
 }
 
 void Pipeline::record_fatal(const std::exception& error, const char* thread) {
-  logger().fatal("pipeline_thread_failed", {{"thread", thread}, {"error", error.what()}});
+  // Either thread meets a ConfigurationError the same way (a key became a string while running):
+  // stop, and let main exit with status 2, as a bad configuration at startup does.
+  const bool configuration = dynamic_cast<const ConfigurationError*>(&error) != nullptr;
+  logger().fatal(configuration ? "invalid_configuration" : "pipeline_thread_failed",
+                 {{"thread", thread}, {"error", error.what()}});
   std::lock_guard lock(mutex_);
-  if (!fatal_error_) fatal_error_ = fmt::format("{} thread: {}", thread, error.what());
+  if (!fatal_error_)
+    fatal_error_ = PipelineFailure{fmt::format("{} thread: {}", thread, error.what()), configuration};
 }
 
 PipelineStats Pipeline::stats() const {
@@ -152,56 +215,58 @@ void Pipeline::reader_loop() {
   std::string pending_cursor = "0";
   unsigned failures = 0;
   try {
-    while (!stopping_) {
+    while (state_ == Lifecycle::Running) {
       metrics().reader_heartbeat.park();
       {
         std::unique_lock lock(mutex_);
         reader_wakeup_.wait(lock, [this] {
-          return stopping_ || batches_.size() < options_.max_in_flight_batches;
+          return state_ != Lifecycle::Running || batches_.size() < options_.max_in_flight_batches;
         });
       }
       metrics().reader_heartbeat.beat();
-      if (stopping_) break;
+      if (state_ != Lifecycle::Running) break;
       try {
         if (!reader_connection_.connected()) {
           reconnect(reader_connection_, reader_, "reader");
           own_pending = true;
           pending_cursor.assign(1, '0');  // not = "0": GCC 12's -Wrestrict false positive at -O3 (GCC bug 105651)
           // connect() clears an interruption that stop() may have sent just before it.
-          if (stopping_) break;
+          if (state_ != Lifecycle::Running) break;
         }
         std::vector<StreamEntry> entries;
         if (own_pending) {
-          entries = reader_.read(pending_cursor, options_.batch_size, std::nullopt);
+          entries = reader_.read_own_pending(pending_cursor, options_.batch_size);
           if (entries.empty()) {
             own_pending = false;
             logger().debug("own_pending_drained", {{"consumer", reader_.options().consumer}});
             continue;
           }
           pending_cursor = entries.back().id;
-          reader_.fill_delivery_counts(entries);
         } else {
           entries = reader_.read(">", options_.batch_size, options_.poll_timeout);
         }
         failures = 0;
         if (!entries.empty()) dispatch(std::move(entries), own_pending ? EntrySource::OwnPending : EntrySource::New);
       } catch (const NoGroupError& error) {
-        logger().warn("consumer_group_missing", {{"error", error.what()}, {"action", "recreating the group"}});
         try {
-          reader_.ensure_group();
+          recreate_lost_group(reader_, "reader", error.what());
         } catch (const RedisConnectionError&) {
           reader_connection_.close();
+        } catch (const RedisStreamError& refused) {  // e.g. OOM: XGROUP CREATE is a write
+          const auto delay = backoff(++failures);
+          logger().error("redis_read_failed", {{"error", refused.what()}, {"retry_in_ms", delay.count()}});
+          sleep_unless_stopping(delay);
         }
         own_pending = true;
         pending_cursor = "0";
       } catch (const RedisConnectionError& error) {
-        if (stopping_) break;
+        if (state_ != Lifecycle::Running) break;
         reader_connection_.close();
         const auto delay = backoff(++failures);
         logger().warn("redis_reconnect", {{"role", "reader"}, {"error", error.what()}, {"retry_in_ms", delay.count()}});
         sleep_unless_stopping(delay);
       } catch (const RedisStreamError& error) {
-        if (stopping_) break;
+        if (state_ != Lifecycle::Running) break;
         const auto delay = backoff(++failures);
         logger().error("redis_read_failed", {{"error", error.what()}, {"retry_in_ms", delay.count()}});
         sleep_unless_stopping(delay);
@@ -237,39 +302,24 @@ void Pipeline::dispatch(std::vector<StreamEntry> entries, EntrySource source) {
   batch.started = Clock::now();
 
   Batch events;
-  events.reserve(count);
+  const auto plans =
+      plan_entries(batch.entries, encoder_, sink_.max_event_bytes(), options_.max_delivery_attempts, events);
   auto indices = std::make_shared<std::vector<std::size_t>>();
-  indices->reserve(count);
+  indices->reserve(events.size());
   std::vector<std::size_t> deleted;
-  const std::size_t max_bytes = sink_.max_event_bytes();
   for (std::size_t i = 0; i < count; ++i) {
-    const StreamEntry& entry = batch.entries[i];
-    if (entry.deleted) {
-      batch.states[i] = EntryState::AckDue;
-      deleted.push_back(i);
-      continue;
-    }
-    if (entry.deliveries > options_.max_delivery_attempts) {
-      batch.states[i] = EntryState::DeadLetterDue;
-      batch.reasons[i] = fmt::format("delivered {} times, more than MAX_DELIVERY_ATTEMPTS ({})", entry.deliveries,
-                                     options_.max_delivery_attempts);
-      continue;
-    }
-    try {
-      Event& event = events.emplace_back();
-      encoder_.encode_into(entry, event);
-      if (event.body.size() > max_bytes) {
+    switch (plans[i].action) {
+      case EntryAction::Send:
+        indices->push_back(i);
+        break;
+      case EntryAction::AckTrimmed:
+        batch.states[i] = EntryState::AckDue;
+        deleted.push_back(i);
+        break;
+      case EntryAction::DeadLetter:
         batch.states[i] = EntryState::DeadLetterDue;
-        batch.reasons[i] = fmt::format("event body of {} bytes exceeds the output's maximum of {} bytes",
-                                       event.body.size(), max_bytes);
-        events.pop_back();
-        continue;
-      }
-      indices->push_back(i);
-    } catch (const MessageProcessingError& error) {
-      events.pop_back();
-      batch.states[i] = EntryState::DeadLetterDue;
-      batch.reasons[i] = error.what();
+        batch.reasons[i] = plans[i].reason;
+        break;
     }
   }
 
@@ -286,18 +336,25 @@ void Pipeline::dispatch(std::vector<StreamEntry> entries, EntrySource source) {
     stats_.deleted_acked += deleted.size();
     stats_.sent += events.size();
     outstanding_events_ += events.size();
+    batch.accepted_mark.assign(count, accepted_total_);
     batches_.emplace(batch_id, std::move(batch));
   }
   if (events.size() != count) acker_wakeup_.notify_one();
   if (!events.empty()) {
-    sink_.send(std::move(events), [this, batch_id, indices](std::vector<Completion> completions) {
-      {
-        std::lock_guard lock(mutex_);
-        completions_.push_back(CompletionRecord{batch_id, indices, std::move(completions)});
-      }
-      acker_wakeup_.notify_one();
-    });
+    sink_.send(std::move(events), on_completions(batch_id, std::move(indices)));
   }
+}
+
+// The sink's callback, on any thread: it only queues the outcomes for the acker.
+CompletionCallback Pipeline::on_completions(std::uint64_t batch_id,
+                                            std::shared_ptr<const std::vector<std::size_t>> indices) {
+  return [this, batch_id, indices = std::move(indices)](std::vector<Completion> completions) {
+    {
+      std::lock_guard lock(mutex_);
+      completions_.push_back(CompletionRecord{batch_id, indices, std::move(completions)});
+    }
+    acker_wakeup_.notify_one();
+  };
 }
 
 // ---- acker thread ----------------------------------------------------------------------------
@@ -309,7 +366,8 @@ void Pipeline::acker_loop() {
     for (;;) {
       metrics().acker_heartbeat.beat();
       auto wake_at = Clock::now() + milliseconds(1000);
-      if (!reading_stopped_) {
+      if (!dead_letter_retry_.empty()) wake_at = std::min(wake_at, dead_letter_retry_at_);
+      if (state_ == Lifecycle::Running) {
         wake_at = std::min(wake_at, next_claim_);
         for (const auto& [id, batch] : batches_) {
           if (std::find(batch.states.begin(), batch.states.end(), EntryState::RetryWait) != batch.states.end()) {
@@ -318,28 +376,38 @@ void Pipeline::acker_loop() {
         }
       }
       acker_wakeup_.wait_until(lock, wake_at, [this] {
-        return acker_exit_ || !completions_.empty() || !ack_due_.empty() || !dead_letter_due_.empty();
+        return state_ == Lifecycle::Closing || !completions_.empty() || !ack_due_.empty() ||
+               !dead_letter_due_.empty();
       });
       apply_completions(lock);
-      if (!flush_redis_work(lock)) {
-        if (acker_exit_) break;
+      if (!dead_letter_retry_.empty() && Clock::now() >= dead_letter_retry_at_) {
+        dead_letter_due_.insert(dead_letter_due_.end(), dead_letter_retry_.begin(), dead_letter_retry_.end());
+        dead_letter_retry_.clear();
+      }
+      const RedisWork work = flush_redis_work(lock);
+      if (work != RedisWork::Done) {
+        if (state_ == Lifecycle::Closing) break;
         const auto delay = backoff(++failures);
+        if (!acker_sleep(lock, delay)) continue;
+        if (work == RedisWork::Refused) continue;  // the socket is fine: Redis said no, ask again later
         lock.unlock();
         try {
-          sleep_unless_stopping(delay);
           reconnect(acker_connection_, acker_, "acker");
-        } catch (const ConnectorError& error) {
+        } catch (const RedisConnectionError& error) {
+          logger().warn("redis_reconnect", {{"role", "acker"}, {"error", error.what()}});
+        } catch (const RedisStreamError& error) {
           logger().warn("redis_reconnect", {{"role", "acker"}, {"error", error.what()}});
         }
         lock.lock();
         continue;
       }
       failures = 0;
-      if (acker_exit_) {
+      if (state_ == Lifecycle::Closing) {
         if (completions_.empty()) break;
         continue;
       }
-      if (!reading_stopped_) {
+      if (state_ == Lifecycle::Running) {
+        record_delivery_counts(lock);
         resend_due_retries(lock);
         if (Clock::now() >= next_claim_) claim_idle_entries(lock);
       }
@@ -349,12 +417,20 @@ void Pipeline::acker_loop() {
   }
 }
 
+// The acker's own back-off wait: wakes early only to exit (completions queue up meanwhile).
+bool Pipeline::acker_sleep(std::unique_lock<std::mutex>& lock, milliseconds delay) {
+  return !acker_wakeup_.wait_for(lock, delay, [this] { return state_ == Lifecycle::Closing; });
+}
+
 void Pipeline::apply_completions(std::unique_lock<std::mutex>&) {
   const auto now = Clock::now();
   while (!completions_.empty()) {
     CompletionRecord record = std::move(completions_.front());
     completions_.pop_front();
     auto found = batches_.find(record.batch_id);
+    accepted_total_ += static_cast<std::uint64_t>(
+        std::count_if(record.completions.begin(), record.completions.end(),
+                      [](const Completion& completion) { return completion.outcome == Outcome::Accepted; }));
     for (const Completion& completion : record.completions) {
       // A misbehaving sink must not corrupt the books: unknown or repeated completions are ignored.
       if (found == batches_.end() || completion.index >= record.entry_indices->size()) {
@@ -380,6 +456,25 @@ void Pipeline::apply_completions(std::unique_lock<std::mutex>&) {
           dead_letter_due_.emplace_back(record.batch_id, index);
           break;
         case Outcome::Retry: {
+          StreamEntry& entry = batch.entries[index];
+          // A failed attempt counts towards MAX_DELIVERY_ATTEMPTS only when the output was up: ready,
+          // and accepting other events since this entry's previous outcome (or since it was sent).
+          // During an outage nothing is accepted, so no attempt counts, however long it lasts; the
+          // price is that a lone failing entry on an idle stream is retried without counting.
+          const bool output_up = sink_.ready() && accepted_total_ > batch.accepted_mark[index];
+          batch.accepted_mark[index] = accepted_total_;
+          if (output_up) {
+            if (entry.deliveries >= options_.max_delivery_attempts) {
+              batch.states[index] = EntryState::DeadLetterDue;
+              batch.reasons[index] = fmt::format(
+                  "failed {} times while the output accepted other events, "
+                  "MAX_DELIVERY_ATTEMPTS is {}; last: {}",
+                  entry.deliveries, options_.max_delivery_attempts, completion.reason);
+              dead_letter_due_.emplace_back(record.batch_id, index);
+              break;
+            }
+            counts_due_.emplace_back(entry.id, ++entry.deliveries);
+          }
           batch.states[index] = EntryState::RetryWait;
           const unsigned attempt = ++batch.retries[index];
           const auto delay = std::max(backoff(attempt), completion.retry_after);
@@ -402,8 +497,11 @@ void Pipeline::apply_completions(std::unique_lock<std::mutex>&) {
   progress_.notify_all();
 }
 
-bool Pipeline::flush_redis_work(std::unique_lock<std::mutex>& lock) {
-  if (ack_due_.empty() && dead_letter_due_.empty()) return true;
+// Acks first, then dead letters. The result tells the acker loop what a failure was: a dead socket
+// (reconnect) or a refusal by a working server (wait and ask again). A refused dead-letter write is
+// not a failure of the flush: that entry waits for its own back-off, and healthy acks go on.
+Pipeline::RedisWork Pipeline::flush_redis_work(std::unique_lock<std::mutex>& lock) {
+  if (ack_due_.empty() && dead_letter_due_.empty()) return RedisWork::Done;
   auto acks = std::move(ack_due_);
   auto dead_letters = std::move(dead_letter_due_);
   ack_due_.clear();
@@ -414,65 +512,132 @@ bool Pipeline::flush_redis_work(std::unique_lock<std::mutex>& lock) {
   std::vector<std::string> ids;
   ids.reserve(acks.size());
   for (const auto& [batch_id, index] : acks) ids.push_back(batches_.at(batch_id).entries[index].id);
-  struct DeadLetterWork {
-    const StreamEntry* entry;
-    std::string reason;
-  };
-  std::vector<DeadLetterWork> work;
-  for (const auto& [batch_id, index] : dead_letters) {
-    const InFlightBatch& batch = batches_.at(batch_id);
-    work.push_back({&batch.entries[index], batch.reasons[index]});
-  }
 
   lock.unlock();
-  bool acked = false;
-  std::size_t dead_lettered = 0;
+  RedisWork result = RedisWork::Done;
   std::string failure;
   try {
     if (!acker_connection_.connected()) reconnect(acker_connection_, acker_, "acker");
     acker_.ack(ids);
-    acked = true;
-    for (const auto& item : work) {
-      acker_.dead_letter(*item.entry, item.reason, item.entry->deliveries);
-      logger().warn("entry_dead_lettered", {{"entry", item.entry->id},
-                                            {"stream", acker_.options().stream_key},
-                                            {"dead_letter_stream", acker_.options().dead_letter_stream},
-                                            {"deliveries", item.entry->deliveries},
-                                            {"reason", item.reason}});
-      ++dead_lettered;
-      metrics().dead_lettered(item.reason).inc();
-    }
   } catch (const RedisConnectionError& error) {
     failure = error.what();
     acker_connection_.close();
+    result = RedisWork::ConnectionLost;
+  } catch (const NoGroupError& error) {
+    // The acks are kept: XACK of an ID the recreated group has not delivered is a harmless no-op.
+    failure = error.what();
+    result = RedisWork::Refused;
+    try {
+      recreate_lost_group(acker_, "acker", error.what());
+    } catch (const RedisConnectionError&) {
+      acker_connection_.close();
+      result = RedisWork::ConnectionLost;
+    } catch (const RedisStreamError&) {
+      // Reported with `failure`; asked again after the back-off.
+    }
   } catch (const RedisStreamError& error) {
     failure = error.what();
+    result = RedisWork::Refused;
   }
   lock.lock();
 
-  if (acked) {
+  if (result == RedisWork::Done) {
     stats_.acked += acks.size();
     metrics().entries_acked.inc(acks.size());
     metrics().observe_acked(ids);
     for (const auto& [batch_id, index] : acks) resolve(batch_id, index);
   } else {
     ack_due_.insert(ack_due_.end(), acks.begin(), acks.end());
+    dead_letter_due_.insert(dead_letter_due_.end(), dead_letters.begin(), dead_letters.end());
+    logger().warn(
+        "redis_ack_failed",
+        {{"error", failure}, {"acks_kept", ack_due_.size()}, {"dead_letters_kept", dead_letter_due_.size()}});
+    return result;
   }
-  for (std::size_t i = 0; i < dead_letters.size(); ++i) {
-    if (i < dead_lettered) {
-      ++stats_.dead_lettered;
-      resolve(dead_letters[i].first, dead_letters[i].second);
+  if (dead_letters.empty()) return RedisWork::Done;
+  try {
+    write_dead_letters(std::move(dead_letters), lock);
+  } catch (const RedisConnectionError& error) {
+    acker_connection_.close();
+    logger().warn("redis_ack_failed",
+                  {{"error", error.what()}, {"dead_letters_kept", dead_letter_due_.size()}});
+    return RedisWork::ConnectionLost;
+  }
+  return RedisWork::Done;
+}
+
+// Called with the lock held; returns with it held. Entries whose dead-letter write Redis refused stay
+// pending (never acked) and wait in dead_letter_retry_; on a connection failure, all go back to
+// dead_letter_due_ and RedisConnectionError is rethrown.
+void Pipeline::write_dead_letters(std::vector<std::pair<std::uint64_t, std::size_t>> due,
+                                  std::unique_lock<std::mutex>& lock) {
+  std::vector<DeadLetter> work;
+  work.reserve(due.size());
+  for (const auto& [batch_id, index] : due) {
+    const InFlightBatch& batch = batches_.at(batch_id);
+    work.push_back({&batch.entries[index], batch.reasons[index]});
+  }
+  lock.unlock();
+  std::vector<std::string> failures;
+  try {
+    failures = acker_.dead_letter(work);
+  } catch (const RedisConnectionError&) {
+    lock.lock();
+    dead_letter_due_.insert(dead_letter_due_.end(), due.begin(), due.end());
+    throw;
+  } catch (const RedisStreamError& error) {
+    failures.assign(work.size(), error.what());  // the XACK after the XADDs: all are written again later
+  }
+  for (std::size_t i = 0; i < work.size(); ++i) {
+    const StreamEntry& entry = *work[i].entry;
+    if (failures[i].empty()) {
+      logger().warn("entry_dead_lettered", {{"entry", entry.id},
+                                            {"stream", acker_.options().stream_key},
+                                            {"dead_letter_stream", acker_.options().dead_letter_stream},
+                                            {"deliveries", entry.deliveries},
+                                            {"reason", work[i].reason}});
+      metrics().dead_lettered(work[i].reason).inc();
     } else {
-      dead_letter_due_.push_back(dead_letters[i]);
+      logger().error("dead_letter_failed", {{"entry", entry.id},
+                                            {"stream", acker_.options().stream_key},
+                                            {"dead_letter_stream", acker_.options().dead_letter_stream},
+                                            {"error", failures[i]},
+                                            {"reason", work[i].reason},
+                                            {"action", "left pending; the write is tried again later"}});
     }
   }
-  if (!failure.empty()) {
-    logger().warn("redis_ack_failed", {{"error", failure},
-                                       {"acks_kept", ack_due_.size()},
-                                       {"dead_letters_kept", dead_letter_due_.size()}});
-    return false;
+  lock.lock();
+  bool any_failed = false;
+  for (std::size_t i = 0; i < due.size(); ++i) {
+    if (failures[i].empty()) {
+      ++stats_.dead_lettered;
+      resolve(due[i].first, due[i].second);
+    } else {
+      any_failed = true;
+      dead_letter_retry_.push_back(due[i]);
+    }
   }
-  return true;
+  dead_letter_failures_ = any_failed ? dead_letter_failures_ + 1 : 0;
+  if (any_failed) dead_letter_retry_at_ = Clock::now() + backoff(dead_letter_failures_);
+}
+
+// Records in Redis the attempts that counted (see apply_completions), so that a restart or another
+// instance sees them. Best effort: a count that is not recorded errs towards more attempts, never
+// towards a premature dead letter.
+void Pipeline::record_delivery_counts(std::unique_lock<std::mutex>& lock) {
+  if (counts_due_.empty()) return;
+  auto counts = std::move(counts_due_);
+  counts_due_.clear();
+  lock.unlock();
+  try {
+    acker_.set_delivery_counts(counts);
+  } catch (const RedisConnectionError& error) {
+    acker_connection_.close();
+    logger().debug("delivery_counts_not_recorded", {{"count", counts.size()}, {"error", error.what()}});
+  } catch (const RedisStreamError& error) {
+    logger().debug("delivery_counts_not_recorded", {{"count", counts.size()}, {"error", error.what()}});
+  }
+  lock.lock();
 }
 
 void Pipeline::resolve(std::uint64_t batch_id, std::size_t index) {
@@ -525,34 +690,50 @@ void Pipeline::send_entries(std::uint64_t batch_id, const std::vector<std::size_
   Batch events(indices.size());
   for (std::size_t i = 0; i < indices.size(); ++i) encoder_.encode_into(batch->entries[indices[i]], events[i]);
   auto shared_indices = std::make_shared<const std::vector<std::size_t>>(indices);
-  sink_.send(std::move(events), [this, batch_id, shared_indices](std::vector<Completion> completions) {
-    {
-      std::lock_guard lock(mutex_);
-      completions_.push_back(CompletionRecord{batch_id, shared_indices, std::move(completions)});
-    }
-    acker_wakeup_.notify_one();
-  });
+  sink_.send(std::move(events), on_completions(batch_id, std::move(shared_indices)));
 }
 
 void Pipeline::claim_idle_entries(std::unique_lock<std::mutex>& lock) {
   if (batches_.size() >= options_.max_in_flight_batches) return;  // back-pressure: claim later
+  if (!sink_.ready()) {
+    // Claimed entries could only wait in this instance as they wait in the other one: leave them.
+    next_claim_ = Clock::now() + options_.claim_interval;
+    return;
+  }
+  // This instance's own entries in flight are never claimed (they may sit idle in Redis while they
+  // wait for the output).
+  std::unordered_set<std::string> own;
+  for (const auto& [id, batch] : batches_) {
+    for (std::size_t i = 0; i < batch.entries.size(); ++i) {
+      if (batch.states[i] != EntryState::Done) own.insert(batch.entries[i].id);
+    }
+  }
   const std::string cursor = claim_cursor_;
   lock.unlock();
   ClaimResult result;
   std::string failure;
   try {
     if (!acker_connection_.connected()) reconnect(acker_connection_, acker_, "acker");
-    result = acker_.claim(options_.claim_min_idle, cursor, options_.batch_size);
+    result = acker_.claim(options_.claim_min_idle, cursor, options_.batch_size,
+                          [&own](std::string_view id) { return own.count(std::string(id)) != 0; });
     if (!result.deleted_ids.empty()) {
       acker_.ack(result.deleted_ids);
       logger().warn("pending_entries_deleted", {{"count", result.deleted_ids.size()},
                                                 {"first", result.deleted_ids.front()},
                                                 {"action", "acked: they were trimmed from the stream"}});
     }
-    acker_.fill_delivery_counts(result.entries);
   } catch (const RedisConnectionError& error) {
     failure = error.what();
     acker_connection_.close();
+  } catch (const NoGroupError& error) {
+    failure = error.what();
+    try {
+      recreate_lost_group(acker_, "acker", error.what());
+    } catch (const RedisConnectionError&) {
+      acker_connection_.close();
+    } catch (const RedisStreamError&) {
+      // Reported with `failure`; the reader meets the lost group too and keeps trying.
+    }
   } catch (const RedisStreamError& error) {
     failure = error.what();
   }
@@ -564,6 +745,7 @@ void Pipeline::claim_idle_entries(std::unique_lock<std::mutex>& lock) {
   }
   lock.lock();
   stats_.deleted_acked += result.deleted_ids.size();
+  if (failure.empty()) ++stats_.claim_scans;
   if (!failure.empty()) {
     logger().warn("claim_failed", {{"error", failure}});
     claim_cursor_ = "0-0";
@@ -584,16 +766,15 @@ bool Pipeline::drained() const {
 void Pipeline::stop() {
   {
     std::lock_guard lock(mutex_);
-    if (!started_) return;
-    started_ = false;
+    if (state_ != Lifecycle::Running) return;  // never started, or another stop() is under way
   }
   const auto deadline = Clock::now() + options_.shutdown_grace;
-  stopping_ = true;
-  reader_connection_.interrupt();
   {
+    // Under the mutex, so that a waiter that has just checked its predicate cannot miss the notify.
     std::lock_guard lock(mutex_);
-    reading_stopped_ = true;
+    state_ = Lifecycle::Draining;
   }
+  reader_connection_.interrupt();
   reader_wakeup_.notify_all();
   acker_wakeup_.notify_all();
   if (reader_thread_.joinable()) reader_thread_.join();
@@ -608,7 +789,7 @@ void Pipeline::stop() {
   sink_.stop(remaining);
   {
     std::lock_guard lock(mutex_);
-    acker_exit_ = true;
+    state_ = Lifecycle::Closing;
   }
   acker_wakeup_.notify_all();
   if (acker_thread_.joinable()) acker_thread_.join();

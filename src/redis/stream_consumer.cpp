@@ -88,15 +88,24 @@ StreamConsumer::StreamConsumer(RedisConnection& connection, StreamConsumerOption
 
 RedisReply StreamConsumer::run(const std::vector<std::string_view>& argv, std::string_view what) {
   RedisReply reply = connection_.command(argv);
-  if (reply.is_error()) {
-    const std::string_view text = reply.str();
-    if (starts_with(text, "NOGROUP")) {
-      throw NoGroupError(fmt::format("{} on stream '{}': consumer group '{}' or the stream does not exist",
-                                     what, options_.stream_key, options_.group));
-    }
-    throw RedisStreamError(fmt::format("{} on stream '{}' failed: {}", what, options_.stream_key, text));
-  }
+  if (reply.is_error()) throw_reply_error(reply.str(), what);
   return reply;
+}
+
+void StreamConsumer::throw_reply_error(std::string_view text, std::string_view what) {
+  // A blocking XREADGROUP answers UNBLOCKED when the stream is deleted under it: the group went with it.
+  if (starts_with(text, "NOGROUP") || starts_with(text, "UNBLOCKED")) {
+    throw NoGroupError(fmt::format("{} on stream '{}': consumer group '{}' or the stream does not exist ({})",
+                                   what, options_.stream_key, options_.group, text));
+  }
+  if (starts_with(text, "WRONGTYPE")) {
+    RedisReply type = connection_.command({"TYPE", options_.stream_key});
+    throw ConfigurationError({fmt::format(
+        "STREAM_KEY: the key '{}' holds a {}, not a stream ({} failed); name a stream key or an unused one",
+        options_.stream_key,
+        type.is_status() ? std::string(type.str()) : std::string("value of another type"), what)});
+  }
+  throw RedisStreamError(fmt::format("{} on stream '{}' failed: {}", what, options_.stream_key, text));
 }
 
 RedisVersion StreamConsumer::check_server() {
@@ -118,20 +127,27 @@ RedisVersion StreamConsumer::check_server() {
   return version_;
 }
 
-bool StreamConsumer::ensure_group() {
-  RedisReply reply = connection_.command(
-      {"XGROUP", "CREATE", options_.stream_key, options_.group, options_.group_start_id, "MKSTREAM"});
+bool StreamConsumer::ensure_group(std::string_view start_id) {
+  RedisReply reply =
+      connection_.command({"XGROUP", "CREATE", options_.stream_key, options_.group, start_id, "MKSTREAM"});
   if (!reply.is_error()) return true;
-  const std::string_view text = reply.str();
-  if (starts_with(text, "BUSYGROUP")) return false;
-  if (starts_with(text, "WRONGTYPE")) {
-    RedisReply type = connection_.command({"TYPE", options_.stream_key});
-    throw ConfigurationError({fmt::format(
-        "STREAM_KEY: the key '{}' holds a {}, not a stream; name a stream key or an unused one",
-        options_.stream_key, type.is_status() ? std::string(type.str()) : std::string("value of another type"))});
+  if (starts_with(reply.str(), "BUSYGROUP")) return false;
+  // Under maxmemory with noeviction, Redis refuses XGROUP CREATE before it looks for the group; reading
+  // and acking still work, so an existing group is all that is needed.
+  if (starts_with(reply.str(), "OOM") && group_exists()) return false;
+  throw_reply_error(reply.str(), fmt::format("XGROUP CREATE of group '{}'", options_.group));
+}
+
+bool StreamConsumer::group_exists() {
+  RedisReply groups = connection_.command({"XINFO", "GROUPS", options_.stream_key});
+  if (!groups.is_array()) return false;
+  for (std::size_t i = 0; i < groups.size(); ++i) {
+    const RedisReplyView group = groups[i];
+    for (std::size_t f = 0; group.is_array() && f + 1 < group.size(); f += 2) {
+      if (group[f].str() == "name" && group[f + 1].str() == options_.group) return true;
+    }
   }
-  throw RedisStreamError(fmt::format("XGROUP CREATE of group '{}' on stream '{}' failed: {}", options_.group,
-                                     options_.stream_key, text));
+  return false;
 }
 
 std::vector<StreamEntry> StreamConsumer::read(std::string_view id, std::size_t count,
@@ -150,13 +166,7 @@ std::vector<StreamEntry> StreamConsumer::read(std::string_view id, std::size_t c
   }
   argv.insert(argv.end(), {"STREAMS", options_.stream_key, id});
   RedisReply reply = connection_.command(argv, timeout);
-  if (reply.is_error()) {
-    if (starts_with(reply.str(), "NOGROUP")) {
-      throw NoGroupError(fmt::format("XREADGROUP on stream '{}': consumer group '{}' or the stream does not exist",
-                                     options_.stream_key, options_.group));
-    }
-    throw RedisStreamError(fmt::format("XREADGROUP on stream '{}' failed: {}", options_.stream_key, reply.str()));
-  }
+  if (reply.is_error()) throw_reply_error(reply.str(), "XREADGROUP");
   if (reply.is_nil()) return {};
   // [[key, [[id, fields], …]]]
   if (!reply.is_array() || reply.size() != 1 || !reply[0].is_array() || reply[0].size() != 2) {
@@ -166,30 +176,92 @@ std::vector<StreamEntry> StreamConsumer::read(std::string_view id, std::size_t c
   return parse_entries(reply[0][1], "XREADGROUP");
 }
 
-void StreamConsumer::fill_delivery_counts(std::vector<StreamEntry>& entries) {
-  if (entries.empty()) return;
-  // Entries of ours still in flight may sit in the same ID range: leave room for them.
-  const std::string count = std::to_string(entries.size() * 4 + 64);
-  RedisReply reply = run({"XPENDING", options_.stream_key, options_.group, entries.front().id, entries.back().id,
-                          count, options_.consumer},
-                         "XPENDING");
+std::vector<StreamConsumer::Pending> StreamConsumer::pending_page(std::string_view start, std::size_t count,
+                                                                  std::string_view consumer,
+                                                                  std::vector<long long>* idle_ms) {
+  const std::string count_text = std::to_string(count);
+  std::vector<std::string_view> argv = {"XPENDING", options_.stream_key, options_.group, start,
+                                        "+",        count_text};
+  if (!consumer.empty()) argv.push_back(consumer);
+  RedisReply reply = run(argv, "XPENDING");
   if (!reply.is_array()) {
-    throw RedisStreamError(fmt::format("XPENDING on stream '{}': unexpected reply {}", options_.stream_key,
-                                       reply.describe()));
+    throw RedisStreamError(
+        fmt::format("XPENDING on stream '{}': unexpected reply {}", options_.stream_key, reply.describe()));
   }
-  // Both lists are in ID order: walk them together.
-  std::size_t next = 0;
+  std::vector<Pending> page;
+  page.reserve(reply.size());
   for (std::size_t i = 0; i < reply.size(); ++i) {
     const RedisReplyView item = reply[i];
-    if (!item.is_array() || item.size() != 4) {
-      throw RedisStreamError(fmt::format("XPENDING on stream '{}': unexpected item {}", options_.stream_key,
-                                         item.describe()));
+    if (!item.is_array() || item.size() != 4 || !item[0].is_string() || !item[2].is_integer() ||
+        !item[3].is_integer()) {
+      throw RedisStreamError(
+          fmt::format("XPENDING on stream '{}': unexpected item {}", options_.stream_key, item.describe()));
     }
-    const std::string_view id = item[0].str();
-    while (next < entries.size() && entries[next].id != id) ++next;
-    if (next == entries.size()) break;
-    entries[next].deliveries = static_cast<unsigned>(std::max(1LL, item[3].integer()));
+    page.push_back({std::string(item[0].str()), static_cast<unsigned>(std::max(1LL, item[3].integer()))});
+    if (idle_ms != nullptr) idle_ms->push_back(item[2].integer());
   }
+  return page;
+}
+
+std::vector<std::optional<unsigned>> StreamConsumer::delivery_counts(const std::vector<std::string>& ids) {
+  for (const auto& id : ids)
+    connection_.append({"XPENDING", options_.stream_key, options_.group, id, id, "1"});
+  std::vector<std::optional<unsigned>> counts;
+  counts.reserve(ids.size());
+  std::string failure;
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    RedisReply reply = connection_.read_reply();
+    if (reply.is_array() && reply.size() == 1 && reply[0].is_array() && reply[0].size() == 4 &&
+        reply[0][3].is_integer()) {
+      counts.emplace_back(static_cast<unsigned>(std::max(1LL, reply[0][3].integer())));
+    } else if (reply.is_array() && reply.size() == 0) {
+      counts.emplace_back();  // acked meanwhile
+    } else if (failure.empty()) {
+      failure = reply.is_error() ? std::string(reply.str()) : reply.describe();
+    }
+  }
+  if (!failure.empty()) throw_reply_error(failure, "XPENDING");
+  return counts;
+}
+
+std::vector<StreamEntry> StreamConsumer::fetch(std::vector<Pending> pending) {
+  for (const auto& item : pending) connection_.append({"XRANGE", options_.stream_key, item.id, item.id});
+  std::vector<StreamEntry> entries;
+  entries.reserve(pending.size());
+  std::string failure;
+  for (auto& item : pending) {
+    RedisReply reply = connection_.read_reply();
+    std::vector<StreamEntry> found;
+    try {
+      // Every reply is read even after a bad one: the connection must stay in step with its commands.
+      if (reply.is_error()) throw RedisStreamError(std::string(reply.str()));
+      found = parse_entries(reply, "XRANGE");
+    } catch (const RedisStreamError& error) {
+      if (failure.empty()) failure = error.what();
+      continue;
+    }
+    StreamEntry& entry = entries.emplace_back();
+    if (found.empty()) {
+      entry.id = std::move(item.id);
+      entry.deleted = true;  // trimmed from the stream while pending: nothing left to deliver
+    } else {
+      entry = std::move(found.front());
+    }
+    entry.deliveries = item.deliveries;
+  }
+  if (!failure.empty()) throw_reply_error(failure, "XRANGE");
+  return entries;
+}
+
+std::vector<StreamEntry> StreamConsumer::read_own_pending(std::string_view after, std::size_t count) {
+  // The start of XPENDING's range is inclusive (the exclusive "(" form needs Redis 6.2): ask for one
+  // more and drop `after` itself.
+  const bool from_start = after == "0";
+  auto page = pending_page(from_start ? std::string_view("-") : after, count + (from_start ? 0 : 1),
+                           options_.consumer);
+  if (!from_start && !page.empty() && page.front().id == after) page.erase(page.begin());
+  if (page.size() > count) page.resize(count);
+  return fetch(std::move(page));
 }
 
 long long StreamConsumer::ack(const std::vector<std::string>& ids) {
@@ -211,120 +283,93 @@ long long StreamConsumer::ack(const std::vector<std::string>& ids) {
     if (reply.is_integer()) {
       acknowledged += reply.integer();
     } else if (failure.empty()) {
-      failure = reply.describe();
+      failure = reply.is_error() ? std::string(reply.str()) : reply.describe();
     }
   }
-  if (!failure.empty()) {
-    throw RedisStreamError(fmt::format("XACK on stream '{}' failed: {}", options_.stream_key, failure));
-  }
+  if (!failure.empty()) throw_reply_error(failure, "XACK");
   return acknowledged;
 }
 
-void StreamConsumer::dead_letter(const StreamEntry& entry, std::string_view reason, unsigned deliveries) {
-  const std::string deliveries_text = std::to_string(deliveries);
+std::vector<std::string> StreamConsumer::dead_letter(const std::vector<DeadLetter>& entries) {
+  // XADD first, and XACK only the entries whose XADD answered with an ID. MULTI/EXEC does not do this:
+  // Redis runs every queued command even when one fails, so a refused XADD (WRONGTYPE, OOM) was acked
+  // anyway. A Lua script would need EVAL, which ACLs and managed Redis offerings often forbid. The cost
+  // of two steps: a crash between them leaves the entry pending, and it is dead-lettered again later
+  // (at least once; consumers of the dead-letter stream de-duplicate by dlq-original-id).
   const std::string time_text = iso8601_now();
-  std::vector<std::string_view> xadd = {"XADD", options_.dead_letter_stream, "*"};
-  xadd.reserve(3 + entry.fields.size() * 2 + 10);
-  for (const auto& field : entry.fields) {
-    xadd.emplace_back(field.name);
-    xadd.emplace_back(field.value);
+  std::vector<std::string> deliveries(entries.size());
+  std::vector<std::string_view> xadd;
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    const StreamEntry& entry = *entries[i].entry;
+    deliveries[i] = std::to_string(entry.deliveries);
+    xadd.assign({"XADD", options_.dead_letter_stream, "*"});
+    for (const auto& field : entry.fields) {
+      xadd.emplace_back(field.name);
+      xadd.emplace_back(field.value);
+    }
+    xadd.insert(xadd.end(), {"dlq-original-id", entry.id, "dlq-stream", options_.stream_key, "dlq-reason",
+                             entries[i].reason, "dlq-deliveries", deliveries[i], "dlq-time", time_text});
+    connection_.append(xadd);
   }
-  xadd.insert(xadd.end(), {"dlq-original-id", entry.id, "dlq-stream", options_.stream_key, "dlq-reason", reason,
-                           "dlq-deliveries", deliveries_text, "dlq-time", time_text});
-  connection_.append({"MULTI"});
-  connection_.append(xadd);
-  connection_.append({"XACK", options_.stream_key, options_.group, entry.id});
-  connection_.append({"EXEC"});
-  RedisReply replies[4];
-  for (auto& reply : replies) reply = connection_.read_reply();
-  if (!replies[3].is_array() || replies[3].size() != 2 || replies[3][0].is_error() || replies[3][1].is_error()) {
-    const std::string detail = replies[1].is_error() ? std::string(replies[1].str()) : replies[3].describe();
-    throw RedisStreamError(fmt::format("moving entry {} of stream '{}' to dead-letter stream '{}' failed: {}",
-                                       entry.id, options_.stream_key, options_.dead_letter_stream, detail));
+  std::vector<std::string> failures(entries.size());
+  std::vector<std::string> written;
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    RedisReply reply = connection_.read_reply();
+    if (reply.is_string()) {
+      written.push_back(entries[i].entry->id);
+    } else {
+      failures[i] = fmt::format("XADD to dead-letter stream '{}' failed: {}", options_.dead_letter_stream,
+                                reply.is_error() ? std::string(reply.str()) : reply.describe());
+    }
   }
+  ack(written);
+  return failures;
 }
 
-ClaimResult StreamConsumer::claim(std::chrono::milliseconds min_idle, std::string_view cursor, std::size_t count) {
+ClaimResult StreamConsumer::claim(std::chrono::milliseconds min_idle, std::string_view cursor,
+                                  std::size_t count, const std::function<bool(std::string_view)>& skip) {
   const bool autoclaim = options_.claim_mode == ClaimMode::AutoClaim ||
                          (options_.claim_mode == ClaimMode::Auto && version_.at_least(6, 2));
-  return autoclaim ? claim_with_autoclaim(min_idle, cursor, count) : claim_with_pending(min_idle, cursor, count);
+  return autoclaim ? claim_with_autoclaim(min_idle, cursor, count, skip)
+                   : claim_with_pending(min_idle, cursor, count, skip);
 }
 
 ClaimResult StreamConsumer::claim_with_autoclaim(std::chrono::milliseconds min_idle, std::string_view cursor,
-                                                 std::size_t count) {
+                                                 std::size_t count,
+                                                 const std::function<bool(std::string_view)>& skip) {
+  // JUSTID: XAUTOCLAIM without it adds one to each entry's delivery count, so that claims during an
+  // output outage would push healthy entries over MAX_DELIVERY_ATTEMPTS. Entries of this instance that
+  // are in flight may be in the reply (they are already ours; JUSTID leaves their counts alone): skip them.
   const std::string idle_text = std::to_string(min_idle.count());
   const std::string count_text = std::to_string(count);
-  RedisReply reply = run({"XAUTOCLAIM", options_.stream_key, options_.group, options_.consumer, idle_text, cursor,
-                          "COUNT", count_text},
+  RedisReply reply = run({"XAUTOCLAIM", options_.stream_key, options_.group, options_.consumer, idle_text,
+                          cursor, "COUNT", count_text, "JUSTID"},
                          "XAUTOCLAIM");
-  if (!reply.is_array() || reply.size() < 2 || !reply[0].is_string()) {
-    throw RedisStreamError(fmt::format("XAUTOCLAIM on stream '{}': unexpected reply {}", options_.stream_key,
-                                       reply.describe()));
+  if (!reply.is_array() || reply.size() < 2 || !reply[0].is_string() || !reply[1].is_array()) {
+    throw RedisStreamError(
+        fmt::format("XAUTOCLAIM on stream '{}': unexpected reply {}", options_.stream_key, reply.describe()));
   }
   ClaimResult result;
   result.next_cursor = std::string(reply[0].str());
-  for (auto& entry : parse_entries(reply[1], "XAUTOCLAIM")) {
-    if (entry.deleted) {
-      result.deleted_ids.push_back(std::move(entry.id));  // Redis 6.2 answers [id, nil]
-    } else {
-      result.entries.push_back(std::move(entry));
+  std::vector<std::string> ids;
+  for (std::size_t i = 0; i < reply[1].size(); ++i) {
+    if (!reply[1][i].is_string()) {
+      throw RedisStreamError(fmt::format("XAUTOCLAIM on stream '{}': unexpected ID {}", options_.stream_key,
+                                         reply[1][i].describe()));
     }
+    if (!skip(reply[1][i].str())) ids.emplace_back(reply[1][i].str());
   }
   // Redis 7 drops deleted entries from the pending list itself and names them here; acking them
   // again is harmless and keeps the count of trimmed entries honest.
   if (reply.size() >= 3 && reply[2].is_array()) {
     for (std::size_t i = 0; i < reply[2].size(); ++i) result.deleted_ids.emplace_back(reply[2][i].str());
   }
-  return result;
-}
-
-ClaimResult StreamConsumer::claim_with_pending(std::chrono::milliseconds min_idle, std::string_view cursor,
-                                               std::size_t count) {
-  // Redis 5.0–6.0: XPENDING has no IDLE filter and XAUTOCLAIM does not exist. Scan the pending list
-  // from the cursor, keep what is idle long enough, and XCLAIM those IDs.
-  const std::string start = cursor == "0-0" ? std::string("-") : std::string(cursor);
-  const std::string count_text = std::to_string(count);
-  RedisReply pending = run({"XPENDING", options_.stream_key, options_.group, start, "+", count_text}, "XPENDING");
-  if (!pending.is_array()) {
-    throw RedisStreamError(fmt::format("XPENDING on stream '{}': unexpected reply {}", options_.stream_key,
-                                       pending.describe()));
+  const auto counts = delivery_counts(ids);
+  std::vector<Pending> claimed;
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (counts[i]) claimed.push_back({std::move(ids[i]), *counts[i]});
   }
-  ClaimResult result;
-  std::vector<std::string> idle_ids;
-  std::string last_id;
-  for (std::size_t i = 0; i < pending.size(); ++i) {
-    const RedisReplyView item = pending[i];
-    if (!item.is_array() || item.size() != 4) {
-      throw RedisStreamError(fmt::format("XPENDING on stream '{}': unexpected item {}", options_.stream_key,
-                                         item.describe()));
-    }
-    last_id = std::string(item[0].str());
-    if (!cursor.empty() && cursor != "0-0" && last_id == cursor) continue;  // the cursor itself was done
-    if (item[2].integer() >= min_idle.count()) idle_ids.push_back(last_id);
-  }
-  // A full page means there may be more after the last ID; the next scan starts there (inclusive).
-  result.next_cursor = pending.size() >= count && !last_id.empty() && last_id != cursor ? last_id : "0-0";
-  if (idle_ids.empty()) return result;
-
-  const std::string idle_text = std::to_string(min_idle.count());
-  std::vector<std::string_view> argv = {"XCLAIM", options_.stream_key, options_.group, options_.consumer,
-                                        idle_text};
-  for (const auto& id : idle_ids) argv.emplace_back(id);
-  RedisReply claimed = run(argv, "XCLAIM");
-  if (!claimed.is_array()) {
-    throw RedisStreamError(fmt::format("XCLAIM on stream '{}': unexpected reply {}", options_.stream_key,
-                                       claimed.describe()));
-  }
-  // Before Redis 7, XCLAIM answers nil in the place of an entry that was deleted from the stream (it
-  // stays pending, now ours); Redis 7 drops such IDs from the pending list itself.
-  // IDs that stopped being idle are left out of the reply, shifting the rest: read the nils only when
-  // every ID came back, so that an ID is never acked by mistake.
-  if (claimed.size() == idle_ids.size()) {
-    for (std::size_t i = 0; i < claimed.size(); ++i) {
-      if (claimed[i].is_nil()) result.deleted_ids.push_back(idle_ids[i]);
-    }
-  }
-  for (auto& entry : parse_entries(claimed, "XCLAIM")) {
+  for (auto& entry : fetch(std::move(claimed))) {
     if (entry.deleted) {
       result.deleted_ids.push_back(std::move(entry.id));
     } else {
@@ -332,6 +377,69 @@ ClaimResult StreamConsumer::claim_with_pending(std::chrono::milliseconds min_idl
     }
   }
   return result;
+}
+
+ClaimResult StreamConsumer::claim_with_pending(std::chrono::milliseconds min_idle, std::string_view cursor,
+                                               std::size_t count,
+                                               const std::function<bool(std::string_view)>& skip) {
+  // Redis 5.0–6.0: XPENDING has no IDLE filter and XAUTOCLAIM does not exist. Scan the pending list
+  // from the cursor, keep what is idle long enough and not ours in flight, and XCLAIM those IDs with
+  // JUSTID (no delivery is added; XCLAIM's min-idle makes a concurrent claimer win cleanly).
+  std::vector<long long> idle;
+  auto page = pending_page(cursor == "0-0" ? std::string_view("-") : cursor, count, {}, &idle);
+  ClaimResult result;
+  std::vector<Pending> candidates;
+  for (std::size_t i = 0; i < page.size(); ++i) {
+    if (cursor != "0-0" && page[i].id == cursor) continue;  // the cursor itself was done
+    if (idle[i] >= min_idle.count() && !skip(page[i].id)) candidates.push_back(page[i]);
+  }
+  // A full page means there may be more after the last ID; the next scan starts there (inclusive).
+  result.next_cursor =
+      page.size() >= count && !page.empty() && page.back().id != cursor ? page.back().id : std::string("0-0");
+  if (candidates.empty()) return result;
+
+  const std::string idle_text = std::to_string(min_idle.count());
+  std::vector<std::string_view> argv = {"XCLAIM", options_.stream_key, options_.group, options_.consumer,
+                                        idle_text};
+  for (const auto& candidate : candidates) argv.emplace_back(candidate.id);
+  argv.emplace_back("JUSTID");
+  RedisReply claimed = run(argv, "XCLAIM");
+  if (!claimed.is_array()) {
+    throw RedisStreamError(
+        fmt::format("XCLAIM on stream '{}': unexpected reply {}", options_.stream_key, claimed.describe()));
+  }
+  // IDs that stopped being idle (another consumer took them) are left out of the reply.
+  std::vector<Pending> taken;
+  std::size_t next = 0;
+  for (std::size_t i = 0; i < claimed.size(); ++i) {
+    if (!claimed[i].is_string()) continue;
+    while (next < candidates.size() && candidates[next].id != claimed[i].str()) ++next;
+    if (next < candidates.size()) taken.push_back(candidates[next]);
+  }
+  for (auto& entry : fetch(std::move(taken))) {
+    if (entry.deleted) {
+      result.deleted_ids.push_back(std::move(entry.id));
+    } else {
+      result.entries.push_back(std::move(entry));
+    }
+  }
+  return result;
+}
+
+void StreamConsumer::set_delivery_counts(const std::vector<std::pair<std::string, unsigned>>& counts) {
+  std::vector<std::string> texts;
+  texts.reserve(counts.size());
+  for (const auto& [id, deliveries] : counts) {
+    texts.push_back(std::to_string(deliveries));
+    connection_.append({"XCLAIM", options_.stream_key, options_.group, options_.consumer, "0", id,
+                        "RETRYCOUNT", texts.back(), "JUSTID"});
+  }
+  std::string failure;
+  for (std::size_t i = 0; i < counts.size(); ++i) {
+    RedisReply reply = connection_.read_reply();
+    if (reply.is_error() && failure.empty()) failure = reply.str();
+  }
+  if (!failure.empty()) throw_reply_error(failure, "XCLAIM RETRYCOUNT");
 }
 
 }  // namespace connector

@@ -1,6 +1,7 @@
 #pragma once
 // Every Redis command the connector sends lives here (DESIGN.md "StreamConsumer").
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -12,10 +13,17 @@
 
 namespace connector {
 
-/// The group or the stream vanished (NOGROUP): recreate the group and go on.
+/// The group or the stream vanished (NOGROUP, or a blocking read answered "UNBLOCKED the stream key no
+/// longer exists"): recreate the group and go on.
 class NoGroupError : public RedisStreamError {
  public:
   using RedisStreamError::RedisStreamError;
+};
+
+/// An entry to move to the dead-letter stream, with why and how often it was delivered.
+struct DeadLetter {
+  const StreamEntry* entry = nullptr;
+  std::string reason;
 };
 
 /// How idle pending entries of other consumers are claimed.
@@ -41,7 +49,12 @@ struct RedisVersion {
   }
 };
 
-/// One page of claimed entries. `deleted_ids` were pending but trimmed from the stream: ack them.
+/// Where a group is created after it was lost: the oldest entry the stream still holds, so that nothing
+/// the lost group had not acked is skipped (GROUP_START_ID applies only to the first creation).
+inline constexpr std::string_view kRecreatedGroupStartId = "0";
+
+/// One page of claimed entries (each with its exact delivery count). `deleted_ids` were pending but
+/// trimmed from the stream: ack them.
 struct ClaimResult {
   std::vector<StreamEntry> entries;
   std::vector<std::string> deleted_ids;
@@ -56,32 +69,54 @@ class StreamConsumer {
 
   /// INFO server → version; throws RedisStreamError below 5.0 (no streams). Remembers it for claim().
   RedisVersion check_server();
-  /// Creates the group with MKSTREAM unless it exists; true when created. A key of another type is
-  /// a ConfigurationError (STREAM_KEY names something that is not a stream).
-  bool ensure_group();
+  /// Creates the group at `start_id` with MKSTREAM unless it exists; true when created. A key of
+  /// another type is a ConfigurationError (STREAM_KEY names something that is not a stream).
+  bool ensure_group(std::string_view start_id);
 
   /// XREADGROUP … COUNT count [BLOCK ms] STREAMS key id. `id` is ">" (new) or an ID (own pending,
   /// after that ID). A nil result (timeout) is an empty vector. Throws NoGroupError on NOGROUP.
   std::vector<StreamEntry> read(std::string_view id, std::size_t count,
                                 std::optional<std::chrono::milliseconds> block);
-  /// Sets `deliveries` of each entry from XPENDING's extended form (entries of this consumer).
-  void fill_delivery_counts(std::vector<StreamEntry>& entries);
+  /// This consumer's pending entries after `after` ("0": from the start), at most `count`, with their
+  /// fields and exact delivery counts. Unlike XREADGROUP with an ID, this does not add a delivery:
+  /// reading one's own pending list again after a restart is not a failed attempt.
+  std::vector<StreamEntry> read_own_pending(std::string_view after, std::size_t count);
   /// XACK in groups of at most 1000 IDs, pipelined. Returns how many were still pending.
   long long ack(const std::vector<std::string>& ids);
-  /// XADD to the dead-letter stream with the original fields plus dlq-* fields, and XACK the original,
-  /// in one MULTI/EXEC.
-  void dead_letter(const StreamEntry& entry, std::string_view reason, unsigned deliveries);
-  /// Claims up to `count` entries idle for at least `min_idle` from any consumer, starting at `cursor`.
-  ClaimResult claim(std::chrono::milliseconds min_idle, std::string_view cursor, std::size_t count);
+  /// Moves each entry to the dead-letter stream (original fields plus dlq-* fields) and acks it only
+  /// once its XADD succeeded. Returns, per entry, the failure (empty when it moved).
+  std::vector<std::string> dead_letter(const std::vector<DeadLetter>& entries);
+  /// Claims up to `count` entries idle for at least `min_idle` from any consumer, starting at `cursor`,
+  /// without adding to their delivery counts (JUSTID). Entries for which `skip` is true (this
+  /// instance's own in flight) are left out.
+  ClaimResult claim(std::chrono::milliseconds min_idle, std::string_view cursor, std::size_t count,
+                    const std::function<bool(std::string_view)>& skip);
+  /// Records that `id` has been delivered `deliveries` times (XCLAIM … RETRYCOUNT, JUSTID).
+  void set_delivery_counts(const std::vector<std::pair<std::string, unsigned>>& counts);
 
   const StreamConsumerOptions& options() const noexcept { return options_; }
   const RedisVersion& version() const noexcept { return version_; }
 
  private:
+  struct Pending {
+    std::string id;
+    unsigned deliveries = 1;
+  };
   RedisReply run(const std::vector<std::string_view>& argv, std::string_view what);
+  bool group_exists();
+  [[noreturn]] void throw_reply_error(std::string_view text, std::string_view what);
   ClaimResult claim_with_autoclaim(std::chrono::milliseconds min_idle, std::string_view cursor,
-                                   std::size_t count);
-  ClaimResult claim_with_pending(std::chrono::milliseconds min_idle, std::string_view cursor, std::size_t count);
+                                   std::size_t count, const std::function<bool(std::string_view)>& skip);
+  ClaimResult claim_with_pending(std::chrono::milliseconds min_idle, std::string_view cursor,
+                                 std::size_t count, const std::function<bool(std::string_view)>& skip);
+  /// XPENDING key group start + count [consumer], extended form.
+  std::vector<Pending> pending_page(std::string_view start, std::size_t count, std::string_view consumer,
+                                    std::vector<long long>* idle_ms = nullptr);
+  /// Exact delivery counts of `ids` (one XPENDING per ID, pipelined); nullopt: no longer pending.
+  std::vector<std::optional<unsigned>> delivery_counts(const std::vector<std::string>& ids);
+  /// The fields of pending entries (one XRANGE per ID, pipelined); an entry gone from the stream
+  /// comes back marked deleted.
+  std::vector<StreamEntry> fetch(std::vector<Pending> pending);
 
   RedisConnection& connection_;
   StreamConsumerOptions options_;

@@ -1,6 +1,8 @@
 #include "support/chaos_harness.hpp"
 
 #include <cstdlib>
+#include <fstream>
+#include <iostream>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -26,15 +28,18 @@ ChaosScale ChaosScale::from_environment() {
   scale.min_redis_restarts =
       static_cast<int>(env_number("CHAOS_REDIS_RESTARTS", static_cast<std::size_t>(scale.min_redis_restarts)));
   scale.min_duration = std::chrono::seconds(env_number("CHAOS_DURATION_S", 0));
+  scale.seed = static_cast<unsigned>(env_number("CHAOS_SEED", std::random_device{}()));
+  std::cout << "chaos seed: " << scale.seed << " (CHAOS_SEED=" << scale.seed << " repeats this run)"
+            << std::endl;
   return scale;
 }
 
 std::string ChaosReport::summary() const {
   std::string text = fmt::format(
       "chaos: published={} delivered={} dead_lettered={} duplicates={} missing={} still_pending={} kills={} "
-      "redis_restarts={} output_faults={}",
+      "redis_restarts={} output_faults={} seed={}",
       published, delivered, dead_lettered, duplicates, missing, still_pending, kills, redis_restarts,
-      output_faults);
+      output_faults, seed);
   for (const auto& id : missing_examples) text += "\n  missing: " + id;
   return text;
 }
@@ -110,11 +115,32 @@ ChaosInstances::ChaosInstances(std::map<std::string, std::string> settings, std:
 }
 
 void ChaosInstances::kill_and_restart(const std::string& name, std::minstd_rand& random) {
-  live_.at(name)->process().kill();
+  kill(name);
   std::this_thread::sleep_for(std::chrono::milliseconds(random() % 300));
+  start(name);
+}
+
+void ChaosInstances::kill(const std::string& name) { live_.at(name)->process().kill(); }
+
+void ChaosInstances::start(const std::string& name) {
   auto with_name = settings_;
   with_name["CONSUMER_NAME"] = name;
   live_[name] = std::make_unique<ConnectorProcess>(with_name, log_dir_);
+}
+
+bool ChaosInstances::wait_started() {
+  bool all = true;
+  for (auto& [name, instance] : live_) all = instance->wait_started() && all;
+  return all;
+}
+
+std::string ChaosInstances::logs() const {
+  std::string text;
+  for (const auto& entry : std::filesystem::directory_iterator(log_dir_)) {
+    std::ifstream in(entry.path(), std::ios::binary);
+    text.append(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  return text;
 }
 
 void ChaosInstances::kill_for_good(const std::string& name) {
@@ -136,7 +162,8 @@ void run_chaos(RedisServer& redis, ChaosPublisher& publisher, ChaosInstances& in
                ChaosReport& report, const std::function<void()>& output_fault) {
   using namespace std::chrono_literals;
   publisher.start();
-  std::minstd_rand random(std::random_device{}());
+  std::minstd_rand random(scale.seed);
+  report.seed = scale.seed;
   auto last_redis_restart = std::chrono::steady_clock::now();
   bool doomed_alive = true;
   while (!publisher.done() || report.kills < scale.min_kills || report.redis_restarts < scale.min_redis_restarts) {

@@ -22,8 +22,10 @@ struct ChaosScale {
   int min_kills = 10;
   int min_redis_restarts = 2;
   std::chrono::seconds min_duration{0};  // a soak keeps publishing and killing at least this long
+  unsigned seed = 0;                     // of every random choice of the run; printed
 
-  /// CHAOS_ENTRIES, CHAOS_RATE, CHAOS_KILLS, CHAOS_REDIS_RESTARTS, CHAOS_DURATION_S override the defaults.
+  /// CHAOS_ENTRIES, CHAOS_RATE, CHAOS_KILLS, CHAOS_REDIS_RESTARTS, CHAOS_DURATION_S override the defaults;
+  /// CHAOS_SEED=n repeats a run's random choices (else the seed is random). Prints the seed.
   static ChaosScale from_environment();
 };
 
@@ -38,6 +40,7 @@ struct ChaosReport {
   int kills = 0;
   int redis_restarts = 0;
   int output_faults = 0;
+  unsigned seed = 0;
   std::vector<std::string> missing_examples;
   std::string summary() const;
 };
@@ -72,6 +75,13 @@ class ChaosInstances {
   void kill_and_restart(const std::string& name, std::minstd_rand& random);
   /// SIGKILL, never restarted: the others must claim its pending entries.
   void kill_for_good(const std::string& name);
+  /// SIGKILL now; start(name) brings the same name back later.
+  void kill(const std::string& name);
+  void start(const std::string& name);
+  /// Waits until every live instance logged connector_started.
+  bool wait_started();
+  /// Every instance's log so far, concatenated (for checks on what was logged).
+  std::string logs() const;
   /// Waits until each live instance is up, then stops it with SIGINT; expects exit status 0.
   void stop_all();
 

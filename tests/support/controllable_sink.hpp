@@ -1,5 +1,6 @@
 #pragma once
 // A sink for pipeline tests whose outcomes the test decides, and which records what it was sent.
+#include <atomic>
 #include <condition_variable>
 #include <functional>
 #include <mutex>
@@ -25,10 +26,12 @@ class ControllableSink final : public Sink {
   void send(Batch batch, CompletionCallback done) override;
   void stop(std::chrono::milliseconds) override {}
   std::size_t max_event_bytes() const override { return max_event_bytes_; }
-  bool ready() const override { return true; }
+  bool ready() const override { return ready_.load(); }
 
   void set_policy(Policy policy);
   void set_max_event_bytes(std::size_t bytes) { max_event_bytes_ = bytes; }
+  /// What ready() answers: false plays an output outage (events are still taken and held).
+  void set_ready(bool ready) { ready_ = ready; }
   /// Completes every held event with `outcome`; returns how many.
   std::size_t complete_held(Outcome outcome, std::string reason = "test");
   std::size_t held_events();
@@ -43,6 +46,7 @@ class ControllableSink final : public Sink {
   std::vector<Pending> held_;
   std::vector<std::string> sent_;
   std::size_t max_event_bytes_ = 1 << 20;
+  std::atomic<bool> ready_{true};
 };
 
 }  // namespace connector::testing

@@ -51,6 +51,7 @@ FakeEventHubsServer::FakeEventHubsServer(FakeEventHubsOptions options) : options
 FakeEventHubsServer::~FakeEventHubsServer() { stop(); }
 
 void FakeEventHubsServer::start() {
+  if (process_) return;
   std::vector<std::string> argv = {FAKE_EVENTHUBS_BINARY,
                                    "--port",
                                    std::to_string(port_),

@@ -65,6 +65,8 @@ class FakeEventHubsServer {
   void drop_connections();
   /// stop() then start again on the same port; recorded events are kept.
   void restart();
+  /// Starts it again on the same port after stop() (an outage of the caller's length).
+  void start();
   /// SIGTERM and wait (the server flushes its record file); SIGKILL after 5 s.
   void stop();
   bool running() const { return process_ != nullptr; }
@@ -73,7 +75,6 @@ class FakeEventHubsServer {
   const std::filesystem::path& record_file() const { return record_file_; }
 
  private:
-  void start();
   int count_in_log(const std::string& needle) const;
 
   FakeEventHubsOptions options_;

@@ -1,0 +1,69 @@
+// plan_entries: the decision part of Pipeline::dispatch, without Redis or a sink.
+#include <gtest/gtest.h>
+
+#include "core/pipeline.hpp"
+
+namespace connector {
+namespace {
+
+StreamEntry entry(std::string id, std::vector<StreamField> fields, unsigned deliveries = 1) {
+  StreamEntry result;
+  result.id = std::move(id);
+  result.fields = std::move(fields);
+  result.deliveries = deliveries;
+  return result;
+}
+
+TEST(pipeline_plan_test, healthy_entries_are_sent_in_order) {
+  const Encoder encoder({"s", std::nullopt, std::nullopt});
+  Batch events;
+  const auto plans =
+      plan_entries({entry("1-0", {{"a", "1"}}), entry("2-0", {{"b", "2"}})}, encoder, 1 << 20, 10, events);
+  ASSERT_EQ(plans.size(), 2u);
+  EXPECT_EQ(plans[0].action, EntryAction::Send);
+  EXPECT_EQ(plans[1].action, EntryAction::Send);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].entry_id, "1-0");
+  EXPECT_EQ(events[1].entry_id, "2-0");
+}
+
+TEST(pipeline_plan_test, trimmed_entries_are_acked_and_never_encoded) {
+  const Encoder encoder({"s", std::nullopt, std::nullopt});
+  StreamEntry trimmed = entry("1-0", {});
+  trimmed.deleted = true;
+  Batch events;
+  const auto plans = plan_entries({trimmed}, encoder, 1 << 20, 10, events);
+  EXPECT_EQ(plans[0].action, EntryAction::AckTrimmed);
+  EXPECT_TRUE(events.empty());
+}
+
+TEST(pipeline_plan_test, max_delivery_attempts_is_the_last_allowed_delivery) {
+  const Encoder encoder({"s", std::nullopt, std::nullopt});
+  Batch events;
+  const auto plans = plan_entries({entry("1-0", {{"a", "1"}}, 3), entry("2-0", {{"a", "1"}}, 4)}, encoder,
+                                  1 << 20, 3, events);
+  EXPECT_EQ(plans[0].action, EntryAction::Send);
+  EXPECT_EQ(plans[1].action, EntryAction::DeadLetter);
+  EXPECT_EQ(plans[1].reason, "delivered 4 times, more than MAX_DELIVERY_ATTEMPTS (3)");
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].entry_id, "1-0");
+}
+
+TEST(pipeline_plan_test, unencodable_and_oversized_entries_are_dead_lettered_with_the_reason) {
+  const Encoder encoder({"s", std::string("body"), std::nullopt});
+  Batch events;
+  const auto plans =
+      plan_entries({entry("1-0", {{"other", "x"}}), entry("2-0", {{"body", std::string(100, 'x')}}),
+                    entry("3-0", {{"body", "ok"}})},
+                   encoder, 50, 10, events);
+  EXPECT_EQ(plans[0].action, EntryAction::DeadLetter);
+  EXPECT_NE(plans[0].reason.find("body"), std::string::npos) << plans[0].reason;
+  EXPECT_EQ(plans[1].action, EntryAction::DeadLetter);
+  EXPECT_EQ(plans[1].reason, "event body of 100 bytes exceeds the output's maximum of 50 bytes");
+  EXPECT_EQ(plans[2].action, EntryAction::Send);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].entry_id, "3-0");
+}
+
+}  // namespace
+}  // namespace connector
