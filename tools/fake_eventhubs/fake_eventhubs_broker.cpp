@@ -23,6 +23,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "core/json_writer.hpp"
 #include "entity_path.hpp"
 #include "eventhubs/sas_token.hpp"
 #include "observability/logger.hpp"
@@ -506,7 +507,10 @@ EventRecord record_of(const proton::message& message) {
   if (!message.properties().empty()) {
     std::map<std::string, proton::scalar> properties;
     proton::get(message.properties().value(), properties);
-    for (const auto& [name, value] : properties) record.properties.emplace(name, amqp_text(value));
+    for (const auto& [name, value] : properties) {
+      record.properties.emplace(name, amqp_text(value));
+      if (value.type() == proton::BINARY) record.binary_properties.insert(name);
+    }
   }
   const proton::value& body = message.body();
   if (message.inferred() && body.type() == proton::BINARY) {
@@ -518,6 +522,29 @@ EventRecord record_of(const proton::message& message) {
   }
   record.body = amqp_text(body);
   return record;
+}
+
+// AMQP strings must be UTF-8. A peer that decodes them strictly refuses the message, one that does not
+// hands consumers (and its partition hashing) altered text: fake-eventhubs refuses, to make it visible.
+std::optional<std::string> invalid_utf8_string(const proton::message& message) {
+  const proton::annotation_key key_name("x-opt-partition-key");
+  const auto& annotations = message.message_annotations();
+  if (annotations.exists(key_name)) {
+    const proton::value key = annotations.get(key_name);
+    if (key.type() == proton::STRING && !is_valid_utf8(proton::get<std::string>(key))) {
+      return "the x-opt-partition-key annotation is an AMQP string that is not valid UTF-8";
+    }
+  }
+  if (message.properties().empty()) return std::nullopt;
+  std::map<std::string, proton::scalar> properties;
+  proton::get(message.properties().value(), properties);
+  for (const auto& [name, value] : properties) {
+    if (!is_valid_utf8(name) ||
+        (value.type() == proton::STRING && !is_valid_utf8(proton::get<std::string>(value)))) {
+      return "an application property is an AMQP string that is not valid UTF-8";
+    }
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -541,6 +568,11 @@ void FakeEventHubsBroker::handle_event(ConnectionState& state, const IncomingLin
                  "The received message (size " + std::to_string(size) + " bytes) exceeds the limit (" +
                      std::to_string(options_.max_message_size) + " bytes).",
                  {});
+    return;
+  }
+  if (const auto problem = invalid_utf8_string(message)) {
+    logger().info("event_refused", {{"connection", state.id}, {"error", *problem}});
+    settle_event(connection, delivery, Verdict::Reject, "amqp:decode-error", *problem, {});
     return;
   }
   ++deliveries_;
