@@ -29,9 +29,9 @@
 #include <thread>
 #include <vector>
 
+#include "common/backoff.hpp"
 #include "common/errors.hpp"
 #include "eventhubs/amqp_errors.hpp"
-#include "common/backoff.hpp"
 #include "eventhubs/cbs_client.hpp"
 #include "eventhubs/message_builder.hpp"
 #include "eventhubs/proton_internals.hpp"
@@ -58,6 +58,19 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
+
+// The one timer: Proton's container::stop() returns from run() only once no timer is pending, so the
+// sink keeps no long timer; every deadline is checked on this tick instead. Short enough for a prompt
+// stop(), and the work per tick is a few comparisons and one pass over the deliveries in flight.
+constexpr milliseconds kTick{100};
+// How long a closing connection may wait for the peer's close frame once stop() is done with its grace
+// period: stop() returns within grace + kStopSlack + kTick, even when the peer never answers.
+constexpr milliseconds kStopSlack{200};
+// A polite close within the grace period waits at most this long for the peer.
+constexpr milliseconds kCloseLinger{1000};
+// start() waits this much longer than connect_timeout: the container thread gives up by itself first,
+// so this only covers a container thread that is stuck.
+constexpr milliseconds kStartWaitMargin{10000};
 
 /// One batch handed to send(): its events, its callback, and the completions not yet reported.
 struct BatchState {
@@ -165,7 +178,6 @@ class EventHubsSink::Impl : public proton::messaging_handler {
 
   // ---- container thread only ----
   Phase phase_ = Phase::Idle;
-  Clock::time_point phase_since_;
   bool starting_ = true;  // the first connection belongs to start(): its failure is thrown, not retried
   proton::connection connection_;
   proton::sender sender_;
@@ -178,7 +190,9 @@ class EventHubsSink::Impl : public proton::messaging_handler {
   std::optional<std::chrono::system_clock::time_point> warn_expiry_at_;
   std::chrono::system_clock::time_point token_expiry_{};
   std::optional<Clock::time_point> grace_ends_at_;
+  Clock::time_point attempt_started_;  // connect() of the current attempt: connect_timeout counts from it
   std::optional<Clock::time_point> container_stop_at_;
+  std::optional<Clock::time_point> stop_deadline_;  // begin_stop() + grace: stop() returns by then + slack
   Backoff backoff_;
   std::deque<Item> queue_;  // waiting for credit, in sequence order
   std::map<proton::tracker, InFlight> in_flight_;
@@ -247,9 +261,8 @@ void EventHubsSink::Impl::start() {
     connect();
   });
   std::unique_lock lock(start_mutex_);
-  // The container thread gives up after operation_timeout itself; the margin only covers a stuck thread.
-  const bool done = start_cv_.wait_for(lock, options_.operation_timeout + std::chrono::seconds(10),
-                                       [this] { return start_done_; });
+  const bool done =
+      start_cv_.wait_for(lock, options_.connect_timeout + kStartWaitMargin, [this] { return start_done_; });
   std::optional<std::string> error =
       done ? start_error_
            : std::optional<std::string>(fmt::format("no answer from Event Hubs at {} (hub '{}') in time; "
@@ -308,9 +321,11 @@ void EventHubsSink::Impl::connect() {
   if (finished_ || draining_) return;
   ++generation_;
   phase_ = Phase::Connecting;
-  phase_since_ = Clock::now();
+  attempt_started_ = Clock::now();
   proton::connection_options opts(*this);
-  opts.idle_timeout(proton::duration(60000))   // the SDKs' value; Proton sends heartbeats to keep it
+  // Proton sends heartbeats to keep the peer's idle timer quiet and closes the transport with
+  // "local-idle-timeout expired" when the peer sends nothing for this long: a vanished flow.
+  opts.idle_timeout(proton::duration(options_.idle_timeout.count()))
       .virtual_host(options_.connection.host)  // Open hostname, TLS SNI and the name verified
       .sasl_enabled(true)
       .sasl_allowed_mechs("ANONYMOUS");
@@ -331,7 +346,6 @@ void EventHubsSink::Impl::connect() {
 void EventHubsSink::Impl::on_connection_open(proton::connection& c) {
   if (!is_current(c) || phase_ != Phase::Connecting) return;
   phase_ = Phase::Authorizing;
-  phase_since_ = Clock::now();
   cbs_.open(c, fmt::format("cbs-reply-{}", generation_));
   authorize(false);
 }
@@ -375,7 +389,6 @@ void EventHubsSink::Impl::authorize(bool renewal) {
 
 void EventHubsSink::Impl::open_event_sender() {
   phase_ = Phase::Attaching;
-  phase_since_ = Clock::now();
   proton::sender_options opts;
   // Unsettled sends with the receiver settling first: an Accepted disposition is the confirmation.
   opts.delivery_mode(proton::delivery_mode::AT_LEAST_ONCE).target(proton::target_options().address(target_));
@@ -389,7 +402,6 @@ void EventHubsSink::Impl::on_sender_open(proton::sender& s) {
   link_max_message_size_ = remote_max_message_size(s).value_or(options_.fallback_max_message_size);
   max_message_size_.store(link_max_message_size_, std::memory_order_relaxed);
   phase_ = Phase::Ready;
-  phase_since_ = Clock::now();
   ready_.store(true, std::memory_order_release);
   logger().info("eventhubs_connected", where({{"max_message_size", link_max_message_size_}}));
   if (starting_) {
@@ -402,7 +414,7 @@ void EventHubsSink::Impl::on_sender_open(proton::sender& s) {
 std::string EventHubsSink::Impl::startup_error(const std::string& condition,
                                                const std::string& description) const {
   const std::string what = describe_condition(condition, description);
-  switch (classify_amqp_condition(condition)) {
+  switch (classify_connection_failure(condition, description)) {
     case AmqpErrorKind::Configuration:
       if (condition == "amqp:unauthorized-access") {
         return fmt::format(
@@ -473,7 +485,7 @@ void EventHubsSink::Impl::connection_failed(const std::string& condition, const 
     finish();
     return;
   }
-  const AmqpErrorKind kind = classify_amqp_condition(condition);
+  const AmqpErrorKind kind = classify_connection_failure(condition, description);
   milliseconds delay = backoff_.next();
   nlohmann::json fields = where();
   fields.update({{"error", describe_condition(condition, description)},
@@ -664,7 +676,7 @@ void EventHubsSink::Impl::tick() {
   if (container_stopped_) return;
   // Short enough for the tests' timeouts and a prompt stop(); the work per tick is a few comparisons
   // and one pass over at most max_in_flight_events deliveries.
-  container_.schedule(proton::duration(100), [this] {
+  container_.schedule(proton::duration(kTick.count()), [this] {
     tick();
     wake_connection();
   });
@@ -693,12 +705,16 @@ void EventHubsSink::Impl::tick() {
                           "renewed; use SharedAccessKey or a fresh token"}}));
   }
   if (phase_ != Phase::Idle) cbs_.expire(now, options_.operation_timeout);
-  if ((phase_ == Phase::Connecting || phase_ == Phase::Attaching) &&
-      now - phase_since_ >= options_.operation_timeout) {
-    connection_failed(
-        "com.microsoft:timeout",
-        fmt::format("no {} within {} ms", phase_ == Phase::Connecting ? "AMQP open" : "link attach",
-                    options_.operation_timeout.count()));
+  if (phase_ != Phase::Idle && phase_ != Phase::Ready && now - attempt_started_ >= options_.connect_timeout) {
+    // A port that accepts and never answers (or a peer that stops halfway) must not hold start() for
+    // the idle or operation timeout.
+    const char* missing = phase_ == Phase::Connecting    ? "AMQP open"
+                          : phase_ == Phase::Authorizing ? "CBS put-token reply"
+                                                         : "link attach";
+    connection_failed("com.microsoft:timeout",
+                      fmt::format("no {} within {} ms of connecting (the endpoint took the connection "
+                                  "or let it hang, but did not answer as Event Hubs)",
+                                  missing, options_.connect_timeout.count()));
   }
   if (phase_ == Phase::Ready && std::any_of(in_flight_.begin(), in_flight_.end(), [&](const auto& entry) {
         return now - entry.second.sent_at >= options_.operation_timeout;
@@ -719,11 +735,12 @@ void EventHubsSink::Impl::begin_stop(milliseconds grace) {
   draining_ = true;
   drain_inbox();  // batches still in the inbox are never sent: they stay pending in Redis
   logger().info("eventhubs_stopping", where({{"in_flight", in_flight_.size()}, {"queued", queue_.size()}}));
-  if (in_flight_.empty()) {
+  stop_deadline_ = Clock::now() + grace;
+  if (in_flight_.empty() || grace <= milliseconds(0)) {
     finish();
     return;
   }
-  grace_ends_at_ = Clock::now() + grace;
+  grace_ends_at_ = stop_deadline_;
 }
 
 void EventHubsSink::Impl::finish() {
@@ -741,10 +758,12 @@ void EventHubsSink::Impl::finish() {
   sender_ = proton::sender();
   cbs_.reset();
   if (old && old.active()) {
-    // Close politely, stop the container when the transport is done (or after a second at most).
+    // Close politely; stop the container when the transport is done, or once the grace period (plus
+    // a small slack) is over: a peer that cannot answer must not hold stop() beyond it.
     old.close();
     old.wake();
-    container_stop_at_ = Clock::now() + milliseconds(1000);
+    const auto now = Clock::now();
+    container_stop_at_ = std::min(now + kCloseLinger, stop_deadline_.value_or(now) + kStopSlack);
     return;
   }
   stop_container();

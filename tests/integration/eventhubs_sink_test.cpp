@@ -2,6 +2,9 @@
 #include "eventhubs/eventhubs_sink.hpp"
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -12,6 +15,7 @@
 
 #include "common/errors.hpp"
 #include "support/fake_eventhubs_server.hpp"
+#include "support/tcp_proxy.hpp"
 
 namespace connector {
 namespace {
@@ -21,6 +25,7 @@ using std::chrono::seconds;
 using testing::FakeEventHubsOptions;
 using testing::FakeEventHubsServer;
 using testing::RecordedEvent;
+using testing::TcpProxy;
 
 EventHubsSinkOptions options_for(const FakeEventHubsServer& server) {
   EventHubsSinkOptions options;
@@ -422,6 +427,140 @@ TEST(eventhubs_sink_test, a_missing_disposition_makes_it_reconnect_and_send_agai
   EXPECT_TRUE(testing::wait_until([&] { return connections() >= 3; }, seconds(6))) << server.log();
   sink.stop(milliseconds(0));
   EXPECT_EQ(collector.total(), 0u);  // nothing was confirmed, so nothing may be reported
+}
+
+/// The sink's options for reaching `server` through `proxy`.
+EventHubsSinkOptions options_via(const TcpProxy& proxy, const FakeEventHubsServer& server) {
+  EventHubsSinkOptions options = options_for(server);
+  options.connection.port = proxy.port();
+  options.connection.endpoint = "sb://localhost:" + std::to_string(proxy.port()) + "/";
+  return options;
+}
+
+/// Connects through a proxy, confirms one batch, makes the flow vanish (no FIN, no RST) and sends a
+/// second batch into it: every event of it must still be accepted once, over a new connection.
+void expect_resent_after_the_flow_vanished(EventHubsSinkOptions options, FakeEventHubsServer& server,
+                                           TcpProxy& proxy) {
+  EventHubsSink sink(std::move(options));
+  sink.start();
+  Collector collector;
+  sink.send(make_batch(0, 10), collector.callback(0));
+  ASSERT_TRUE(collector.wait_for_total(10, seconds(10)));
+  proxy.freeze();
+  sink.send(make_batch(1, 10), collector.callback(1));
+  // Today's detection is bounded by the timeouts set here (1 s) plus the reconnect back-off (≤ 0.5 s);
+  // before, it was the 60 s idle timeout plus a 60 s "configuration error" back-off.
+  ASSERT_TRUE(collector.wait_for_total(20, seconds(30))) << collector.total() << "\n" << server.log();
+  expect_each_accepted_once(collector, 2, 10);
+  EXPECT_GE(proxy.connections(), 2);
+  sink.stop(milliseconds(1000));
+  EXPECT_EQ(by_message_id(server.events()).size(), 20u);
+}
+
+TEST(eventhubs_sink_test, a_vanished_flow_is_noticed_by_the_idle_timeout_and_events_are_resent) {
+  FakeEventHubsServer server;
+  TcpProxy proxy(server.port());
+  EventHubsSinkOptions options = options_via(proxy, server);
+  options.idle_timeout = milliseconds(1000);
+  options.operation_timeout = seconds(60);  // out of the way: the idle timeout must do it
+  options.max_retry_delay = seconds(60);    // the production cap: a local timeout must not jump to it
+  expect_resent_after_the_flow_vanished(options, server, proxy);
+}
+
+TEST(eventhubs_sink_test, a_vanished_flow_is_noticed_by_the_disposition_timeout_and_events_are_resent) {
+  FakeEventHubsServer server;
+  TcpProxy proxy(server.port());
+  EventHubsSinkOptions options = options_via(proxy, server);
+  options.operation_timeout = milliseconds(1000);  // the idle timeout keeps its 60 s
+  expect_resent_after_the_flow_vanished(options, server, proxy);
+}
+
+TEST(eventhubs_sink_test, stop_during_a_silent_outage_returns_within_the_grace_period) {
+  FakeEventHubsServer server;
+  TcpProxy proxy(server.port());
+  EventHubsSink sink(options_via(proxy, server));
+  sink.start();
+  Collector collector;
+  proxy.freeze();
+  sink.send(make_batch(0, 10), collector.callback(0));  // on the wire, never answered
+  const milliseconds grace(500);
+  // Bound: the grace, the sink's close slack and tick (0.3 s), and generous room for a loaded machine.
+  // Before, a polite close waited a full second more for a peer that could not answer.
+  const milliseconds bound = grace + milliseconds(700);
+  const auto begin = std::chrono::steady_clock::now();
+  sink.stop(grace);
+  EXPECT_LT(std::chrono::steady_clock::now() - begin, bound);
+  EXPECT_EQ(collector.total(), 0u);  // unconfirmed: left pending in Redis
+}
+
+/// A loopback port that completes TCP handshakes (the kernel does) and never says a word.
+class SilentListener {
+ public:
+  SilentListener() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&address), length) != 0 || ::listen(fd_, 8) != 0 ||
+        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+      throw std::runtime_error("cannot listen on loopback");
+    }
+    port_ = ntohs(address.sin_port);
+  }
+  ~SilentListener() { ::close(fd_); }
+  SilentListener(const SilentListener&) = delete;
+  SilentListener& operator=(const SilentListener&) = delete;
+  std::uint16_t port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  std::uint16_t port_ = 0;
+};
+
+TEST(eventhubs_sink_test, a_port_that_never_answers_fails_start_naming_the_endpoint) {
+  FakeEventHubsServer server;  // only for the credentials; the sink never reaches it
+  SilentListener silent;
+  EventHubsSinkOptions options = options_for(server);
+  options.connection.port = silent.port();
+  options.connect_timeout = milliseconds(1000);
+  options.operation_timeout = seconds(60);
+  const auto begin = std::chrono::steady_clock::now();
+  const std::string error = start_error(options);
+  // Generous, yet far below the 60 s (idle or operation timeout) it took before.
+  EXPECT_LT(std::chrono::steady_clock::now() - begin, seconds(30));
+  EXPECT_NE(error.find("localhost:" + std::to_string(silent.port())), std::string::npos) << error;
+  EXPECT_NE(error.find("no AMQP open"), std::string::npos) << error;
+}
+
+TEST(eventhubs_sink_test, non_utf8_property_values_and_partition_keys_arrive_losslessly) {
+  // fake-eventhubs refuses AMQP strings that are not UTF-8 (amqp:decode-error), as a strict peer would.
+  FakeEventHubsServer server;
+  EventHubsSink sink(options_for(server));
+  sink.start();
+  Collector collector;
+  const std::string raw("caf\xE9 \xFF\x00!", 8);  // Latin-1 é, a stray 0xFF and a NUL
+  Batch batch = make_batch(0, 3);
+  batch[0].properties.emplace_back("note", raw);
+  batch[0].properties.emplace_back("plain", "café");
+  batch[1].partition_key = raw;
+  batch[2].partition_key = "caf\xC3\xA9";  // valid UTF-8: kept as it is
+  sink.send(batch, collector.callback(0));
+  ASSERT_TRUE(collector.wait_for_total(3, seconds(10)));
+  expect_each_accepted_once(collector, 1, 3);
+  sink.stop(milliseconds(1000));
+
+  const auto recorded = by_message_id(server.events());
+  ASSERT_EQ(recorded.size(), 3u);
+  const RecordedEvent& with_property = recorded.at("0-0");
+  EXPECT_EQ(with_property.properties.at("note"), raw);  // the same bytes, as AMQP binary
+  EXPECT_EQ(with_property.binary_properties, (std::set<std::string>{"note"}));
+  EXPECT_EQ(with_property.properties.at("plain"), "café");  // valid UTF-8 stays a string
+  // Same bytes → same hash → same partition; the original bytes travel in the body or a property.
+  // printf 'caf\351 \377\000!' | sha256sum
+  EXPECT_EQ(recorded.at("0-1").partition_key,
+            std::optional<std::string>("4b5bf712b7b3aa7ae03231475abed1b554b1f5d7a5e5d4c35edd635c9ad652c0"));
+  EXPECT_EQ(recorded.at("0-2").partition_key, std::optional<std::string>("caf\xC3\xA9"));
 }
 
 TEST(eventhubs_sink_test, stop_reports_nothing_after_it_returns) {
