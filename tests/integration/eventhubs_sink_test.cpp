@@ -2,9 +2,6 @@
 #include "eventhubs/eventhubs_sink.hpp"
 
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -27,6 +24,7 @@ using std::chrono::seconds;
 using testing::FakeEventHubsOptions;
 using testing::FakeEventHubsServer;
 using testing::RecordedEvent;
+using testing::SilentListener;
 using testing::TcpProxy;
 
 EventHubsSinkOptions options_for(const FakeEventHubsServer& server) {
@@ -124,6 +122,17 @@ std::map<std::string, RecordedEvent> by_message_id(const std::vector<RecordedEve
   return out;
 }
 
+/// Sends `batch`, expects each event accepted once, stops the sink and returns what the server recorded.
+std::map<std::string, RecordedEvent> send_and_stop(EventHubsSink& sink, FakeEventHubsServer& server,
+                                                   const Batch& batch) {
+  Collector collector;
+  sink.send(batch, collector.callback(0));
+  EXPECT_TRUE(collector.wait_for_total(batch.size(), seconds(10)));
+  expect_each_accepted_once(collector, 1, batch.size());
+  sink.stop(milliseconds(1000));
+  return by_message_id(server.events());
+}
+
 std::string start_error(EventHubsSinkOptions options) {
   EventHubsSink sink(std::move(options));
   try {
@@ -151,18 +160,12 @@ TEST(eventhubs_sink_test, plain_sends_body_properties_and_partition_key) {
   EXPECT_TRUE(sink.ready());
   EXPECT_TRUE(has_thread_named("eventhubs"));  // the container thread, as the header promises
   EXPECT_EQ(sink.max_event_bytes(), 1048576u);
-  Collector collector;
   Batch batch = make_batch(0, 50);
   batch[7].partition_key = "customer-7";
   batch[8].partition_key = std::string(200, 'k');
   batch[9].body = std::string("\x00\x01\xFF raw", 7);
   batch[9].content_type.clear();
-  sink.send(batch, collector.callback(0));
-  ASSERT_TRUE(collector.wait_for_total(50, seconds(10)));
-  expect_each_accepted_once(collector, 1, 50);
-  sink.stop(milliseconds(1000));
-
-  const auto recorded = by_message_id(server.events());
+  const auto recorded = send_and_stop(sink, server, batch);
   ASSERT_EQ(recorded.size(), 50u);
   const RecordedEvent& first = recorded.at("0-0");
   EXPECT_EQ(first.body, batch[0].body);
@@ -500,31 +503,6 @@ TEST(eventhubs_sink_test, stop_during_a_silent_outage_returns_within_the_grace_p
   EXPECT_EQ(collector.total(), 0u);  // unconfirmed: left pending in Redis
 }
 
-/// A loopback port that completes TCP handshakes (the kernel does) and never says a word.
-class SilentListener {
- public:
-  SilentListener() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof address;
-    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&address), length) != 0 || ::listen(fd_, 8) != 0 ||
-        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-      throw std::runtime_error("cannot listen on loopback");
-    }
-    port_ = ntohs(address.sin_port);
-  }
-  ~SilentListener() { ::close(fd_); }
-  SilentListener(const SilentListener&) = delete;
-  SilentListener& operator=(const SilentListener&) = delete;
-  std::uint16_t port() const { return port_; }
-
- private:
-  int fd_ = -1;
-  std::uint16_t port_ = 0;
-};
-
 TEST(eventhubs_sink_test, a_port_that_never_answers_fails_start_naming_the_endpoint) {
   FakeEventHubsServer server;  // only for the credentials; the sink never reaches it
   SilentListener silent;
@@ -545,19 +523,13 @@ TEST(eventhubs_sink_test, non_utf8_property_values_and_partition_keys_arrive_los
   FakeEventHubsServer server;
   EventHubsSink sink(options_for(server));
   sink.start();
-  Collector collector;
   const std::string raw("caf\xE9 \xFF\x00!", 8);  // Latin-1 é, a stray 0xFF and a NUL
   Batch batch = make_batch(0, 3);
   batch[0].properties.emplace_back("note", raw);
   batch[0].properties.emplace_back("plain", "café");
   batch[1].partition_key = raw;
   batch[2].partition_key = "caf\xC3\xA9";  // valid UTF-8: kept as it is
-  sink.send(batch, collector.callback(0));
-  ASSERT_TRUE(collector.wait_for_total(3, seconds(10)));
-  expect_each_accepted_once(collector, 1, 3);
-  sink.stop(milliseconds(1000));
-
-  const auto recorded = by_message_id(server.events());
+  const auto recorded = send_and_stop(sink, server, batch);
   ASSERT_EQ(recorded.size(), 3u);
   const RecordedEvent& with_property = recorded.at("0-0");
   EXPECT_EQ(with_property.properties.at("note"), raw);  // the same bytes, as AMQP binary

@@ -47,21 +47,29 @@ bool write_all(int fd, const char* data, std::size_t size) {
   return true;
 }
 
+// A listening socket on a free loopback port; returns the socket and sets `port`.
+int listen_on_loopback(std::uint16_t& port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) fail("socket");
+  sockaddr_in address = loopback(0);
+  socklen_t length = sizeof address;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&address), length) != 0 || ::listen(fd, 16) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+    ::close(fd);
+    fail("listen on loopback");
+  }
+  port = ntohs(address.sin_port);
+  return fd;
+}
+
 }  // namespace
+
+SilentListener::SilentListener() : fd_(listen_on_loopback(port_)) {}
+SilentListener::~SilentListener() { ::close(fd_); }
 
 class TcpProxy::Impl {
  public:
-  explicit Impl(std::uint16_t target_port) : target_port_(target_port) {
-    listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (listener_ < 0) fail("socket");
-    const int on = 1;
-    ::setsockopt(listener_, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-    sockaddr_in address = loopback(0);
-    if (::bind(listener_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) fail("bind");
-    if (::listen(listener_, 16) != 0) fail("listen");
-    socklen_t length = sizeof address;
-    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length);
-    port_ = ntohs(address.sin_port);
+  explicit Impl(std::uint16_t target_port) : target_port_(target_port), listener_(listen_on_loopback(port_)) {
     wake_ = ::eventfd(0, EFD_CLOEXEC);
     if (wake_ < 0) fail("eventfd");
     thread_ = std::thread([this] { run(); });
@@ -161,7 +169,7 @@ class TcpProxy::Impl {
   }
 
   const std::uint16_t target_port_;
-  std::uint16_t port_ = 0;
+  std::uint16_t port_ = 0;  // before listener_: the constructor sets it while opening listener_
   int listener_ = -1;
   int wake_ = -1;
   std::vector<Pair> pairs_;  // proxy thread only (and the destructor, after the join)

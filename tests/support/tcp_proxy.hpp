@@ -1,5 +1,6 @@
 #pragma once
-// Test fixture: a TCP forwarder on loopback that can make its flows vanish without closing them.
+// Test fixtures for network faults on loopback: a forwarder whose flows can vanish without a close, and
+// a port that accepts and never answers.
 #include <cstdint>
 #include <memory>
 
@@ -26,6 +27,21 @@ class TcpProxy {
  private:
   class Impl;
   std::unique_ptr<Impl> impl_;
+};
+
+/// A loopback port whose TCP handshakes complete (the kernel's backlog does them) and that never says
+/// a word: what a wrong port behind some proxies, or a hung service, looks like to a client.
+class SilentListener {
+ public:
+  SilentListener();  // throws std::runtime_error when it cannot listen
+  ~SilentListener();
+  SilentListener(const SilentListener&) = delete;
+  SilentListener& operator=(const SilentListener&) = delete;
+  std::uint16_t port() const { return port_; }
+
+ private:
+  std::uint16_t port_ = 0;  // before fd_: the constructor sets it while opening fd_
+  int fd_ = -1;
 };
 
 }  // namespace connector::testing

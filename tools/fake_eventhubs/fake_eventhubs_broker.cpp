@@ -547,6 +547,29 @@ std::optional<std::string> invalid_utf8_string(const proton::message& message) {
   return std::nullopt;
 }
 
+// The events of one delivery: the message itself, or each message of an SDK batch envelope.
+std::vector<EventRecord> records_of(const proton::message& message, std::string_view raw) {
+  std::vector<EventRecord> records;
+  // Only a message without properties of its own can be a batch envelope: this keeps the extra
+  // decoding off the path of ordinary single events.
+  const bool maybe_batch = message.properties().empty() && message.id().empty() &&
+                           message.content_type().empty() && message.inferred() &&
+                           message.body().type() == proton::BINARY;
+  const auto sections = maybe_batch ? batch_envelope_sections(raw) : std::vector<std::string>{};
+  if (sections.empty()) {
+    records.push_back(record_of(message));
+  } else {
+    const EventRecord envelope = record_of(message);
+    for (const auto& section : sections) {
+      proton::message inner;
+      inner.decode(std::vector<char>(section.begin(), section.end()));
+      records.push_back(record_of(inner));
+      if (!records.back().partition_key) records.back().partition_key = envelope.partition_key;
+    }
+  }
+  return records;
+}
+
 }  // namespace
 
 void FakeEventHubsBroker::handle_event(ConnectionState& state, const IncomingLink& link,
@@ -597,24 +620,7 @@ void FakeEventHubsBroker::handle_event(ConnectionState& state, const IncomingLin
     return;
   }
 
-  std::vector<EventRecord> records;
-  // Only a message without properties of its own can be a batch envelope: this keeps the extra
-  // decoding off the path of ordinary single events.
-  const bool maybe_batch = message.properties().empty() && message.id().empty() &&
-                           message.content_type().empty() && message.inferred() &&
-                           message.body().type() == proton::BINARY;
-  const auto sections = maybe_batch ? batch_envelope_sections(raw) : std::vector<std::string>{};
-  if (sections.empty()) {
-    records.push_back(record_of(message));
-  } else {
-    const EventRecord envelope = record_of(message);
-    for (const auto& section : sections) {
-      proton::message inner;
-      inner.decode(std::vector<char>(section.begin(), section.end()));
-      records.push_back(record_of(inner));
-      if (!records.back().partition_key) records.back().partition_key = envelope.partition_key;
-    }
-  }
+  std::vector<EventRecord> records = records_of(message, raw);
   // A batch is one delivery and lands in one partition, as with the service.
   const std::string partition = choose_partition(link, records.front().partition_key);
   for (auto& record : records) record.partition = partition;
