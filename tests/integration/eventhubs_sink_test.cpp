@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <map>
 #include <mutex>
 #include <set>
@@ -516,6 +517,34 @@ TEST(eventhubs_sink_test, a_port_that_never_answers_fails_start_naming_the_endpo
   EXPECT_LT(std::chrono::steady_clock::now() - begin, seconds(30));
   EXPECT_NE(error.find("localhost:" + std::to_string(silent.port())), std::string::npos) << error;
   EXPECT_NE(error.find("no AMQP open"), std::string::npos) << error;
+}
+
+TEST(eventhubs_sink_test, stop_from_another_thread_ends_a_hanging_start) {
+  FakeEventHubsServer server;  // only for the credentials
+  SilentListener silent;
+  EventHubsSinkOptions options = options_for(server);
+  options.connection.port = silent.port();
+  options.connect_timeout = seconds(60);  // start() alone would hang this long
+  EventHubsSink sink(options);
+  std::promise<std::string> outcome;
+  std::thread starter([&] {
+    try {
+      sink.start();
+      outcome.set_value("started");
+    } catch (const EventHubsError& e) {
+      outcome.set_value(e.what());
+    }
+  });
+  // A stop() that comes before start() began does nothing, so keep asking until start() gave up.
+  auto result = outcome.get_future();
+  const auto deadline = std::chrono::steady_clock::now() + seconds(30);
+  while (result.wait_for(milliseconds(50)) != std::future_status::ready &&
+         std::chrono::steady_clock::now() < deadline) {
+    sink.stop(milliseconds(0));
+  }
+  EXPECT_EQ(result.wait_for(seconds(0)), std::future_status::ready) << "start() ignored stop()";
+  starter.join();  // on failure: once start() gives up by itself
+  EXPECT_NE(result.get().find("stopped"), std::string::npos);
 }
 
 TEST(eventhubs_sink_test, non_utf8_property_values_and_partition_keys_arrive_losslessly) {
