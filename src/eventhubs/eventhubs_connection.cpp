@@ -47,14 +47,6 @@ proton::binary delivery_tag(DeliveryId id) {
   return tag;
 }
 
-std::optional<DeliveryId> delivery_id(const proton::tracker& tracker) {
-  const proton::binary tag = tracker.tag();
-  if (tag.size() != sizeof(DeliveryId)) return std::nullopt;
-  DeliveryId id = 0;
-  std::memcpy(&id, tag.data(), sizeof id);
-  return id;
-}
-
 }  // namespace
 
 EventHubsConnection::EventHubsConnection(EventHubsSinkOptions options)
@@ -496,22 +488,23 @@ void EventHubsConnection::on_message(proton::delivery& d, proton::message& m) {
   if (cbs_.owns(d.receiver())) cbs_.on_message(m);
 }
 
+// Only the event sender's deliveries carry a DeliveryId (CBS requests have tags of their own), and a
+// sender given up on is no longer sender_.
+std::optional<DeliveryId> EventHubsConnection::delivery_id(const proton::tracker& tracker) const {
+  return sender_ ? tag_number_on(tracker, sender_) : std::nullopt;
+}
+
 void EventHubsConnection::settle(proton::tracker& tracker, Outcome outcome, std::string reason,
                                  milliseconds retry_after) {
-  // Only the event sender's deliveries carry a DeliveryId (CBS requests have tags of their own), and a
-  // sender given up on is no longer sender_.
-  if (!sender_ || tracker.sender() != sender_) return;
   const auto id = delivery_id(tracker);
   if (!id || !tracker_.settle(*id, outcome, std::move(reason), retry_after)) return;
+  // An accepted event, not a successful attach, proves the path works: a link that attaches and then
+  // never answers must see its reconnect delay grow.
+  if (outcome == Outcome::Accepted) backoff_.reset();
   pump();
 }
 
-void EventHubsConnection::on_tracker_accept(proton::tracker& t) {
-  // An accepted event, not a successful attach, proves the path works: a link that attaches and then
-  // never answers must see its reconnect delay grow.
-  if (sender_ && t.sender() == sender_) backoff_.reset();
-  settle(t, Outcome::Accepted, {});
-}
+void EventHubsConnection::on_tracker_accept(proton::tracker& t) { settle(t, Outcome::Accepted, {}); }
 
 void EventHubsConnection::on_tracker_reject(proton::tracker& t) {
   const RemoteCondition condition = remote_rejection(t);
@@ -521,7 +514,7 @@ void EventHubsConnection::on_tracker_reject(proton::tracker& t) {
   milliseconds retry_after{0};
   if (kind == AmqpErrorKind::ServerBusy) retry_after = server_busy_delay(backoff_.unit_random());
   const auto id = delivery_id(t);
-  const Event* event = id && sender_ && t.sender() == sender_ ? tracker_.event(*id) : nullptr;
+  const Event* event = id ? tracker_.event(*id) : nullptr;
   if (kind == AmqpErrorKind::Configuration && event != nullptr) {
     logger().error("eventhubs_event_refused", where({{"entry_id", event->entry_id}, {"error", reason}}));
   }

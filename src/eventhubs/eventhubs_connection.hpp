@@ -94,6 +94,7 @@ class EventHubsConnection : public proton::messaging_handler {
   void schedule_reconnect(State failed_in, const std::string& condition, const std::string& description);
   void release_connection();
   void pump();
+  std::optional<DeliveryId> delivery_id(const proton::tracker& tracker) const;
   void settle(proton::tracker& tracker, Outcome outcome, std::string reason,
               std::chrono::milliseconds retry_after = {});
   void flush_completions();
