@@ -25,6 +25,15 @@ AmqpErrorKind classify_amqp_condition(std::string_view condition) {
   return AmqpErrorKind::Transient;
 }
 
+AmqpErrorKind classify_connection_failure(std::string_view condition, std::string_view description) {
+  // Proton's text (transport.c); the service never sends it, it has no view of our idle timer.
+  if (condition == "amqp:resource-limit-exceeded" &&
+      description.find("local-idle-timeout") != std::string_view::npos) {
+    return AmqpErrorKind::Transient;
+  }
+  return classify_amqp_condition(condition);
+}
+
 Outcome outcome_for(AmqpErrorKind kind) {
   return kind == AmqpErrorKind::Permanent ? Outcome::Reject : Outcome::Retry;
 }

@@ -21,6 +21,11 @@ enum class AmqpErrorKind {
 /// because giving up on an event that might still go through would lose it to the dead-letter stream.
 AmqpErrorKind classify_amqp_condition(std::string_view condition);
 
+/// Like classify_amqp_condition, for a connection or transport that ended. Proton reports its own idle
+/// timeout as "amqp:resource-limit-exceeded" / "local-idle-timeout expired": that is a dead connection
+/// (Transient, normal reconnect back-off), not the service's quota.
+AmqpErrorKind classify_connection_failure(std::string_view condition, std::string_view description);
+
 /// The outcome a rejected delivery turns into: Permanent → Reject, everything else → Retry.
 Outcome outcome_for(AmqpErrorKind kind);
 

@@ -21,9 +21,15 @@ struct EventHubsSinkOptions {
   std::size_t max_in_flight_events = 400;       // BATCH_SIZE × MAX_IN_FLIGHT_BATCHES: bounds memory
   std::chrono::milliseconds retry_delay{5000};  // base of the capped exponential reconnect back-off
   std::chrono::milliseconds max_retry_delay{60000};
-  std::chrono::milliseconds operation_timeout{60000};  // CBS reply, attach, a delivery's disposition
-  std::chrono::seconds token_lifetime{3600};           // tests shorten it to see renewal
-  std::size_t fallback_max_message_size = 1048576;     // when the peer advertises none
+  // A CBS reply, and a delivery's disposition: after that the connection is presumed dead (closed,
+  // reconnected, unconfirmed events sent again). 60 s, as the SDKs; tests shorten it.
+  std::chrono::milliseconds operation_timeout{60000};
+  // From the TCP connect to the attached sender (TLS, SASL, Open, CBS, attach): a port that accepts and
+  // never answers fails start() after this long instead of after the idle or operation timeout.
+  std::chrono::milliseconds connect_timeout{30000};
+  std::chrono::milliseconds idle_timeout{60000};    // AMQP idle timeout (the SDKs' value); heartbeats keep it
+  std::chrono::seconds token_lifetime{3600};        // tests shorten it to see renewal
+  std::size_t fallback_max_message_size = 1048576;  // when the peer advertises none
 
   /// Throws ConfigurationError when the configuration has no Event Hubs connection string.
   static EventHubsSinkOptions from_config(const Config& config);

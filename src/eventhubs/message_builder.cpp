@@ -8,10 +8,12 @@
 #include <proton/message_id.hpp>
 #include <proton/scalar.hpp>
 
+#include "core/json_writer.hpp"
+
 namespace connector {
 
 std::string partition_key_annotation(std::string_view key) {
-  if (key.size() <= kMaxPartitionKeyLength) return std::string(key);
+  if (key.size() <= kMaxPartitionKeyLength && is_valid_utf8(key)) return std::string(key);
   std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
   unsigned int length = 0;
   EVP_Digest(key.data(), key.size(), digest.data(), &length, EVP_sha256(), nullptr);
@@ -30,7 +32,15 @@ void build_message(const Event& event, bool with_partition_key, proton::message&
   out.id(proton::message_id(event.entry_id));
   if (!event.content_type.empty()) out.content_type(event.content_type);
   auto& properties = out.properties();
-  for (const auto& [name, value] : event.properties) properties.put(name, proton::scalar(value));
+  for (const auto& [name, value] : event.properties) {
+    // An AMQP string must be UTF-8; other bytes go out as AMQP binary, which Event Hubs keeps and the
+    // SDKs hand to consumers as a byte array (.NET: byte[], Java: byte[], JS: Uint8Array).
+    if (is_valid_utf8(value)) {
+      properties.put(name, proton::scalar(value));
+    } else {
+      properties.put(name, proton::scalar(proton::binary(value.begin(), value.end())));
+    }
+  }
   if (with_partition_key && !event.partition_key.empty()) {
     out.message_annotations().put(proton::annotation_key("x-opt-partition-key"),
                                   partition_key_annotation(event.partition_key));

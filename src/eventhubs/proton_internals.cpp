@@ -5,6 +5,8 @@
 #include <proton/disposition.h>
 #include <proton/link.h>
 
+#include <cstring>
+
 namespace connector {
 
 namespace {
@@ -41,6 +43,17 @@ RemoteCondition remote_rejection(const proton::transfer& transfer) {
   if (const char* name = pn_condition_get_name(condition)) out.name = name;
   if (const char* description = pn_condition_get_description(condition)) out.description = description;
   return out;
+}
+
+std::optional<std::uint64_t> tag_number_on(const proton::transfer& transfer, const proton::link& link) {
+  pn_delivery_t* raw = RawAccess<proton::transfer, pn_delivery_t>(transfer).raw();
+  pn_link_t* raw_link = RawAccess<proton::link, pn_link_t>(link).raw();
+  if (raw == nullptr || raw_link == nullptr || pn_delivery_link(raw) != raw_link) return std::nullopt;
+  const pn_delivery_tag_t tag = pn_delivery_tag(raw);
+  std::uint64_t number = 0;
+  if (tag.size != sizeof number) return std::nullopt;
+  std::memcpy(&number, tag.start, sizeof number);
+  return number;
 }
 
 }  // namespace connector

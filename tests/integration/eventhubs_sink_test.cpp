@@ -5,6 +5,9 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <future>
 #include <map>
 #include <mutex>
 #include <set>
@@ -12,6 +15,7 @@
 
 #include "common/errors.hpp"
 #include "support/fake_eventhubs_server.hpp"
+#include "support/tcp_proxy.hpp"
 
 namespace connector {
 namespace {
@@ -21,6 +25,8 @@ using std::chrono::seconds;
 using testing::FakeEventHubsOptions;
 using testing::FakeEventHubsServer;
 using testing::RecordedEvent;
+using testing::SilentListener;
+using testing::TcpProxy;
 
 EventHubsSinkOptions options_for(const FakeEventHubsServer& server) {
   EventHubsSinkOptions options;
@@ -117,6 +123,17 @@ std::map<std::string, RecordedEvent> by_message_id(const std::vector<RecordedEve
   return out;
 }
 
+/// Sends `batch`, expects each event accepted once, stops the sink and returns what the server recorded.
+std::map<std::string, RecordedEvent> send_and_stop(EventHubsSink& sink, FakeEventHubsServer& server,
+                                                   const Batch& batch) {
+  Collector collector;
+  sink.send(batch, collector.callback(0));
+  EXPECT_TRUE(collector.wait_for_total(batch.size(), seconds(10)));
+  expect_each_accepted_once(collector, 1, batch.size());
+  sink.stop(milliseconds(1000));
+  return by_message_id(server.events());
+}
+
 std::string start_error(EventHubsSinkOptions options) {
   EventHubsSink sink(std::move(options));
   try {
@@ -127,24 +144,29 @@ std::string start_error(EventHubsSinkOptions options) {
   return "";
 }
 
+/// True when a thread of this process is named `name` (pthread_setname_np shows in /proc).
+bool has_thread_named(const std::string& name) {
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string line;
+    if (std::getline(comm, line) && line == name) return true;
+  }
+  return false;
+}
+
 TEST(eventhubs_sink_test, plain_sends_body_properties_and_partition_key) {
   FakeEventHubsServer server;
   EventHubsSink sink(options_for(server));
   sink.start();
   EXPECT_TRUE(sink.ready());
+  EXPECT_TRUE(has_thread_named("eventhubs"));  // the container thread, as the header promises
   EXPECT_EQ(sink.max_event_bytes(), 1048576u);
-  Collector collector;
   Batch batch = make_batch(0, 50);
   batch[7].partition_key = "customer-7";
   batch[8].partition_key = std::string(200, 'k');
   batch[9].body = std::string("\x00\x01\xFF raw", 7);
   batch[9].content_type.clear();
-  sink.send(batch, collector.callback(0));
-  ASSERT_TRUE(collector.wait_for_total(50, seconds(10)));
-  expect_each_accepted_once(collector, 1, 50);
-  sink.stop(milliseconds(1000));
-
-  const auto recorded = by_message_id(server.events());
+  const auto recorded = send_and_stop(sink, server, batch);
   ASSERT_EQ(recorded.size(), 50u);
   const RecordedEvent& first = recorded.at("0-0");
   EXPECT_EQ(first.body, batch[0].body);
@@ -352,37 +374,31 @@ void send_windowed(EventHubsSink& sink, Collector& collector, int batches, std::
   }
 }
 
-TEST(eventhubs_sink_test, dropped_connections_resend_until_each_event_is_accepted_once) {
+/// Sends 30 windowed batches of 100 while connections drop, the server's way (`drop_after`) or the
+/// test's (`drop_every_10_batches`): every event is accepted exactly once, resent as often as needed.
+void expect_each_accepted_once_across_dropped_connections(int drop_after, bool drop_every_10_batches) {
   FakeEventHubsOptions fake;
-  fake.drop_after = 700;
+  fake.drop_after = drop_after;
   FakeEventHubsServer server(fake);
   EventHubsSink sink(options_for(server));
   sink.start();
   Collector collector;
-  send_windowed(sink, collector, 30, 100, 4);
+  send_windowed(sink, collector, 30, 100, 4, [&](int b) {
+    if (drop_every_10_batches && b % 10 == 5) server.drop_connections();
+  });
   ASSERT_TRUE(collector.wait_for_total(3000, seconds(30))) << collector.total();
   std::this_thread::sleep_for(milliseconds(200));  // a duplicate completion would show up here
   expect_each_accepted_once(collector, 30, 100);
+  EXPECT_TRUE(testing::wait_until([&] { return sink.ready(); }, seconds(5)));
   sink.stop(milliseconds(1000));
   const auto events = server.events();
   EXPECT_GE(events.size(), 3000u);
   EXPECT_EQ(by_message_id(events).size(), 3000u);  // every event arrived; duplicates are allowed
 }
 
-TEST(eventhubs_sink_test, drop_connections_mid_stream_and_recover) {
-  FakeEventHubsServer server;
-  EventHubsSink sink(options_for(server));
-  sink.start();
-  Collector collector;
-  send_windowed(sink, collector, 40, 100, 4, [&](int b) {
-    if (b % 10 == 5) server.drop_connections();
-  });
-  ASSERT_TRUE(collector.wait_for_total(4000, seconds(30))) << collector.total();
-  std::this_thread::sleep_for(milliseconds(200));
-  expect_each_accepted_once(collector, 40, 100);
-  EXPECT_TRUE(testing::wait_until([&] { return sink.ready(); }, seconds(5)));
-  sink.stop(milliseconds(1000));
-  EXPECT_EQ(by_message_id(server.events()).size(), 4000u);
+TEST(eventhubs_sink_test, dropped_connections_resend_until_each_event_is_accepted_once) {
+  expect_each_accepted_once_across_dropped_connections(700, false);  // the server drops after every 700
+  expect_each_accepted_once_across_dropped_connections(0, true);     // the test drops mid-stream
 }
 
 TEST(eventhubs_sink_test, not_ready_while_the_server_is_away_then_back) {
@@ -422,6 +438,137 @@ TEST(eventhubs_sink_test, a_missing_disposition_makes_it_reconnect_and_send_agai
   EXPECT_TRUE(testing::wait_until([&] { return connections() >= 3; }, seconds(6))) << server.log();
   sink.stop(milliseconds(0));
   EXPECT_EQ(collector.total(), 0u);  // nothing was confirmed, so nothing may be reported
+}
+
+/// The sink's options for reaching `server` through `proxy`.
+EventHubsSinkOptions options_via(const TcpProxy& proxy, const FakeEventHubsServer& server) {
+  EventHubsSinkOptions options = options_for(server);
+  options.connection.port = proxy.port();
+  options.connection.endpoint = "sb://localhost:" + std::to_string(proxy.port()) + "/";
+  return options;
+}
+
+/// Connects through a proxy, confirms one batch, makes the flow vanish (no FIN, no RST) and sends a
+/// second batch into it: every event of it must still be accepted once, over a new connection.
+void expect_resent_after_the_flow_vanished(EventHubsSinkOptions options, FakeEventHubsServer& server,
+                                           TcpProxy& proxy) {
+  EventHubsSink sink(std::move(options));
+  sink.start();
+  Collector collector;
+  sink.send(make_batch(0, 10), collector.callback(0));
+  ASSERT_TRUE(collector.wait_for_total(10, seconds(10)));
+  proxy.freeze();
+  sink.send(make_batch(1, 10), collector.callback(1));
+  // Today's detection is bounded by the timeouts set here (1 s) plus the reconnect back-off (≤ 0.5 s);
+  // before, it was the 60 s idle timeout plus a 60 s "configuration error" back-off.
+  ASSERT_TRUE(collector.wait_for_total(20, seconds(30))) << collector.total() << "\n" << server.log();
+  expect_each_accepted_once(collector, 2, 10);
+  EXPECT_GE(proxy.connections(), 2);
+  sink.stop(milliseconds(1000));
+  EXPECT_EQ(by_message_id(server.events()).size(), 20u);
+}
+
+TEST(eventhubs_sink_test, a_vanished_flow_is_noticed_by_the_idle_timeout_and_events_are_resent) {
+  FakeEventHubsServer server;
+  TcpProxy proxy(server.port());
+  EventHubsSinkOptions options = options_via(proxy, server);
+  options.idle_timeout = milliseconds(1000);
+  options.operation_timeout = seconds(60);  // out of the way: the idle timeout must do it
+  options.max_retry_delay = seconds(60);    // the production cap: a local timeout must not jump to it
+  expect_resent_after_the_flow_vanished(options, server, proxy);
+}
+
+TEST(eventhubs_sink_test, a_vanished_flow_is_noticed_by_the_disposition_timeout_and_events_are_resent) {
+  FakeEventHubsServer server;
+  TcpProxy proxy(server.port());
+  EventHubsSinkOptions options = options_via(proxy, server);
+  options.operation_timeout = milliseconds(1000);  // the idle timeout keeps its 60 s
+  expect_resent_after_the_flow_vanished(options, server, proxy);
+}
+
+TEST(eventhubs_sink_test, stop_during_a_silent_outage_returns_within_the_grace_period) {
+  FakeEventHubsServer server;
+  TcpProxy proxy(server.port());
+  EventHubsSink sink(options_via(proxy, server));
+  sink.start();
+  Collector collector;
+  proxy.freeze();
+  sink.send(make_batch(0, 10), collector.callback(0));  // on the wire, never answered
+  const milliseconds grace(500);
+  // Bound: the grace, the sink's close slack and tick (0.3 s), and generous room for a loaded machine.
+  // Before, a polite close waited a full second more for a peer that could not answer.
+  const milliseconds bound = grace + milliseconds(700);
+  const auto begin = std::chrono::steady_clock::now();
+  sink.stop(grace);
+  EXPECT_LT(std::chrono::steady_clock::now() - begin, bound);
+  EXPECT_EQ(collector.total(), 0u);  // unconfirmed: left pending in Redis
+}
+
+TEST(eventhubs_sink_test, a_port_that_never_answers_fails_start_naming_the_endpoint) {
+  FakeEventHubsServer server;  // only for the credentials; the sink never reaches it
+  SilentListener silent;
+  EventHubsSinkOptions options = options_for(server);
+  options.connection.port = silent.port();
+  options.connect_timeout = milliseconds(1000);
+  options.operation_timeout = seconds(60);
+  const auto begin = std::chrono::steady_clock::now();
+  const std::string error = start_error(options);
+  // Generous, yet far below the 60 s (idle or operation timeout) it took before.
+  EXPECT_LT(std::chrono::steady_clock::now() - begin, seconds(30));
+  EXPECT_NE(error.find("localhost:" + std::to_string(silent.port())), std::string::npos) << error;
+  EXPECT_NE(error.find("no AMQP open"), std::string::npos) << error;
+}
+
+TEST(eventhubs_sink_test, stop_from_another_thread_ends_a_hanging_start) {
+  FakeEventHubsServer server;  // only for the credentials
+  SilentListener silent;
+  EventHubsSinkOptions options = options_for(server);
+  options.connection.port = silent.port();
+  options.connect_timeout = seconds(60);  // start() alone would hang this long
+  EventHubsSink sink(options);
+  std::promise<std::string> outcome;
+  std::thread starter([&] {
+    try {
+      sink.start();
+      outcome.set_value("started");
+    } catch (const EventHubsError& e) {
+      outcome.set_value(e.what());
+    }
+  });
+  // A stop() that comes before start() began does nothing, so keep asking until start() gave up.
+  auto result = outcome.get_future();
+  const auto deadline = std::chrono::steady_clock::now() + seconds(30);
+  while (result.wait_for(milliseconds(50)) != std::future_status::ready &&
+         std::chrono::steady_clock::now() < deadline) {
+    sink.stop(milliseconds(0));
+  }
+  EXPECT_EQ(result.wait_for(seconds(0)), std::future_status::ready) << "start() ignored stop()";
+  starter.join();  // on failure: once start() gives up by itself
+  EXPECT_NE(result.get().find("stopped"), std::string::npos);
+}
+
+TEST(eventhubs_sink_test, non_utf8_property_values_and_partition_keys_arrive_losslessly) {
+  // fake-eventhubs refuses AMQP strings that are not UTF-8 (amqp:decode-error), as a strict peer would.
+  FakeEventHubsServer server;
+  EventHubsSink sink(options_for(server));
+  sink.start();
+  const std::string raw("caf\xE9 \xFF\x00!", 8);  // Latin-1 é, a stray 0xFF and a NUL
+  Batch batch = make_batch(0, 3);
+  batch[0].properties.emplace_back("note", raw);
+  batch[0].properties.emplace_back("plain", "café");
+  batch[1].partition_key = raw;
+  batch[2].partition_key = "caf\xC3\xA9";  // valid UTF-8: kept as it is
+  const auto recorded = send_and_stop(sink, server, batch);
+  ASSERT_EQ(recorded.size(), 3u);
+  const RecordedEvent& with_property = recorded.at("0-0");
+  EXPECT_EQ(with_property.properties.at("note"), raw);  // the same bytes, as AMQP binary
+  EXPECT_EQ(with_property.binary_properties, (std::set<std::string>{"note"}));
+  EXPECT_EQ(with_property.properties.at("plain"), "café");  // valid UTF-8 stays a string
+  // Same bytes → same hash → same partition; the original bytes travel in the body or a property.
+  // printf 'caf\351 \377\000!' | sha256sum
+  EXPECT_EQ(recorded.at("0-1").partition_key,
+            std::optional<std::string>("4b5bf712b7b3aa7ae03231475abed1b554b1f5d7a5e5d4c35edd635c9ad652c0"));
+  EXPECT_EQ(recorded.at("0-2").partition_key, std::optional<std::string>("caf\xC3\xA9"));
 }
 
 TEST(eventhubs_sink_test, stop_reports_nothing_after_it_returns) {

@@ -151,8 +151,14 @@ std::vector<RecordedEvent> FakeEventHubsServer::events() {
       event.partition_key = json.at("partition_key").get<std::string>();
     if (!json.at("message_id").is_null()) event.message_id = json.at("message_id").get<std::string>();
     if (!json.at("content_type").is_null()) event.content_type = json.at("content_type").get<std::string>();
-    for (const auto& [name, value] : json.at("properties").items())
-      event.properties[name] = value.get<std::string>();
+    if (json.contains("binary_properties")) {
+      for (const auto& name : json.at("binary_properties"))
+        event.binary_properties.insert(name.get<std::string>());
+    }
+    for (const auto& [name, value] : json.at("properties").items()) {
+      const auto text = value.get<std::string>();
+      event.properties[name] = event.binary_properties.count(name) != 0 ? base64_decode(text) : text;
+    }
     event.body = base64_decode(json.at("body_base64").get<std::string>());
     event.body_kind = json.at("body_kind").get<std::string>();
     events.push_back(std::move(event));

@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -36,9 +37,10 @@ struct RecordedEvent {
   std::string partition;
   std::optional<std::string> partition_key;
   std::optional<std::string> message_id;
-  std::map<std::string, std::string> properties;
-  std::string body;       // exact bytes (decoded from body_base64)
-  std::string body_kind;  // "data", "value" or "sequence"
+  std::map<std::string, std::string> properties;  // binary values as their exact bytes
+  std::set<std::string> binary_properties;        // names whose value arrived as AMQP binary
+  std::string body;                               // exact bytes (decoded from body_base64)
+  std::string body_kind;                          // "data", "value" or "sequence"
   std::string content_type;
 };
 

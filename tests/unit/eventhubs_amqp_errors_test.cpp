@@ -23,6 +23,15 @@ TEST(eventhubs_amqp_errors_test, classifies_the_service_conditions) {
   }
 }
 
+TEST(eventhubs_amqp_errors_test, a_local_idle_timeout_is_a_dead_connection_not_a_quota) {
+  EXPECT_EQ(classify_connection_failure("amqp:resource-limit-exceeded", "local-idle-timeout expired"),
+            AmqpErrorKind::Transient);
+  EXPECT_EQ(classify_connection_failure("amqp:resource-limit-exceeded", "quota exceeded"),
+            AmqpErrorKind::Configuration);
+  EXPECT_EQ(classify_connection_failure("amqp:unauthorized-access", ""), AmqpErrorKind::Configuration);
+  EXPECT_EQ(classify_connection_failure("amqp:connection:forced", ""), AmqpErrorKind::Transient);
+}
+
 TEST(eventhubs_amqp_errors_test, only_permanent_conditions_reject) {
   EXPECT_EQ(outcome_for(AmqpErrorKind::Permanent), Outcome::Reject);
   EXPECT_EQ(outcome_for(AmqpErrorKind::Transient), Outcome::Retry);

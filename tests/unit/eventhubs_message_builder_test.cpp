@@ -33,6 +33,26 @@ TEST(eventhubs_message_builder_test, long_partition_keys_become_their_sha256_hex
             "9094034fb2d0ce2e407c9b260f2806ab2efb352e200722fd6296d9cf1cf7e6f5");
 }
 
+TEST(eventhubs_message_builder_test, non_utf8_partition_keys_become_their_sha256_hex) {
+  // printf 'caf\351 \377\000!' | sha256sum
+  EXPECT_EQ(partition_key_annotation(std::string("caf\xE9 \xFF\x00!", 8)),
+            "4b5bf712b7b3aa7ae03231475abed1b554b1f5d7a5e5d4c35edd635c9ad652c0");
+  EXPECT_EQ(partition_key_annotation("caf\xC3\xA9"), "caf\xC3\xA9");
+}
+
+TEST(eventhubs_message_builder_test, non_utf8_property_values_go_out_as_binary) {
+  Event event = sample_event();
+  const std::string raw("\xFF\xFE\x00x", 4);
+  event.properties.emplace_back("raw", raw);
+  proton::message message;
+  build_message(event, true, message);
+  proton::message decoded;
+  decoded.decode(message.encode());
+  ASSERT_EQ(decoded.properties().get("raw").type(), proton::BINARY);
+  EXPECT_EQ(std::string(proton::get<proton::binary>(decoded.properties().get("raw"))), raw);
+  EXPECT_EQ(decoded.properties().get("redis-stream").type(), proton::STRING);
+}
+
 TEST(eventhubs_message_builder_test, builds_a_data_section_with_properties_annotation_and_id) {
   proton::message message;
   build_message(sample_event(), true, message);

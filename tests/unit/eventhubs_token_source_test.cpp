@@ -1,9 +1,6 @@
 #include <gtest/gtest.h>
 
-#include <set>
-
 #include "common/errors.hpp"
-#include "common/backoff.hpp"
 #include "eventhubs/sas_token.hpp"
 #include "eventhubs/token_source.hpp"
 
@@ -75,30 +72,6 @@ TEST(eventhubs_token_source_test, renews_at_80_percent_or_10_minutes_before_expi
 TEST(eventhubs_token_source_test, warns_ten_minutes_before_a_given_token_expires) {
   EXPECT_EQ(expiry_warning_time(kNow, kNow + minutes(30)), kNow + minutes(20));
   EXPECT_EQ(expiry_warning_time(kNow, kNow + minutes(3)), kNow);
-}
-
-TEST(eventhubs_backoff_test, doubles_from_base_with_jitter_up_to_the_cap) {
-  Backoff backoff(milliseconds(100), milliseconds(1000), 42);
-  const long long expected[] = {100, 200, 400, 800, 1000, 1000, 1000};
-  for (long long nominal : expected) {
-    const auto delay = backoff.next().count();
-    EXPECT_GE(delay, nominal * 8 / 10) << nominal;
-    EXPECT_LE(delay, std::min(nominal * 12 / 10, 1000LL)) << nominal;
-  }
-  EXPECT_EQ(backoff.attempts(), 7u);
-  backoff.reset();
-  EXPECT_EQ(backoff.attempts(), 0u);
-  EXPECT_LE(backoff.next().count(), 120);
-}
-
-TEST(eventhubs_backoff_test, jitter_spreads_delays) {
-  Backoff backoff(milliseconds(1000), milliseconds(60000), 7);
-  std::set<long long> seen;
-  for (int i = 0; i < 20; ++i) {
-    backoff.reset();
-    seen.insert(backoff.next().count());
-  }
-  EXPECT_GT(seen.size(), 10u);
 }
 
 }  // namespace

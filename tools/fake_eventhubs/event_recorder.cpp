@@ -75,9 +75,22 @@ void EventRecorder::record(const EventRecord& event) {
     first = false;
     append_json_string(out, is_valid_utf8(name) ? name : base64_encode(name));
     out.push_back(':');
-    append_json_string(out, is_valid_utf8(value) ? value : base64_encode(value));
+    // Binary values are always base64 (listed in binary_properties), so a reader never has to guess.
+    const bool as_base64 = event.binary_properties.count(name) != 0 || !is_valid_utf8(value);
+    append_json_string(out, as_base64 ? base64_encode(value) : value);
   }
-  out += "},\"body\":";
+  out += '}';
+  if (!event.binary_properties.empty()) {
+    out += ",\"binary_properties\":[";
+    first = true;
+    for (const auto& name : event.binary_properties) {
+      if (!first) out.push_back(',');
+      first = false;
+      append_json_string(out, is_valid_utf8(name) ? name : base64_encode(name));
+    }
+    out += ']';
+  }
+  out += ",\"body\":";
   if (is_valid_utf8(event.body)) {
     append_json_string(out, event.body);
   } else {

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -14,9 +15,10 @@ struct EventRecord {
   std::optional<std::string> partition_key;
   std::optional<std::string> message_id;
   std::optional<std::string> content_type;
-  std::map<std::string, std::string> properties;
-  std::string body;       // raw bytes
-  std::string body_kind;  // "data", "value" or "sequence"
+  std::map<std::string, std::string> properties;  // values as their bytes
+  std::set<std::string> binary_properties;        // names whose value was AMQP binary, not string
+  std::string body;                               // raw bytes
+  std::string body_kind;                          // "data", "value" or "sequence"
 };
 
 /// Appends records to a file through an in-memory buffer: nothing is flushed per event (the caller
@@ -42,6 +44,5 @@ class EventRecorder {
   std::uint64_t next_seq_ = 1;
   std::string buffer_;
 };
-
 
 }  // namespace connector

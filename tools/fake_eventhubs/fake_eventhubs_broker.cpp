@@ -23,6 +23,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "core/json_writer.hpp"
 #include "entity_path.hpp"
 #include "eventhubs/sas_token.hpp"
 #include "observability/logger.hpp"
@@ -506,7 +507,10 @@ EventRecord record_of(const proton::message& message) {
   if (!message.properties().empty()) {
     std::map<std::string, proton::scalar> properties;
     proton::get(message.properties().value(), properties);
-    for (const auto& [name, value] : properties) record.properties.emplace(name, amqp_text(value));
+    for (const auto& [name, value] : properties) {
+      record.properties.emplace(name, amqp_text(value));
+      if (value.type() == proton::BINARY) record.binary_properties.insert(name);
+    }
   }
   const proton::value& body = message.body();
   if (message.inferred() && body.type() == proton::BINARY) {
@@ -518,6 +522,52 @@ EventRecord record_of(const proton::message& message) {
   }
   record.body = amqp_text(body);
   return record;
+}
+
+// AMQP strings must be UTF-8. A peer that decodes them strictly refuses the message, one that does not
+// hands consumers (and its partition hashing) altered text: fake-eventhubs refuses, to make it visible.
+std::optional<std::string> invalid_utf8_string(const proton::message& message) {
+  const proton::annotation_key key_name("x-opt-partition-key");
+  const auto& annotations = message.message_annotations();
+  if (annotations.exists(key_name)) {
+    const proton::value key = annotations.get(key_name);
+    if (key.type() == proton::STRING && !is_valid_utf8(proton::get<std::string>(key))) {
+      return "the x-opt-partition-key annotation is an AMQP string that is not valid UTF-8";
+    }
+  }
+  if (message.properties().empty()) return std::nullopt;
+  std::map<std::string, proton::scalar> properties;
+  proton::get(message.properties().value(), properties);
+  for (const auto& [name, value] : properties) {
+    if (!is_valid_utf8(name) ||
+        (value.type() == proton::STRING && !is_valid_utf8(proton::get<std::string>(value)))) {
+      return "an application property is an AMQP string that is not valid UTF-8";
+    }
+  }
+  return std::nullopt;
+}
+
+// The events of one delivery: the message itself, or each message of an SDK batch envelope.
+std::vector<EventRecord> records_of(const proton::message& message, std::string_view raw) {
+  std::vector<EventRecord> records;
+  // Only a message without properties of its own can be a batch envelope: this keeps the extra
+  // decoding off the path of ordinary single events.
+  const bool maybe_batch = message.properties().empty() && message.id().empty() &&
+                           message.content_type().empty() && message.inferred() &&
+                           message.body().type() == proton::BINARY;
+  const auto sections = maybe_batch ? batch_envelope_sections(raw) : std::vector<std::string>{};
+  if (sections.empty()) {
+    records.push_back(record_of(message));
+  } else {
+    const EventRecord envelope = record_of(message);
+    for (const auto& section : sections) {
+      proton::message inner;
+      inner.decode(std::vector<char>(section.begin(), section.end()));
+      records.push_back(record_of(inner));
+      if (!records.back().partition_key) records.back().partition_key = envelope.partition_key;
+    }
+  }
+  return records;
 }
 
 }  // namespace
@@ -543,6 +593,11 @@ void FakeEventHubsBroker::handle_event(ConnectionState& state, const IncomingLin
                  {});
     return;
   }
+  if (const auto problem = invalid_utf8_string(message)) {
+    logger().info("event_refused", {{"connection", state.id}, {"error", *problem}});
+    settle_event(connection, delivery, Verdict::Reject, "amqp:decode-error", *problem, {});
+    return;
+  }
   ++deliveries_;
   if (options_.reject_every > 0 && deliveries_ % static_cast<std::uint64_t>(options_.reject_every) == 0) {
     logger().info("fault_injected", {{"connection", state.id},
@@ -565,24 +620,7 @@ void FakeEventHubsBroker::handle_event(ConnectionState& state, const IncomingLin
     return;
   }
 
-  std::vector<EventRecord> records;
-  // Only a message without properties of its own can be a batch envelope: this keeps the extra
-  // decoding off the path of ordinary single events.
-  const bool maybe_batch = message.properties().empty() && message.id().empty() &&
-                           message.content_type().empty() && message.inferred() &&
-                           message.body().type() == proton::BINARY;
-  const auto sections = maybe_batch ? batch_envelope_sections(raw) : std::vector<std::string>{};
-  if (sections.empty()) {
-    records.push_back(record_of(message));
-  } else {
-    const EventRecord envelope = record_of(message);
-    for (const auto& section : sections) {
-      proton::message inner;
-      inner.decode(std::vector<char>(section.begin(), section.end()));
-      records.push_back(record_of(inner));
-      if (!records.back().partition_key) records.back().partition_key = envelope.partition_key;
-    }
-  }
+  std::vector<EventRecord> records = records_of(message, raw);
   // A batch is one delivery and lands in one partition, as with the service.
   const std::string partition = choose_partition(link, records.front().partition_key);
   for (auto& record : records) record.partition = partition;

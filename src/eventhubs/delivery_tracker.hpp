@@ -1,0 +1,94 @@
+#pragma once
+// At-least-once bookkeeping of the Event Hubs sink, without Proton: what waits, what is on the wire,
+// what is done and not yet reported.
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sinks/sink.hpp"
+
+namespace connector {
+
+/// Names one send of one event. A resent event gets a new one, so a late answer to an earlier send
+/// (on a connection given up on) matches nothing.
+using DeliveryId = std::uint64_t;
+
+/// Events waiting to be sent (in order), events sent and waiting for their answer, and the completions
+/// gathered per batch until flush() reports them. Each event is reported exactly once, unless
+/// abandon() forgets it (then never). Not thread-safe: the sink's container thread owns it.
+class DeliveryTracker {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  /// At most `max_in_flight` events are on the wire at once. `request_flush` is called when the first
+  /// completion since the last flush() is gathered: the owner then schedules a flush(), so that
+  /// completions of one burst reach each batch's callback together.
+  DeliveryTracker(std::size_t max_in_flight, std::function<void()> request_flush);
+
+  /// Queues every event of `batch`, behind what already waits; `done` receives their completions.
+  void add(Batch batch, CompletionCallback done);
+
+  /// The event to send next; null when none waits or `max_in_flight` events are on the wire.
+  const Event* next() const;
+  /// The event next() returned is on the wire from `now`; returns the id its answer will carry.
+  DeliveryId sent(Clock::time_point now);
+  /// The event next() returned will not be sent: it is completed with `outcome` (e.g. too large).
+  void complete_next(Outcome outcome, std::string reason);
+
+  /// The event sent as `id`, or null when `id` is not on the wire.
+  const Event* event(DeliveryId id) const;
+  /// The answer to `id`; false (and nothing happens) when `id` is not on the wire.
+  bool settle(DeliveryId id, Outcome outcome, std::string reason = {},
+              std::chrono::milliseconds retry_after = {});
+
+  /// The connection is gone: every event on the wire goes back in front of the queue, in its original
+  /// order, to be sent again. Returns how many events now wait.
+  std::size_t requeue();
+  /// True when an event on the wire was sent before `cutoff` and has no answer yet.
+  bool waiting_since_before(Clock::time_point cutoff) const;
+
+  /// Hands the gathered completions to their batches' callbacks, one call per batch. A callback that
+  /// throws is logged and does not stop the others.
+  void flush();
+  /// Forgets every event (queued, on the wire, completed but not flushed) without reporting it: they
+  /// stay pending in Redis. Returns how many were not confirmed.
+  std::size_t abandon();
+
+  std::size_t queued() const { return queue_.size(); }
+  std::size_t in_flight() const { return in_flight_.size(); }
+
+ private:
+  struct BatchState {
+    Batch events;
+    CompletionCallback done;
+    std::vector<Completion> ready;  // completed, not yet flushed
+  };
+  struct Item {
+    std::shared_ptr<BatchState> batch;
+    std::size_t index = 0;
+    std::uint64_t sequence = 0;  // order of add(): puts requeued events back in order
+  };
+  struct Sent {
+    Item item;
+    Clock::time_point at;
+  };
+
+  void complete(const Item& item, Outcome outcome, std::string reason, std::chrono::milliseconds retry_after);
+
+  const std::size_t max_in_flight_;
+  const std::function<void()> request_flush_;
+  std::deque<Item> queue_;
+  // By id, which grows with every send: begin() is the oldest send still waiting.
+  std::map<DeliveryId, Sent> in_flight_;
+  std::vector<std::shared_ptr<BatchState>> to_flush_;  // batches with completions in `ready`
+  std::uint64_t next_sequence_ = 0;
+  DeliveryId next_id_ = 1;
+};
+
+}  // namespace connector

@@ -1,0 +1,595 @@
+#include "eventhubs/eventhubs_connection.hpp"
+
+#include <fmt/format.h>
+#include <pthread.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <proton/binary.hpp>
+#include <proton/connection_options.hpp>
+#include <proton/delivery.hpp>
+#include <proton/error_condition.hpp>
+#include <proton/receiver.hpp>
+#include <proton/sender_options.hpp>
+#include <proton/ssl.hpp>
+#include <proton/target.hpp>
+#include <proton/target_options.hpp>
+#include <proton/tracker.hpp>
+#include <proton/transport.hpp>
+#include <random>
+
+#include "common/errors.hpp"
+#include "eventhubs/amqp_errors.hpp"
+#include "eventhubs/message_builder.hpp"
+#include "eventhubs/proton_internals.hpp"
+#include "observability/logger.hpp"
+#include "observability/metrics.hpp"
+
+namespace connector {
+
+namespace {
+
+using std::chrono::milliseconds;
+
+// The one timer: Proton's container::stop() returns from run() only once no timer is pending, so no
+// long timer is ever scheduled; every deadline is checked on this tick instead. Short enough for a
+// prompt stop(); the work per tick is a few comparisons.
+constexpr milliseconds kTick{100};
+// How long a closing connection may wait for the peer's close frame once the grace period is over:
+// stop() returns within grace + kStopSlack + kTick, even when the peer never answers.
+constexpr milliseconds kStopSlack{200};
+// A polite close that starts within the grace period waits at most this long for the peer.
+constexpr milliseconds kCloseLinger{1000};
+
+// Each send carries its DeliveryId as the AMQP delivery tag, so an answer names its event directly.
+proton::binary delivery_tag(DeliveryId id) {
+  proton::binary tag(sizeof id, 0);
+  std::memcpy(tag.data(), &id, sizeof id);
+  return tag;
+}
+
+}  // namespace
+
+EventHubsConnection::EventHubsConnection(EventHubsSinkOptions options)
+    : options_(std::move(options)),
+      target_(options_.partition_id ? fmt::format("{}/Partitions/{}", options_.hub, *options_.partition_id)
+                                    : options_.hub),
+      audience_(fmt::format("sb://{}/{}", options_.connection.host, target_)),
+      url_(fmt::format("{}://{}:{}", options_.connection.use_development_emulator ? "amqp" : "amqps",
+                       options_.connection.host, options_.connection.port)),
+      endpoint_(fmt::format("{}:{}", options_.connection.host, options_.connection.port)),
+      tokens_(options_.connection, options_.token_lifetime),
+      container_(fmt::format("redis-eventhubs-connector-{}", ::getpid())),
+      max_message_size_(options_.fallback_max_message_size),
+      backoff_(options_.retry_delay, options_.max_retry_delay, std::random_device{}()),
+      tracker_(options_.max_in_flight_events, [this] { post([this] { flush_completions(); }); }) {
+  if (options_.hub.empty()) {
+    throw EventHubsError("no Event Hub name: set EVENT_HUB_NAME or EntityPath in the connection string");
+  }
+  container_.auto_stop(false);
+  wake_queue_ = std::make_unique<proton::work_queue>(container_);
+}
+
+EventHubsConnection::~EventHubsConnection() {
+  if (thread_.joinable()) {
+    post([this] { abort(); });
+    thread_.join();
+  }
+}
+
+nlohmann::json EventHubsConnection::where(nlohmann::json extra) const {
+  extra["endpoint"] = endpoint_;
+  extra["hub"] = target_;
+  return extra;
+}
+
+std::string EventHubsConnection::describe() const {
+  return fmt::format("Event Hubs at {} (hub '{}')", endpoint_, target_);
+}
+
+// ============================================================ any thread
+
+void EventHubsConnection::run(StartResult started) {
+  thread_ = std::thread([this] {
+    ::pthread_setname_np(::pthread_self(), "eventhubs");
+    container_.run();
+  });
+  post([this, started = std::move(started)]() mutable {
+    started_ = std::move(started);
+    deadline_ = Clock::now();  // Backoff with its deadline now: the first tick connects
+    tick();
+  });
+}
+
+// Work posted to the container runs outside any connection's event handling. Proton processes a
+// connection's output only after events of that connection, so work that touched it must wake it
+// ("single-threaded" rule of messaging_handler: call connection::wake() on a connection used from
+// another context); otherwise frames written from here would wait for the next network event.
+void EventHubsConnection::post(std::function<void()> fn) {
+  wake_queue_->add([this, fn = std::move(fn)] {
+    fn();
+    if (connection_) connection_.wake();
+  });
+}
+
+void EventHubsConnection::join() {
+  if (thread_.joinable()) thread_.join();
+  ready_.store(false, std::memory_order_release);
+}
+
+// ============================================================ the state machine
+
+void EventHubsConnection::tick() {
+  if (state_ == State::Stopped) return;
+  container_.schedule(proton::duration(kTick.count()), [this] {
+    tick();
+    if (connection_) connection_.wake();
+  });
+  const auto now = Clock::now();
+  switch (state_) {
+    case State::Connecting:
+    case State::Authorizing:
+    case State::Attaching:
+      cbs_.expire(now, options_.operation_timeout);  // may fail the connection (status 0)
+      if (now >= deadline_ && has_connection())
+        connection_failed("com.microsoft:timeout", setup_timeout_text());
+      break;
+    case State::Ready:
+      check_token(std::chrono::system_clock::now());
+      cbs_.expire(now, options_.operation_timeout);
+      if (state_ == State::Ready && tracker_.waiting_since_before(now - options_.operation_timeout)) {
+        // A delivery nobody answers means a stuck link or a vanished flow: start over, send again.
+        connection_failed("com.microsoft:timeout",
+                          fmt::format("no disposition within {} ms", options_.operation_timeout.count()));
+      }
+      break;
+    case State::Backoff:
+      check_token(std::chrono::system_clock::now());
+      if (now >= deadline_) connect();
+      break;
+    case State::Draining:
+      if (now >= deadline_) finish(deadline_);
+      break;
+    case State::Closing:
+      if (now >= deadline_) stop_container();
+      break;
+    case State::Stopped:
+      break;
+  }
+}
+
+void EventHubsConnection::connect() {
+  ++generation_;
+  state_ = State::Connecting;
+  deadline_ = Clock::now() + options_.connect_timeout;
+  proton::connection_options opts(*this);
+  // Proton sends heartbeats to keep the peer's idle timer quiet and closes the transport with
+  // "local-idle-timeout expired" when the peer sends nothing for this long: a vanished flow.
+  opts.idle_timeout(proton::duration(options_.idle_timeout.count()))
+      .virtual_host(options_.connection.host)  // Open hostname, TLS SNI and the name verified
+      .sasl_enabled(true)
+      .sasl_allowed_mechs("ANONYMOUS");
+  if (!options_.connection.use_development_emulator) {
+    // Setting ssl_client_options is what turns TLS on; the emulator mode must set none.
+    opts.ssl_client_options(
+        options_.ca_file.empty()
+            ? proton::ssl_client_options(proton::ssl::VERIFY_PEER_NAME)
+            : proton::ssl_client_options(options_.ca_file, proton::ssl::VERIFY_PEER_NAME));
+  }
+  try {
+    connection_ = container_.connect(url_, opts);
+  } catch (const std::exception& e) {
+    connection_failed("amqp:connection:framing-error", e.what());
+  }
+}
+
+void EventHubsConnection::on_connection_open(proton::connection& c) {
+  if (!is_current(c) || state_ != State::Connecting) return;
+  state_ = State::Authorizing;
+  cbs_.open(c, fmt::format("cbs-reply-{}", generation_));
+  authorize(false);
+}
+
+void EventHubsConnection::authorize(bool renewal) {
+  const auto issued = std::chrono::system_clock::now();
+  SasToken token = tokens_.token_for(audience_, issued);
+  const std::uint64_t generation = generation_;
+  const auto expiry = token.expiry;
+  cbs_.put_token(
+      audience_, token.value, expiry, [this, renewal, generation, issued, expiry](const CbsReply& reply) {
+        if (generation != generation_ || !has_connection()) return;
+        if (reply.ok) {
+          on_authorized(renewal, issued, expiry);
+          return;
+        }
+        const std::string condition = reply.status == 401   ? "amqp:unauthorized-access"
+                                      : reply.status == 404 ? "amqp:not-found"
+                                      : reply.status == 0   ? "com.microsoft:timeout"
+                                                            : "amqp:internal-error";
+        if (renewal) {
+          logger().error("eventhubs_token_renewal_failed",
+                         where({{"status", reply.status}, {"error", reply.description}}));
+        }
+        connection_failed(condition, reply.status == 0 ? reply.description
+                                                       : fmt::format("put-token status {}: {}", reply.status,
+                                                                     reply.description));
+      });
+}
+
+void EventHubsConnection::on_authorized(bool renewal, std::chrono::system_clock::time_point issued,
+                                        std::chrono::system_clock::time_point expiry) {
+  if (renewal) {
+    logger().debug("eventhubs_token_renewed", where());
+  } else {
+    open_event_sender();
+  }
+  token_expiry_ = expiry;
+  metrics().set_token_expiry(expiry);
+  if (tokens_.renewable()) {
+    renew_at_ = renewal_time(issued, expiry);
+  } else if (!renewal && !warn_expiry_at_) {
+    warn_expiry_at_ = expiry_warning_time(std::chrono::system_clock::now(), expiry);
+  }
+}
+
+void EventHubsConnection::open_event_sender() {
+  state_ = State::Attaching;
+  proton::sender_options opts;
+  // Unsettled sends with the receiver settling first: an Accepted disposition is the confirmation.
+  opts.delivery_mode(proton::delivery_mode::AT_LEAST_ONCE).target(proton::target_options().address(target_));
+  sender_ = connection_.open_sender(target_, opts);
+}
+
+void EventHubsConnection::on_sender_open(proton::sender& s) {
+  if (state_ != State::Attaching || s != sender_) return;
+  // A refused attach comes back with no target, followed by a detach carrying the error.
+  if (s.target().address().empty()) return;
+  link_max_message_size_ = remote_max_message_size(s).value_or(options_.fallback_max_message_size);
+  max_message_size_.store(link_max_message_size_, std::memory_order_relaxed);
+  state_ = State::Ready;
+  ready_.store(true, std::memory_order_release);
+  logger().info("eventhubs_connected", where({{"max_message_size", link_max_message_size_}}));
+  report_start(std::nullopt);
+  pump();
+}
+
+void EventHubsConnection::check_token(std::chrono::system_clock::time_point now) {
+  if (state_ == State::Ready && renew_at_ && now >= *renew_at_) {
+    renew_at_.reset();
+    authorize(true);
+  }
+  if (warn_expiry_at_ && now >= *warn_expiry_at_) {
+    warn_expiry_at_.reset();
+    logger().warn("eventhubs_token_expiring",
+                  where({{"expires_in_s",
+                          std::chrono::duration_cast<std::chrono::seconds>(token_expiry_ - now).count()},
+                         {"hint",
+                          "the connection string carries a SharedAccessSignature, which cannot be "
+                          "renewed; use SharedAccessKey or a fresh token"}}));
+  }
+}
+
+bool EventHubsConnection::has_connection() const {
+  switch (state_) {
+    case State::Connecting:
+    case State::Authorizing:
+    case State::Attaching:
+    case State::Ready:
+    case State::Draining:
+      return true;
+    case State::Backoff:
+    case State::Closing:
+    case State::Stopped:
+      return false;
+  }
+  return false;
+}
+
+std::string EventHubsConnection::setup_timeout_text() const {
+  // A port that accepts and never answers (or a peer that stops halfway) must not hold start() for the
+  // idle or operation timeout.
+  const char* missing = state_ == State::Connecting    ? "AMQP open"
+                        : state_ == State::Authorizing ? "CBS put-token reply"
+                                                       : "link attach";
+  return fmt::format(
+      "no {} within {} ms of connecting (the endpoint took the connection or let it hang, but did not "
+      "answer as Event Hubs)",
+      missing, options_.connect_timeout.count());
+}
+
+// ============================================================ failures and reconnects
+
+void EventHubsConnection::connection_failed(const std::string& condition, const std::string& description) {
+  const State failed_in = state_;
+  switch (state_) {
+    case State::Connecting:
+    case State::Authorizing:
+    case State::Attaching:
+    case State::Ready:
+      break;
+    case State::Draining:  // stopping anyway: what is unanswered stays unreported
+      release_connection();
+      finish(Clock::now());
+      return;
+    case State::Backoff:  // no connection of ours: an old one's late news
+    case State::Closing:
+    case State::Stopped:
+      return;
+  }
+  release_connection();
+  const std::size_t resent = tracker_.requeue();
+  metrics().retried(classify_retry(condition, RetryCause::Connection)).inc(resent);
+  if (started_) {
+    logger().error("eventhubs_connect_failed",
+                   where({{"error", describe_condition(condition, description)}}));
+    report_start(startup_error(condition, description));
+    finish(Clock::now());
+    return;
+  }
+  schedule_reconnect(failed_in, condition, description);
+}
+
+void EventHubsConnection::schedule_reconnect(State failed_in, const std::string& condition,
+                                             const std::string& description) {
+  const AmqpErrorKind kind = classify_connection_failure(condition, description);
+  milliseconds delay = backoff_.next();
+  nlohmann::json fields = where();
+  fields.update({{"error", describe_condition(condition, description)},
+                 {"phase", failed_in == State::Ready ? "ready" : "connecting"},
+                 {"unconfirmed", tracker_.queued()}});
+  if (kind == AmqpErrorKind::Configuration) {
+    // Credentials or the hub changed under us: nothing gets better quickly, so retry at the slow end.
+    delay = options_.max_retry_delay;
+    logger().error("eventhubs_configuration_error", fields);
+  } else if (kind == AmqpErrorKind::ServerBusy) {
+    delay += server_busy_delay(backoff_.unit_random());
+  }
+  fields.update({{"attempt", backoff_.attempts()}, {"delay_ms", delay.count()}});
+  logger().warn("eventhubs_reconnect", fields);
+  state_ = State::Backoff;
+  deadline_ = Clock::now() + delay;
+}
+
+// Forgets the current connection (closing it politely when it is still open); the caller sets the state.
+void EventHubsConnection::release_connection() {
+  ready_.store(false, std::memory_order_release);
+  renew_at_.reset();
+  proton::connection old = connection_;
+  connection_ = proton::connection();
+  sender_ = proton::sender();
+  cbs_.reset();
+  if (old && old.active()) {
+    try {
+      old.close();
+      old.wake();  // see post(): the close frame must not wait for the next network event
+    } catch (const std::exception&) {
+      // The transport may already be gone; closing is only a courtesy to the peer.
+    }
+  }
+}
+
+std::string EventHubsConnection::startup_error(const std::string& condition,
+                                               const std::string& description) const {
+  const std::string what = describe_condition(condition, description);
+  switch (classify_connection_failure(condition, description)) {
+    case AmqpErrorKind::Configuration:
+      if (condition == "amqp:unauthorized-access") {
+        return fmt::format(
+            "Event Hubs at {} refused the credentials for hub '{}' (unauthorized: {}); check "
+            "SharedAccessKeyName and SharedAccessKey (or SharedAccessSignature) in "
+            "EVENT_HUB_CONNECTION_STRING and that the policy has the Send claim",
+            endpoint_, target_, what);
+      }
+      if (condition == "amqp:not-found") {
+        return fmt::format(
+            "Event Hub '{}' was not found at {} (not-found: {}); check EVENT_HUB_NAME / EntityPath"
+            "{} and the namespace in the Endpoint",
+            target_, endpoint_, what, options_.partition_id ? " and EVENT_HUB_PARTITION_ID" : "");
+      }
+      return fmt::format("Event Hubs at {} refused hub '{}' ({}); check the hub's state and quota", endpoint_,
+                         target_, what);
+    default:
+      return fmt::format(
+          "could not connect to Event Hubs at {} (hub '{}'): {}; check the Endpoint of "
+          "EVENT_HUB_CONNECTION_STRING, the network path and, for TLS, EVENT_HUBS_TLS_CA_FILE",
+          endpoint_, target_, what);
+  }
+}
+
+void EventHubsConnection::report_start(std::optional<std::string> error) {
+  if (!started_) return;
+  StartResult started = std::move(started_);
+  started_ = nullptr;
+  started(std::move(error));
+}
+
+void EventHubsConnection::on_connection_close(proton::connection& c) {
+  if (is_current(c)) connection_failed("amqp:connection:forced", "the service closed the connection");
+}
+void EventHubsConnection::on_connection_error(proton::connection& c) {
+  if (is_current(c)) connection_failed(c.error().name(), c.error().description());
+}
+void EventHubsConnection::on_session_error(proton::session& s) {
+  if (is_current(s.connection())) connection_failed(s.error().name(), s.error().description());
+}
+void EventHubsConnection::on_transport_error(proton::transport& t) {
+  if (is_current(t.connection())) connection_failed(t.error().name(), t.error().description());
+  if (state_ == State::Closing) stop_container();
+}
+void EventHubsConnection::on_transport_close(proton::transport& t) {
+  if (is_current(t.connection())) connection_failed("amqp:connection:forced", "the connection was closed");
+  if (state_ == State::Closing) stop_container();
+}
+void EventHubsConnection::on_sender_error(proton::sender& s) {
+  if (is_current(s.connection()) && (s == sender_ || cbs_.owns(s))) {
+    connection_failed(s.error().name(), s.error().description());
+  }
+}
+void EventHubsConnection::on_sender_close(proton::sender& s) {
+  if (is_current(s.connection()) && (s == sender_ || cbs_.owns(s))) {
+    connection_failed("amqp:link:detach-forced", "the service detached the link");
+  }
+}
+void EventHubsConnection::on_receiver_error(proton::receiver& r) {
+  if (is_current(r.connection()) && cbs_.owns(r))
+    connection_failed(r.error().name(), r.error().description());
+}
+void EventHubsConnection::on_receiver_close(proton::receiver& r) {
+  if (is_current(r.connection()) && cbs_.owns(r)) {
+    connection_failed("amqp:link:detach-forced", "the service detached the $cbs link");
+  }
+}
+void EventHubsConnection::on_error(const proton::error_condition& e) {
+  // Every specific error handler is overridden; this only catches what Proton reports otherwise.
+  logger().warn("eventhubs_amqp_error", where({{"error", describe_condition(e.name(), e.description())}}));
+}
+
+// ============================================================ sending
+
+void EventHubsConnection::add(PendingBatches batches) {
+  switch (state_) {
+    case State::Closing:
+    case State::Stopped:
+      return;  // never reported: they stay pending in Redis
+    default:
+      break;
+  }
+  for (auto& [batch, done] : batches) tracker_.add(std::move(batch), std::move(done));
+  pump();
+}
+
+void EventHubsConnection::pump() {
+  if (state_ != State::Ready) return;
+  const bool with_partition_key = !options_.partition_id;
+  while (sender_.credit() > 0) {
+    const Event* event = tracker_.next();
+    if (event == nullptr) break;
+    build_message(*event, with_partition_key, scratch_);
+    if (encoded_size_upper_bound(*event) > link_max_message_size_) {
+      const std::size_t size = encoded_size(scratch_);
+      if (size > link_max_message_size_) {
+        tracker_.complete_next(
+            Outcome::Reject,
+            fmt::format("event of {} bytes exceeds the Event Hub's maximum message size of {} bytes", size,
+                        link_max_message_size_));
+        continue;
+      }
+    }
+    sender_.send(scratch_, delivery_tag(tracker_.sent(Clock::now())));
+  }
+}
+
+void EventHubsConnection::on_sendable(proton::sender& s) {
+  if (cbs_.owns(s)) {
+    cbs_.on_sendable();
+  } else if (s == sender_) {
+    pump();
+  }
+}
+
+void EventHubsConnection::on_message(proton::delivery& d, proton::message& m) {
+  if (cbs_.owns(d.receiver())) cbs_.on_message(m);
+}
+
+// Only the event sender's deliveries carry a DeliveryId (CBS requests have tags of their own), and a
+// sender given up on is no longer sender_.
+std::optional<DeliveryId> EventHubsConnection::delivery_id(const proton::tracker& tracker) const {
+  return sender_ ? tag_number_on(tracker, sender_) : std::nullopt;
+}
+
+void EventHubsConnection::settle(proton::tracker& tracker, Outcome outcome, std::string reason,
+                                 milliseconds retry_after) {
+  const auto id = delivery_id(tracker);
+  if (!id || !tracker_.settle(*id, outcome, std::move(reason), retry_after)) return;
+  // An accepted event, not a successful attach, proves the path works: a link that attaches and then
+  // never answers must see its reconnect delay grow.
+  if (outcome == Outcome::Accepted) backoff_.reset();
+  pump();
+}
+
+void EventHubsConnection::on_tracker_accept(proton::tracker& t) { settle(t, Outcome::Accepted, {}); }
+
+void EventHubsConnection::on_tracker_reject(proton::tracker& t) {
+  const RemoteCondition condition = remote_rejection(t);
+  const AmqpErrorKind kind = classify_amqp_condition(condition.name);
+  const std::string reason =
+      fmt::format("rejected by Event Hubs: {}", describe_condition(condition.name, condition.description));
+  milliseconds retry_after{0};
+  if (kind == AmqpErrorKind::ServerBusy) retry_after = server_busy_delay(backoff_.unit_random());
+  const auto id = delivery_id(t);
+  const Event* event = id ? tracker_.event(*id) : nullptr;
+  if (kind == AmqpErrorKind::Configuration && event != nullptr) {
+    logger().error("eventhubs_event_refused", where({{"entry_id", event->entry_id}, {"error", reason}}));
+  }
+  settle(t, outcome_for(kind), reason, retry_after);
+}
+
+void EventHubsConnection::on_tracker_release(proton::tracker& t) {
+  settle(t, Outcome::Retry, "released by Event Hubs without processing");
+}
+
+// Completions gather until Proton's current burst of events is handled, then go out one callback per
+// batch: the pipeline takes a lock per call, not per event.
+void EventHubsConnection::flush_completions() {
+  tracker_.flush();
+  if (state_ == State::Draining && tracker_.in_flight() == 0) finish(Clock::now());
+}
+
+// ============================================================ stopping
+
+void EventHubsConnection::stop(milliseconds grace) {
+  const auto stop_deadline = Clock::now() + grace;
+  logger().info("eventhubs_stopping",
+                where({{"in_flight", tracker_.in_flight()}, {"queued", tracker_.queued()}}));
+  switch (state_) {
+    case State::Ready:
+      if (tracker_.in_flight() > 0 && grace > milliseconds(0)) {
+        state_ = State::Draining;
+        deadline_ = stop_deadline;
+        return;
+      }
+      finish(stop_deadline);
+      return;
+    case State::Connecting:
+    case State::Authorizing:
+    case State::Attaching:
+    case State::Backoff:
+      finish(stop_deadline);  // nothing is on the wire outside Ready
+      return;
+    case State::Draining:
+    case State::Closing:
+    case State::Stopped:
+      return;
+  }
+}
+
+void EventHubsConnection::abort() { finish(Clock::now()); }
+
+// Reports what was confirmed, forgets the rest, and closes; the container stops when the transport is
+// done or at the close deadline, whichever is first.
+void EventHubsConnection::finish(Clock::time_point stop_deadline) {
+  if (state_ == State::Closing || state_ == State::Stopped) return;
+  tracker_.flush();  // what was confirmed before stop() returns is still reported
+  const std::size_t unconfirmed = tracker_.abandon();
+  report_start("the Event Hubs sink was stopped before it connected");
+  logger().info("eventhubs_stopped", where({{"unconfirmed", unconfirmed}}));
+  const bool was_open = connection_ && connection_.active();
+  release_connection();
+  state_ = State::Closing;
+  if (!was_open) {
+    stop_container();
+    return;
+  }
+  // A peer that cannot answer must not hold stop() beyond its grace period (plus a small slack).
+  const auto now = Clock::now();
+  deadline_ = std::min(now + kCloseLinger, std::max(now, stop_deadline) + kStopSlack);
+}
+
+void EventHubsConnection::stop_container() {
+  if (state_ == State::Stopped) return;
+  state_ = State::Stopped;
+  ready_.store(false, std::memory_order_release);
+  container_.stop();
+}
+
+}  // namespace connector
