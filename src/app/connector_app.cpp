@@ -8,6 +8,7 @@
 #include "common/errors.hpp"
 #include "core/pipeline.hpp"
 #include "eventhubs/eventhubs_sink.hpp"
+#include "identity/entra_tokens.hpp"
 #include "observability/logger.hpp"
 #include "sinks/blackhole_sink.hpp"
 #include "sinks/local_file_sink.hpp"
@@ -36,15 +37,19 @@ EncoderOptions encoder_options_from_config(const Config& config) {
   return EncoderOptions{config.stream_key, config.message_body_field, config.partition_key_field};
 }
 
-std::unique_ptr<Sink> make_sink(const Config& config) {
+std::unique_ptr<Sink> make_sink(const Config& config,
+                                std::shared_ptr<const AccessTokenProvider> eventhubs_tokens) {
   switch (config.output) {
     case OutputType::LocalFile:
       return std::make_unique<LocalFileSink>(
           LocalFileSinkOptions{config.output_directory, config.output_fsync, config.stream_key});
     case OutputType::Blackhole:
       return std::make_unique<BlackholeSink>();
-    case OutputType::EventHubs:
-      return std::make_unique<EventHubsSink>(EventHubsSinkOptions::from_config(config));
+    case OutputType::EventHubs: {
+      EventHubsSinkOptions options = EventHubsSinkOptions::from_config(config);
+      options.entra_tokens = std::move(eventhubs_tokens);
+      return std::make_unique<EventHubsSink>(std::move(options));
+    }
   }
   throw ConfigurationError({"OUTPUT_ADAPTER_TYPE: unknown output"});
 }
@@ -108,9 +113,11 @@ int run_connector(const Config& config) {
     logger().warn("redis_tls_insecure", {{"address", config.redis.describe()},
                                          {"note", "REDIS_TLS_INSECURE=true: the server's certificate is not verified"}});
   }
+  EntraTokens entra;
   std::unique_ptr<Sink> sink;
   try {
-    sink = make_sink(config);
+    entra = start_entra_tokens(config);
+    sink = make_sink(config, entra.eventhubs);
     sink->start();
   } catch (const ConfigurationError& error) {
     logger().fatal(error.what());
@@ -118,13 +125,18 @@ int run_connector(const Config& config) {
   } catch (const EventHubsError& error) {
     logger().fatal(error.what());
     return kExitCannotConnect;
+  } catch (const IdentityError& error) {
+    logger().fatal(error.what());
+    return kExitCannotConnect;
   } catch (const ConnectorError& error) {
     logger().fatal(error.what());
     return kExitFatal;
   }
 
-  Pipeline pipeline(PipelineOptions::from_config(config), redis_options_from_config(config),
-                    stream_options_from_config(config), Encoder(encoder_options_from_config(config)), *sink);
+  RedisConnectionOptions redis_options = redis_options_from_config(config);
+  redis_options.entra_tokens = entra.redis;
+  Pipeline pipeline(PipelineOptions::from_config(config), redis_options, stream_options_from_config(config),
+                    Encoder(encoder_options_from_config(config)), *sink);
   int status = kExitOk;
   try {
     pipeline.start();

@@ -200,7 +200,8 @@ EventHubsSink::Impl::Impl(EventHubsSinkOptions options)
       url_(fmt::format("{}://{}:{}", options_.connection.use_development_emulator ? "amqp" : "amqps",
                        options_.connection.host, options_.connection.port)),
       endpoint_(fmt::format("{}:{}", options_.connection.host, options_.connection.port)),
-      tokens_(options_.connection, options_.token_lifetime),
+      tokens_(options_.entra_tokens ? TokenSource(options_.entra_tokens)
+                                    : TokenSource(options_.connection, options_.token_lifetime)),
       container_(fmt::format("redis-eventhubs-connector-{}", ::getpid())),
       max_message_size_(options_.fallback_max_message_size),
       backoff_(options_.retry_delay, options_.max_retry_delay, std::random_device{}()) {
@@ -366,11 +367,12 @@ void EventHubsSink::Impl::authorize(bool renewal) {
         }
         token_expiry_ = expiry;
         if (tokens_.renewable()) {
-          renew_at_ = renewal_time(issued, expiry);
+          renew_at_ = tokens_.renewal_time(issued, expiry);
         } else if (!renewal && !warn_expiry_at_) {
           warn_expiry_at_ = expiry_warning_time(std::chrono::system_clock::now(), expiry);
         }
-      });
+      },
+      tokens_.token_type());
 }
 
 void EventHubsSink::Impl::open_event_sender() {
@@ -404,6 +406,12 @@ std::string EventHubsSink::Impl::startup_error(const std::string& condition,
   const std::string what = describe_condition(condition, description);
   switch (classify_amqp_condition(condition)) {
     case AmqpErrorKind::Configuration:
+      if (condition == "amqp:unauthorized-access" && options_.entra_tokens) {
+        return fmt::format(
+            "Event Hubs at {} refused the Microsoft Entra ID token for hub '{}' (unauthorized: {}); check that "
+            "the identity has the Azure Event Hubs Data Sender role on the hub or its namespace",
+            endpoint_, target_, what);
+      }
       if (condition == "amqp:unauthorized-access") {
         return fmt::format(
             "Event Hubs at {} refused the credentials for hub '{}' (unauthorized: {}); check "

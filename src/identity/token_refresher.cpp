@@ -39,7 +39,8 @@ void TokenRefresher::start() {
   AccessToken token = credential_->get_token(scope_);
   {
     std::lock_guard lock(mutex_);
-    snapshot_ = TokenSnapshot{std::move(token.token), token.expires_on, snapshot_.generation + 1};
+    snapshot_ = TokenSnapshot{std::move(token.token), token.expires_on, snapshot_.generation + 1,
+                              refresh_time(issued, token.expires_on, margin_)};
     issued_ = issued;
   }
   logger().info("entra_token_acquired",
@@ -63,7 +64,7 @@ void TokenRefresher::run(std::stop_token stop) {
   pthread_setname_np(pthread_self(), "token-refresh");
   Backoff backoff(retry_base_, std::chrono::seconds(30), std::random_device{}());
   std::unique_lock lock(mutex_);
-  auto next = refresh_time(issued_, snapshot_.expires_on, margin_);
+  auto next = snapshot_.refresh_at;
   for (;;) {
     wake_.wait_until(lock, stop, next, [] { return false; });
     if (stop.stop_requested()) return;
@@ -73,9 +74,9 @@ void TokenRefresher::run(std::stop_token stop) {
     try {
       AccessToken token = credential_->get_token(scope_);
       lock.lock();
-      snapshot_ = TokenSnapshot{std::move(token.token), token.expires_on, snapshot_.generation + 1};
+      next = refresh_time(issued, token.expires_on, margin_);
+      snapshot_ = TokenSnapshot{std::move(token.token), token.expires_on, snapshot_.generation + 1, next};
       issued_ = issued;
-      next = refresh_time(issued, snapshot_.expires_on, margin_);
       backoff.reset();
       logger().info("entra_token_refreshed",
                     {{"scope", scope_},
@@ -86,6 +87,7 @@ void TokenRefresher::run(std::stop_token stop) {
       const auto delay = backoff.next();
       lock.lock();
       next = system_clock::now() + delay;
+      snapshot_.refresh_at = next;
       const bool expired = old_expiry <= system_clock::now();
       logger().log(expired ? LogLevel::Error : LogLevel::Warn, "entra_token_refresh_failed",
                    {{"scope", scope_},

@@ -18,6 +18,7 @@ struct TokenSnapshot {
   std::string token;  // secret
   std::chrono::system_clock::time_point expires_on;
   std::uint64_t generation = 0;
+  std::chrono::system_clock::time_point refresh_at;  // when the next token is due (or the next retry)
 };
 
 /// Where RedisConnection and the Event Hubs TokenSource take their tokens from. Thread-safe.

@@ -1,0 +1,222 @@
+// End to end with Microsoft Entra ID: the connector binary gets short-lived tokens from the token service
+// stand-in, sends to fake-eventhubs with put-token type jwt, and authenticates to Redis with them.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "support/connector_process.hpp"
+#include "support/fake_eventhubs_server.hpp"
+#include "support/fake_token_service.hpp"
+#include "support/redis_server.hpp"
+
+namespace connector {
+namespace {
+using namespace std::chrono_literals;
+using namespace connector::testing;
+
+constexpr const char* kStream = "entra:stream";
+constexpr const char* kGroup = "entra-group";
+
+long long pending(RedisServer& redis) {
+  RedisReply reply = redis.command({"XPENDING", kStream, kGroup});
+  return reply.is_array() ? reply[0].integer() : -1;
+}
+
+/// Adds an entry every 20 ms on its own thread until destroyed; counts what it added.
+class SteadyPublisher {
+ public:
+  explicit SteadyPublisher(RedisServer& redis) {
+    thread_ = std::thread([this, options = redis.connection_options()] {
+      RedisConnection connection(options);
+      connection.connect();
+      while (!stop_) {
+        connection.command({"XADD", kStream, "*", "seq", std::to_string(added_.load())});
+        ++added_;
+        std::this_thread::sleep_for(20ms);
+      }
+    });
+  }
+  ~SteadyPublisher() { stop(); }
+  void stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+  int added() const { return added_; }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::atomic<int> added_{0};
+  std::thread thread_;
+};
+
+class ConnectorEntraTest : public ::testing::Test {
+ protected:
+  ConnectorEntraTest() : tokens_(token_options()) {}
+
+  FakeTokenServiceOptions token_options() {
+    FakeTokenServiceOptions options;
+    options.assertion_file = dir_.path() / "azure-identity-token";
+    write_assertion("service-account-token-1");
+    options.lifetime = 5s;  // short, so that a 20 s run crosses many refreshes
+    return options;
+  }
+
+  void write_assertion(const std::string& text) {
+    // Written aside and renamed, as the kubelet does, so a reader never sees half a file.
+    std::ofstream(dir_.path() / "token.tmp") << text;
+    std::filesystem::rename(dir_.path() / "token.tmp", dir_.path() / "azure-identity-token");
+  }
+
+  /// Workload identity settings against the stand-in, without the Event Hubs or Redis part.
+  std::map<std::string, std::string> entra_settings(const std::string& redis_url) const {
+    return {{"REDIS_URL", redis_url},
+            {"STREAM_KEY", kStream},
+            {"CONSUMER_GROUP_NAME", kGroup},
+            {"CONSUMER_NAME", "entra-consumer"},
+            {"GROUP_START_ID", "0"},
+            {"AZURE_TENANT_ID", tokens_.options().tenant_id},
+            {"AZURE_CLIENT_ID", tokens_.options().client_id},
+            {"AZURE_FEDERATED_TOKEN_FILE", tokens_.options().assertion_file.string()},
+            {"AZURE_AUTHORITY_HOST", tokens_.authority()},
+            {"AZURE_IDENTITY_TLS_CA_FILE", tokens_.certificates().ca_cert.string()},
+            {"ENTRA_TOKEN_REFRESH_MARGIN_MS", "2000"},
+            {"POLL_TIMEOUT_MS", "500"},
+            {"RETRY_DELAY_MS", "100"},
+            {"PENDING_MESSAGE_CLAIM_INTERVAL_MS", "1000"},
+            {"SHUTDOWN_GRACE_PERIOD_MS", "3000"}};
+  }
+
+  /// No token, assertion or secret of this test in `log`.
+  void expect_no_secrets(const std::string& log) const {
+    EXPECT_EQ(log.find("service-account-token"), std::string::npos) << "an assertion reached the log";
+    EXPECT_EQ(log.find(tokens_.options().client_secret), std::string::npos)
+        << "the client secret reached the log";
+    for (const auto& issued : tokens_.issued()) {
+      ASSERT_EQ(log.find(issued.token.substr(issued.token.rfind('.'))), std::string::npos)
+          << "an access token reached the log";
+    }
+  }
+
+  TempDir dir_;
+  FakeTokenService tokens_;
+};
+
+std::size_t count(const std::string& text, const std::string& needle) {
+  std::size_t n = 0;
+  for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+  return n;
+}
+
+TEST_F(ConnectorEntraTest, event_hubs_with_five_second_tokens_loses_and_duplicates_nothing_across_refreshes) {
+  RedisServer redis;
+  FakeEventHubsOptions hub_options;
+  hub_options.tls = true;
+  hub_options.extra_args = {"--jwt-key", tokens_.options().signing_key};
+  FakeEventHubsServer hub(hub_options);
+  auto settings = entra_settings(redis.url());
+  settings["OUTPUT_ADAPTER_TYPE"] = "EVENT_HUBS";
+  settings["EVENT_HUB_FULLY_QUALIFIED_NAMESPACE"] = "localhost:" + std::to_string(hub.port());
+  settings["EVENT_HUB_NAME"] = hub.options().hub;
+  settings["EVENT_HUBS_TLS_CA_FILE"] = hub.certificates()->ca_cert.string();
+
+  ConnectorProcess connector(settings, dir_.path() / "connector");
+  ASSERT_TRUE(connector.wait_started()) << connector.log();
+  SteadyPublisher publisher(redis);
+  // About 20 s: four token lifetimes, eight refreshes; the kubelet rotates the assertion halfway.
+  ASSERT_TRUE(wait_until([&] { return tokens_.issued().size() >= 4; }, 30s)) << connector.log();
+  write_assertion("service-account-token-2");
+  ASSERT_TRUE(wait_until([&] { return tokens_.issued().size() >= 8; }, 30s)) << connector.log();
+  publisher.stop();
+  const int added = publisher.added();
+  ASSERT_TRUE(wait_until(
+      [&] { return hub.events().size() >= static_cast<std::size_t>(added) && pending(redis) == 0; }, 30s))
+      << connector.log();
+  EXPECT_EQ(connector.interrupt_and_wait(), 0) << connector.log();
+
+  std::set<std::string> ids;
+  for (const auto& event : hub.events()) ids.insert(event.properties.at("redis-id"));
+  EXPECT_EQ(ids.size(), static_cast<std::size_t>(added)) << "an entry was lost";
+  EXPECT_EQ(hub.events().size(), static_cast<std::size_t>(added)) << "an entry was sent twice";
+  EXPECT_TRUE(tokens_.request_errors().empty()) << tokens_.request_errors().front();
+  const std::string log = connector.log();
+  EXPECT_EQ(count(log, "eventhubs_reconnect"), 0u) << log;
+  EXPECT_EQ(count(hub.log(), "link_token_expired"), 0u) << hub.log();
+  EXPECT_GE(count(hub.log(), "\"status\":202"), 4u) << "the renewed tokens were not put";
+  EXPECT_NE(log.find("\"msg\":\"credential_selected\""), std::string::npos) << log;
+  expect_no_secrets(log);
+}
+
+TEST_F(ConnectorEntraTest, fake_event_hubs_detaches_a_link_whose_jwt_expired) {
+  // The stand-in's half of the bargain: without renewal the link goes (so the test above can fail).
+  FakeEventHubsOptions hub_options;
+  hub_options.tls = true;
+  hub_options.extra_args = {"--jwt-key", tokens_.options().signing_key};
+  FakeEventHubsServer hub(hub_options);
+  RedisServer redis;
+  auto settings = entra_settings(redis.url());
+  settings["OUTPUT_ADAPTER_TYPE"] = "EVENT_HUBS";
+  settings["EVENT_HUB_FULLY_QUALIFIED_NAMESPACE"] = "localhost:" + std::to_string(hub.port());
+  settings["EVENT_HUB_NAME"] = hub.options().hub;
+  settings["EVENT_HUBS_TLS_CA_FILE"] = hub.certificates()->ca_cert.string();
+  ConnectorProcess connector(settings, dir_.path() / "connector");
+  ASSERT_TRUE(connector.wait_started()) << connector.log();
+  tokens_.set_fault(TokenFault::ServerError);  // no more tokens: the put one expires
+  // Either the broker's timer detaches the link, or a renewal with the expired token is refused first.
+  EXPECT_TRUE(wait_until(
+      [&] { return count(hub.log(), "link_token_expired") + count(hub.log(), "token expired") > 0; }, 20s))
+      << hub.log();
+  EXPECT_TRUE(wait_until([&] { return count(connector.log(), "entra_token_refresh_failed") > 0; }, 20s));
+  tokens_.set_fault(TokenFault::None);
+  EXPECT_EQ(connector.interrupt_and_wait(), 0) << connector.log();
+}
+
+TEST_F(ConnectorEntraTest, an_unreachable_token_endpoint_at_startup_exits_3_naming_flow_and_endpoint) {
+  RedisServer redis;
+  auto settings = entra_settings(redis.url());
+  settings["REDIS_AUTH"] = "entra";
+  const std::string endpoint = "https://localhost:" + std::to_string(free_port());
+  settings["AZURE_AUTHORITY_HOST"] = endpoint + "/";
+  ConnectorProcess connector(settings, dir_.path() / "connector");
+  EXPECT_EQ(connector.process().wait(30s), 3) << connector.log();
+  const std::string log = connector.log();
+  EXPECT_NE(log.find("WorkloadIdentityCredential: no answer from the token endpoint " + endpoint),
+            std::string::npos)
+      << log;
+  expect_no_secrets(log);
+}
+
+TEST_F(ConnectorEntraTest, an_aadsts_error_at_startup_exits_3_with_the_code_and_no_secret) {
+  RedisServer redis;
+  auto settings = entra_settings(redis.url());
+  settings["REDIS_AUTH"] = "entra";
+  settings["AZURE_FEDERATED_TOKEN_FILE"] = "";
+  settings["AZURE_CLIENT_SECRET"] = tokens_.options().client_secret;
+  tokens_.set_fault(TokenFault::AadstsError);
+  ConnectorProcess connector(settings, dir_.path() / "connector");
+  EXPECT_EQ(connector.process().wait(30s), 3) << connector.log();
+  const std::string log = connector.log();
+  EXPECT_NE(log.find("ClientSecretCredential"), std::string::npos) << log;
+  EXPECT_NE(log.find("AADSTS700016"), std::string::npos) << log;
+  expect_no_secrets(log);
+}
+
+TEST_F(ConnectorEntraTest, missing_pieces_are_configuration_errors_reported_together) {
+  RedisServer redis;
+  auto settings = entra_settings(redis.url());
+  settings["REDIS_AUTH"] = "entra";
+  settings["AZURE_CLIENT_ID"] = "";
+  settings["AZURE_FEDERATED_TOKEN_FILE"] = (dir_.path() / "no-such-token").string();
+  ConnectorProcess connector(settings, dir_.path() / "connector");
+  EXPECT_EQ(connector.process().wait(30s), 2) << connector.log();
+  const std::string log = connector.log();
+  EXPECT_NE(log.find("AZURE_TENANT_ID: set without AZURE_CLIENT_ID"), std::string::npos) << log;
+  EXPECT_NE(log.find("no-such-token"), std::string::npos) << log;
+  EXPECT_EQ(tokens_.requests(), 0u);
+}
+
+}  // namespace
+}  // namespace connector
