@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <fstream>
+#include <mutex>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -172,6 +173,157 @@ TEST_F(ConnectorEntraTest, fake_event_hubs_detaches_a_link_whose_jwt_expired) {
   EXPECT_TRUE(wait_until([&] { return count(connector.log(), "entra_token_refresh_failed") > 0; }, 20s));
   tokens_.set_fault(TokenFault::None);
   EXPECT_EQ(connector.interrupt_and_wait(), 0) << connector.log();
+}
+
+/// Plays Azure Cache for Redis's part: a connection of the connector whose last AUTH is older than the
+/// token lifetime is closed (CLIENT KILL) and counted. AUTH times come from MONITOR (redis-cli, whose
+/// output shows `"auth" "(redacted)" …` with the client's address).
+class LapsedAuthEnforcer {
+ public:
+  LapsedAuthEnforcer(RedisServer& redis, const TempDir& dir, std::string user, std::string password,
+                     std::string client_name, std::chrono::seconds lifetime)
+      : redis_(redis),
+        client_name_(std::move(client_name)),
+        lifetime_(lifetime),
+        log_(dir.path() / "monitor.log") {
+    monitor_ = std::make_unique<ChildProcess>(
+        std::vector<std::string>{"/usr/bin/redis-cli", "-p", std::to_string(redis.port()), "--user", user,
+                                 "--pass", password, "--no-auth-warning", "monitor"},
+        log_);
+    EXPECT_TRUE(wait_until([&] { return read_log().find("OK") != std::string::npos; }, 10s));
+  }
+
+  /// Closes the connections whose AUTH lapsed; returns how many it closed in all.
+  int enforce() {
+    std::map<std::string, double> last_auth;  // address -> server time of its last AUTH
+    std::istringstream lines(read_log());
+    for (std::string line; std::getline(lines, line);) {
+      const auto open = line.find(" [");
+      const auto close = line.find("] ");
+      if (open == std::string::npos || close == std::string::npos) continue;
+      std::string command = line.substr(close + 2, 6);
+      for (auto& c : command) c = static_cast<char>(std::tolower(c));
+      if (command != "\"auth\"") continue;
+      const std::string address =
+          line.substr(line.find(' ', open + 2) + 1, close - line.find(' ', open + 2) - 1);
+      last_auth[address] = std::stod(line.substr(0, open));
+    }
+    const double now =
+        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    std::istringstream clients(std::string(redis_.command({"CLIENT", "LIST"}).str()));
+    for (std::string client; std::getline(clients, client);) {
+      if (client.find(" name=" + client_name_) == std::string::npos) continue;
+      const auto at = client.find("addr=") + 5;
+      const std::string address = client.substr(at, client.find(' ', at) - at);
+      const auto seen = last_auth.find(address);
+      // A connection made before the first MONITOR line was read has not been seen yet: judge it next time.
+      if (seen == last_auth.end() || now - seen->second <= lifetime_.count()) continue;
+      redis_.command({"CLIENT", "KILL", "ADDR", address});
+      ++killed_;
+    }
+    return killed_;
+  }
+
+  /// Closes every connection of the connector now; returns how many.
+  int kill_all() {
+    int killed = 0;
+    std::istringstream clients(std::string(redis_.command({"CLIENT", "LIST"}).str()));
+    for (std::string client; std::getline(clients, client);) {
+      if (client.find(" name=" + client_name_) == std::string::npos) continue;
+      const auto at = client.find("id=") + 3;
+      redis_.command({"CLIENT", "KILL", "ID", client.substr(at, client.find(' ', at) - at)});
+      ++killed;
+    }
+    return killed;
+  }
+
+ private:
+  std::string read_log() const {
+    std::ifstream file(log_);
+    std::stringstream text;
+    text << file.rdbuf();
+    return text.str();
+  }
+
+  RedisServer& redis_;
+  std::string client_name_;
+  std::chrono::seconds lifetime_;
+  std::filesystem::path log_;
+  std::unique_ptr<ChildProcess> monitor_;
+  int killed_ = 0;
+};
+
+TEST_F(ConnectorEntraTest, redis_connections_authenticate_again_before_each_token_lapses) {
+  const std::string object_id = tokens_.options().object_id;
+  RedisServer redis(RedisServerOptions{.acl_user = object_id, .acl_password = "bootstrap-Hx7"});
+  redis.command({"ACL", "SETUSER", "default", "off"});  // only the object ID may log in
+  // The cache in step with the token service: a new token becomes a password, expired ones are removed.
+  std::mutex rotation_mutex;
+  std::vector<IssuedToken> live;
+  tokens_.set_on_issue([&](const IssuedToken& token) {
+    if (token.resource != "https://redis.azure.com") return;
+    std::lock_guard lock(rotation_mutex);
+    redis.command({"ACL", "SETUSER", object_id, ">" + token.token});
+    const long long now =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
+    std::erase_if(live, [&](const IssuedToken& old) {
+      if (old.expires_on > now) return false;
+      redis.command({"ACL", "SETUSER", object_id, "<" + old.token});
+      return true;
+    });
+    live.push_back(token);
+  });
+  LapsedAuthEnforcer enforcer(redis, dir_, object_id, "bootstrap-Hx7", "entra-consumer", 5s);
+
+  auto settings = entra_settings("redis://127.0.0.1:" + std::to_string(redis.port()));
+  settings["REDIS_AUTH"] = "entra";  // user name: the token's oid claim
+  settings["OUTPUT_ADAPTER_TYPE"] = "LOCAL_FILE";
+  settings["OUTPUT_DIRECTORY"] = (dir_.path() / "out").string();
+  settings["OUTPUT_FSYNC"] = "false";
+  ConnectorProcess connector(settings, dir_.path() / "connector");
+  ASSERT_TRUE(connector.wait_started()) << connector.log();
+  SteadyPublisher publisher(redis);
+  const auto redis_tokens = [&] {
+    std::lock_guard lock(rotation_mutex);
+    return live.size();
+  };
+  std::size_t issued_before_kill = 0;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        enforcer.enforce();
+        issued_before_kill = tokens_.issued().size();
+        return issued_before_kill >= 4;
+      },
+      30s))
+      << connector.log();
+  // A killed connection comes back with the newest token (the first ones are no longer accepted).
+  EXPECT_GE(enforcer.kill_all(), 1);
+  ASSERT_TRUE(wait_until(
+      [&] {
+        enforcer.enforce();
+        return tokens_.issued().size() >= issued_before_kill + 4;
+      },
+      30s))
+      << connector.log();
+  publisher.stop();
+  const int added = publisher.added();
+  ASSERT_TRUE(wait_until(
+      [&] {
+        enforcer.enforce();
+        return count_json_files(dir_.path() / "out") == static_cast<std::size_t>(added) &&
+               pending(redis) == 0;
+      },
+      30s))
+      << connector.log();
+  EXPECT_EQ(connector.interrupt_and_wait(), 0) << connector.log();
+  EXPECT_EQ(enforcer.enforce(), 0) << "a connection kept a lapsed token\n" << connector.log();
+  EXPECT_GE(redis_tokens(), 1u);
+  EXPECT_TRUE(tokens_.request_errors().empty()) << tokens_.request_errors().front();
+  const std::string log = connector.log();
+  EXPECT_GE(count(log, "redis_reconnect"), 1u) << "the CLIENT KILL was not noticed";
+  EXPECT_EQ(count(log, "authentication failed"), 0u) << log;
+  expect_no_secrets(log);
 }
 
 TEST_F(ConnectorEntraTest, an_unreachable_token_endpoint_at_startup_exits_3_naming_flow_and_endpoint) {
