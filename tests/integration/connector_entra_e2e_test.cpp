@@ -91,6 +91,25 @@ class ConnectorEntraTest : public ::testing::Test {
             {"SHUTDOWN_GRACE_PERIOD_MS", "3000"}};
   }
 
+  /// fake-eventhubs over TLS, taking the stand-in's tokens.
+  FakeEventHubsOptions jwt_hub_options() const {
+    FakeEventHubsOptions options;
+    options.tls = true;
+    options.extra_args = {"--jwt-key", tokens_.options().signing_key};
+    return options;
+  }
+
+  /// entra_settings() sending to `hub` by namespace, without a connection string.
+  std::map<std::string, std::string> eventhubs_settings(const RedisServer& redis,
+                                                        const FakeEventHubsServer& hub) const {
+    auto settings = entra_settings(redis.url());
+    settings["OUTPUT_ADAPTER_TYPE"] = "EVENT_HUBS";
+    settings["EVENT_HUB_FULLY_QUALIFIED_NAMESPACE"] = "localhost:" + std::to_string(hub.port());
+    settings["EVENT_HUB_NAME"] = hub.options().hub;
+    settings["EVENT_HUBS_TLS_CA_FILE"] = hub.certificates()->ca_cert.string();
+    return settings;
+  }
+
   /// No token, assertion or secret of this test in `log`.
   void expect_no_secrets(const std::string& log) const {
     EXPECT_EQ(log.find("service-account-token"), std::string::npos) << "an assertion reached the log";
@@ -114,15 +133,8 @@ std::size_t count(const std::string& text, const std::string& needle) {
 
 TEST_F(ConnectorEntraTest, event_hubs_with_five_second_tokens_loses_and_duplicates_nothing_across_refreshes) {
   RedisServer redis;
-  FakeEventHubsOptions hub_options;
-  hub_options.tls = true;
-  hub_options.extra_args = {"--jwt-key", tokens_.options().signing_key};
-  FakeEventHubsServer hub(hub_options);
-  auto settings = entra_settings(redis.url());
-  settings["OUTPUT_ADAPTER_TYPE"] = "EVENT_HUBS";
-  settings["EVENT_HUB_FULLY_QUALIFIED_NAMESPACE"] = "localhost:" + std::to_string(hub.port());
-  settings["EVENT_HUB_NAME"] = hub.options().hub;
-  settings["EVENT_HUBS_TLS_CA_FILE"] = hub.certificates()->ca_cert.string();
+  FakeEventHubsServer hub(jwt_hub_options());
+  const auto settings = eventhubs_settings(redis, hub);
 
   ConnectorProcess connector(settings, dir_.path() / "connector");
   ASSERT_TRUE(connector.wait_started()) << connector.log();
@@ -153,17 +165,9 @@ TEST_F(ConnectorEntraTest, event_hubs_with_five_second_tokens_loses_and_duplicat
 
 TEST_F(ConnectorEntraTest, fake_event_hubs_detaches_a_link_whose_jwt_expired) {
   // The stand-in's half of the bargain: without renewal the link goes (so the test above can fail).
-  FakeEventHubsOptions hub_options;
-  hub_options.tls = true;
-  hub_options.extra_args = {"--jwt-key", tokens_.options().signing_key};
-  FakeEventHubsServer hub(hub_options);
+  FakeEventHubsServer hub(jwt_hub_options());
   RedisServer redis;
-  auto settings = entra_settings(redis.url());
-  settings["OUTPUT_ADAPTER_TYPE"] = "EVENT_HUBS";
-  settings["EVENT_HUB_FULLY_QUALIFIED_NAMESPACE"] = "localhost:" + std::to_string(hub.port());
-  settings["EVENT_HUB_NAME"] = hub.options().hub;
-  settings["EVENT_HUBS_TLS_CA_FILE"] = hub.certificates()->ca_cert.string();
-  ConnectorProcess connector(settings, dir_.path() / "connector");
+  ConnectorProcess connector(eventhubs_settings(redis, hub), dir_.path() / "connector");
   ASSERT_TRUE(connector.wait_started()) << connector.log();
   tokens_.set_fault(TokenFault::ServerError);  // no more tokens: the put one expires
   // Either the broker's timer detaches the link, or a renewal with the expired token is refused first.
