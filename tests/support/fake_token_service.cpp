@@ -18,6 +18,13 @@ bool known_resource(const std::string& resource) {
   return resource == "https://eventhubs.azure.net" || resource == "https://redis.azure.com";
 }
 
+/// One test PKI per test process: making RSA keys is the slowest part of starting a stand-in.
+const TlsCertificates& shared_certificates() {
+  static const TempDir dir;  // removed at exit
+  static const TlsCertificates pki = make_test_certificates(dir.path());
+  return pki;
+}
+
 long long unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
@@ -36,9 +43,7 @@ struct FakeTokenService::State {
 };
 
 FakeTokenService::FakeTokenService(FakeTokenServiceOptions options)
-    : options_(std::move(options)),
-      certificates_(make_test_certificates(dir_.path() / "certs")),
-      state_(std::make_shared<State>()) {
+    : options_(std::move(options)), certificates_(shared_certificates()), state_(std::make_shared<State>()) {
   state_->lifetime = options_.lifetime;
   server_ = std::make_unique<httplib::SSLServer>(certificates_.server_cert.c_str(),
                                                  certificates_.server_key.c_str());

@@ -74,7 +74,6 @@ class FakeTokenService {
  private:
   struct State;
   FakeTokenServiceOptions options_;
-  TempDir dir_;
   TlsCertificates certificates_;
   std::shared_ptr<State> state_;
   std::unique_ptr<httplib::SSLServer> server_;
