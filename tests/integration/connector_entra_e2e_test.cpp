@@ -110,6 +110,13 @@ class ConnectorEntraTest : public ::testing::Test {
     return settings;
   }
 
+  /// Runs the connector until it exits by itself; returns its exit status and its log.
+  std::pair<int, std::string> run_to_exit(const std::map<std::string, std::string>& settings) {
+    ConnectorProcess connector(settings, dir_.path() / "connector");
+    const int status = connector.process().wait(30s);
+    return {status, connector.log()};
+  }
+
   /// No token, assertion or secret of this test in `log`.
   void expect_no_secrets(const std::string& log) const {
     EXPECT_EQ(log.find("service-account-token"), std::string::npos) << "an assertion reached the log";
@@ -339,9 +346,8 @@ TEST_F(ConnectorEntraTest, an_unreachable_token_endpoint_at_startup_exits_3_nami
   settings["REDIS_AUTH"] = "entra";
   const std::string endpoint = "https://localhost:" + std::to_string(free_port());
   settings["AZURE_AUTHORITY_HOST"] = endpoint + "/";
-  ConnectorProcess connector(settings, dir_.path() / "connector");
-  EXPECT_EQ(connector.process().wait(30s), 3) << connector.log();
-  const std::string log = connector.log();
+  const auto [status, log] = run_to_exit(settings);
+  EXPECT_EQ(status, 3) << log;
   EXPECT_NE(log.find("WorkloadIdentityCredential: no answer from the token endpoint " + endpoint),
             std::string::npos)
       << log;
@@ -355,9 +361,8 @@ TEST_F(ConnectorEntraTest, an_aadsts_error_at_startup_exits_3_with_the_code_and_
   settings["AZURE_FEDERATED_TOKEN_FILE"] = "";
   settings["AZURE_CLIENT_SECRET"] = tokens_.options().client_secret;
   tokens_.set_fault(TokenFault::AadstsError);
-  ConnectorProcess connector(settings, dir_.path() / "connector");
-  EXPECT_EQ(connector.process().wait(30s), 3) << connector.log();
-  const std::string log = connector.log();
+  const auto [status, log] = run_to_exit(settings);
+  EXPECT_EQ(status, 3) << log;
   EXPECT_NE(log.find("ClientSecretCredential"), std::string::npos) << log;
   EXPECT_NE(log.find("AADSTS700016"), std::string::npos) << log;
   expect_no_secrets(log);
@@ -369,9 +374,8 @@ TEST_F(ConnectorEntraTest, missing_pieces_are_configuration_errors_reported_toge
   settings["REDIS_AUTH"] = "entra";
   settings["AZURE_CLIENT_ID"] = "";
   settings["AZURE_FEDERATED_TOKEN_FILE"] = (dir_.path() / "no-such-token").string();
-  ConnectorProcess connector(settings, dir_.path() / "connector");
-  EXPECT_EQ(connector.process().wait(30s), 2) << connector.log();
-  const std::string log = connector.log();
+  const auto [status, log] = run_to_exit(settings);
+  EXPECT_EQ(status, 2) << log;
   EXPECT_NE(log.find("AZURE_TENANT_ID: set without AZURE_CLIENT_ID"), std::string::npos) << log;
   EXPECT_NE(log.find("no-such-token"), std::string::npos) << log;
   EXPECT_EQ(tokens_.requests(), 0u);
