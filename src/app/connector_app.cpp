@@ -12,6 +12,7 @@
 #include "common/errors.hpp"
 #include "core/pipeline.hpp"
 #include "eventhubs/eventhubs_sink.hpp"
+#include "identity/entra_tokens.hpp"
 #include "observability/build_info.hpp"
 #include "observability/logger.hpp"
 #include "redis/client_list.hpp"
@@ -42,15 +43,19 @@ EncoderOptions encoder_options_from_config(const Config& config) {
   return EncoderOptions{config.stream_key, config.message_body_field, config.partition_key_field};
 }
 
-std::unique_ptr<Sink> make_sink(const Config& config) {
+std::unique_ptr<Sink> make_sink(const Config& config,
+                                std::shared_ptr<const AccessTokenProvider> eventhubs_tokens) {
   switch (config.output) {
     case OutputType::LocalFile:
       return std::make_unique<LocalFileSink>(
           LocalFileSinkOptions{config.output_directory, config.output_fsync, config.stream_key});
     case OutputType::Blackhole:
       return std::make_unique<BlackholeSink>();
-    case OutputType::EventHubs:
-      return std::make_unique<EventHubsSink>(EventHubsSinkOptions::from_config(config));
+    case OutputType::EventHubs: {
+      EventHubsSinkOptions options = EventHubsSinkOptions::from_config(config);
+      options.entra_tokens = std::move(eventhubs_tokens);
+      return std::make_unique<EventHubsSink>(std::move(options));
+    }
   }
   throw ConfigurationError({"OUTPUT_ADAPTER_TYPE: unknown output"});
 }
@@ -67,6 +72,28 @@ void block_signals() {
 namespace {
 const char* signal_name(int signo) {
   return signo == SIGINT ? "SIGINT" : signo == SIGTERM ? "SIGTERM" : "signal";
+}
+
+/// The exit status for an error that ends the connector (DESIGN.md "Configuration"): 2 for the
+/// configuration, 3 for what could not be reached, authenticated or bound at startup, else 1.
+int exit_status_of(const ConnectorError& error) {
+  if (dynamic_cast<const ConfigurationError*>(&error) != nullptr) return kExitInvalidConfiguration;
+  // A taken HTTP port is the environment's fault, not the settings' syntax, and a restart may succeed
+  // (the previous instance releasing it), which RestartPreventExitStatus=2 would forbid.
+  if (dynamic_cast<const RedisConnectionError*>(&error) != nullptr ||
+      dynamic_cast<const EventHubsError*>(&error) != nullptr ||
+      dynamic_cast<const IdentityError*>(&error) != nullptr ||
+      dynamic_cast<const ListenError*>(&error) != nullptr) {
+    return kExitCannotConnect;
+  }
+  return kExitFatal;
+}
+
+/// Logs why the connector stops (`event` names the phase) and returns its exit status.
+int report_failure(const char* event, const ConnectorError& error) {
+  const int status = exit_status_of(error);
+  logger().fatal(event, {{"error", error.what()}, {"exit_status", status}});
+  return status;
 }
 
 sigset_t stop_signals() {
@@ -194,41 +221,25 @@ int run_connector(const Config& config) {
                    {"note", "REDIS_TLS_INSECURE=true: the server's certificate is not verified"}});
   }
   StartupSignalWatcher startup_signals;
+  EntraTokens entra;
   std::unique_ptr<Sink> sink;
   std::unique_ptr<Pipeline> pipeline_holder;
   std::unique_ptr<Observability> observability;
   try {
     ensure_consumer_name_is_free(config);
-    sink = make_sink(config);
+    entra = start_entra_tokens(config);
+    sink = make_sink(config, entra.eventhubs);
+    RedisConnectionOptions redis_options = redis_options_from_config(config);
+    redis_options.entra_tokens = entra.redis;
     // Constructing connects nothing; the endpoint needs the pipeline and the sink to read from.
-    pipeline_holder = std::make_unique<Pipeline>(
-        PipelineOptions::from_config(config), redis_options_from_config(config),
-        stream_options_from_config(config), Encoder(encoder_options_from_config(config)), *sink);
+    pipeline_holder = std::make_unique<Pipeline>(PipelineOptions::from_config(config), redis_options,
+                                                 stream_options_from_config(config),
+                                                 Encoder(encoder_options_from_config(config)), *sink);
     observability = std::make_unique<Observability>(config, *pipeline_holder, *sink);
-  } catch (const ConfigurationError& error) {
-    logger().fatal(error.what());
-    return kExitInvalidConfiguration;
-  }
-  try {
-    // Bound first, so a taken port fails fast. Status 3 like an unreachable Redis: the environment,
-    // not the configuration's syntax, is at fault, and a restart may succeed (e.g. once the previous
-    // instance has released the port), which RestartPreventExitStatus=2 would forbid.
-    observability->start();
-  } catch (const ConnectorError& error) {
-    logger().fatal(error.what());
-    return kExitCannotConnect;
-  }
-  try {
+    observability->start();  // bound first, so a taken port fails before anything connects
     sink->start();
-  } catch (const ConfigurationError& error) {
-    logger().fatal(error.what());
-    return kExitInvalidConfiguration;
-  } catch (const EventHubsError& error) {
-    logger().fatal(error.what());
-    return kExitCannotConnect;
   } catch (const ConnectorError& error) {
-    logger().fatal(error.what());
-    return kExitFatal;
+    return report_failure("startup_failed", error);
   }
 
   Pipeline& pipeline = *pipeline_holder;
@@ -246,15 +257,8 @@ int run_connector(const Config& config) {
                    {"max_in_flight_batches", config.max_in_flight_batches}});
     startup_signals.disarm();
     status = supervise(pipeline);
-  } catch (const ConfigurationError& error) {
-    logger().fatal(error.what());
-    status = kExitInvalidConfiguration;
-  } catch (const RedisConnectionError& error) {
-    logger().fatal(error.what());
-    status = kExitCannotConnect;
   } catch (const ConnectorError& error) {
-    logger().fatal(error.what());
-    status = kExitFatal;
+    status = report_failure("startup_failed", error);
   }
   startup_signals.disarm();  // a failed start must keep its exit status
   pipeline.stop();

@@ -4,6 +4,7 @@
 
 #include "config/config.hpp"
 #include "core/encoder.hpp"
+#include "identity/token_refresher.hpp"
 #include "redis/redis_connection.hpp"
 #include "redis/stream_consumer.hpp"
 #include "sinks/sink.hpp"
@@ -22,7 +23,9 @@ RedisConnectionOptions redis_options_from_config(const Config& config);
 StreamConsumerOptions stream_options_from_config(const Config& config);
 EncoderOptions encoder_options_from_config(const Config& config);
 /// The output named by OUTPUT_ADAPTER_TYPE, not started yet.
-std::unique_ptr<Sink> make_sink(const Config& config);
+/// `eventhubs_tokens`: the Entra ID tokens of EVENT_HUB_FULLY_QUALIFIED_NAMESPACE, else null.
+std::unique_ptr<Sink> make_sink(const Config& config,
+                                std::shared_ptr<const AccessTokenProvider> eventhubs_tokens = nullptr);
 
 /// Runs the connector until SIGINT or SIGTERM (a second one exits at once) and returns the exit
 /// status. SIGINT and SIGTERM must be blocked in every thread before it is called (block_signals()).

@@ -31,6 +31,18 @@ class EventHubsError : public ConnectorError {
   using ConnectorError::ConnectorError;
 };
 
+/// The HTTP endpoint (metrics, probes) could not listen on its address.
+class ListenError : public ConnectorError {
+ public:
+  using ConnectorError::ConnectorError;
+};
+
+/// A Microsoft Entra ID token could not be obtained: the flow and endpoint are named, never a secret.
+class IdentityError : public ConnectorError {
+ public:
+  using ConnectorError::ConnectorError;
+};
+
 /// One stream entry could not be turned into an event.
 class MessageProcessingError : public ConnectorError {
  public:

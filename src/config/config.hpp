@@ -53,6 +53,33 @@ struct HttpAddress {
   std::string describe() const;
 };
 
+/// Which azure-identity credential the settings select (DefaultAzureCredential's order: environment
+/// (client secret), then workload identity, then managed identity).
+enum class EntraCredentialKind {
+  ClientSecret,
+  WorkloadIdentity,
+  ManagedIdentityAppService,
+  ManagedIdentityImds
+};
+
+/// Microsoft Entra ID settings, under azure-identity's variable names.
+struct EntraSettings {
+  std::string tenant_id;
+  std::string client_id;      // the app registration, or a user-assigned managed identity
+  std::string client_secret;  // secret
+  std::string federated_token_file;
+  std::string authority_host = "https://login.microsoftonline.com/";
+  std::string identity_endpoint;                     // App Service / Container Apps managed identity
+  std::string identity_header;                       // secret
+  std::string imds_host = "http://169.254.169.254";  // AZURE_POD_IDENTITY_AUTHORITY_HOST replaces it
+  std::string ca_file;  // extra CA for the token endpoint (AZURE_IDENTITY_TLS_CA_FILE)
+  std::chrono::milliseconds refresh_margin{600000};  // a token is replaced this long before it expires
+
+  EntraCredentialKind kind() const;
+  /// One line for logs and --check-config: the credential and where it asks (never a secret).
+  std::string describe() const;
+};
+
 enum class OutputType { LocalFile, EventHubs, Blackhole };
 enum class LogLevel { Trace = 10, Debug = 20, Info = 30, Warn = 40, Error = 50, Fatal = 60 };
 enum class LogFormat { Json, Pretty };
@@ -76,6 +103,10 @@ struct Config {
   std::optional<std::string> partition_id;
   std::optional<std::string> partition_key_field;
   std::string eventhubs_ca_file;
+  bool eventhubs_entra = false;  // EVENT_HUB_FULLY_QUALIFIED_NAMESPACE: Entra ID tokens instead of SAS
+
+  bool redis_entra = false;            // REDIS_AUTH=entra: the password is an Entra ID token
+  std::optional<EntraSettings> entra;  // set when Event Hubs or Redis use Entra ID
 
   std::optional<std::string> message_body_field;
 

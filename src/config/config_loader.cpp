@@ -43,6 +43,8 @@ constexpr std::array kSettings = {
         "redis://[user:pass@]host[:port][/db], rediss://… (TLS) or unix:///path/to.sock; password hidden"},
     Setting{"REDIS_USERNAME", "Redis", "from REDIS_URL", "ACL user; overrides the URL's"},
     Setting{"REDIS_PASSWORD", "Redis", "from REDIS_URL", "password; overrides the URL's", true},
+    Setting{"REDIS_AUTH", "Redis", "password",
+            "password (REDIS_PASSWORD or the URL's) or entra (Microsoft Entra ID token as the password)"},
     Setting{"REDIS_TLS_CA_FILE", "Redis", "system store",
             "CA bundle (PEM) that signs the server's certificate"},
     Setting{"REDIS_TLS_CERT_FILE", "Redis", "", "client certificate (PEM), with REDIS_TLS_KEY_FILE"},
@@ -64,12 +66,30 @@ constexpr std::array kSettings = {
     Setting{"OUTPUT_FSYNC", "Output", "true", "LOCAL_FILE: make files durable before acking"},
     Setting{"EVENT_HUB_CONNECTION_STRING", "Event Hubs", "required for EVENT_HUBS",
             "Endpoint=sb://…;SharedAccessKeyName=…;SharedAccessKey=…[;EntityPath=…]", true},
+    Setting{"EVENT_HUB_FULLY_QUALIFIED_NAMESPACE", "Event Hubs", "",
+            "<namespace>.servicebus.windows.net[:port]: Microsoft Entra ID instead of a connection string"},
     Setting{"EVENT_HUB_NAME", "Event Hubs", "EntityPath",
             "event hub; must match EntityPath when both are set"},
     Setting{"EVENT_HUB_PARTITION_ID", "Event Hubs", "", "send everything to this partition"},
     Setting{"PARTITION_KEY_FIELD", "Event Hubs", "", "field whose value is the partition key"},
     Setting{"EVENT_HUBS_TLS_CA_FILE", "Event Hubs", "system store",
             "extra CA (PEM) for the Event Hubs endpoint"},
+    Setting{"AZURE_TENANT_ID", "Microsoft Entra ID", "", "tenant of the app registration or workload identity"},
+    Setting{"AZURE_CLIENT_ID", "Microsoft Entra ID", "",
+            "client ID of the app registration, workload identity or user-assigned managed identity"},
+    Setting{"AZURE_CLIENT_SECRET", "Microsoft Entra ID", "", "client secret (ClientSecretCredential)", true},
+    Setting{"AZURE_FEDERATED_TOKEN_FILE", "Microsoft Entra ID", "",
+            "workload identity: the projected service account token, read at every refresh"},
+    Setting{"AZURE_AUTHORITY_HOST", "Microsoft Entra ID", "https://login.microsoftonline.com/",
+            "Entra ID authority (sovereign clouds)"},
+    Setting{"IDENTITY_ENDPOINT", "Microsoft Entra ID", "", "managed identity endpoint (App Service, Container Apps)"},
+    Setting{"IDENTITY_HEADER", "Microsoft Entra ID", "", "header value for IDENTITY_ENDPOINT", true},
+    Setting{"AZURE_POD_IDENTITY_AUTHORITY_HOST", "Microsoft Entra ID", "http://169.254.169.254",
+            "instance metadata service (IMDS) host for managed identity"},
+    Setting{"AZURE_IDENTITY_TLS_CA_FILE", "Microsoft Entra ID", "system store",
+            "extra CA (PEM) for the token endpoint, added to the system store"},
+    Setting{"ENTRA_TOKEN_REFRESH_MARGIN_MS", "Microsoft Entra ID", "600000",
+            "replace a token this long before it expires (or halfway, if earlier); > POLL_TIMEOUT_MS"},
     Setting{"BATCH_SIZE", "Tuning", "100", "entries per read, 1-10000"},
     Setting{"MAX_IN_FLIGHT_BATCHES", "Tuning", "4", "batches with the output at once, 1-64"},
     Setting{"POLL_TIMEOUT_MS", "Tuning", "5000", "XREADGROUP BLOCK in ms (>= 1)"},
@@ -272,6 +292,38 @@ void resolve_stream(Resolver& r, Config& config) {
   config.message_body_field = r.get("MESSAGE_BODY_FIELD");
 }
 
+/// EVENT_HUB_FULLY_QUALIFIED_NAMESPACE: "ns.servicebus.windows.net[:port]" (an "sb://" prefix and a
+/// trailing "/" are tolerated), always AMQPS; tokens come from Microsoft Entra ID.
+void resolve_eventhubs_namespace(Resolver& r, Config& config, std::string_view value) {
+  std::string_view host = text::trim(value);
+  if (host.starts_with("sb://")) host.remove_prefix(5);
+  while (host.ends_with("/")) host.remove_suffix(1);
+  EventHubsConnectionString endpoint;
+  if (const auto colon = host.rfind(':'); colon != std::string_view::npos) {
+    const auto digits = host.substr(colon + 1);
+    unsigned port = 0;
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
+    if (digits.empty() || ec != std::errc{} || end != digits.data() + digits.size() || port == 0 || port > 65535) {
+      r.problem("EVENT_HUB_FULLY_QUALIFIED_NAMESPACE", in_quotes(value) + " has no valid port after ':'");
+      return;
+    }
+    endpoint.port = static_cast<std::uint16_t>(port);
+    host = host.substr(0, colon);
+  }
+  if (host.empty() || host.find_first_of("/?#@; ") != std::string_view::npos) {
+    r.problem("EVENT_HUB_FULLY_QUALIFIED_NAMESPACE",
+              in_quotes(value) + " is not a host name like <namespace>.servicebus.windows.net");
+    return;
+  }
+  endpoint.host = std::string(host);
+  endpoint.endpoint = "sb://" + endpoint.host + "/";
+  config.eventhubs = std::move(endpoint);
+  config.eventhubs_entra = true;
+  if (config.event_hub_name.empty()) {
+    r.problem("EVENT_HUB_NAME", "required with EVENT_HUB_FULLY_QUALIFIED_NAMESPACE");
+  }
+}
+
 void resolve_eventhubs(Resolver& r, Config& config) {
   config.event_hub_name = r.string_or("EVENT_HUB_NAME", "");
   config.partition_id = r.get("EVENT_HUB_PARTITION_ID");
@@ -284,6 +336,16 @@ void resolve_eventhubs(Resolver& r, Config& config) {
   }
   if (config.output != OutputType::EventHubs) return;
 
+  if (const auto fqns = r.get("EVENT_HUB_FULLY_QUALIFIED_NAMESPACE")) {
+    if (r.get("EVENT_HUB_CONNECTION_STRING")) {
+      r.problem("EVENT_HUB_FULLY_QUALIFIED_NAMESPACE",
+                "set together with EVENT_HUB_CONNECTION_STRING; use the namespace (Microsoft Entra ID) or the "
+                "connection string (SAS), not both");
+      return;
+    }
+    resolve_eventhubs_namespace(r, config, *fqns);
+    return;
+  }
   const auto connection_string = r.required("EVENT_HUB_CONNECTION_STRING");
   if (!connection_string.empty()) {
     try {
@@ -311,6 +373,73 @@ void resolve_eventhubs(Resolver& r, Config& config) {
     }
   }
   if (!config.eventhubs_ca_file.empty()) r.readable_file("EVENT_HUBS_TLS_CA_FILE", config.eventhubs_ca_file);
+}
+
+/// azure-identity's variables, checked only when something uses Entra ID (a shared .env may hold them).
+void resolve_entra(Resolver& r, Config& config) {
+  if (const auto mode = r.get("REDIS_AUTH")) {
+    const auto word = text::to_lower(text::trim(*mode));
+    if (word == "entra") {
+      config.redis_entra = true;
+    } else if (word != "password") {
+      r.problem("REDIS_AUTH", in_quotes(*mode) + " is not password or entra");
+    }
+  }
+  if (config.redis_entra && !config.redis.password.empty()) {
+    r.problem("REDIS_AUTH", "entra takes the password from Microsoft Entra ID; unset REDIS_PASSWORD and the "
+                            "password in REDIS_URL");
+  }
+  if (!config.eventhubs_entra && !config.redis_entra) return;
+
+  EntraSettings e;
+  e.tenant_id = r.string_or("AZURE_TENANT_ID", "");
+  e.client_id = r.string_or("AZURE_CLIENT_ID", "");
+  e.client_secret = r.string_or("AZURE_CLIENT_SECRET", "");
+  e.federated_token_file = r.string_or("AZURE_FEDERATED_TOKEN_FILE", "");
+  e.authority_host = r.string_or("AZURE_AUTHORITY_HOST", e.authority_host);
+  e.identity_endpoint = r.string_or("IDENTITY_ENDPOINT", "");
+  e.identity_header = r.string_or("IDENTITY_HEADER", "");
+  e.imds_host = r.string_or("AZURE_POD_IDENTITY_AUTHORITY_HOST", e.imds_host);
+  e.ca_file = r.string_or("AZURE_IDENTITY_TLS_CA_FILE", "");
+  e.refresh_margin = r.millis("ENTRA_TOKEN_REFRESH_MARGIN_MS", 600000);
+
+  const bool client_flow = !e.client_secret.empty() || !e.federated_token_file.empty();
+  if (!e.tenant_id.empty() && e.client_id.empty()) {
+    r.problem("AZURE_TENANT_ID", "set without AZURE_CLIENT_ID; set the client ID of the app registration or "
+                                 "workload identity too");
+  }
+  if (client_flow && e.tenant_id.empty()) {
+    r.problem("AZURE_TENANT_ID", std::string("required with ") +
+                                     (e.client_secret.empty() ? "AZURE_FEDERATED_TOKEN_FILE" : "AZURE_CLIENT_SECRET"));
+  }
+  if (client_flow && e.client_id.empty() && e.tenant_id.empty()) {
+    r.problem("AZURE_CLIENT_ID", std::string("required with ") +
+                                     (e.client_secret.empty() ? "AZURE_FEDERATED_TOKEN_FILE" : "AZURE_CLIENT_SECRET"));
+  }
+  if (!e.federated_token_file.empty() && e.client_secret.empty()) {
+    r.readable_file("AZURE_FEDERATED_TOKEN_FILE", e.federated_token_file);
+  }
+  if (e.identity_endpoint.empty() != e.identity_header.empty()) {
+    r.problem(e.identity_header.empty() ? "IDENTITY_HEADER" : "IDENTITY_ENDPOINT",
+              "managed identity on App Service / Container Apps needs both IDENTITY_ENDPOINT and IDENTITY_HEADER");
+  }
+  if (!e.authority_host.starts_with("https://")) {
+    r.problem("AZURE_AUTHORITY_HOST", in_quotes(e.authority_host) + " is not an https:// URL");
+  }
+  for (const auto& [name, url] : {std::pair{"IDENTITY_ENDPOINT", e.identity_endpoint},
+                                  std::pair{"AZURE_POD_IDENTITY_AUTHORITY_HOST", e.imds_host}}) {
+    if (!url.empty() && !url.starts_with("http://") && !url.starts_with("https://")) {
+      r.problem(name, in_quotes(url) + " is not an http:// or https:// URL");
+    }
+  }
+  if (!e.ca_file.empty()) r.readable_file("AZURE_IDENTITY_TLS_CA_FILE", e.ca_file);
+  if (config.redis_entra && e.refresh_margin <= config.poll_timeout) {
+    // A reader blocked in XREADGROUP re-authenticates only when its read returns.
+    r.problem("ENTRA_TOKEN_REFRESH_MARGIN_MS", "must exceed POLL_TIMEOUT_MS (" +
+                                                   std::to_string(config.poll_timeout.count()) +
+                                                   ") so that a blocked reader re-authenticates in time");
+  }
+  config.entra = std::move(e);
 }
 
 void resolve_output(Resolver& r, Config& config) {
@@ -474,6 +603,7 @@ CommandLine parse_command_line(int argc, const char* const argv[], const Environ
   resolve_output(resolver, config);
   resolve_eventhubs(resolver, config);
   resolve_tuning_and_logging(resolver, config);
+  resolve_entra(resolver, config);
   if (!resolver.problems().empty()) throw ConfigurationError(std::move(resolver.problems()));
   return result;
 }
@@ -507,6 +637,7 @@ std::string describe_config(const Config& c) {
       {"REDIS_URL", redis_url_for_display(c.redis)},
       {"REDIS_USERNAME", c.redis.username},
       {"REDIS_PASSWORD", c.redis.password.empty() ? "" : "***"},
+      {"REDIS_AUTH", c.redis_entra ? "entra" : "password"},
       {"REDIS_TLS_CA_FILE", c.redis_tls.ca_file},
       {"REDIS_TLS_CERT_FILE", c.redis_tls.cert_file},
       {"REDIS_TLS_KEY_FILE", c.redis_tls.key_file},
@@ -522,7 +653,9 @@ std::string describe_config(const Config& c) {
       {"OUTPUT_ADAPTER_TYPE", output},
       {"OUTPUT_DIRECTORY", c.output_directory.string()},
       {"OUTPUT_FSYNC", c.output_fsync ? "true" : "false"},
-      {"EVENT_HUB_CONNECTION_STRING", c.eventhubs ? describe_connection_string(*c.eventhubs) : ""},
+      {"EVENT_HUB_CONNECTION_STRING",
+       c.eventhubs && !c.eventhubs_entra ? describe_connection_string(*c.eventhubs) : ""},
+      {"EVENT_HUB_FULLY_QUALIFIED_NAMESPACE", c.eventhubs_entra ? c.eventhubs->host + (c.eventhubs->port == 5671 ? "" : ":" + std::to_string(c.eventhubs->port)) : ""},
       {"EVENT_HUB_NAME", c.event_hub_name},
       {"EVENT_HUB_PARTITION_ID", optional(c.partition_id)},
       {"PARTITION_KEY_FIELD", optional(c.partition_key_field)},
@@ -539,10 +672,28 @@ std::string describe_config(const Config& c) {
       {"LOG_LEVEL", std::string(log_level_name(c.log_level))},
       {"LOG_FORMAT", c.log_format == LogFormat::Pretty ? "pretty" : "json"},
   };
+  const EntraSettings no_entra;
+  const EntraSettings& e = c.entra ? *c.entra : no_entra;
+  const std::map<std::string_view, std::string> entra_values = {
+      {"AZURE_TENANT_ID", e.tenant_id},
+      {"AZURE_CLIENT_ID", e.client_id},
+      {"AZURE_CLIENT_SECRET", e.client_secret.empty() ? "" : "***"},
+      {"AZURE_FEDERATED_TOKEN_FILE", e.federated_token_file},
+      {"AZURE_AUTHORITY_HOST", c.entra ? e.authority_host : ""},
+      {"IDENTITY_ENDPOINT", e.identity_endpoint},
+      {"IDENTITY_HEADER", e.identity_header.empty() ? "" : "***"},
+      {"AZURE_POD_IDENTITY_AUTHORITY_HOST", c.entra ? e.imds_host : ""},
+      {"AZURE_IDENTITY_TLS_CA_FILE", e.ca_file},
+      {"ENTRA_TOKEN_REFRESH_MARGIN_MS", c.entra ? ms(e.refresh_margin) : ""},
+  };
   std::string text;
   for (const auto& setting : kSettings) {
-    text += std::string(setting.variable) + "=" + values.at(setting.variable) + "\n";
+    const auto entra = entra_values.find(setting.variable);
+    text += std::string(setting.variable) + "=" +
+            (entra != entra_values.end() ? entra->second : values.at(setting.variable)) + "\n";
   }
+  // Not a setting: what the settings select, so an operator sees which flow will run.
+  if (c.entra) text += "# Microsoft Entra ID credential: " + c.entra->describe() + "\n";
   return text;
 }
 

@@ -31,14 +31,15 @@ void CbsClient::open(proton::connection& connection, const std::string& reply_ad
 
 proton::message CbsClient::make_request(const std::string& message_id, const std::string& reply_to,
                                         const std::string& audience, const std::string& token,
-                                        std::chrono::system_clock::time_point expiry) {
+                                        std::chrono::system_clock::time_point expiry,
+                                        const std::string& type) {
   proton::message request;
   request.id(proton::message_id(message_id));
   request.reply_to(reply_to);
-  request.body(token);  // an AmqpValue string, as the service expects for servicebus.windows.net:sastoken
+  request.body(token);  // an AmqpValue string, as the service expects for both token types
   auto& properties = request.properties();
   properties.put("operation", proton::scalar(std::string("put-token")));
-  properties.put("type", proton::scalar(std::string("servicebus.windows.net:sastoken")));
+  properties.put("type", proton::scalar(type));
   properties.put("name", proton::scalar(audience));
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(expiry.time_since_epoch()).count();
   properties.put("expiration", proton::scalar(proton::timestamp(ms)));
@@ -66,9 +67,10 @@ CbsReply CbsClient::parse_reply(const proton::message& reply) {
 }
 
 void CbsClient::put_token(const std::string& audience, const std::string& token,
-                          std::chrono::system_clock::time_point expiry, ReplyHandler done) {
+                          std::chrono::system_clock::time_point expiry, ReplyHandler done,
+                          const std::string& type) {
   std::string id = fmt::format("cbs-{}-{}", reply_address_, next_id_++);
-  Request request{make_request(id, reply_address_, audience, token, expiry), std::move(done),
+  Request request{make_request(id, reply_address_, audience, token, expiry, type), std::move(done),
                   std::chrono::steady_clock::now()};
   queued_.emplace_back(std::move(id), std::move(request));
   on_sendable();

@@ -14,6 +14,10 @@
 
 namespace connector {
 
+/// put-token `type` of a Shared Access Signature, and of a Microsoft Entra ID access token.
+inline const std::string kSasTokenType = "servicebus.windows.net:sastoken";
+inline const std::string kJwtTokenType = "jwt";
+
 /// The answer to one put-token: ok for status 200/202; otherwise the status and its description
 /// (status 0 when there was no reply: timeout or connection loss).
 struct CbsReply {
@@ -32,9 +36,11 @@ class CbsClient {
   /// dynamic one gets no address, and a request without a valid reply-to is never answered).
   void open(proton::connection& connection, const std::string& reply_address);
 
-  /// Queues a put-token; `done` runs once, on reply, on expire(), or never after reset().
+  /// Queues a put-token of `type` (kSasTokenType or kJwtTokenType); `done` runs once, on reply, on
+  /// expire(), or never after reset().
   void put_token(const std::string& audience, const std::string& token,
-                 std::chrono::system_clock::time_point expiry, ReplyHandler done);
+                 std::chrono::system_clock::time_point expiry, ReplyHandler done,
+                 const std::string& type = kSasTokenType);
 
   bool owns(const proton::link& link) const;
   /// Sends queued requests while the `$cbs` sender has credit.
@@ -49,7 +55,8 @@ class CbsClient {
   /// Builds the request message (exposed for the unit tests).
   static proton::message make_request(const std::string& message_id, const std::string& reply_to,
                                       const std::string& audience, const std::string& token,
-                                      std::chrono::system_clock::time_point expiry);
+                                      std::chrono::system_clock::time_point expiry,
+                                      const std::string& type = kSasTokenType);
   /// Reads a reply: status-code (any AMQP integer type) and status-description.
   static CbsReply parse_reply(const proton::message& reply);
 

@@ -58,7 +58,8 @@ EventHubsConnection::EventHubsConnection(EventHubsSinkOptions options)
       url_(fmt::format("{}://{}:{}", options_.connection.use_development_emulator ? "amqp" : "amqps",
                        options_.connection.host, options_.connection.port)),
       endpoint_(fmt::format("{}:{}", options_.connection.host, options_.connection.port)),
-      tokens_(options_.connection, options_.token_lifetime),
+      tokens_(options_.entra_tokens ? TokenSource(options_.entra_tokens)
+                                    : TokenSource(options_.connection, options_.token_lifetime)),
       container_(fmt::format("redis-eventhubs-connector-{}", ::getpid())),
       max_message_size_(options_.fallback_max_message_size),
       backoff_(options_.retry_delay, options_.max_retry_delay, std::random_device{}()),
@@ -196,7 +197,8 @@ void EventHubsConnection::authorize(bool renewal) {
   const std::uint64_t generation = generation_;
   const auto expiry = token.expiry;
   cbs_.put_token(
-      audience_, token.value, expiry, [this, renewal, generation, issued, expiry](const CbsReply& reply) {
+      audience_, token.value, expiry,
+      [this, renewal, generation, issued, expiry](const CbsReply& reply) {
         if (generation != generation_ || !has_connection()) return;
         if (reply.ok) {
           on_authorized(renewal, issued, expiry);
@@ -213,7 +215,8 @@ void EventHubsConnection::authorize(bool renewal) {
         connection_failed(condition, reply.status == 0 ? reply.description
                                                        : fmt::format("put-token status {}: {}", reply.status,
                                                                      reply.description));
-      });
+      },
+      tokens_.token_type());
 }
 
 void EventHubsConnection::on_authorized(bool renewal, std::chrono::system_clock::time_point issued,
@@ -226,7 +229,7 @@ void EventHubsConnection::on_authorized(bool renewal, std::chrono::system_clock:
   token_expiry_ = expiry;
   metrics().set_token_expiry(expiry);
   if (tokens_.renewable()) {
-    renew_at_ = renewal_time(issued, expiry);
+    renew_at_ = tokens_.renewal_time(issued, expiry);
   } else if (!renewal && !warn_expiry_at_) {
     warn_expiry_at_ = expiry_warning_time(std::chrono::system_clock::now(), expiry);
   }
@@ -373,6 +376,13 @@ std::string EventHubsConnection::startup_error(const std::string& condition,
   const std::string what = describe_condition(condition, description);
   switch (classify_connection_failure(condition, description)) {
     case AmqpErrorKind::Configuration:
+      if (condition == "amqp:unauthorized-access" && options_.entra_tokens) {
+        return fmt::format(
+            "Event Hubs at {} refused the Microsoft Entra ID token for hub '{}' (unauthorized: {}); check "
+            "that "
+            "the identity has the Azure Event Hubs Data Sender role on the hub or its namespace",
+            endpoint_, target_, what);
+      }
       if (condition == "amqp:unauthorized-access") {
         return fmt::format(
             "Event Hubs at {} refused the credentials for hub '{}' (unauthorized: {}); check "

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "config/config.hpp"
+#include "identity/token_refresher.hpp"
 #include "sinks/sink.hpp"
 
 namespace connector {
@@ -30,6 +31,7 @@ struct EventHubsSinkOptions {
   std::chrono::milliseconds idle_timeout{60000};    // AMQP idle timeout (the SDKs' value); heartbeats keep it
   std::chrono::seconds token_lifetime{3600};        // tests shorten it to see renewal
   std::size_t fallback_max_message_size = 1048576;  // when the peer advertises none
+  std::shared_ptr<const AccessTokenProvider> entra_tokens;  // set: Entra ID tokens (put-token type jwt), not SAS
 
   /// Throws ConfigurationError when the configuration has no Event Hubs connection string.
   static EventHubsSinkOptions from_config(const Config& config);

@@ -74,7 +74,7 @@ void HttpServer::start() {
   if (!server.bind_to_port(address_.host, address_.port)) {
     const int error = errno;
     server_.reset();
-    throw ConnectorError(
+    throw ListenError(
         fmt::format("cannot listen on HTTP_ADDRESS {}: {}; free the port, pick another host:port, or set "
                     "HTTP_ADDRESS=off",
                     shown, error != 0 ? std::strerror(error) : "the address cannot be bound"));

@@ -19,10 +19,13 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <strings.h>
+#include <deque>
 #include <stdexcept>
 #include <utility>
 
 #include "common/errors.hpp"
+#include "identity/jwt.hpp"
 
 namespace connector {
 namespace {
@@ -211,7 +214,16 @@ struct RedisConnection::Impl {
   std::string output;           // formatted commands not yet written
   std::size_t output_sent = 0;  // bytes of `output` already written
   std::vector<char> input;      // scratch buffer for one read
-  std::size_t pending = 0;
+  std::size_t pending = 0;  // replies not read yet, including internal AUTHs
+  // Entra ID: the token generation of the last AUTH on this connection, the user it authenticated, and
+  // the reply numbers of AUTHs slipped in before commands (their replies are read and checked here).
+  std::uint64_t auth_generation = 0;
+  std::string entra_user;
+  std::string entra_token;  // secret: only kept to scrub it from server texts
+  std::uint64_t replies_appended = 0;
+  std::uint64_t replies_read = 0;
+  std::deque<std::uint64_t> reauth_replies;
+  bool in_multi = false;  // AUTH inside MULTI would be queued into the transaction
   bool connecting = false;             // inside connect(): failures are reported as connect failures
   std::vector<const char*> argv_data;  // reused by append()
   std::vector<std::size_t> argv_length;
@@ -589,6 +601,39 @@ struct RedisConnection::Impl {
   void append(const std::vector<std::string_view>& argv) {
     require_connected();
     if (argv.empty()) throw std::invalid_argument("RedisConnection::append: empty command");
+    if (options.entra_tokens && !connecting && !in_multi) reauthenticate_if_stale();
+    const std::string_view name = argv.front();
+    const auto is = [name](std::string_view word) {
+      return name.size() == word.size() && ::strncasecmp(name.data(), word.data(), word.size()) == 0;
+    };
+    if (is("MULTI")) in_multi = true;
+    if (is("EXEC") || is("DISCARD")) in_multi = false;
+    append_raw(argv);
+  }
+
+  /// A token refreshed since this connection's last AUTH: authenticate again before the next command.
+  void reauthenticate_if_stale() {
+    TokenSnapshot snapshot = options.entra_tokens->current();
+    if (snapshot.generation == auth_generation) return;
+    std::string user = entra_username(snapshot.token);
+    append_raw({"AUTH", user, snapshot.token});
+    reauth_replies.push_back(replies_appended - 1);
+    auth_generation = snapshot.generation;
+    entra_user = std::move(user);
+    entra_token = std::move(snapshot.token);
+  }
+
+  /// REDIS_USERNAME when set, else the object ID (`oid`) of the token's principal, as Microsoft's
+  /// Redis Entra ID samples do.
+  std::string entra_username(const std::string& token) {
+    if (!options.endpoint.username.empty()) return options.endpoint.username;
+    const auto claims = jwt_claims(token);
+    if (claims && claims->contains("oid") && (*claims)["oid"].is_string()) return (*claims)["oid"].get<std::string>();
+    fail("The Microsoft Entra ID token for Redis at " + address +
+         " has no oid (object ID) claim to use as the user name; set REDIS_USERNAME to the principal's object ID");
+  }
+
+  void append_raw(const std::vector<std::string_view>& argv) {
     argv_data.clear();
     argv_length.clear();
     for (const auto& argument : argv) {
@@ -609,11 +654,12 @@ struct RedisConnection::Impl {
     }
     redisFreeCommand(formatted);
     ++pending;
+    ++replies_appended;
   }
 
   RedisReply read_reply(std::optional<std::chrono::milliseconds> timeout_override) {
     require_connected();
-    if (pending == 0)
+    if (pending == reauth_replies.size())
       throw std::logic_error("RedisConnection::read_reply: no command is waiting for a reply");
     const auto timeout = timeout_override.value_or(options.command_timeout);
     const auto deadline = Clock::now() + timeout;
@@ -627,7 +673,16 @@ struct RedisConnection::Impl {
       }
       if (raw != nullptr) {
         --pending;
-        return RedisReply(static_cast<redisReply*>(raw));
+        RedisReply reply(static_cast<redisReply*>(raw));
+        const std::uint64_t index = replies_read++;
+        if (reauth_replies.empty() || reauth_replies.front() != index) return reply;
+        reauth_replies.pop_front();
+        if (reply.is_error()) {
+          fail("Redis re-authentication of user '" + entra_user + "' with a fresh Microsoft Entra ID token failed on " +
+               address + ": " + scrub(reply.str()) +
+               ". Check the user's data access policy (REDIS_USERNAME or the token's object ID)");
+        }
+        continue;  // the caller's reply may already be buffered
       }
       read_some(deadline, timeout);
     }
@@ -666,7 +721,16 @@ struct RedisConnection::Impl {
     enum class Step { Auth, Select, SetName, Ping };
     std::vector<Step> steps;
     const std::string database = std::to_string(endpoint.database);
-    if (!endpoint.password.empty()) {
+    std::string username = endpoint.username;
+    if (options.entra_tokens) {
+      // Every new connection takes the newest token.
+      TokenSnapshot snapshot = options.entra_tokens->current();
+      entra_user = username = entra_username(snapshot.token);
+      entra_token = std::move(snapshot.token);
+      auth_generation = snapshot.generation;
+      append({"AUTH", username, entra_token});
+      steps.push_back(Step::Auth);
+    } else if (!endpoint.password.empty()) {
       if (endpoint.username.empty()) {
         append({"AUTH", endpoint.password});
       } else {
@@ -690,7 +754,7 @@ struct RedisConnection::Impl {
     std::vector<RedisReply> replies;
     for (std::size_t i = 0; i < steps.size(); ++i) replies.push_back(read_reply(budget));
 
-    const std::string user = endpoint.username.empty() ? "default" : endpoint.username;
+    const std::string user = username.empty() ? "default" : username;
     for (std::size_t i = 0; i < steps.size(); ++i) {
       const RedisReply& reply = replies[i];
       if (!reply.is_error()) continue;
@@ -698,7 +762,10 @@ struct RedisConnection::Impl {
       switch (steps[i]) {
         case Step::Auth:
           fail("Redis authentication failed for user '" + user + "' on " + address + ": " + server_text +
-               ". Check REDIS_USERNAME and REDIS_PASSWORD (or the credentials in REDIS_URL)");
+               (options.entra_tokens
+                    ? ". Check that this principal (REDIS_USERNAME, else the token's object ID) has a Redis data "
+                      "access policy assignment and that Microsoft Entra authentication is enabled on the cache"
+                    : ". Check REDIS_USERNAME and REDIS_PASSWORD (or the credentials in REDIS_URL)"));
         case Step::Select:
           fail("Cannot select database " + database + " on " + address + ": " + server_text +
                ". Check the database number in REDIS_URL");
@@ -722,10 +789,11 @@ struct RedisConnection::Impl {
   std::string scrub(std::string_view text) const {
     while (!text.empty() && text.back() == '.') text.remove_suffix(1);  // our sentence adds its own
     std::string result(text);
-    const auto& password = options.endpoint.password;
-    if (password.empty()) return result;
-    for (auto at = result.find(password); at != std::string::npos; at = result.find(password, at + 3)) {
-      result.replace(at, password.size(), "***");
+    for (const std::string* secret : {&options.endpoint.password, &entra_token}) {
+      if (secret->empty()) continue;
+      for (auto at = result.find(*secret); at != std::string::npos; at = result.find(*secret, at + 3)) {
+        result.replace(at, secret->size(), "***");
+      }
     }
     return result;
   }
@@ -745,6 +813,10 @@ struct RedisConnection::Impl {
     output.clear();
     output_sent = 0;
     pending = 0;
+    replies_appended = 0;
+    replies_read = 0;
+    reauth_replies.clear();
+    in_multi = false;
   }
 };
 
@@ -761,8 +833,8 @@ bool RedisConnection::connected() const noexcept { return impl_->fd >= 0; }
 
 RedisReply RedisConnection::command(const std::vector<std::string_view>& argv,
                                     std::optional<std::chrono::milliseconds> timeout) {
-  if (impl_->pending != 0) {
-    throw std::logic_error("RedisConnection::command: " + std::to_string(impl_->pending) +
+  if (pending_replies() != 0) {
+    throw std::logic_error("RedisConnection::command: " + std::to_string(pending_replies()) +
                            " pipelined replies are still unread");
   }
   impl_->append(argv);
@@ -775,7 +847,9 @@ RedisReply RedisConnection::read_reply(std::optional<std::chrono::milliseconds> 
   return impl_->read_reply(timeout);
 }
 
-std::size_t RedisConnection::pending_replies() const noexcept { return impl_->pending; }
+std::size_t RedisConnection::pending_replies() const noexcept {
+  return impl_->pending - impl_->reauth_replies.size();
+}
 
 void RedisConnection::interrupt() noexcept {
   impl_->interrupted.store(true, std::memory_order_release);

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "identity/token_refresher.hpp"
 #include "redis/redis_reply.hpp"
 
 namespace connector {
@@ -18,11 +19,17 @@ struct RedisConnectionOptions {
   std::chrono::milliseconds connect_timeout{10000};
   std::chrono::milliseconds command_timeout{10000};  // default wait for one reply
   std::string client_name;                            // CLIENT SETNAME when not empty
+  /// REDIS_AUTH=entra: the password is this provider's newest token and the user name the endpoint's
+  /// (REDIS_USERNAME), else the token's `oid` claim. Before any command outside MULTI, a connection whose
+  /// token generation is older than the provider's sends AUTH first, so live connections follow every
+  /// refresh and callers need not know.
+  std::shared_ptr<const AccessTokenProvider> entra_tokens;
 };
 
 /// A blocking Redis connection with timeouts and pipelining. Not thread-safe, except interrupt().
 /// Any I/O failure or timeout throws RedisConnectionError and leaves the connection closed
-/// (connect() again to reuse it). Error replies (-ERR, NOGROUP…) are returned, not thrown.
+/// (connect() again to reuse it). Error replies (-ERR, NOGROUP…) are returned, not thrown; a refused
+/// re-authentication (Entra ID) throws RedisConnectionError and closes the connection.
 class RedisConnection {
  public:
   explicit RedisConnection(RedisConnectionOptions options);

@@ -498,7 +498,7 @@ TEST_F(config_loader_test, describe_config_lists_every_setting_in_order) {
   EXPECT_NE(text.find("\nBATCH_SIZE=100\n"), std::string::npos);
   EXPECT_TRUE(text.ends_with("LOG_LEVEL=info\nLOG_FORMAT=json\n")) << text;
   EXPECT_NE(text.find("\nHTTP_ADDRESS=0.0.0.0:9464\nSTATS_INTERVAL_MS=60000\n"), std::string::npos) << text;
-  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 34);
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 46);
 }
 
 TEST_F(config_loader_test, help_lists_every_setting_with_variable_and_default) {
@@ -581,4 +581,82 @@ TEST_F(config_loader_test, env_example_loads_and_names_every_setting) {
     EXPECT_TRUE(listed) << variable << " is not in .env.example";
     start = end + 1;
   }
+}
+
+// ---- Microsoft Entra ID ----------------------------------------------------------------------------
+
+TEST_F(config_loader_test, the_namespace_replaces_the_connection_string_with_entra_id) {
+  const auto token_file = write("azure-identity-token", "assertion");
+  const auto c = parse({}, with(kMinimal, {{"OUTPUT_ADAPTER_TYPE", "EVENT_HUBS"},
+                                           {"EVENT_HUB_FULLY_QUALIFIED_NAMESPACE", "sb://ns.servicebus.windows.net/"},
+                                           {"EVENT_HUB_NAME", "telemetry"},
+                                           {"AZURE_TENANT_ID", "t"},
+                                           {"AZURE_CLIENT_ID", "c"},
+                                           {"AZURE_FEDERATED_TOKEN_FILE", token_file.string()}}))
+                     .config;
+  ASSERT_TRUE(c.eventhubs && c.entra);
+  EXPECT_TRUE(c.eventhubs_entra);
+  EXPECT_EQ(c.eventhubs->host, "ns.servicebus.windows.net");
+  EXPECT_EQ(c.eventhubs->port, 5671);
+  EXPECT_EQ(c.entra->kind(), EntraCredentialKind::WorkloadIdentity);
+  EXPECT_EQ(c.entra->authority_host, "https://login.microsoftonline.com/");
+  const auto text = describe_config(c);
+  EXPECT_NE(text.find("\nEVENT_HUB_FULLY_QUALIFIED_NAMESPACE=ns.servicebus.windows.net\n"), std::string::npos);
+  EXPECT_NE(text.find("# Microsoft Entra ID credential: WorkloadIdentityCredential (tenant t, client c"),
+            std::string::npos)
+      << text;
+}
+
+TEST_F(config_loader_test, credentials_follow_the_default_chain_order) {
+  const auto token_file = write("token", "assertion");
+  const auto base = with(kMinimal, {{"REDIS_AUTH", "entra"}});
+  EXPECT_EQ(parse({}, with(base, {{"AZURE_TENANT_ID", "t"}, {"AZURE_CLIENT_ID", "c"}, {"AZURE_CLIENT_SECRET", "s"},
+                                  {"AZURE_FEDERATED_TOKEN_FILE", token_file.string()}}))
+                .config.entra->kind(),
+            EntraCredentialKind::ClientSecret);
+  EXPECT_EQ(parse({}, with(base, {{"IDENTITY_ENDPOINT", "http://localhost:1/msi"}, {"IDENTITY_HEADER", "h"}}))
+                .config.entra->kind(),
+            EntraCredentialKind::ManagedIdentityAppService);
+  const auto imds = parse({}, with(base, {{"AZURE_CLIENT_ID", "user-assigned"}})).config;
+  EXPECT_EQ(imds.entra->kind(), EntraCredentialKind::ManagedIdentityImds);
+  EXPECT_EQ(imds.entra->imds_host, "http://169.254.169.254");
+  EXPECT_TRUE(imds.redis_entra);
+}
+
+TEST_F(config_loader_test, entra_problems_are_reported_together_without_secrets) {
+  const auto found = problems({}, with(kMinimal, {{"OUTPUT_ADAPTER_TYPE", "EVENT_HUBS"},
+                                                  {"EVENT_HUB_FULLY_QUALIFIED_NAMESPACE", "ns.servicebus.windows.net"},
+                                                  {"REDIS_AUTH", "entra"},
+                                                  {"REDIS_PASSWORD", "redis-pass"},
+                                                  {"AZURE_TENANT_ID", "t"},
+                                                  {"AZURE_FEDERATED_TOKEN_FILE", (dir_ / "missing").string()},
+                                                  {"IDENTITY_HEADER", "header-secret"},
+                                                  {"POLL_TIMEOUT_MS", "700000"}}));
+  const auto joined = ::testing::PrintToString(found);
+  EXPECT_EQ(found.size(), 6u) << joined;
+  EXPECT_TRUE(contains(found, "EVENT_HUB_NAME: required with EVENT_HUB_FULLY_QUALIFIED_NAMESPACE")) << joined;
+  EXPECT_NE(joined.find("AZURE_TENANT_ID: set without AZURE_CLIENT_ID"), std::string::npos) << joined;
+  EXPECT_TRUE(contains(found, "AZURE_FEDERATED_TOKEN_FILE: \"" + (dir_ / "missing").string() + "\" does not exist"))
+      << joined;
+  EXPECT_NE(joined.find("IDENTITY_ENDPOINT: managed identity"), std::string::npos) << joined;
+  EXPECT_NE(joined.find("REDIS_AUTH: entra takes the password"), std::string::npos) << joined;
+  EXPECT_NE(joined.find("ENTRA_TOKEN_REFRESH_MARGIN_MS: must exceed POLL_TIMEOUT_MS"), std::string::npos) << joined;
+  EXPECT_EQ(joined.find("header-secret"), std::string::npos);
+  EXPECT_EQ(joined.find("redis-pass"), std::string::npos);
+}
+
+TEST_F(config_loader_test, namespace_and_connection_string_exclude_each_other) {
+  EXPECT_NE(single_problem(with(kMinimal, {{"OUTPUT_ADAPTER_TYPE", "EVENT_HUBS"},
+                                           {"EVENT_HUB_FULLY_QUALIFIED_NAMESPACE", "ns.servicebus.windows.net"},
+                                           {"EVENT_HUB_CONNECTION_STRING", "Endpoint=sb://x/;SharedAccessKeyName=a;SharedAccessKey=b"},
+                                           {"EVENT_HUB_NAME", "h"}}))
+                .find("EVENT_HUB_FULLY_QUALIFIED_NAMESPACE: set together with EVENT_HUB_CONNECTION_STRING"),
+            std::string::npos);
+  EXPECT_NE(single_problem(with(kMinimal, {{"OUTPUT_ADAPTER_TYPE", "EVENT_HUBS"},
+                                           {"EVENT_HUB_FULLY_QUALIFIED_NAMESPACE", "localhost:99999"},
+                                           {"EVENT_HUB_NAME", "h"}}))
+                .find("has no valid port"),
+            std::string::npos);
+  EXPECT_NE(single_problem(with(kMinimal, {{"REDIS_AUTH", "kerberos"}})).find("REDIS_AUTH: \"kerberos\" is not"),
+            std::string::npos);
 }

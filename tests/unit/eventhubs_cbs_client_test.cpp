@@ -33,6 +33,14 @@ TEST(eventhubs_cbs_client_test, put_token_request_has_the_cbs_fields) {
   EXPECT_EQ(proton::get<proton::timestamp>(p.get("expiration")).milliseconds(), 1732700000000LL);
 }
 
+TEST(eventhubs_cbs_client_test, an_entra_id_token_goes_with_type_jwt) {
+  const system_clock::time_point expiry{seconds(1732700000)};
+  proton::message request =
+      CbsClient::make_request("cbs-2", "cbs-reply-1", "sb://ns/hub", "eyJ.header.sig", expiry, kJwtTokenType);
+  EXPECT_EQ(proton::get<std::string>(request.properties().get("type")), "jwt");
+  EXPECT_EQ(proton::get<std::string>(request.body()), "eyJ.header.sig");
+}
+
 proton::message reply(proton::scalar status, const std::string& description) {
   proton::message m;
   m.correlation_id(proton::message_id(std::string("cbs-1")));

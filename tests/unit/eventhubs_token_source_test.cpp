@@ -74,5 +74,29 @@ TEST(eventhubs_token_source_test, warns_ten_minutes_before_a_given_token_expires
   EXPECT_EQ(expiry_warning_time(kNow, kNow + minutes(3)), kNow);
 }
 
+/// A provider whose snapshot the test sets.
+struct FixedTokens final : AccessTokenProvider {
+  TokenSnapshot snapshot;
+  TokenSnapshot current() const override { return snapshot; }
+};
+
+TEST(eventhubs_token_source_test, an_entra_id_source_hands_out_the_providers_newest_token_as_jwt) {
+  auto provider = std::make_shared<FixedTokens>();
+  provider->snapshot = TokenSnapshot{"jwt-1", kNow + seconds(5), 1, kNow + milliseconds(2500)};
+  const TokenSource source(provider);
+  EXPECT_TRUE(source.renewable());
+  EXPECT_EQ(source.token_type(), "jwt");
+  EXPECT_EQ(TokenSource(key_connection(), seconds(60)).token_type(), "servicebus.windows.net:sastoken");
+  const SasToken token = source.token_for("sb://my-ns.servicebus.windows.net/hub", kNow);
+  EXPECT_EQ(token.value, "jwt-1");
+  EXPECT_EQ(token.expiry, kNow + seconds(5));
+  // Put again once the provider is due to have a newer token (at least a second on)...
+  EXPECT_EQ(source.renewal_time(kNow, token.expiry), kNow + milliseconds(2500));
+  EXPECT_EQ(source.renewal_time(kNow + seconds(2), token.expiry), kNow + seconds(3));
+  // ...and at once when it has one.
+  provider->snapshot = TokenSnapshot{"jwt-2", kNow + seconds(8), 2, kNow + milliseconds(5500)};
+  EXPECT_EQ(source.renewal_time(kNow + seconds(3), token.expiry), kNow + seconds(3));
+}
+
 }  // namespace
 }  // namespace connector

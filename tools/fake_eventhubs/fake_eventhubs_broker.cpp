@@ -26,6 +26,7 @@
 #include "core/json_writer.hpp"
 #include "entity_path.hpp"
 #include "eventhubs/sas_token.hpp"
+#include "identity/jwt.hpp"
 #include "observability/logger.hpp"
 #include "proton_c_access.hpp"
 
@@ -391,6 +392,23 @@ void FakeEventHubsBroker::handle_put_token(ConnectionState& state, const proton:
   const std::string hub_part = path.substr(0, path.find('/'));
   if (!hub_part.empty() && !iequals(hub_part, options_.hub)) {
     respond(404, "The messaging entity '" + audience + "' could not be found.");
+    return;
+  }
+  if (property_text(request, "type") == "jwt") {
+    // A Microsoft Entra ID access token: signed by the token service stand-in, for Event Hubs, unexpired.
+    long long token_expiry = 0;
+    const std::string refused =
+        options_.jwt_key.empty()
+            ? std::string("this fake-eventhubs takes no jwt tokens (start it with --jwt-key)")
+            : verify_jwt_hs256(token, options_.jwt_key, "https://eventhubs.azure.net", std::chrono::system_clock::now(),
+                               &token_expiry);
+    if (!refused.empty()) {
+      respond(401, "InvalidIssuer: the jwt token was refused: " + refused + ".");
+      return;
+    }
+    long long& expiry = state.grants[path];
+    expiry = std::max(expiry, token_expiry);
+    respond(202, "Accepted");
     return;
   }
   SasTokenParts parts;

@@ -24,6 +24,7 @@ struct FakeEventHubsOptions {
   int delay_ms = 0;
   int credit = 1000;
   bool token_lifetime_check = true;
+  std::string jwt_key;  // HS256 key of the Entra ID stand-in; empty: put-token of type "jwt" is refused
 
   bool tls() const { return !tls_cert_file.empty() && !tls_key_file.empty(); }
 };

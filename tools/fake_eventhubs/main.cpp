@@ -83,6 +83,9 @@ int main(int argc, char** argv) {
   app.add_option("--credit", options.credit, "link credit granted to sender links")
       ->check(CLI::Range(1, 1000000))
       ->capture_default_str();
+  app.add_option("--jwt-key", options.jwt_key,
+                 "HS256 key that signs Microsoft Entra ID tokens (put-token type jwt, audience "
+                 "https://eventhubs.azure.net); unset: only SAS tokens are accepted");
   app.add_flag("--token-lifetime-check,!--no-token-lifetime-check", options.token_lifetime_check,
                "detach event links whose token expired (default: on)");
   CLI11_PARSE(app, argc, argv);
