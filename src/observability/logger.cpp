@@ -1,13 +1,12 @@
 #include "observability/logger.hpp"
 
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <ctime>
-
-#include <fmt/format.h>
 
 namespace connector {
 namespace {
@@ -36,7 +35,10 @@ std::string pretty_value(const nlohmann::json& value) {
 }  // namespace
 
 Logger::Logger(LogLevel level, LogFormat format, std::FILE* out)
-    : level_(static_cast<int>(level)), format_(format), out_(out), pid_(::getpid()),
+    : level_(static_cast<int>(level)),
+      format_(format),
+      out_(out),
+      pid_(::getpid()),
       hostname_(read_hostname()) {}
 
 std::string Logger::format_line(LogLevel level, std::string_view msg, const nlohmann::json& fields,
@@ -57,8 +59,8 @@ std::string Logger::format_line(LogLevel level, std::string_view msg, const nloh
     ::gmtime_r(&seconds, &utc);
     std::string name(log_level_name(level));
     for (auto& c : name) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    line = fmt::format("[{:02}:{:02}:{:02}.{:03}] {}: {}", utc.tm_hour, utc.tm_min, utc.tm_sec, time_ms % 1000,
-                       name, msg);
+    line = fmt::format("[{:02}:{:02}:{:02}.{:03}] {}: {}", utc.tm_hour, utc.tm_min, utc.tm_sec,
+                       time_ms % 1000, name, msg);
     if (fields.is_object()) {
       for (const auto& [key, value] : fields.items()) {
         line += fmt::format(" {}={}", key, pretty_value(value));
@@ -102,12 +104,18 @@ std::optional<LogLevel> parse_log_level(std::string_view name) {
 
 std::string_view log_level_name(LogLevel level) {
   switch (level) {
-    case LogLevel::Trace: return "trace";
-    case LogLevel::Debug: return "debug";
-    case LogLevel::Info: return "info";
-    case LogLevel::Warn: return "warn";
-    case LogLevel::Error: return "error";
-    case LogLevel::Fatal: return "fatal";
+    case LogLevel::Trace:
+      return "trace";
+    case LogLevel::Debug:
+      return "debug";
+    case LogLevel::Info:
+      return "info";
+    case LogLevel::Warn:
+      return "warn";
+    case LogLevel::Error:
+      return "error";
+    case LogLevel::Fatal:
+      return "fatal";
   }
   return "info";
 }
