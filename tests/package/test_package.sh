@@ -133,6 +133,13 @@ grep -q '^STREAM_KEY=telemetry:events$' "$work/check.txt" || fail "STREAM_KEY no
 sed -i '$d' "$config_dir/$instance.env"
 # The entries are there before the group: it must start at the stream's beginning.
 printf 'REDIS_URL=redis://127.0.0.1:%s\nGROUP_START_ID=0\n' "$port" >>"$config_dir/$instance.env"
+# Every instance of the template needs an HTTP port of its own (the default 0.0.0.0:9464 is one per host).
+http_port=""
+if redis-eventhubs-connector --help | grep -q HTTP_ADDRESS; then
+  http_port=$((port + 1))
+  while (exec 3<>"/dev/tcp/127.0.0.1/$http_port") 2>/dev/null; do http_port=$((http_port + 1)); done
+  echo "HTTP_ADDRESS=127.0.0.1:$http_port" >>"$config_dir/$instance.env"
+fi
 
 step "the installed binary drains $entries entries as $user with the template unit's environment"
 unit_file="$unit_dir/$package@.service"
@@ -162,6 +169,15 @@ done
 grep -q "\"consumer\":\"$(hostname)-$instance\"" "$work/connector.log" ||
   fail "CONSUMER_NAME is not the unit's %H-%i: $(head -3 "$work/connector.log")"
 [[ "$(stat -c %U "$state_dir/output/$(ls "$state_dir/output" | head -n 1)")" == "$user" ]] || fail "files not owned by $user"
+if [[ -n "$http_port" ]]; then
+  # /healthz answers 200 from the sandboxed user's process (HTTP/1.0: the server closes after answering).
+  exec 4<>"/dev/tcp/127.0.0.1/$http_port" || fail "nothing listens on HTTP_ADDRESS 127.0.0.1:$http_port"
+  printf 'GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n' >&4
+  reply=$(head -n 1 <&4 | tr -d '\r')
+  exec 4<&-
+  [[ "$reply" == "HTTP/1.1 200"* || "$reply" == "HTTP/1.0 200"* ]] || fail "GET /healthz answered '$reply'"
+  step "GET /healthz on 127.0.0.1:$http_port: $reply"
+fi
 kill -TERM "$connector_pid"
 status=0
 wait "$connector_pid" || status=$?
