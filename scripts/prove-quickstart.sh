@@ -5,6 +5,8 @@
 # Run by hand (as root; it downloads Debian packages and, in the interop test, npm packages):
 #   scripts/prove-quickstart.sh            # both commands
 #   QUICKSTART_STEPS=demo scripts/prove-quickstart.sh
+# Behind a TLS-intercepting proxy, QUICKSTART_EXTRA_CA_DIR names a folder of its CA certificates (*.crt),
+# trusted in the root as on the host (npm reaches its registry over HTTPS; apt uses plain HTTP).
 # The base tarball is cached in QUICKSTART_CACHE (default /var/cache/connector-quickstart), so only the
 # first run pays for debootstrap's downloads. The root is thrown away afterwards (QUICKSTART_KEEP=1 keeps it).
 set -euo pipefail
@@ -41,6 +43,11 @@ timed debootstrap --variant=minbase --include=git,ca-certificates --unpack-tarba
   bookworm "$root" "$mirror"
 git clone --quiet --no-local "$repo" "$root/root/redis-eventhubs-connector"
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+if [[ -n "${QUICKSTART_EXTRA_CA_DIR:-}" ]]; then
+  mkdir -p "$root/usr/local/share/ca-certificates"
+  cp "$QUICKSTART_EXTRA_CA_DIR"/*.crt "$root/usr/local/share/ca-certificates/"
+  chroot "$root" update-ca-certificates >/dev/null
+fi
 # As in every build chroot: packages do not start their services (redis-server would take port 6379 of
 # the host's network); on a real machine systemd starts it and setup.sh disables it again.
 printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"

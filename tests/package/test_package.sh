@@ -94,7 +94,7 @@ completions=$(bash -c 'source /usr/share/bash-completion/bash_completion
 
 step "--version"
 version=$(dpkg-query -W -f='${Version}' "$package")
-[[ "$(redis-eventhubs-connector --version)" == "redis-eventhubs-connector $version" ]] ||
+[[ "$(redis-eventhubs-connector --version)" == "redis-eventhubs-connector $version"* ]] ||
   fail "--version says '$(redis-eventhubs-connector --version)', the package is $version"
 
 step "systemd-analyze verify and security"
@@ -110,12 +110,22 @@ for unit in "$unit_dir/$package.service" "$work/$package@$instance.service"; do
 done
 
 # Redis for the rest: a server of this test's own, with entries waiting.
-port=$(( (RANDOM % 20000) + 30000 ))
-while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
-redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$work" >"$work/redis.log" 2>&1 &
-redis_pid=$!
-for _ in $(seq 100); do redis-cli -p "$port" PING 2>/dev/null | grep -q PONG && break; sleep 0.1; done
-redis-cli -p "$port" PING | grep -q PONG || fail "redis-server did not start: $(cat "$work/redis.log")"
+# A port found free can be taken by someone else before redis-server binds it (a shared machine): retry.
+for _ in 1 2 3 4 5; do
+  port=$(( (RANDOM % 20000) + 30000 ))
+  while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
+  redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$work" >"$work/redis.log" 2>&1 &
+  redis_pid=$!
+  for _ in $(seq 100); do
+    redis-cli -p "$port" PING 2>/dev/null | grep -q PONG && break
+    kill -0 "$redis_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  redis-cli -p "$port" PING 2>/dev/null | grep -q PONG && break
+  wait "$redis_pid" 2>/dev/null || true
+  redis_pid=""
+done
+[[ -n "$redis_pid" ]] || fail "redis-server did not start: $(cat "$work/redis.log")"
 for i in $(seq "$entries"); do echo "XADD telemetry:events * seq $i note \"package test\""; done |
   redis-cli -p "$port" >/dev/null
 
@@ -133,6 +143,13 @@ grep -q '^STREAM_KEY=telemetry:events$' "$work/check.txt" || fail "STREAM_KEY no
 sed -i '$d' "$config_dir/$instance.env"
 # The entries are there before the group: it must start at the stream's beginning.
 printf 'REDIS_URL=redis://127.0.0.1:%s\nGROUP_START_ID=0\n' "$port" >>"$config_dir/$instance.env"
+# Every instance of the template needs an HTTP port of its own (the default 0.0.0.0:9464 is one per host).
+http_port=""
+if redis-eventhubs-connector --help | grep -q HTTP_ADDRESS; then
+  http_port=$((port + 1))
+  while (exec 3<>"/dev/tcp/127.0.0.1/$http_port") 2>/dev/null; do http_port=$((http_port + 1)); done
+  echo "HTTP_ADDRESS=127.0.0.1:$http_port" >>"$config_dir/$instance.env"
+fi
 
 step "the installed binary drains $entries entries as $user with the template unit's environment"
 unit_file="$unit_dir/$package@.service"
@@ -152,8 +169,9 @@ setpriv --reuid="$user" --regid="$user" --init-groups --no-new-privs -- \
 connector_pid=$!
 drained=no
 for _ in $(seq 600); do
-  files=$(find "$state_dir/output" -maxdepth 1 -name '*.json' 2>/dev/null | wc -l)
-  pending=$(redis-cli -p "$port" XPENDING telemetry:events eventhubs-connector 2>/dev/null | head -n 1)
+  # The connector creates the output folder once it runs: until then there is nothing to count.
+  files=$({ find "$state_dir/output" -maxdepth 1 -name '*.json' 2>/dev/null || true; } | wc -l)
+  pending=$({ redis-cli -p "$port" XPENDING telemetry:events eventhubs-connector 2>/dev/null || true; } | head -n 1)
   if [[ "$files" == "$entries" && "$pending" == "0" ]]; then drained=yes; break; fi
   kill -0 "$connector_pid" 2>/dev/null || break
   sleep 0.1
@@ -162,6 +180,15 @@ done
 grep -q "\"consumer\":\"$(hostname)-$instance\"" "$work/connector.log" ||
   fail "CONSUMER_NAME is not the unit's %H-%i: $(head -3 "$work/connector.log")"
 [[ "$(stat -c %U "$state_dir/output/$(ls "$state_dir/output" | head -n 1)")" == "$user" ]] || fail "files not owned by $user"
+if [[ -n "$http_port" ]]; then
+  # /healthz answers 200 from the sandboxed user's process (HTTP/1.0: the server closes after answering).
+  exec 4<>"/dev/tcp/127.0.0.1/$http_port" || fail "nothing listens on HTTP_ADDRESS 127.0.0.1:$http_port"
+  printf 'GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n' >&4
+  reply=$(head -n 1 <&4 | tr -d '\r')
+  exec 4<&-
+  [[ "$reply" == "HTTP/1.1 200"* || "$reply" == "HTTP/1.0 200"* ]] || fail "GET /healthz answered '$reply'"
+  step "GET /healthz on 127.0.0.1:$http_port: $reply"
+fi
 kill -TERM "$connector_pid"
 status=0
 wait "$connector_pid" || status=$?

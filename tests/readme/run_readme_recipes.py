@@ -68,7 +68,9 @@ def run(line, body, build_dir):
         bin_dir.mkdir()
         cmake_wrapper(bin_dir, build_dir)
         (Path(temp) / "recipe.sh").write_text(body)
-        command = ["unshare", "--pid", "--fork", "--kill-child", "--mount-proc", "--net", "bash", "-c",
+        # No --mount-proc: it needs / to be a mount point, which it is not in a chroot; the recipes do not
+        # look at /proc, and every process in the PID namespace dies with its first one all the same.
+        command = ["unshare", "--pid", "--fork", "--kill-child", "--net", "bash", "-c",
                    'ip link set lo up && cd "$1" && exec bash -euo pipefail "$2"', "recipe",
                    str(work), str(Path(temp) / "recipe.sh")]
         env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}")
