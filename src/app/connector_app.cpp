@@ -40,7 +40,8 @@ std::unique_ptr<Sink> make_sink(const Config& config) {
   switch (config.output) {
     case OutputType::LocalFile:
       return std::make_unique<LocalFileSink>(
-          LocalFileSinkOptions{config.output_directory, config.output_fsync, config.stream_key});
+          LocalFileSinkOptions{config.output_directory, config.output_fsync, config.stream_key,
+                               config.output_layout, config.output_writers});
     case OutputType::Blackhole:
       return std::make_unique<BlackholeSink>();
     case OutputType::EventHubs:

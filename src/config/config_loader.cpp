@@ -65,6 +65,8 @@ constexpr std::array kSettings = {
     Setting{"OUTPUT_ADAPTER_TYPE", "Output", "LOCAL_FILE", "LOCAL_FILE, EVENT_HUBS or BLACKHOLE"},
     Setting{"OUTPUT_DIRECTORY", "Output", "./output", "LOCAL_FILE: directory for <entry-id>.json files"},
     Setting{"OUTPUT_FSYNC", "Output", "true", "LOCAL_FILE: make files durable before acking"},
+    Setting{"OUTPUT_LAYOUT", "Output", "flat", "LOCAL_FILE: flat (<id>.json) or hourly (YYYY/MM/DD/HH/<id>.json, UTC)"},
+    Setting{"OUTPUT_WRITERS", "Output", "2", "LOCAL_FILE: threads writing files, 1-32"},
     Setting{"EVENT_HUB_CONNECTION_STRING", "Event Hubs", "required for EVENT_HUBS",
             "Endpoint=sb://…;SharedAccessKeyName=…;SharedAccessKey=…[;EntityPath=…]", true},
     Setting{"EVENT_HUB_NAME", "Event Hubs", "EntityPath",
@@ -327,6 +329,17 @@ void resolve_output(Resolver& r, Config& config) {
   }
   config.output_directory = r.string_or("OUTPUT_DIRECTORY", "./output");
   config.output_fsync = r.boolean("OUTPUT_FSYNC", true);
+  if (const auto layout = r.get("OUTPUT_LAYOUT")) {
+    const auto word = text::to_lower(text::trim(*layout));
+    if (word == "flat") {
+      config.output_layout = OutputLayout::Flat;
+    } else if (word == "hourly") {
+      config.output_layout = OutputLayout::Hourly;
+    } else {
+      r.problem("OUTPUT_LAYOUT", in_quotes(*layout) + " is not flat or hourly");
+    }
+  }
+  config.output_writers = static_cast<std::size_t>(r.whole_number("OUTPUT_WRITERS", 1, 32, 2));
 }
 
 void resolve_tuning_and_logging(Resolver& r, Config& config) {
@@ -489,6 +502,8 @@ std::string describe_config(const Config& c) {
       {"OUTPUT_ADAPTER_TYPE", output},
       {"OUTPUT_DIRECTORY", c.output_directory.string()},
       {"OUTPUT_FSYNC", c.output_fsync ? "true" : "false"},
+      {"OUTPUT_LAYOUT", c.output_layout == OutputLayout::Hourly ? "hourly" : "flat"},
+      {"OUTPUT_WRITERS", std::to_string(c.output_writers)},
       {"EVENT_HUB_CONNECTION_STRING", c.eventhubs ? describe_connection_string(*c.eventhubs) : ""},
       {"EVENT_HUB_NAME", c.event_hub_name},
       {"EVENT_HUB_PARTITION_ID", optional(c.partition_id)},

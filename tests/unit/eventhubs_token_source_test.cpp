@@ -2,8 +2,8 @@
 
 #include <set>
 
-#include "common/errors.hpp"
 #include "common/backoff.hpp"
+#include "common/errors.hpp"
 #include "eventhubs/sas_token.hpp"
 #include "eventhubs/token_source.hpp"
 
