@@ -11,6 +11,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <mutex>
@@ -49,6 +50,9 @@ struct Settings {
   int instances = 1;
   bool fsync = false;
   std::string local_dir = "/dev/shm";
+  std::string layout = "flat";   // OUTPUT_LAYOUT
+  std::size_t writers = 0;       // OUTPUT_WRITERS; 0: the connector's default
+  std::string baseline_bin_dir;  // also run this build's connector, side by side
   std::vector<double> latency_rates;
   double latency_seconds = 10;
   std::string json_file;
@@ -64,6 +68,7 @@ struct Row {
   double cpu_seconds = 0;
   long peak_rss_kb = 0;
   double bytes = 0;
+  double redis_busy = 0;  // redis-server's user + system CPU seconds per wall second meanwhile
   double entries_per_second() const { return seconds > 0 ? entries / seconds : 0; }
   double mb_per_second() const { return seconds > 0 ? bytes / seconds / 1e6 : 0; }
   double cpu_per_million() const { return entries > 0 ? cpu_seconds * 1e6 / entries : 0; }
@@ -168,6 +173,17 @@ void preload(const RedisProcess& redis, std::size_t entries, std::size_t size) {
     for (std::size_t i = 0; i < chunk; ++i) connection.read_reply();
     done += chunk;
   }
+}
+
+/// used_cpu_user + used_cpu_sys of redis-server, from INFO CPU.
+double redis_cpu_seconds(RedisConnection& connection) {
+  const std::string info(connection.command({"INFO", "CPU"}).str());
+  double total = 0;
+  for (const char* key : {"used_cpu_user:", "used_cpu_sys:"}) {
+    const auto at = info.find(key);
+    if (at != std::string::npos) total += std::atof(info.c_str() + at + std::strlen(key));
+  }
+  return total;
 }
 
 bool drained(RedisConnection& connection, const std::string& group) {
@@ -277,7 +293,8 @@ class Scraper {
 };
 
 Row measure_connector(const Settings& settings, const RedisProcess& redis, const std::string& output,
-                      const std::string& metrics_mode, const TempDir& dir, int run) {
+                      const std::string& metrics_mode, const TempDir& dir, int run,
+                      const std::string& bin_dir) {
   const std::string group = fmt::format("bench-{}-{}", output, run);
   std::optional<FakeEventHubs> fake;
   std::map<std::string, std::string> env = {{"REDIS_URL", redis.url()},
@@ -303,6 +320,9 @@ Row measure_connector(const Settings& settings, const RedisProcess& redis, const
     env["OUTPUT_ADAPTER_TYPE"] = "LOCAL_FILE";
     env["OUTPUT_DIRECTORY"] = files.string();
     env["OUTPUT_FSYNC"] = settings.fsync ? "true" : "false";
+    // Only when asked: a build from before these settings must run with the same environment.
+    if (settings.layout != "flat") env["OUTPUT_LAYOUT"] = settings.layout;
+    if (settings.writers > 0) env["OUTPUT_WRITERS"] = std::to_string(settings.writers);
   } else {
     fake = start_fake(settings, dir, false);
     env["OUTPUT_ADAPTER_TYPE"] = "EVENT_HUBS";
@@ -310,13 +330,14 @@ Row measure_connector(const Settings& settings, const RedisProcess& redis, const
   }
   RedisConnection probe(redis.options());
   probe.connect();
+  const double redis_cpu_before = redis_cpu_seconds(probe);
   const auto started = Clock::now();
   std::vector<std::unique_ptr<ChildProcess>> instances;
   for (int i = 0; i < settings.instances; ++i) {
     auto instance_env = env;
     instance_env["CONSUMER_NAME"] = fmt::format("bench-{}", i);
     instances.push_back(std::make_unique<ChildProcess>(
-        std::vector<std::string>{settings.bin_dir + "/redis-eventhubs-connector"},
+        std::vector<std::string>{bin_dir + "/redis-eventhubs-connector"},
         dir.path() / fmt::format("connector-{}-{}.log", run, i), instance_env, dir.path()));
   }
   std::optional<Scraper> scraper;
@@ -331,6 +352,7 @@ Row measure_connector(const Settings& settings, const RedisProcess& redis, const
   Row row;
   row.seconds = std::chrono::duration<double>(Clock::now() - started).count();
   scraper.reset();
+  row.redis_busy = (redis_cpu_seconds(probe) - redis_cpu_before) / row.seconds;
   for (auto& instance : instances) {
     const ProcessUsage usage = usage_of(instance->pid());
     row.cpu_seconds += usage.cpu_seconds;
@@ -344,6 +366,9 @@ Row measure_connector(const Settings& settings, const RedisProcess& redis, const
   std::error_code ignored;
   std::filesystem::remove_all(files, ignored);
   row.name = output + (output == "local_file" ? (settings.fsync ? " (fsync)" : " (no fsync)") : "");
+  if (output == "local_file" && settings.layout != "flat") row.name += " " + settings.layout;
+  if (output == "local_file" && settings.writers > 0) row.name += fmt::format(" w={}", settings.writers);
+  if (bin_dir != settings.bin_dir) row.name += " [baseline]";
   row.name += fmt::format(" b={} f={} i={}", settings.batch_size, settings.in_flight, settings.instances);
   if (settings.metrics_modes.size() > 1 || metrics_on) row.name += " metrics=" + metrics_mode;
   row.entries = settings.entries;
@@ -411,7 +436,10 @@ LatencyRow measure_latency(const Settings& settings, const RedisProcess& redis, 
   if (output == "blackhole") {
     inner = std::make_unique<BlackholeSink>();
   } else if (output == "local_file") {
-    inner = std::make_unique<LocalFileSink>(LocalFileSinkOptions{files, settings.fsync, kStream});
+    LocalFileSinkOptions options{files, settings.fsync, kStream};
+    options.layout = settings.layout == "hourly" ? OutputLayout::Hourly : OutputLayout::Flat;
+    if (settings.writers > 0) options.writers = settings.writers;
+    inner = std::make_unique<LocalFileSink>(options);
   } else {
     fake = start_fake(settings, dir, false);
     EventHubsSinkOptions options;
@@ -504,6 +532,11 @@ int main(int argc, char* argv[]) {
   app.add_flag("--fsync", settings.fsync, "LOCAL_FILE with OUTPUT_FSYNC=true");
   app.add_option("--local-dir", settings.local_dir, "where LOCAL_FILE writes (tmpfs by default)")
       ->capture_default_str();
+  app.add_option("--layout", settings.layout, "LOCAL_FILE: OUTPUT_LAYOUT, flat or hourly")
+      ->capture_default_str();
+  app.add_option("--writers", settings.writers, "LOCAL_FILE: OUTPUT_WRITERS (0: the connector's default)");
+  app.add_option("--baseline-bin-dir", settings.baseline_bin_dir,
+                 "also run the connector of this build directory before each output, for before/after");
   app.add_option("--latency-rates", settings.latency_rates, "entries/s for the latency mode, e.g. 1000,20000")
       ->delimiter(',');
   app.add_option("--latency-seconds", settings.latency_seconds)->capture_default_str();
@@ -515,6 +548,9 @@ int main(int argc, char* argv[]) {
   app.add_option("--bin-dir", settings.bin_dir, "build directory with the connector and tools")->required();
   CLI11_PARSE(app, argc, argv);
   settings.bin_dir = std::filesystem::absolute(settings.bin_dir).string();  // children run in a temp dir
+  if (!settings.baseline_bin_dir.empty()) {
+    settings.baseline_bin_dir = std::filesystem::absolute(settings.baseline_bin_dir).string();
+  }
   ::signal(SIGPIPE, SIG_IGN);
   set_logger_options(LogLevel::Warn, LogFormat::Json);
 
@@ -527,16 +563,21 @@ int main(int argc, char* argv[]) {
     int run = 0;
     for (const auto& output : settings.outputs) {
       for (const auto& mode : settings.metrics_modes) {
-        rows.push_back(measure_connector(settings, redis, output, mode, dir, ++run));
+        if (!settings.baseline_bin_dir.empty()) {
+          rows.push_back(
+              measure_connector(settings, redis, output, mode, dir, ++run, settings.baseline_bin_dir));
+        }
+        rows.push_back(measure_connector(settings, redis, output, mode, dir, ++run, settings.bin_dir));
       }
     }
     const double ceiling = rows.front().entries_per_second();
-    fmt::print("{:<48} {:>10} {:>12} {:>8} {:>11} {:>12} {:>9}\n", "run", "entries", "entries/s", "MB/s",
-               "of ceiling", "CPU s/M", "RSS MB");
+    fmt::print("{:<56} {:>10} {:>12} {:>8} {:>11} {:>12} {:>9} {:>11}\n", "run", "entries", "entries/s",
+               "MB/s", "of ceiling", "CPU s/M", "RSS MB", "redis busy");
     for (const auto& row : rows) {
-      fmt::print("{:<48} {:>10} {:>12.0f} {:>8.1f} {:>10.0f}% {:>12.2f} {:>9.1f}\n", row.name, row.entries,
-                 row.entries_per_second(), row.mb_per_second(), 100 * row.entries_per_second() / ceiling,
-                 row.cpu_per_million(), row.peak_rss_kb / 1024.0);
+      fmt::print("{:<56} {:>10} {:>12.0f} {:>8.1f} {:>10.0f}% {:>12.2f} {:>9.1f} {:>11.2f}\n", row.name,
+                 row.entries, row.entries_per_second(), row.mb_per_second(),
+                 100 * row.entries_per_second() / ceiling, row.cpu_per_million(), row.peak_rss_kb / 1024.0,
+                 row.redis_busy);
       results["throughput"].push_back({{"run", row.name},
                                        {"entries", row.entries},
                                        {"seconds", row.seconds},
@@ -544,7 +585,8 @@ int main(int argc, char* argv[]) {
                                        {"mb_per_second", row.mb_per_second()},
                                        {"fraction_of_ceiling", row.entries_per_second() / ceiling},
                                        {"cpu_seconds_per_million", row.cpu_per_million()},
-                                       {"peak_rss_mb", row.peak_rss_kb / 1024.0}});
+                                       {"peak_rss_mb", row.peak_rss_kb / 1024.0},
+                                       {"redis_busy", row.redis_busy}});
     }
   }
   if (!settings.latency_rates.empty()) {

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdio>
+#include <mutex>
 #include <thread>
 
 #include "app/observability.hpp"
@@ -48,7 +49,8 @@ std::unique_ptr<Sink> make_sink(const Config& config,
   switch (config.output) {
     case OutputType::LocalFile:
       return std::make_unique<LocalFileSink>(
-          LocalFileSinkOptions{config.output_directory, config.output_fsync, config.stream_key});
+          LocalFileSinkOptions{config.output_directory, config.output_fsync, config.stream_key,
+                               config.output_layout, config.output_writers});
     case OutputType::Blackhole:
       return std::make_unique<BlackholeSink>();
     case OutputType::EventHubs: {
@@ -108,33 +110,44 @@ constexpr timespec kSignalTick{0, 100'000'000};
 
 /// Takes SIGINT/SIGTERM while the connector starts (connect retries, TLS handshakes, the Event Hubs
 /// attach can each wait many seconds) and ends the process at once. That loses nothing: whatever was
-/// read but not confirmed is still pending in Redis, exactly as after a crash. Disarmed before
-/// supervise() takes over the signals; one that arrives in between stays pending for supervise().
+/// read but not confirmed is still pending in Redis, exactly as after a crash. Once disarmed (the
+/// pipeline runs), a signal it has just taken is raised again, so supervise() gets it and stops
+/// gracefully: no signal falls between the two.
 class StartupSignalWatcher {
  public:
-  StartupSignalWatcher()
-      : thread_([this] {
-          const sigset_t set = stop_signals();
-          while (!disarmed_.load()) {
-            const int signo = ::sigtimedwait(&set, nullptr, &kSignalTick);
-            if (signo <= 0) continue;
-            logger().info("shutdown_requested", {{"signal", signal_name(signo)}, {"phase", "startup"}});
-            logger().info("connector_stopped", {{"exit_status", static_cast<int>(kExitOk)}});
-            std::fflush(stdout);
-            ::_exit(kExitOk);
-          }
-        }) {}
+  StartupSignalWatcher() : thread_([this] { watch(); }) {}
   StartupSignalWatcher(const StartupSignalWatcher&) = delete;
   StartupSignalWatcher& operator=(const StartupSignalWatcher&) = delete;
   ~StartupSignalWatcher() { disarm(); }
 
   void disarm() {
-    disarmed_ = true;
+    {
+      std::lock_guard lock(mutex_);
+      disarmed_ = true;
+    }
     if (thread_.joinable()) thread_.join();
   }
 
  private:
-  std::atomic<bool> disarmed_{false};
+  void watch() {
+    const sigset_t set = stop_signals();
+    for (;;) {
+      const int signo = ::sigtimedwait(&set, nullptr, &kSignalTick);
+      std::lock_guard lock(mutex_);
+      if (disarmed_) {
+        if (signo > 0) ::kill(::getpid(), signo);  // blocked in every thread: pending for supervise()
+        return;
+      }
+      if (signo <= 0) continue;
+      logger().info("shutdown_requested", {{"signal", signal_name(signo)}, {"phase", "startup"}});
+      logger().info("connector_stopped", {{"exit_status", static_cast<int>(kExitOk)}});
+      std::fflush(stdout);
+      ::_exit(kExitOk);
+    }
+  }
+
+  std::mutex mutex_;
+  bool disarmed_ = false;  // guarded by mutex_
   std::thread thread_;
 };
 
@@ -246,6 +259,7 @@ int run_connector(const Config& config) {
   int status = kExitOk;
   try {
     pipeline.start();
+    startup_signals.disarm();
     logger().info("connector_started",
                   {{"version", build_version()},
                    {"commit", build_commit()},
@@ -255,7 +269,6 @@ int run_connector(const Config& config) {
                    {"consumer", config.consumer_name},
                    {"batch_size", config.batch_size},
                    {"max_in_flight_batches", config.max_in_flight_batches}});
-    startup_signals.disarm();
     status = supervise(pipeline);
   } catch (const ConnectorError& error) {
     status = report_failure("startup_failed", error);

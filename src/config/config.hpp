@@ -81,6 +81,8 @@ struct EntraSettings {
 };
 
 enum class OutputType { LocalFile, EventHubs, Blackhole };
+/// LOCAL_FILE: `<dir>/<id>.json` (Flat) or `<dir>/YYYY/MM/DD/HH/<id>.json` by the ID's UTC time (Hourly).
+enum class OutputLayout { Flat, Hourly };
 enum class LogLevel { Trace = 10, Debug = 20, Info = 30, Warn = 40, Error = 50, Fatal = 60 };
 enum class LogFormat { Json, Pretty };
 
@@ -97,6 +99,8 @@ struct Config {
   OutputType output = OutputType::LocalFile;
   std::filesystem::path output_directory = "./output";
   bool output_fsync = true;
+  OutputLayout output_layout = OutputLayout::Flat;
+  std::size_t output_writers = 2;
 
   std::optional<EventHubsConnectionString> eventhubs;  // set when OUTPUT_ADAPTER_TYPE=EVENT_HUBS
   std::string event_hub_name;                          // from EVENT_HUB_NAME or EntityPath

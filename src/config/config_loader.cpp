@@ -64,6 +64,9 @@ constexpr std::array kSettings = {
     Setting{"OUTPUT_ADAPTER_TYPE", "Output", "LOCAL_FILE", "LOCAL_FILE, EVENT_HUBS or BLACKHOLE"},
     Setting{"OUTPUT_DIRECTORY", "Output", "./output", "LOCAL_FILE: directory for <entry-id>.json files"},
     Setting{"OUTPUT_FSYNC", "Output", "true", "LOCAL_FILE: make files durable before acking"},
+    Setting{"OUTPUT_LAYOUT", "Output", "flat",
+            "LOCAL_FILE: flat (<id>.json) or hourly (YYYY/MM/DD/HH/<id>.json, UTC)"},
+    Setting{"OUTPUT_WRITERS", "Output", "2", "LOCAL_FILE: threads writing files, 1-32"},
     Setting{"EVENT_HUB_CONNECTION_STRING", "Event Hubs", "required for EVENT_HUBS",
             "Endpoint=sb://…;SharedAccessKeyName=…;SharedAccessKey=…[;EntityPath=…]", true},
     Setting{"EVENT_HUB_FULLY_QUALIFIED_NAMESPACE", "Event Hubs", "",
@@ -74,7 +77,8 @@ constexpr std::array kSettings = {
     Setting{"PARTITION_KEY_FIELD", "Event Hubs", "", "field whose value is the partition key"},
     Setting{"EVENT_HUBS_TLS_CA_FILE", "Event Hubs", "system store",
             "extra CA (PEM) for the Event Hubs endpoint"},
-    Setting{"AZURE_TENANT_ID", "Microsoft Entra ID", "", "tenant of the app registration or workload identity"},
+    Setting{"AZURE_TENANT_ID", "Microsoft Entra ID", "",
+            "tenant of the app registration or workload identity"},
     Setting{"AZURE_CLIENT_ID", "Microsoft Entra ID", "",
             "client ID of the app registration, workload identity or user-assigned managed identity"},
     Setting{"AZURE_CLIENT_SECRET", "Microsoft Entra ID", "", "client secret (ClientSecretCredential)", true},
@@ -82,7 +86,8 @@ constexpr std::array kSettings = {
             "workload identity: the projected service account token, read at every refresh"},
     Setting{"AZURE_AUTHORITY_HOST", "Microsoft Entra ID", "https://login.microsoftonline.com/",
             "Entra ID authority (sovereign clouds)"},
-    Setting{"IDENTITY_ENDPOINT", "Microsoft Entra ID", "", "managed identity endpoint (App Service, Container Apps)"},
+    Setting{"IDENTITY_ENDPOINT", "Microsoft Entra ID", "",
+            "managed identity endpoint (App Service, Container Apps)"},
     Setting{"IDENTITY_HEADER", "Microsoft Entra ID", "", "header value for IDENTITY_ENDPOINT", true},
     Setting{"AZURE_POD_IDENTITY_AUTHORITY_HOST", "Microsoft Entra ID", "http://169.254.169.254",
             "instance metadata service (IMDS) host for managed identity"},
@@ -303,7 +308,8 @@ void resolve_eventhubs_namespace(Resolver& r, Config& config, std::string_view v
     const auto digits = host.substr(colon + 1);
     unsigned port = 0;
     const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
-    if (digits.empty() || ec != std::errc{} || end != digits.data() + digits.size() || port == 0 || port > 65535) {
+    if (digits.empty() || ec != std::errc{} || end != digits.data() + digits.size() || port == 0 ||
+        port > 65535) {
       r.problem("EVENT_HUB_FULLY_QUALIFIED_NAMESPACE", in_quotes(value) + " has no valid port after ':'");
       return;
     }
@@ -338,9 +344,10 @@ void resolve_eventhubs(Resolver& r, Config& config) {
 
   if (const auto fqns = r.get("EVENT_HUB_FULLY_QUALIFIED_NAMESPACE")) {
     if (r.get("EVENT_HUB_CONNECTION_STRING")) {
-      r.problem("EVENT_HUB_FULLY_QUALIFIED_NAMESPACE",
-                "set together with EVENT_HUB_CONNECTION_STRING; use the namespace (Microsoft Entra ID) or the "
-                "connection string (SAS), not both");
+      r.problem(
+          "EVENT_HUB_FULLY_QUALIFIED_NAMESPACE",
+          "set together with EVENT_HUB_CONNECTION_STRING; use the namespace (Microsoft Entra ID) or the "
+          "connection string (SAS), not both");
       return;
     }
     resolve_eventhubs_namespace(r, config, *fqns);
@@ -386,8 +393,9 @@ void resolve_entra(Resolver& r, Config& config) {
     }
   }
   if (config.redis_entra && !config.redis.password.empty()) {
-    r.problem("REDIS_AUTH", "entra takes the password from Microsoft Entra ID; unset REDIS_PASSWORD and the "
-                            "password in REDIS_URL");
+    r.problem("REDIS_AUTH",
+              "entra takes the password from Microsoft Entra ID; unset REDIS_PASSWORD and the "
+              "password in REDIS_URL");
   }
   if (!config.eventhubs_entra && !config.redis_entra) return;
 
@@ -405,23 +413,27 @@ void resolve_entra(Resolver& r, Config& config) {
 
   const bool client_flow = !e.client_secret.empty() || !e.federated_token_file.empty();
   if (!e.tenant_id.empty() && e.client_id.empty()) {
-    r.problem("AZURE_TENANT_ID", "set without AZURE_CLIENT_ID; set the client ID of the app registration or "
-                                 "workload identity too");
+    r.problem("AZURE_TENANT_ID",
+              "set without AZURE_CLIENT_ID; set the client ID of the app registration or "
+              "workload identity too");
   }
   if (client_flow && e.tenant_id.empty()) {
-    r.problem("AZURE_TENANT_ID", std::string("required with ") +
-                                     (e.client_secret.empty() ? "AZURE_FEDERATED_TOKEN_FILE" : "AZURE_CLIENT_SECRET"));
+    r.problem("AZURE_TENANT_ID",
+              std::string("required with ") +
+                  (e.client_secret.empty() ? "AZURE_FEDERATED_TOKEN_FILE" : "AZURE_CLIENT_SECRET"));
   }
   if (client_flow && e.client_id.empty() && e.tenant_id.empty()) {
-    r.problem("AZURE_CLIENT_ID", std::string("required with ") +
-                                     (e.client_secret.empty() ? "AZURE_FEDERATED_TOKEN_FILE" : "AZURE_CLIENT_SECRET"));
+    r.problem("AZURE_CLIENT_ID",
+              std::string("required with ") +
+                  (e.client_secret.empty() ? "AZURE_FEDERATED_TOKEN_FILE" : "AZURE_CLIENT_SECRET"));
   }
   if (!e.federated_token_file.empty() && e.client_secret.empty()) {
     r.readable_file("AZURE_FEDERATED_TOKEN_FILE", e.federated_token_file);
   }
   if (e.identity_endpoint.empty() != e.identity_header.empty()) {
-    r.problem(e.identity_header.empty() ? "IDENTITY_HEADER" : "IDENTITY_ENDPOINT",
-              "managed identity on App Service / Container Apps needs both IDENTITY_ENDPOINT and IDENTITY_HEADER");
+    r.problem(
+        e.identity_header.empty() ? "IDENTITY_HEADER" : "IDENTITY_ENDPOINT",
+        "managed identity on App Service / Container Apps needs both IDENTITY_ENDPOINT and IDENTITY_HEADER");
   }
   if (!e.authority_host.starts_with("https://")) {
     r.problem("AZURE_AUTHORITY_HOST", in_quotes(e.authority_host) + " is not an https:// URL");
@@ -457,6 +469,17 @@ void resolve_output(Resolver& r, Config& config) {
   }
   config.output_directory = r.string_or("OUTPUT_DIRECTORY", "./output");
   config.output_fsync = r.boolean("OUTPUT_FSYNC", true);
+  if (const auto layout = r.get("OUTPUT_LAYOUT")) {
+    const auto word = text::to_lower(text::trim(*layout));
+    if (word == "flat") {
+      config.output_layout = OutputLayout::Flat;
+    } else if (word == "hourly") {
+      config.output_layout = OutputLayout::Hourly;
+    } else {
+      r.problem("OUTPUT_LAYOUT", in_quotes(*layout) + " is not flat or hourly");
+    }
+  }
+  config.output_writers = static_cast<std::size_t>(r.whole_number("OUTPUT_WRITERS", 1, 32, 2));
 }
 
 void resolve_tuning_and_logging(Resolver& r, Config& config) {
@@ -653,9 +676,14 @@ std::string describe_config(const Config& c) {
       {"OUTPUT_ADAPTER_TYPE", output},
       {"OUTPUT_DIRECTORY", c.output_directory.string()},
       {"OUTPUT_FSYNC", c.output_fsync ? "true" : "false"},
+      {"OUTPUT_LAYOUT", c.output_layout == OutputLayout::Hourly ? "hourly" : "flat"},
+      {"OUTPUT_WRITERS", std::to_string(c.output_writers)},
       {"EVENT_HUB_CONNECTION_STRING",
        c.eventhubs && !c.eventhubs_entra ? describe_connection_string(*c.eventhubs) : ""},
-      {"EVENT_HUB_FULLY_QUALIFIED_NAMESPACE", c.eventhubs_entra ? c.eventhubs->host + (c.eventhubs->port == 5671 ? "" : ":" + std::to_string(c.eventhubs->port)) : ""},
+      {"EVENT_HUB_FULLY_QUALIFIED_NAMESPACE",
+       c.eventhubs_entra
+           ? c.eventhubs->host + (c.eventhubs->port == 5671 ? "" : ":" + std::to_string(c.eventhubs->port))
+           : ""},
       {"EVENT_HUB_NAME", c.event_hub_name},
       {"EVENT_HUB_PARTITION_ID", optional(c.partition_id)},
       {"PARTITION_KEY_FIELD", optional(c.partition_key_field)},

@@ -1,13 +1,14 @@
 #include "sinks/local_file_sink.hpp"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <limits>
-
-#include <fmt/format.h>
+#include <optional>
 
 #include "common/errors.hpp"
 #include "core/json_writer.hpp"
@@ -15,16 +16,6 @@
 
 namespace connector {
 namespace {
-// A stream entry ID is "<ms>-<seq>"; anything else never becomes a file name (no path tricks).
-bool is_entry_id(std::string_view id) {
-  const auto dash = id.find('-');
-  if (dash == std::string_view::npos || dash == 0 || dash + 1 == id.size() || id.size() > 41) return false;
-  for (std::size_t i = 0; i < id.size(); ++i) {
-    if (i != dash && (id[i] < '0' || id[i] > '9')) return false;
-  }
-  return true;
-}
-
 std::string errno_text(int error) { return std::strerror(error); }
 
 bool write_all(int fd, const std::string& data) {
@@ -83,130 +74,235 @@ void render_event_file(std::string& out, const Event& event, std::string_view st
   out.append("}\n");
 }
 
-LocalFileSink::LocalFileSink(LocalFileSinkOptions options) : options_(std::move(options)) {}
+/// One batch on its way through the writers (and the syncer).
+struct LocalFileSink::Job {
+  Batch batch;
+  CompletionCallback done;
+  std::vector<Completion> completions;
+  std::vector<std::uint64_t> generations;  // the opening of OUTPUT_DIRECTORY each file went into
+  std::atomic<std::size_t> slices_left{0};
+};
 
-LocalFileSink::~LocalFileSink() {
-  stop(std::chrono::milliseconds(0));
-  if (directory_fd_ >= 0) ::close(directory_fd_);
+/// What one writer thread keeps between files, so that a file costs no heap allocation.
+class LocalFileSink::Writer {
+ public:
+  Writer(OutputDirectory& directory, const LocalFileSinkOptions& options, std::size_t index)
+      : directory_(directory),
+        options_(options),
+        // Unique per process and thread, so that two writers of one redelivered entry never share one.
+        temporary_suffix_(fmt::format(".{}.{}.tmp", ::getpid(), index)) {}
+
+  void write(Job& job, std::size_t begin, std::size_t end) {
+    for (std::size_t i = begin; i < end; ++i) {
+      const Event& event = job.batch[i];
+      Completion& completion = job.completions[i];
+      completion.index = i;
+      const auto milliseconds = entry_id_milliseconds(event.entry_id);
+      if (!milliseconds) {
+        completion.outcome = Outcome::Reject;
+        completion.reason = fmt::format("entry ID '{}' cannot name a file", event.entry_id);
+        continue;
+      }
+      buffer_.clear();
+      render_event_file(buffer_, event, options_.stream_key);
+      temporary_.assign(".").append(event.entry_id).append(temporary_suffix_);
+      final_name_.assign(event.entry_id).append(".json");
+      const std::uint64_t hour = options_.layout == OutputLayout::Hourly ? *milliseconds / 3'600'000 : 0;
+      int error = 0;
+      // A second attempt after the directory turned out to be gone (removed, replaced).
+      for (int attempt = 0; attempt < 2; ++attempt) {
+        error = write_here(hour);
+        if (error != ENOENT) break;
+        const std::uint64_t seen = current_ ? current_->generation() : directory_.root()->generation();
+        if (!directory_.refresh(seen) && current_) directory_.forget(current_);  // an hour directory removed
+        current_.reset();
+      }
+      if (error != 0) {
+        // A full or read-only disk can heal; the pipeline retries with back-off.
+        completion.outcome = Outcome::Retry;
+        completion.reason =
+            fmt::format("writing {} in '{}' failed: {}", relative_file_of(event.entry_id, options_.layout),
+                        options_.directory.string(), errno_text(error));
+      } else {
+        job.generations[i] = current_->generation();
+      }
+    }
+  }
+
+ private:
+  // Writes buffer_ as final_name_ into the directory of `hour`; 0 or an errno value.
+  int write_here(std::uint64_t hour) {
+    if (!current_ || hour != hour_) {
+      current_ = directory_.directory_for(hour);
+      hour_ = hour;
+      if (!current_) return errno;
+    }
+    const int directory = current_->fd();
+    const int fd = ::openat(directory, temporary_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return errno;
+    int error = write_all(fd, buffer_) ? 0 : errno;
+    if (::close(fd) != 0 && error == 0) error = errno;
+    if (error == 0 && ::renameat(directory, temporary_.c_str(), directory, final_name_.c_str()) != 0)
+      error = errno;
+    if (error != 0) ::unlinkat(directory, temporary_.c_str(), 0);
+    return error;
+  }
+
+  OutputDirectory& directory_;
+  const LocalFileSinkOptions& options_;
+  const std::string temporary_suffix_;
+  std::string buffer_;
+  std::string temporary_;
+  std::string final_name_;
+  std::shared_ptr<const DirectoryHandle> current_;  // the directory of hour_
+  std::uint64_t hour_ = 0;
+};
+
+LocalFileSink::LocalFileSink(LocalFileSinkOptions options)
+    : options_(std::move(options)), directory_(options_.directory, options_.layout) {
+  options_.writers = std::max<std::size_t>(options_.writers, 1);
 }
 
+LocalFileSink::~LocalFileSink() { stop(std::chrono::milliseconds(0)); }
+
 void LocalFileSink::start() {
-  std::error_code error;
-  std::filesystem::create_directories(options_.directory, error);
-  if (error) {
-    throw ConnectorError(fmt::format("cannot create OUTPUT_DIRECTORY '{}': {}; check the path and its permissions",
-                                     options_.directory.string(), error.message()));
-  }
-  directory_fd_ = ::open(options_.directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (directory_fd_ < 0 || ::faccessat(directory_fd_, ".", W_OK, AT_EACCESS) != 0) {
-    throw ConnectorError(fmt::format("OUTPUT_DIRECTORY '{}' is not a writable directory: {}",
-                                     options_.directory.string(), errno_text(errno)));
-  }
+  directory_.open();
   stopping_ = false;
   running_ = true;
-  writer_ = std::thread([this] { run(); });
+  for (std::size_t i = 0; i < options_.writers; ++i) writers_.emplace_back([this, i] { run_writer(i); });
+  if (options_.fsync) syncer_ = std::thread([this] { run_syncer(); });
   logger().info("output_ready", {{"output", "LOCAL_FILE"},
                                  {"directory", options_.directory.string()},
-                                 {"fsync", options_.fsync}});
+                                 {"fsync", options_.fsync},
+                                 {"layout", options_.layout == OutputLayout::Hourly ? "hourly" : "flat"},
+                                 {"writers", options_.writers}});
 }
 
 void LocalFileSink::send(Batch batch, CompletionCallback done) {
+  if (batch.empty()) return;
+  // Once per batch: a directory moved away (and recreated) is noticed even though writes into it succeed.
+  directory_.refresh(directory_.root()->generation());
+  auto job = std::make_shared<Job>();
+  job->batch = std::move(batch);
+  job->done = std::move(done);
+  job->completions.resize(job->batch.size());
+  job->generations.resize(job->batch.size());
+  // Slices of at least kMinSlice entries: fewer hand-overs for small batches.
+  constexpr std::size_t kMinSlice = 16;
+  const std::size_t size = job->batch.size();
+  const std::size_t slices = std::clamp<std::size_t>(size / kMinSlice, 1, options_.writers);
+  job->slices_left = slices;
   {
     std::lock_guard lock(mutex_);
-    jobs_.push_back(Job{std::move(batch), std::move(done)});
+    for (std::size_t s = 0; s < slices; ++s)
+      slices_.push_back(Slice{job, size * s / slices, size * (s + 1) / slices});
   }
-  changed_.notify_all();
+  if (slices == 1) {
+    work_.notify_one();
+  } else {
+    work_.notify_all();
+  }
 }
 
 void LocalFileSink::stop(std::chrono::milliseconds grace) {
-  if (!writer_.joinable()) return;
+  if (writers_.empty()) return;
   {
     std::unique_lock lock(mutex_);
-    changed_.wait_for(lock, grace, [this] { return jobs_.empty() && !busy_; });
+    idle_.wait_for(lock, grace, [this] { return slices_.empty() && unsynced_.empty() && busy_ == 0; });
     stopping_ = true;  // what is still queued is not reported: it stays pending in Redis
-    jobs_.clear();
+    slices_.clear();
+    unsynced_.clear();
   }
-  changed_.notify_all();
-  writer_.join();
+  work_.notify_all();
+  synced_.notify_all();
+  for (auto& writer : writers_) writer.join();
+  writers_.clear();
+  if (syncer_.joinable()) syncer_.join();
   running_ = false;
 }
 
 std::size_t LocalFileSink::max_event_bytes() const { return std::numeric_limits<std::size_t>::max(); }
 
-void LocalFileSink::run() {
+void LocalFileSink::run_writer(std::size_t index) {
+  Writer writer(directory_, options_, index);
   for (;;) {
-    Job job;
+    Slice slice;
     {
       std::unique_lock lock(mutex_);
-      changed_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
+      work_.wait(lock, [this] { return stopping_ || !slices_.empty(); });
       if (stopping_) return;
-      job = std::move(jobs_.front());
-      jobs_.pop_front();
-      busy_ = true;
+      slice = std::move(slices_.front());
+      slices_.pop_front();
+      ++busy_;
     }
-    std::vector<Completion> completions = write_batch(job.batch);
-    job.done(std::move(completions));
+    writer.write(*slice.job, slice.begin, slice.end);
+    if (slice.job->slices_left.fetch_sub(1) == 1) written(slice.job);
     {
       std::lock_guard lock(mutex_);
-      busy_ = false;
+      --busy_;
     }
-    changed_.notify_all();
+    idle_.notify_all();
   }
 }
 
-std::vector<Completion> LocalFileSink::write_batch(const Batch& batch) {
-  std::vector<Completion> completions(batch.size());
-  const std::string pid = std::to_string(::getpid());
-  std::string temporary;
-  std::string final_name;
-  bool wrote_any = false;
-  for (std::size_t i = 0; i < batch.size(); ++i) {
-    const Event& event = batch[i];
-    Completion& completion = completions[i];
-    completion.index = i;
-    if (!is_entry_id(event.entry_id)) {
-      completion.outcome = Outcome::Reject;
-      completion.reason = fmt::format("entry ID '{}' cannot name a file", event.entry_id);
-      continue;
+void LocalFileSink::written(const std::shared_ptr<Job>& job) {
+  const bool wrote_any = std::any_of(job->completions.begin(), job->completions.end(),
+                                     [](const Completion& c) { return c.outcome == Outcome::Accepted; });
+  if (!options_.fsync || !wrote_any) {
+    finish(*job, {});
+    return;
+  }
+  {
+    std::lock_guard lock(mutex_);
+    unsynced_.push_back(job);
+  }
+  synced_.notify_one();
+}
+
+void LocalFileSink::run_syncer() {
+  for (;;) {
+    std::vector<std::shared_ptr<Job>> jobs;
+    {
+      std::unique_lock lock(mutex_);
+      synced_.wait(lock, [this] { return stopping_ || !unsynced_.empty(); });
+      if (stopping_) return;
+      jobs.swap(unsynced_);
+      ++busy_;
     }
-    buffer_.clear();
-    render_event_file(buffer_, event, options_.stream_key);
-    // Unique per process so that two instances writing a redelivered entry never share a temporary.
-    temporary = fmt::format(".{}.{}.tmp", event.entry_id, pid);
-    final_name = event.entry_id + ".json";
-    const int fd = ::openat(directory_fd_, temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    int error = 0;
-    if (fd < 0) {
-      error = errno;
-    } else {
-      if (!write_all(fd, buffer_)) error = errno;
-      if (::close(fd) != 0 && error == 0) error = errno;
-      if (error == 0 && ::renameat(directory_fd_, temporary.c_str(), directory_fd_, final_name.c_str()) != 0) {
-        error = errno;
-      }
-      if (error != 0) ::unlinkat(directory_fd_, temporary.c_str(), 0);
+    // Every file of these jobs was written before this call: one syncfs() makes all of them, their
+    // directory entries and any new hour directories durable (group commit: while it runs, the next
+    // batches gather for the next one).
+    std::string error;
+    if (::syncfs(directory_.root()->fd()) != 0) {
+      error = fmt::format("syncfs on '{}' failed: {}", options_.directory.string(), errno_text(errno));
     }
-    if (error != 0) {
-      // A full or read-only disk can heal; the pipeline retries with back-off.
+    for (const auto& job : jobs) finish(*job, error);
+    {
+      std::lock_guard lock(mutex_);
+      --busy_;
+    }
+    idle_.notify_all();
+  }
+}
+
+void LocalFileSink::finish(Job& job, const std::string& sync_error) {
+  // Files written into a directory that the path no longer names (removed or replaced meanwhile) are
+  // not where anyone looks: write them again.
+  directory_.refresh(directory_.root()->generation());
+  const std::uint64_t current = directory_.root()->generation();
+  for (std::size_t i = 0; i < job.completions.size(); ++i) {
+    Completion& completion = job.completions[i];
+    if (completion.outcome != Outcome::Accepted) continue;
+    if (!sync_error.empty()) {
       completion.outcome = Outcome::Retry;
-      completion.reason = fmt::format("writing {} in '{}' failed: {}", final_name, options_.directory.string(),
-                                      errno_text(error));
-    } else {
-      wrote_any = true;
+      completion.reason = sync_error;
+    } else if (job.generations[i] != current) {
+      completion.outcome = Outcome::Retry;
+      completion.reason =
+          fmt::format("OUTPUT_DIRECTORY '{}' was replaced while writing", options_.directory.string());
     }
   }
-  // One syncfs() makes every file and directory entry of the batch durable at once.
-  if (options_.fsync && wrote_any && ::syncfs(directory_fd_) != 0) {
-    const std::string reason =
-        fmt::format("syncfs on '{}' failed: {}", options_.directory.string(), errno_text(errno));
-    for (auto& completion : completions) {
-      if (completion.outcome == Outcome::Accepted) {
-        completion.outcome = Outcome::Retry;
-        completion.reason = reason;
-      }
-    }
-  }
-  return completions;
+  job.done(std::move(job.completions));
 }
 
 }  // namespace connector

@@ -4,22 +4,30 @@
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
+#include <memory>
 #include <mutex>
 #include <thread>
+#include <vector>
 
+#include "config/config.hpp"
+#include "sinks/output_directory.hpp"
 #include "sinks/sink.hpp"
 
 namespace connector {
 
 struct LocalFileSinkOptions {
   std::filesystem::path directory = "./output";
-  bool fsync = true;         // durable before the completion (one syncfs per batch)
-  std::string stream_key;    // written into each file
+  bool fsync = true;       // durable before the completion (syncfs)
+  std::string stream_key;  // written into each file
+  OutputLayout layout = OutputLayout::Flat;
+  std::size_t writers = 2;  // threads writing files
 };
 
-/// Writes one JSON file per event, `<directory>/<entry-id>.json`, atomically (temporary file, then
-/// rename), so a redelivery overwrites instead of duplicating. A writer thread of its own takes
-/// batches in order; with fsync on, a batch is confirmed only after one syncfs() made it durable.
+/// Writes one JSON file per event, `<directory>/<entry-id>.json` (or `<directory>/YYYY/MM/DD/HH/…`),
+/// atomically (temporary file, then rename), so a redelivery overwrites instead of duplicating.
+/// A pool of writer threads shares each batch; a batch is reported once all its files are written
+/// and, with fsync on, after a syncfs() that started after the last of them (one syncfs covers every
+/// batch written meanwhile).
 class LocalFileSink final : public Sink {
  public:
   explicit LocalFileSink(LocalFileSinkOptions options);
@@ -33,23 +41,32 @@ class LocalFileSink final : public Sink {
   bool ready() const override { return running_.load(); }
 
  private:
-  struct Job {
-    Batch batch;
-    CompletionCallback done;
+  struct Job;
+  /// Entries [begin, end) of one job, for one writer.
+  struct Slice {
+    std::shared_ptr<Job> job;
+    std::size_t begin = 0;
+    std::size_t end = 0;
   };
-  void run();
-  std::vector<Completion> write_batch(const Batch& batch);
+  class Writer;
+  void run_writer(std::size_t index);
+  void run_syncer();
+  void written(const std::shared_ptr<Job>& job);
+  void finish(Job& job, const std::string& sync_error);
 
   LocalFileSinkOptions options_;
-  int directory_fd_ = -1;
+  OutputDirectory directory_;
   std::atomic<bool> running_{false};
-  std::thread writer_;          // owns the files; the only thread calling `done`
-  std::mutex mutex_;            // guards jobs_, stopping_, busy_
-  std::condition_variable changed_;
-  std::deque<Job> jobs_;
+  std::vector<std::thread> writers_;  // write files; report batches when fsync is off
+  std::thread syncer_;                // fsync on: syncfs() for written batches, then reports them
+  std::mutex mutex_;                  // guards everything below
+  std::condition_variable work_;      // slices_ gained one, or stopping_
+  std::condition_variable synced_;    // unsynced_ gained one, or stopping_
+  std::condition_variable idle_;      // nothing queued and nothing busy
+  std::deque<Slice> slices_;
+  std::vector<std::shared_ptr<Job>> unsynced_;
+  std::size_t busy_ = 0;  // slices being written plus batches being synced
   bool stopping_ = false;
-  bool busy_ = false;           // the writer holds a job outside the queue
-  std::string buffer_;          // writer thread only: reused for every file
 };
 
 /// The file content for one event: {"id","stream","partitionKey","properties","contentType",

@@ -17,7 +17,7 @@ enum class Outcome { Accepted, Retry, Reject };
 struct Completion {
   std::size_t index = 0;
   Outcome outcome = Outcome::Accepted;
-  std::string reason;  // why, for Retry and Reject; never holds a secret
+  std::string reason;                        // why, for Retry and Reject; never holds a secret
   std::chrono::milliseconds retry_after{0};  // Retry: wait at least this long first (server-busy)
 };
 

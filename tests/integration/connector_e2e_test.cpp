@@ -119,7 +119,7 @@ TEST(connector_e2e_test, own_pending_entries_are_delivered_first_after_a_restart
   ConnectorProcess connector(base_settings(redis, output), dir.path());
   ASSERT_TRUE(wait_until([&] { return count_json_files(output) == 50; }, 30s)) << connector.log();
   EXPECT_EQ(connector.interrupt_and_wait(), 0);
-  EXPECT_EQ(pending_count(redis, "e2e:stream", "e2e-group"), 0);
+  EXPECT_EQ(pending_count(redis, "e2e:stream", "e2e-group"), 0) << connector.log();
   EXPECT_TRUE(std::filesystem::exists(output / (ids[0] + ".json")));
 }
 

@@ -279,6 +279,18 @@ TEST_F(config_loader_test, number_ranges) {
   EXPECT_EQ(parse({}, with(kMinimal, {{"BATCH_SIZE", " 42 "}})).config.batch_size, 42u);
 }
 
+TEST_F(config_loader_test, output_layout_and_writers) {
+  EXPECT_EQ(parse({}, kMinimal).config.output_layout, OutputLayout::Flat);
+  EXPECT_EQ(parse({}, kMinimal).config.output_writers, 2u);
+  EXPECT_EQ(parse({}, with(kMinimal, {{"OUTPUT_LAYOUT", "Hourly"}})).config.output_layout,
+            OutputLayout::Hourly);
+  EXPECT_EQ(parse({"--output-writers", "8"}, kMinimal).config.output_writers, 8u);
+  EXPECT_EQ(single_problem(with(kMinimal, {{"OUTPUT_LAYOUT", "daily"}})),
+            "OUTPUT_LAYOUT: \"daily\" is not flat or hourly");
+  EXPECT_NE(single_problem(with(kMinimal, {{"OUTPUT_WRITERS", "0"}})).find("OUTPUT_WRITERS"),
+            std::string::npos);
+}
+
 TEST_F(config_loader_test, booleans_and_choices) {
   for (const auto* yes : {"true", "TRUE", "1", "yes", "Yes"}) {
     EXPECT_TRUE(parse({}, with(kMinimal, {{"REDIS_URL", "rediss://h"}, {"REDIS_TLS_INSECURE", yes}}))
@@ -498,7 +510,8 @@ TEST_F(config_loader_test, describe_config_lists_every_setting_in_order) {
   EXPECT_NE(text.find("\nBATCH_SIZE=100\n"), std::string::npos);
   EXPECT_TRUE(text.ends_with("LOG_LEVEL=info\nLOG_FORMAT=json\n")) << text;
   EXPECT_NE(text.find("\nHTTP_ADDRESS=0.0.0.0:9464\nSTATS_INTERVAL_MS=60000\n"), std::string::npos) << text;
-  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 46);
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 48);
+  EXPECT_NE(text.find("\nOUTPUT_LAYOUT=flat\nOUTPUT_WRITERS=2\n"), std::string::npos);
 }
 
 TEST_F(config_loader_test, help_lists_every_setting_with_variable_and_default) {

@@ -1,6 +1,7 @@
 #include "core/encoder.hpp"
 
 #include <gtest/gtest.h>
+
 #include <nlohmann/json.hpp>
 
 #include "common/errors.hpp"
@@ -53,7 +54,8 @@ TEST(json_writer_test, base64) {
 
 TEST(encoder_test, default_mapping_is_a_json_object_in_stream_order) {
   Encoder encoder({"telemetry", std::nullopt, std::nullopt});
-  const Event event = encoder.encode(entry("1700000000000-0", {{"temp", "21.5"}, {"device", "d-1"}, {"a", "x"}}));
+  const Event event =
+      encoder.encode(entry("1700000000000-0", {{"temp", "21.5"}, {"device", "d-1"}, {"a", "x"}}));
   EXPECT_EQ(event.entry_id, "1700000000000-0");
   EXPECT_EQ(event.body, R"({"temp":"21.5","device":"d-1","a":"x"})");
   EXPECT_EQ(event.content_type, "application/json");
@@ -66,7 +68,8 @@ TEST(encoder_test, default_mapping_is_a_json_object_in_stream_order) {
 TEST(encoder_test, binary_values_and_names_survive_as_marked_base64) {
   Encoder encoder({"s", std::nullopt, std::nullopt});
   const std::string binary("\xFF\x00\xFE", 3);
-  const Event event = encoder.encode(entry("1-1", {{"blob", binary}, {binary, "v"}, {"nul", std::string("a\0b", 3)}}));
+  const Event event =
+      encoder.encode(entry("1-1", {{"blob", binary}, {binary, "v"}, {"nul", std::string("a\0b", 3)}}));
   const auto json = nlohmann::json::parse(event.body);  // must stay valid JSON
   EXPECT_EQ(json["blob"]["$base64"], "/wD+");
   EXPECT_EQ(json["$base64:/wD+"], "v");

@@ -1,13 +1,16 @@
 #include "sinks/local_file_sink.hpp"
 
+#include <fmt/format.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <condition_variable>
 #include <fstream>
 #include <future>
-#include <sstream>
-
-#include <gtest/gtest.h>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "core/encoder.hpp"
 #include "support/child_process.hpp"
@@ -46,10 +49,12 @@ TEST(local_file_sink_test, writes_one_valid_json_file_per_entry) {
   LocalFileSink sink({dir.path() / "out" / "nested", true, "telemetry"});
   sink.start();
   Encoder encoder({"telemetry", std::nullopt, std::string("device")});
-  const auto completions = send_and_wait(
-      sink, encode(encoder, {{"1-0", {{"device", "d1"}, {"t", "1"}}}, {"1-1", {{"bin", std::string("\xFF\x00", 2)}}}}));
+  const auto completions =
+      send_and_wait(sink, encode(encoder, {{"1-0", {{"device", "d1"}, {"t", "1"}}},
+                                           {"1-1", {{"bin", std::string("\xFF\x00", 2)}}}}));
   ASSERT_EQ(completions.size(), 2u);
-  for (const auto& completion : completions) EXPECT_EQ(completion.outcome, Outcome::Accepted) << completion.reason;
+  for (const auto& completion : completions)
+    EXPECT_EQ(completion.outcome, Outcome::Accepted) << completion.reason;
 
   const auto first = nlohmann::json::parse(read_file(dir.path() / "out" / "nested" / "1-0.json"));
   EXPECT_EQ(first["id"], "1-0");
@@ -77,7 +82,8 @@ TEST(local_file_sink_test, raw_body_is_utf8_text_or_base64) {
   LocalFileSink sink({dir.path(), false, "s"});
   sink.start();
   Encoder encoder({"s", std::string("payload"), std::nullopt});
-  send_and_wait(sink, encode(encoder, {{"2-0", {{"payload", "hello"}}}, {"2-1", {{"payload", "\x89PNG\xFF"}}}}));
+  send_and_wait(sink,
+                encode(encoder, {{"2-0", {{"payload", "hello"}}}, {"2-1", {{"payload", "\x89PNG\xFF"}}}}));
   const auto text = nlohmann::json::parse(read_file(dir.path() / "2-0.json"));
   EXPECT_EQ(text["bodyEncoding"], "utf8");
   EXPECT_EQ(text["body"], "hello");
@@ -129,11 +135,162 @@ TEST(local_file_sink_test, write_failure_is_retry_not_accept) {
   // A directory where the file should go makes rename() fail.
   std::filesystem::create_directories(dir.path() / "out" / "4-0.json" / "blocker");
   Encoder encoder({"s", std::nullopt, std::nullopt});
-  const auto completions = send_and_wait(sink, encode(encoder, {{"4-0", {{"v", "x"}}}, {"4-1", {{"v", "y"}}}}));
+  const auto completions =
+      send_and_wait(sink, encode(encoder, {{"4-0", {{"v", "x"}}}, {"4-1", {{"v", "y"}}}}));
   ASSERT_EQ(completions.size(), 2u);
   EXPECT_EQ(completions[0].outcome, Outcome::Retry);
   EXPECT_NE(completions[0].reason.find("4-0.json"), std::string::npos);
   EXPECT_EQ(completions[1].outcome, Outcome::Accepted);
+}
+
+TEST(local_file_sink_test, a_removed_and_recreated_directory_is_reopened) {
+  testing::TempDir dir;
+  const auto output = dir.path() / "out";
+  LocalFileSink sink({output, true, "s"});
+  sink.start();
+  Encoder encoder({"s", std::nullopt, std::nullopt});
+  ASSERT_EQ(send_and_wait(sink, encode(encoder, {{"5-0", {{"v", "x"}}}}))[0].outcome, Outcome::Accepted);
+  // An operator cleans up: the directory the sink holds open is gone, a new one has the same path.
+  std::filesystem::remove_all(output);
+  std::filesystem::create_directories(output);
+  const auto completions = send_and_wait(sink, encode(encoder, {{"5-1", {{"v", "y"}}}}));
+  ASSERT_EQ(completions.size(), 1u);
+  EXPECT_EQ(completions[0].outcome, Outcome::Accepted) << completions[0].reason;
+  EXPECT_TRUE(std::filesystem::exists(output / "5-1.json"));
+}
+
+TEST(local_file_sink_test, a_removed_directory_is_created_again) {
+  testing::TempDir dir;
+  const auto output = dir.path() / "out";
+  LocalFileSink sink({output, false, "s"});
+  sink.start();
+  std::filesystem::remove_all(output);
+  Encoder encoder({"s", std::nullopt, std::nullopt});
+  const auto completions = send_and_wait(sink, encode(encoder, {{"6-0", {{"v", "x"}}}}));
+  ASSERT_EQ(completions.size(), 1u);
+  EXPECT_EQ(completions[0].outcome, Outcome::Accepted) << completions[0].reason;
+  EXPECT_TRUE(std::filesystem::exists(output / "6-0.json"));
+}
+
+TEST(local_file_sink_test, a_directory_moved_away_is_not_written_to_any_more) {
+  testing::TempDir dir;
+  const auto output = dir.path() / "out";
+  LocalFileSink sink({output, false, "s"});
+  sink.start();
+  Encoder encoder({"s", std::nullopt, std::nullopt});
+  send_and_wait(sink, encode(encoder, {{"7-0", {{"v", "x"}}}}));
+  std::filesystem::rename(output, dir.path() / "archived");
+  std::filesystem::create_directories(output);
+  const auto completions = send_and_wait(sink, encode(encoder, {{"7-1", {{"v", "y"}}}}));
+  ASSERT_EQ(completions.size(), 1u);
+  EXPECT_EQ(completions[0].outcome, Outcome::Accepted) << completions[0].reason;
+  EXPECT_TRUE(std::filesystem::exists(output / "7-1.json"));
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "archived" / "7-1.json"));
+}
+
+TEST(local_file_sink_test, hourly_paths_come_from_the_id_time_in_utc) {
+  EXPECT_EQ(relative_file_of("0-0", OutputLayout::Hourly), "1970/01/01/00/0-0.json");
+  EXPECT_EQ(relative_file_of("1732700000000-0", OutputLayout::Hourly), "2024/11/27/09/1732700000000-0.json");
+  // The last millisecond of an hour, and the first of the next (here also of the next year).
+  EXPECT_EQ(relative_file_of("1732701599999-3", OutputLayout::Hourly), "2024/11/27/09/1732701599999-3.json");
+  EXPECT_EQ(relative_file_of("1732701600000-0", OutputLayout::Hourly), "2024/11/27/10/1732701600000-0.json");
+  EXPECT_EQ(relative_file_of("1735689599999-0", OutputLayout::Hourly), "2024/12/31/23/1735689599999-0.json");
+  EXPECT_EQ(relative_file_of("1735689600000-0", OutputLayout::Hourly), "2025/01/01/00/1735689600000-0.json");
+  EXPECT_EQ(relative_file_of("18446744073709551615-0", OutputLayout::Hourly),
+            "584556019/04/03/14/18446744073709551615-0.json");
+  EXPECT_EQ(relative_file_of("1732700000000-0", OutputLayout::Flat), "1732700000000-0.json");
+  EXPECT_EQ(relative_file_of("../1-0", OutputLayout::Hourly), "");
+  EXPECT_EQ(relative_file_of("18446744073709551616-0", OutputLayout::Hourly), "");
+}
+
+std::vector<std::filesystem::path> files_under(const std::filesystem::path& root) {
+  std::vector<std::filesystem::path> files;
+  for (const auto& item : std::filesystem::recursive_directory_iterator(root)) {
+    if (item.is_regular_file()) files.push_back(std::filesystem::relative(item.path(), root));
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+TEST(local_file_sink_test, hourly_layout_writes_into_utc_hour_directories_and_survives_a_restart) {
+  testing::TempDir dir;
+  const auto output = dir.path() / "out";
+  Encoder encoder({"s", std::nullopt, std::nullopt});
+  const std::vector<StreamEntry> entries = {{"1732701599999-0", {{"v", "a"}}},
+                                            {"1732701600000-0", {{"v", "b"}}},
+                                            {"1732701600000-1", {{"v", "c"}}}};
+  for (const char* run : {"first", "second"}) {
+    LocalFileSink sink({output, true, "s", OutputLayout::Hourly, 2});
+    sink.start();
+    auto batch = encode(encoder, entries);
+    batch[0].body = std::string(R"({"run":")") + run + "\"}";
+    for (const auto& completion : send_and_wait(sink, std::move(batch))) {
+      EXPECT_EQ(completion.outcome, Outcome::Accepted) << completion.reason;
+    }
+    sink.stop(std::chrono::milliseconds(1000));
+  }
+  // The same names after the restart: the redelivered entry replaced its file, no temporary is left.
+  EXPECT_EQ(files_under(output), (std::vector<std::filesystem::path>{"2024/11/27/09/1732701599999-0.json",
+                                                                     "2024/11/27/10/1732701600000-0.json",
+                                                                     "2024/11/27/10/1732701600000-1.json"}));
+  EXPECT_EQ(nlohmann::json::parse(read_file(output / "2024/11/27/09/1732701599999-0.json"))["body"]["run"],
+            "second");
+}
+
+TEST(local_file_sink_test, a_removed_hour_directory_is_created_again) {
+  testing::TempDir dir;
+  const auto output = dir.path() / "out";
+  LocalFileSink sink({output, false, "s", OutputLayout::Hourly, 1});
+  sink.start();
+  Encoder encoder({"s", std::nullopt, std::nullopt});
+  send_and_wait(sink, encode(encoder, {{"1732700000000-0", {{"v", "a"}}}}));
+  std::filesystem::remove_all(output / "2024");  // a clean-up job, while the sink holds the hour open
+  const auto completions = send_and_wait(sink, encode(encoder, {{"1732700000001-0", {{"v", "b"}}}}));
+  EXPECT_EQ(completions[0].outcome, Outcome::Accepted) << completions[0].reason;
+  EXPECT_TRUE(std::filesystem::exists(output / "2024/11/27/09/1732700000001-0.json"));
+}
+
+TEST(local_file_sink_test, several_writers_report_each_entry_once_and_only_after_its_file_exists) {
+  testing::TempDir dir;
+  const auto output = dir.path() / "out";
+  LocalFileSink sink({output, true, "s", OutputLayout::Hourly, 4});
+  sink.start();
+  Encoder encoder({"s", std::nullopt, std::nullopt});
+  constexpr std::size_t kBatches = 8;
+  constexpr std::size_t kPerBatch = 250;
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::vector<std::vector<int>> reported(kBatches, std::vector<int>(kPerBatch, 0));
+  std::vector<std::string> problems;
+  std::size_t total = 0;
+  for (std::size_t b = 0; b < kBatches; ++b) {
+    std::vector<StreamEntry> entries;
+    // Spread over two hours, so that writers also create directories concurrently.
+    for (std::size_t i = 0; i < kPerBatch; ++i) {
+      entries.push_back({fmt::format("{}-{}", 1732701599000 + (b * kPerBatch + i) * 3, i), {{"v", "x"}}});
+    }
+    sink.send(encode(encoder, entries), [&, b, entries](std::vector<Completion> completions) {
+      std::lock_guard lock(mutex);
+      for (const auto& completion : completions) {
+        ++reported[b][completion.index];
+        const auto file = output / relative_file_of(entries[completion.index].id, OutputLayout::Hourly);
+        if (completion.outcome != Outcome::Accepted) problems.push_back(completion.reason);
+        if (!std::filesystem::exists(file)) problems.push_back("reported before written: " + file.string());
+        ++total;
+      }
+      changed.notify_all();
+    });
+  }
+  std::unique_lock lock(mutex);
+  ASSERT_TRUE(
+      changed.wait_for(lock, std::chrono::seconds(30), [&] { return total >= kBatches * kPerBatch; }));
+  lock.unlock();
+  sink.stop(std::chrono::milliseconds(1000));
+  EXPECT_TRUE(problems.empty()) << problems.front();
+  for (std::size_t b = 0; b < kBatches; ++b) {
+    for (std::size_t i = 0; i < kPerBatch; ++i) EXPECT_EQ(reported[b][i], 1) << b << "/" << i;
+  }
+  EXPECT_EQ(files_under(output).size(), kBatches * kPerBatch);
 }
 
 }  // namespace

@@ -31,7 +31,8 @@ TEST(logger_test, invalid_utf8_in_a_field_is_replaced_not_thrown) {
 
 TEST(logger_test, pretty_lines_are_for_humans) {
   Logger log(LogLevel::Info, LogFormat::Pretty);
-  const std::string line = log.format_line(LogLevel::Error, "entry_dead_lettered", {{"entry", "1-0"}}, 3723004);
+  const std::string line =
+      log.format_line(LogLevel::Error, "entry_dead_lettered", {{"entry", "1-0"}}, 3723004);
   EXPECT_EQ(line, "[01:02:03.004] ERROR: entry_dead_lettered entry=1-0\n");
 }
 

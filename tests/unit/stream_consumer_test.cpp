@@ -1,8 +1,7 @@
 #include "redis/stream_consumer.hpp"
 
-#include <hiredis/hiredis.h>
-
 #include <gtest/gtest.h>
+#include <hiredis/hiredis.h>
 
 namespace connector {
 namespace {
@@ -42,7 +41,8 @@ TEST(stream_consumer_test, nil_is_no_entries_and_a_bad_shape_names_the_command) 
   } catch (const RedisStreamError& error) {
     EXPECT_NE(std::string(error.what()).find("XAUTOCLAIM"), std::string::npos);
   }
-  EXPECT_THROW(parse_entries(parse_resp("*1\r\n*2\r\n$3\r\n1-0\r\n*1\r\n$1\r\na\r\n"), "XRANGE"), RedisStreamError);
+  EXPECT_THROW(parse_entries(parse_resp("*1\r\n*2\r\n$3\r\n1-0\r\n*1\r\n$1\r\na\r\n"), "XRANGE"),
+               RedisStreamError);
   EXPECT_THROW(parse_entries(parse_resp("*1\r\n*1\r\n$3\r\n1-0\r\n"), "XRANGE"), RedisStreamError);
 }
 
