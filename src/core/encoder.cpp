@@ -55,8 +55,11 @@ void Encoder::encode_into(const StreamEntry& entry, Event& out) const {
       if (!found && field.name == *options_.body_field) {
         out.body = field.value;
         found = true;
-      } else {
+      } else if (is_valid_utf8(field.name)) {
         out.properties.emplace_back(field.name, field.value);
+      } else {
+        // A property name is an AMQP string, which must be UTF-8: the same rule as for JSON keys.
+        out.properties.emplace_back("$base64:" + base64_encode(field.name), field.value);
       }
     }
     if (!found) {

@@ -100,6 +100,14 @@ TEST(encoder_test, body_field_mapping_keeps_raw_bytes_and_makes_properties) {
   EXPECT_EQ(property(event, "redis-id"), "5-0");
 }
 
+TEST(encoder_test, a_property_name_that_is_not_utf8_becomes_a_marked_base64_name) {
+  Encoder encoder({"s", std::string("payload"), std::nullopt});
+  const std::string name("n\xFF", 2);
+  const Event event = encoder.encode(entry("6-0", {{"payload", "p"}, {name, std::string("v\xFE", 2)}}));
+  EXPECT_EQ(property(event, "$base64:" + base64_encode(name)), std::string("v\xFE", 2));  // value as is
+  for (const auto& [key, value] : event.properties) EXPECT_TRUE(is_valid_utf8(key)) << key;
+}
+
 TEST(encoder_test, missing_body_field_is_a_message_processing_error) {
   Encoder encoder({"orders", std::string("payload"), std::nullopt});
   try {
