@@ -1,56 +1,22 @@
 // Startup faults of the real connector binary: signals while it waits, a second instance with the
 // same CONSUMER_NAME.
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <csignal>
 
 #include "support/child_process.hpp"
 #include "support/connector_process.hpp"
 #include "support/redis_server.hpp"
+#include "support/tcp_proxy.hpp"
 
 namespace connector {
 namespace {
 using namespace std::chrono_literals;
 using testing::ConnectorProcess;
 using testing::RedisServer;
+using testing::SilentListener;
 using testing::TempDir;
 using testing::wait_until;
-
-/// A loopback port that completes TCP handshakes (the kernel does) but never reads or answers:
-/// what a firewall that swallows traffic or a hung server looks like to a client.
-class SilentListener {
- public:
-  SilentListener() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    address.sin_port = 0;
-    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
-    EXPECT_EQ(::listen(fd_, 16), 0);
-    socklen_t length = sizeof address;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length);
-    port_ = ntohs(address.sin_port);
-  }
-  ~SilentListener() { ::close(fd_); }
-  SilentListener(const SilentListener&) = delete;
-  SilentListener& operator=(const SilentListener&) = delete;
-
-  std::uint16_t port() const { return port_; }
-  /// True once a client's connection is waiting in the backlog.
-  bool has_client() {
-    pollfd poller{fd_, POLLIN, 0};
-    return ::poll(&poller, 1, 0) == 1;
-  }
-
- private:
-  int fd_ = -1;
-  std::uint16_t port_ = 0;
-};
 
 TEST(connector_startup_test, sigterm_while_redis_does_not_answer_ends_the_process_at_once) {
   SilentListener silent;

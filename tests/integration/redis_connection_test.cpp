@@ -15,6 +15,7 @@
 #include "common/errors.hpp"
 #include "support/child_process.hpp"
 #include "support/redis_server.hpp"
+#include "support/tcp_proxy.hpp"
 
 namespace connector {
 namespace {
@@ -22,6 +23,7 @@ namespace {
 using namespace std::chrono_literals;
 using testing::RedisServer;
 using testing::RedisServerOptions;
+using testing::SilentListener;
 using Clock = std::chrono::steady_clock;
 
 /// Connects and returns the RedisConnectionError message, failing the test when connect() succeeds.
@@ -64,28 +66,6 @@ void expect_ping(RedisConnectionOptions options) {
   connection.connect();
   EXPECT_EQ(connection.command({"PING"}).str(), "PONG");
 }
-
-/// A TCP port that completes the TCP handshake (the kernel's backlog) but never says a word.
-class SilentListener {
- public:
-  SilentListener() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
-    EXPECT_EQ(::listen(fd_, 16), 0);
-    socklen_t length = sizeof address;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length);
-    port_ = ntohs(address.sin_port);
-  }
-  ~SilentListener() { ::close(fd_); }
-  std::uint16_t port() const { return port_; }
-
- private:
-  int fd_ = -1;
-  std::uint16_t port_ = 0;
-};
 
 TEST(redis_connection_test, ping_set_get) {
   RedisServer server;

@@ -67,6 +67,11 @@ int listen_on_loopback(std::uint16_t& port) {
 SilentListener::SilentListener() : fd_(listen_on_loopback(port_)) {}
 SilentListener::~SilentListener() { ::close(fd_); }
 
+bool SilentListener::has_client() const {
+  pollfd poller{fd_, POLLIN, 0};
+  return ::poll(&poller, 1, 0) == 1;
+}
+
 class TcpProxy::Impl {
  public:
   explicit Impl(std::uint16_t target_port) : target_port_(target_port), listener_(listen_on_loopback(port_)) {

@@ -38,6 +38,8 @@ class SilentListener {
   SilentListener(const SilentListener&) = delete;
   SilentListener& operator=(const SilentListener&) = delete;
   std::uint16_t port() const { return port_; }
+  /// True once a client's connection waits in the backlog (the client got past connect()).
+  bool has_client() const;
 
  private:
   std::uint16_t port_ = 0;  // before fd_: the constructor sets it while opening fd_
