@@ -37,8 +37,14 @@ UrlParts split_url(const std::string& url) {
   const auto slash = url.find_first_of("/?", rest);
   parts.origin = url.substr(0, slash);
   if (parts.origin.size() == rest) throw std::invalid_argument("the URL has no host");
-  parts.target = slash == std::string::npos ? "/" : url.substr(slash);
-  if (parts.target[0] == '?') parts.target.insert(0, "/");
+  // A query right after the host ("https://h?x") still needs the path "/". assign(1, '/'), not = "/"
+  // or insert(0, "/"): those trip GCC 12's -O3 -Wrestrict false positive (GCC bug 105651).
+  if (slash == std::string::npos || url[slash] == '?') {
+    parts.target.assign(1, '/');
+    if (slash != std::string::npos) parts.target.append(url, slash);
+  } else {
+    parts.target = url.substr(slash);
+  }
   return parts;
 }
 

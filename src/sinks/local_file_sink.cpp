@@ -105,7 +105,8 @@ class LocalFileSink::Writer {
       }
       buffer_.clear();
       render_event_file(buffer_, event, options_.stream_key);
-      temporary_.assign(".").append(event.entry_id).append(temporary_suffix_);
+      // assign(1, '.'), not assign("."): GCC 12's -O3 -Wrestrict false positive (GCC bug 105651).
+      temporary_.assign(1, '.').append(event.entry_id).append(temporary_suffix_);
       final_name_.assign(event.entry_id).append(".json");
       const std::uint64_t hour = options_.layout == OutputLayout::Hourly ? *milliseconds / 3'600'000 : 0;
       int error = 0;
