@@ -133,7 +133,7 @@ class LocalFileSink::Writer {
  private:
   // Writes buffer_ as final_name_ into the directory of `hour`; 0 or an errno value.
   int write_here(std::uint64_t hour) {
-    if (!current_ || hour != hour_) {
+    if (!current_ || hour != hour_ || current_->generation() != directory_.generation()) {
       current_ = directory_.directory_for(hour);
       hour_ = hour;
       if (!current_) return errno;

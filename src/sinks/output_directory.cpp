@@ -138,6 +138,7 @@ bool OutputDirectory::refresh(std::uint64_t seen) {
   }
   ++generation_;
   root_ = std::move(reopened);
+  current_generation_.store(generation_, std::memory_order_release);
   hours_.clear();
   logger().warn("output_directory_reopened",
                 {{"directory", path_.string()}, {"reason", exists ? "replaced" : "removed, created again"}});

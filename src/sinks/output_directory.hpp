@@ -2,6 +2,7 @@
 // Where LOCAL_FILE puts its files: OUTPUT_DIRECTORY, held open, and (hourly layout) its hour directories.
 #include <sys/types.h>
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -60,6 +61,9 @@ class OutputDirectory {
   /// when it no longer names the open directory. True when files written under `seen` are not in
   /// the directory the path names now (so write them again).
   bool refresh(std::uint64_t seen);
+  /// The generation of the directory the path names now (lock-free): a writer whose cached handle is
+  /// older must take a new one, or it keeps writing into a directory moved away.
+  std::uint64_t generation() const { return current_generation_.load(std::memory_order_acquire); }
   /// Forgets a cached hour directory that turned out to be gone (removed by a clean-up job).
   void forget(const std::shared_ptr<const DirectoryHandle>& directory);
   const std::filesystem::path& path() const { return path_; }
@@ -76,6 +80,7 @@ class OutputDirectory {
   dev_t root_device_ = 0;
   ino_t root_inode_ = 0;
   std::map<std::uint64_t, std::shared_ptr<DirectoryHandle>> hours_;  // hour → open directory, bounded
+  std::atomic<std::uint64_t> current_generation_{0};  // generation_, for readers without the mutex
 };
 
 }  // namespace connector
