@@ -159,8 +159,7 @@ constexpr auto kConsumerNameRecheckInterval = std::chrono::milliseconds(500);
 /// CONSUMER_NAME: two processes with one consumer name share one pending list, so each re-reads and
 /// re-sends what the other has in flight. The connector names its connections after the consumer
 /// (CLIENT SETNAME), which is what CLIENT LIST shows.
-void ensure_consumer_name_is_free(const Config& config) {
-  auto options = redis_options_from_config(config);
+void ensure_consumer_name_is_free(const Config& config, RedisConnectionOptions options) {
   options.client_name.clear();  // this check's own connection must not look like the clash it looks for
   RedisConnection connection(options);
   try {
@@ -239,11 +238,11 @@ int run_connector(const Config& config) {
   std::unique_ptr<Pipeline> pipeline_holder;
   std::unique_ptr<Observability> observability;
   try {
-    ensure_consumer_name_is_free(config);
     entra = start_entra_tokens(config);
-    sink = make_sink(config, entra.eventhubs);
     RedisConnectionOptions redis_options = redis_options_from_config(config);
-    redis_options.entra_tokens = entra.redis;
+    redis_options.entra_tokens = entra.redis;  // the name check too: with REDIS_AUTH=entra it needs the token
+    ensure_consumer_name_is_free(config, redis_options);
+    sink = make_sink(config, entra.eventhubs);
     // Constructing connects nothing; the endpoint needs the pipeline and the sink to read from.
     pipeline_holder = std::make_unique<Pipeline>(PipelineOptions::from_config(config), redis_options,
                                                  stream_options_from_config(config),

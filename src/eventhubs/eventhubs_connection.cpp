@@ -379,8 +379,7 @@ std::string EventHubsConnection::startup_error(const std::string& condition,
       if (condition == "amqp:unauthorized-access" && options_.entra_tokens) {
         return fmt::format(
             "Event Hubs at {} refused the Microsoft Entra ID token for hub '{}' (unauthorized: {}); check "
-            "that "
-            "the identity has the Azure Event Hubs Data Sender role on the hub or its namespace",
+            "that the identity has the Azure Event Hubs Data Sender role on the hub or its namespace",
             endpoint_, target_, what);
       }
       if (condition == "amqp:unauthorized-access") {
