@@ -447,6 +447,34 @@ TEST(fake_eventhubs_test, delay_ms_delays_dispositions) {
   EXPECT_GE(std::chrono::steady_clock::now() - start, 300ms);
 }
 
+TEST(fake_eventhubs_test, credit_comes_back_with_each_disposition) {
+  // Two credits and 300 ms per disposition: the 3rd and 4th event can only go out once the answers to
+  // the first two came back, so the four answers take two rounds, as with the service.
+  FakeEventHubsServer server(with([](auto& o) {
+    o.delay_ms = 300;
+    o.credit = 2;
+  }));
+  const auto start = std::chrono::steady_clock::now();
+  const Result result =
+      ScriptedClient(sending(server, {event("a"), event("b"), event("c"), event("d")})).run();
+  EXPECT_EQ(result.outcomes, (std::vector<std::string>(4, "accepted")));
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 600ms);
+}
+
+TEST(fake_eventhubs_test, detach_link_after_detaches_the_link_of_the_nth_event) {
+  FakeEventHubsServer server(with([](auto& o) { o.detach_link_after = 2; }));
+  auto script = sending(server, {event("a"), event("b")});
+  script.wait_for_link_error = true;
+  const Result result = ScriptedClient(script).run();
+  ASSERT_FALSE(result.timed_out) << server.log();
+  EXPECT_EQ(result.outcomes, (std::vector<std::string>{"accepted", "accepted"}));
+  EXPECT_EQ(result.link_error, "amqp:link:detach-forced") << server.log();
+  const auto events = server.events();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_FALSE(events[0].link.empty());  // the name of the client's sender link
+  EXPECT_EQ(events[0].link, events[1].link);
+}
+
 TEST(fake_eventhubs_test, expired_token_detaches_the_link) {
   FakeEventHubsServer server;
   auto script = sending(server, {event("x")});
