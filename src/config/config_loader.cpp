@@ -77,6 +77,8 @@ constexpr std::array kSettings = {
     Setting{"PARTITION_KEY_FIELD", "Event Hubs", "", "field whose value is the partition key"},
     Setting{"EVENT_HUBS_TLS_CA_FILE", "Event Hubs", "system store",
             "extra CA (PEM) for the Event Hubs endpoint"},
+    Setting{"EVENT_HUBS_SENDER_LINKS", "Event Hubs", "1",
+            "sender links, 1-32; same partition key, same link (order kept); more for a long round trip"},
     Setting{"AZURE_TENANT_ID", "Microsoft Entra ID", "",
             "tenant of the app registration or workload identity"},
     Setting{"AZURE_CLIENT_ID", "Microsoft Entra ID", "",
@@ -335,6 +337,7 @@ void resolve_eventhubs(Resolver& r, Config& config) {
   config.partition_id = r.get("EVENT_HUB_PARTITION_ID");
   config.partition_key_field = r.get("PARTITION_KEY_FIELD");
   config.eventhubs_ca_file = r.string_or("EVENT_HUBS_TLS_CA_FILE", "");
+  config.eventhubs_sender_links = static_cast<std::size_t>(r.whole_number("EVENT_HUBS_SENDER_LINKS", 1, 32, 1));
   if (config.partition_id && config.partition_key_field) {
     r.problem(
         "EVENT_HUB_PARTITION_ID",
@@ -688,6 +691,7 @@ std::string describe_config(const Config& c) {
       {"EVENT_HUB_PARTITION_ID", optional(c.partition_id)},
       {"PARTITION_KEY_FIELD", optional(c.partition_key_field)},
       {"EVENT_HUBS_TLS_CA_FILE", c.eventhubs_ca_file},
+      {"EVENT_HUBS_SENDER_LINKS", std::to_string(c.eventhubs_sender_links)},
       {"BATCH_SIZE", std::to_string(c.batch_size)},
       {"MAX_IN_FLIGHT_BATCHES", std::to_string(c.max_in_flight_batches)},
       {"POLL_TIMEOUT_MS", ms(c.poll_timeout)},

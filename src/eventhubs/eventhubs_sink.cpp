@@ -25,6 +25,7 @@ EventHubsSinkOptions EventHubsSinkOptions::from_config(const Config& config) {
   options.ca_file = config.eventhubs_ca_file;
   options.max_in_flight_events = std::max<std::size_t>(1, config.batch_size * config.max_in_flight_batches);
   options.retry_delay = config.retry_delay;
+  options.sender_links = config.eventhubs_sender_links;
   return options;
 }
 

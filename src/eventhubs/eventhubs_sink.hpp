@@ -20,6 +20,9 @@ struct EventHubsSinkOptions {
   std::optional<std::string> partition_id;
   std::string ca_file;                          // extra CA (EVENT_HUBS_TLS_CA_FILE), else system store
   std::size_t max_in_flight_events = 400;       // BATCH_SIZE × MAX_IN_FLIGHT_BATCHES: bounds memory
+  // Sender links on the connection: each has the service's credit (~300) in flight, so a long round
+  // trip needs several. Events with the same partition key always take the same link.
+  std::size_t sender_links = 1;
   std::chrono::milliseconds retry_delay{5000};  // base of the capped exponential reconnect back-off
   std::chrono::milliseconds max_retry_delay{60000};
   // A CBS reply, and a delivery's disposition: after that the connection is presumed dead (closed,

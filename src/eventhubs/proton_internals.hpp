@@ -3,8 +3,10 @@
 #include <cstdint>
 #include <optional>
 #include <proton/link.hpp>
+#include <proton/sender.hpp>
 #include <proton/transfer.hpp>
 #include <string>
+#include <string_view>
 
 namespace connector {
 
@@ -18,9 +20,21 @@ struct RemoteCondition {
 };
 RemoteCondition remote_rejection(const proton::transfer& transfer);
 
+/// Names a link without holding it (a plain pointer to compare); null for an empty handle.
+using LinkIdentity = const void*;
+LinkIdentity link_identity(const proton::link& link);
+
 /// The delivery tag of `transfer` read as a native 64-bit number when it is 8 bytes long (the sink's
-/// DeliveryId), and whether it travels on `link`. Read in place: proton::tracker::tag() and sender()
-/// copy and reference-count, which shows at one answer per event.
-std::optional<std::uint64_t> tag_number_on(const proton::transfer& transfer, const proton::link& link);
+/// DeliveryId), and the link it travels on. Read in place: proton::tracker::tag() and sender() copy and
+/// reference-count, which shows at one answer per event.
+struct TagOnLink {
+  std::optional<std::uint64_t> number;
+  LinkIdentity link = nullptr;
+};
+TagOnLink tag_number(const proton::transfer& transfer);
+
+/// Sends `encoded` (one AMQP message) as an unsettled delivery tagged with `tag`, as
+/// proton::sender::send does after encoding a proton::message; the caller checks credit first.
+void send_encoded(const proton::sender& sender, std::uint64_t tag, std::string_view encoded);
 
 }  // namespace connector
