@@ -11,22 +11,8 @@ namespace connector {
 
 namespace {
 
-// Proton C++ 0.37 wraps pn_link_t / pn_delivery_t in internal::object<T>, whose pn_object() is
-// protected, and has no public accessor for the peer's max-message-size or a rejection's condition.
-// A class derived from the public wrapper may form a pointer to that protected member, and a pointer
-// to a member of the base applies to any object of the base type: ordinary, well-defined C++ that reads
-// the wrapped C pointer without copying the handle (a copy reference-counts, which shows at one call
-// per event). This is the only place that reaches below the C++ API.
-template <class Wrapper>
-struct RawAccess : Wrapper {
-  static auto raw(const Wrapper& wrapper) {
-    constexpr auto accessor = &RawAccess::pn_object;
-    return (wrapper.*accessor)();
-  }
-};
-
-pn_link_t* raw_link(const proton::link& link) { return RawAccess<proton::link>::raw(link); }
-pn_delivery_t* raw_delivery(const proton::transfer& transfer) { return RawAccess<proton::transfer>::raw(transfer); }
+pn_link_t* raw_link(const proton::link& link) { return raw_object(link); }
+pn_delivery_t* raw_delivery(const proton::transfer& transfer) { return raw_object(transfer); }
 
 }  // namespace
 

@@ -10,6 +10,28 @@
 
 namespace connector {
 
+namespace detail {
+template <class Handle>
+struct RawAccess : Handle {
+  static auto raw(const Handle& handle) {
+    constexpr auto accessor = &RawAccess::pn_object;
+    return (handle.*accessor)();
+  }
+};
+}  // namespace detail
+
+/// The C object (pn_link_t*, pn_delivery_t*, pn_connection_t*...) under a Proton C++ handle.
+/// Proton C++ 0.37 wraps it in internal::object<T>, whose pn_object() is protected, and has no public
+/// accessor for several things we need (max-message-size, a rejection's condition, sending encoded
+/// bytes). A class derived from the handle may form a pointer to that protected member, and a pointer
+/// to a member of the base applies to any object of the base type: ordinary, well-defined C++ that
+/// reads the pointer without copying the handle (a copy reference-counts, which shows at one call per
+/// event). Everything that reaches below the C++ API goes through this (the sink and fake-eventhubs).
+template <class Handle>
+auto raw_object(const Handle& handle) {
+  return detail::RawAccess<Handle>::raw(handle);
+}
+
 /// The max-message-size the peer announced when it attached `link`; nullopt when it announced none (0).
 std::optional<std::uint64_t> remote_max_message_size(const proton::link& link);
 
