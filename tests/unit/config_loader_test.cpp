@@ -105,14 +105,14 @@ TEST_F(config_loader_test, every_default) {
   EXPECT_FALSE(c.partition_key_field.has_value());
   EXPECT_EQ(c.eventhubs_ca_file, "");
   EXPECT_FALSE(c.message_body_field.has_value());
-  EXPECT_EQ(c.batch_size, 100u);
-  EXPECT_EQ(c.max_in_flight_batches, 4u);
-  EXPECT_EQ(c.poll_timeout.count(), 5000);
-  EXPECT_EQ(c.retry_delay.count(), 5000);
-  EXPECT_EQ(c.shutdown_grace.count(), 2000);
-  EXPECT_EQ(c.claim_interval.count(), 30000);
-  EXPECT_EQ(c.claim_min_idle.count(), 60000);
-  EXPECT_EQ(c.max_delivery_attempts, 10u);
+  EXPECT_EQ(c.tuning.batch_size, 100u);
+  EXPECT_EQ(c.tuning.max_in_flight_batches, 4u);
+  EXPECT_EQ(c.tuning.poll_timeout.count(), 5000);
+  EXPECT_EQ(c.tuning.retry_delay.count(), 5000);
+  EXPECT_EQ(c.tuning.shutdown_grace.count(), 2000);
+  EXPECT_EQ(c.tuning.claim_interval.count(), 30000);
+  EXPECT_EQ(c.tuning.claim_min_idle.count(), 60000);
+  EXPECT_EQ(c.tuning.max_delivery_attempts, 10u);
   EXPECT_EQ(c.dead_letter_stream, "telemetry:events:dead-letter");
   ASSERT_TRUE(c.http_address.has_value());
   EXPECT_EQ(c.http_address->describe(), "0.0.0.0:9464");
@@ -193,14 +193,14 @@ TEST_F(config_loader_test, every_setting_from_the_environment) {
   EXPECT_EQ(c.partition_key_field, "device");
   EXPECT_EQ(c.eventhubs_ca_file, ca);
   EXPECT_EQ(c.message_body_field, "payload");
-  EXPECT_EQ(c.batch_size, 10000u);
-  EXPECT_EQ(c.max_in_flight_batches, 64u);
-  EXPECT_EQ(c.poll_timeout.count(), 1);
-  EXPECT_EQ(c.retry_delay.count(), 250);
-  EXPECT_EQ(c.shutdown_grace.count(), 100);
-  EXPECT_EQ(c.claim_interval.count(), 1000);
-  EXPECT_EQ(c.claim_min_idle.count(), 2000);
-  EXPECT_EQ(c.max_delivery_attempts, 1u);
+  EXPECT_EQ(c.tuning.batch_size, 10000u);
+  EXPECT_EQ(c.tuning.max_in_flight_batches, 64u);
+  EXPECT_EQ(c.tuning.poll_timeout.count(), 1);
+  EXPECT_EQ(c.tuning.retry_delay.count(), 250);
+  EXPECT_EQ(c.tuning.shutdown_grace.count(), 100);
+  EXPECT_EQ(c.tuning.claim_interval.count(), 1000);
+  EXPECT_EQ(c.tuning.claim_min_idle.count(), 2000);
+  EXPECT_EQ(c.tuning.max_delivery_attempts, 1u);
   EXPECT_EQ(c.dead_letter_stream, "dlq");
   EXPECT_EQ(c.log_level, LogLevel::Debug);
   EXPECT_EQ(c.log_format, LogFormat::Pretty);
@@ -209,10 +209,10 @@ TEST_F(config_loader_test, every_setting_from_the_environment) {
 TEST_F(config_loader_test, flag_beats_environment_beats_dotenv) {
   write(".env", "BATCH_SIZE=10\nSTREAM_KEY=from-dotenv\nLOG_LEVEL=warn\n");
   const auto env = with(kMinimal, {{"BATCH_SIZE", "20"}, {"STREAM_KEY", ""}});
-  EXPECT_EQ(parse({"--batch-size", "30"}, env).config.batch_size, 30u);
-  EXPECT_EQ(parse({"--batch-size=31"}, env).config.batch_size, 31u);
-  EXPECT_EQ(parse({}, env).config.batch_size, 20u);
-  EXPECT_EQ(parse({}, kMinimal).config.batch_size, 10u);
+  EXPECT_EQ(parse({"--batch-size", "30"}, env).config.tuning.batch_size, 30u);
+  EXPECT_EQ(parse({"--batch-size=31"}, env).config.tuning.batch_size, 31u);
+  EXPECT_EQ(parse({}, env).config.tuning.batch_size, 20u);
+  EXPECT_EQ(parse({}, kMinimal).config.tuning.batch_size, 10u);
   // STREAM_KEY is present but empty in the environment, so the .env value applies.
   EXPECT_EQ(parse({}, env).config.stream_key, "from-dotenv");
   EXPECT_EQ(parse({}, env).config.log_level, LogLevel::Warn);
@@ -236,7 +236,7 @@ TEST_F(config_loader_test, dotenv_can_hold_everything_required) {
 TEST_F(config_loader_test, env_file_flag_replaces_the_default_file) {
   write(".env", "BATCH_SIZE=10\n");
   const auto other = write("other.env", "BATCH_SIZE=77\n");
-  EXPECT_EQ(parse({"--env-file", other.string()}, kMinimal).config.batch_size, 77u);
+  EXPECT_EQ(parse({"--env-file", other.string()}, kMinimal).config.tuning.batch_size, 77u);
   EXPECT_EQ(
       single_problem(kMinimal, {"--env-file", (dir_ / "missing.env").string()}),
       "env file \"" + (dir_ / "missing.env").string() + "\": cannot be read: No such file or directory");
@@ -276,7 +276,7 @@ TEST_F(config_loader_test, number_ranges) {
         "is not a whole number of milliseconds from 1 to 2147483647");
   check("PENDING_MESSAGE_MIN_IDLE_MS", "0", "is not a whole number of milliseconds from 1 to 2147483647");
   check("MAX_DELIVERY_ATTEMPTS", "0", "is not a whole number from 1 to 2147483647");
-  EXPECT_EQ(parse({}, with(kMinimal, {{"BATCH_SIZE", " 42 "}})).config.batch_size, 42u);
+  EXPECT_EQ(parse({}, with(kMinimal, {{"BATCH_SIZE", " 42 "}})).config.tuning.batch_size, 42u);
 }
 
 TEST_F(config_loader_test, output_layout_and_writers) {
