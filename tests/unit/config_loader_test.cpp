@@ -7,8 +7,11 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <regex>
+#include <sstream>
 
 #include "common/errors.hpp"
+#include "config/settings.hpp"
 
 using namespace connector;
 namespace fs = std::filesystem;
@@ -119,6 +122,69 @@ TEST_F(config_loader_test, every_default) {
   EXPECT_EQ(c.stats_interval.count(), 60000);
   EXPECT_EQ(c.log_level, LogLevel::Info);
   EXPECT_EQ(c.log_format, LogFormat::Json);
+}
+
+/// The value `variable` has in a --check-config description.
+std::string described(const std::string& description, std::string_view variable) {
+  const std::string key = "\n" + std::string(variable) + "=";
+  const auto start = ("\n" + description).find(key);
+  if (start == std::string::npos) return "<not described>";
+  const auto value = start + key.size() - 1;
+  return description.substr(value, description.find('\n', value) - value);
+}
+
+TEST_F(config_loader_test, every_rows_default_is_what_an_unset_setting_resolves_to) {
+  const auto plain = describe_config(parse({}, kMinimal).config);
+  // Entra ID settings are shown only when something uses Entra ID.
+  const auto entra = describe_config(parse({}, with(kMinimal, {{"REDIS_AUTH", "entra"}})).config);
+  const auto from_defaults = describe_config(default_config());
+  for (const Setting& row : settings()) {
+    if (row.required() || !row.default_note.empty()) continue;  // no literal default to compare
+    std::string expected(row.default_value);
+    if (row.variable == "CONSUMER_NAME") {
+      expected.replace(expected.find("{PID}"), 5, std::to_string(::getpid()));
+    }
+    const bool entra_setting = row.group == "Microsoft Entra ID";
+    EXPECT_EQ(described(entra_setting ? entra : plain, row.variable), expected) << row.variable;
+    if (!entra_setting) {
+      EXPECT_EQ(described(from_defaults, row.variable), expected) << row.variable;
+    }
+  }
+}
+
+TEST_F(config_loader_test, readme_table_lists_every_setting_with_its_default) {
+  std::ifstream in(std::string(SOURCE_DIR) + "/README.md");
+  std::map<std::string, std::string> readme;  // variable → default cell, without backticks; "—" is none
+  bool in_table = false;
+  for (std::string line; std::getline(in, line);) {
+    if (line == "| variable | default | meaning |") {
+      in_table = true;
+      continue;
+    }
+    if (!in_table || line.starts_with("| ---")) continue;
+    if (!line.starts_with("|")) break;
+    const auto second = line.find('|', 1);
+    const auto third = line.find('|', second + 1);
+    std::string cell = line.substr(second + 1, third - second - 1);
+    cell.erase(std::remove(cell.begin(), cell.end(), '`'), cell.end());
+    cell = cell.substr(1, cell.size() - 2);
+    if (cell == "—") cell.clear();
+    const std::string names = line.substr(1, second - 1);
+    const std::regex name("`([A-Z_]+)`");
+    for (auto it = std::sregex_iterator(names.begin(), names.end(), name); it != std::sregex_iterator(); ++it) {
+      readme[(*it)[1]] = cell;
+    }
+  }
+  for (const Setting& row : settings()) {
+    const auto found = readme.find(std::string(row.variable));
+    if (found == readme.end()) {
+      ADD_FAILURE() << row.variable << " is not in the README's configuration table";
+      continue;
+    }
+    EXPECT_EQ(found->second, row.default_text()) << row.variable;
+    readme.erase(found);
+  }
+  for (const auto& [variable, cell] : readme) ADD_FAILURE() << variable << " is in the README but not a setting";
 }
 
 TEST_F(config_loader_test, http_address_and_stats_interval_from_flag_or_variable) {
