@@ -13,7 +13,9 @@ constexpr milliseconds kBackoffCap{60000};
 constexpr milliseconds kStuckMargin{60000};
 }  // namespace
 
-milliseconds max_retry_delay(const Config& config) { return std::max(kBackoffCap, config.tuning.retry_delay); }
+milliseconds max_retry_delay(const Config& config) {
+  return std::max(kBackoffCap, config.tuning.retry_delay);
+}
 
 RedisConnectionOptions redis_options_from_config(const Config& config) {
   RedisConnectionOptions options;

@@ -20,7 +20,7 @@ struct ObservabilityOptions {
   RedisConnectionOptions redis;  // the consumer-group monitor's own connection
   std::string stream_key;
   std::string group;
-  std::optional<HttpAddress> http_address;  // empty: no HTTP endpoint
+  std::optional<HttpAddress> http_address;     // empty: no HTTP endpoint
   std::chrono::milliseconds stats_interval{};  // 0: no stats line
   std::chrono::milliseconds stuck_after{};     // a pipeline loop without a beat this long is not live
   bool eventhubs_output = false;               // the token expiry metric applies

@@ -220,15 +220,16 @@ void warn_if_tls_unverified(const Config& config) {
 void start_parts(const Config& config, ConnectorParts& parts) {
   parts.entra = start_entra_tokens(config);
   RedisConnectionOptions redis_options = redis_options_from_config(config);
-  redis_options.entra_tokens = parts.entra.redis;  // the name check too: with REDIS_AUTH=entra it needs the token
+  redis_options.entra_tokens =
+      parts.entra.redis;  // the name check too: with REDIS_AUTH=entra it needs the token
   ensure_consumer_name_is_free(config, redis_options);
   parts.sink = make_sink(config, parts.entra.eventhubs);
   // Constructing connects nothing; the endpoint needs the pipeline and the sink to read from.
   parts.pipeline = std::make_unique<Pipeline>(pipeline_options_from_config(config), redis_options,
                                               stream_options_from_config(config),
                                               Encoder(encoder_options_from_config(config)), *parts.sink);
-  parts.observability =
-      std::make_unique<Observability>(observability_options_from_config(config), *parts.pipeline, *parts.sink);
+  parts.observability = std::make_unique<Observability>(observability_options_from_config(config),
+                                                        *parts.pipeline, *parts.sink);
   parts.observability->start();  // bound first, so a taken port fails before anything connects
   parts.sink->start();
   parts.pipeline->start();

@@ -12,8 +12,8 @@
 
 namespace connector {
 
-/// Owns what HTTP_ADDRESS and STATS_INTERVAL_MS turn on (observability_options_from_config); reads the pipeline and the sink, never changes them.
-/// The pipeline and the sink must outlive it.
+/// Owns what HTTP_ADDRESS and STATS_INTERVAL_MS turn on (observability_options_from_config); reads the
+/// pipeline and the sink, never changes them. The pipeline and the sink must outlive it.
 class Observability {
  public:
   Observability(ObservabilityOptions options, const Pipeline& pipeline, const Sink& sink);

@@ -34,8 +34,8 @@ struct RedisTlsOptions {
 
 /// The parts of EVENT_HUB_CONNECTION_STRING.
 struct EventHubsConnectionString {
-  std::string endpoint;  // as given, e.g. "sb://ns.servicebus.windows.net/"
-  std::string host;      // "ns.servicebus.windows.net"
+  std::string endpoint;       // as given, e.g. "sb://ns.servicebus.windows.net/"
+  std::string host;           // "ns.servicebus.windows.net"
   std::uint16_t port = 5671;  // 5672 by default with UseDevelopmentEmulator=true
   std::string shared_access_key_name;
   std::string shared_access_key;        // secret
@@ -69,10 +69,10 @@ struct EntraSettings {
   std::string client_secret;  // secret
   std::string federated_token_file;
   std::string authority_host;
-  std::string identity_endpoint;  // App Service / Container Apps managed identity
-  std::string identity_header;    // secret
-  std::string imds_host;          // AZURE_POD_IDENTITY_AUTHORITY_HOST
-  std::string ca_file;            // extra CA for the token endpoint (AZURE_IDENTITY_TLS_CA_FILE)
+  std::string identity_endpoint;               // App Service / Container Apps managed identity
+  std::string identity_header;                 // secret
+  std::string imds_host;                       // AZURE_POD_IDENTITY_AUTHORITY_HOST
+  std::string ca_file;                         // extra CA for the token endpoint (AZURE_IDENTITY_TLS_CA_FILE)
   std::chrono::milliseconds refresh_margin{};  // a token is replaced this long before it expires
 
   EntraCredentialKind kind() const;
@@ -131,7 +131,7 @@ struct Config {
   DeliveryTuning tuning;
   std::string dead_letter_stream;  // defaults to "<stream_key>:dead-letter"
 
-  std::optional<HttpAddress> http_address;  // empty: HTTP_ADDRESS=off
+  std::optional<HttpAddress> http_address;     // empty: HTTP_ADDRESS=off
   std::chrono::milliseconds stats_interval{};  // 0: no stats line
 
   LogLevel log_level{};

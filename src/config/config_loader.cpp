@@ -10,6 +10,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "common/errors.hpp"
@@ -152,17 +153,13 @@ class Resolver {
   /// Number and Millis rows: a whole number in the row's range.
   long long whole_number(std::string_view variable) {
     const Setting& row = setting(variable);
-    const auto fallback = parse_whole_number(row.default_value, row.min, row.max);
-    if (!fallback) bad_default(row);
-    const auto value = get(variable);
-    if (!value) return *fallback;
-    if (const auto number = parse_whole_number(*value, row.min, row.max)) return *number;
     const std::string unit = row.kind != SettingKind::Millis ? ""
                              : row.min == 0                  ? "of milliseconds (0 = off) "
                                                              : "of milliseconds ";
-    problem(variable, in_quotes(*value) + " is not a whole number " + unit + "from " + std::to_string(row.min) +
-                          " to " + std::to_string(row.max));
-    return *fallback;
+    return converted(
+        row, [&row](std::string_view value) { return parse_whole_number(value, row.min, row.max); },
+        " is not a whole number " + unit + "from " + std::to_string(row.min) + " to " +
+            std::to_string(row.max));
   }
 
   std::chrono::milliseconds millis(std::string_view variable) {
@@ -170,14 +167,7 @@ class Resolver {
   }
 
   bool boolean(std::string_view variable) {
-    const Setting& row = setting(variable);
-    const auto fallback = parse_boolean(row.default_value);
-    if (!fallback) bad_default(row);
-    const auto value = get(variable);
-    if (!value) return *fallback;
-    if (const auto parsed = parse_boolean(*value)) return *parsed;
-    problem(variable, in_quotes(*value) + " is not a boolean (true, false, 1, 0, yes or no)");
-    return *fallback;
+    return converted(setting(variable), parse_boolean, " is not a boolean (true, false, 1, 0, yes or no)");
   }
 
   /// Choice rows: one of `choices` (compared without case); the row's default must be one of them.
@@ -190,16 +180,9 @@ class Resolver {
       }
       return std::nullopt;
     };
-    const Setting& row = setting(variable);
-    const auto fallback = find(row.default_value);
-    if (!fallback) bad_default(row);
-    const auto value = get(variable);
-    if (!value) return *fallback;
-    if (const auto found = find(*value)) return *found;
     std::vector<std::string_view> names;
     for (const auto& entry : choices) names.push_back(entry.first);
-    problem(variable, in_quotes(*value) + " is not " + one_of(names));
-    return *fallback;
+    return converted(setting(variable), find, " is not " + one_of(names));
   }
 
   /// Checks that a file named by a setting can be opened for reading.
@@ -216,6 +199,20 @@ class Resolver {
   }
 
  private:
+  /// The setting's value converted by `parse`, else the row's default converted by it. A value `parse`
+  /// refuses is a problem ("<value>" + `refusal`), and the default stands in for it.
+  template <typename Parse>
+  auto converted(const Setting& row, Parse parse, const std::string& refusal) ->
+      typename std::invoke_result_t<Parse, std::string_view>::value_type {
+    const auto fallback = parse(row.default_value);
+    if (!fallback) bad_default(row);
+    const auto value = get(row.variable);
+    if (!value) return *fallback;
+    if (const auto parsed = parse(*value)) return *parsed;
+    problem(row.variable, in_quotes(*value) + refusal);
+    return *fallback;
+  }
+
   std::map<std::string, std::string> flags_;
   const Environment& environment_;
   std::map<std::string, std::string> dotenv_;
@@ -406,7 +403,8 @@ void check_entra_credentials(Resolver& r, const EntraSettings& e) {
               "set without AZURE_CLIENT_ID; set the client ID of the app registration or "
               "workload identity too");
   }
-  if (client_flow && e.tenant_id.empty()) r.problem("AZURE_TENANT_ID", "required with " + client_flow_variable);
+  if (client_flow && e.tenant_id.empty())
+    r.problem("AZURE_TENANT_ID", "required with " + client_flow_variable);
   if (client_flow && e.client_id.empty() && e.tenant_id.empty()) {
     r.problem("AZURE_CLIENT_ID", "required with " + client_flow_variable);
   }
@@ -457,8 +455,8 @@ void resolve_output(Resolver& r, Config& config) {
                                                                {"BLACKHOLE", OutputType::Blackhole}});
   config.output_directory = r.text("OUTPUT_DIRECTORY");
   config.output_fsync = r.boolean("OUTPUT_FSYNC");
-  config.output_layout =
-      r.choice<OutputLayout>("OUTPUT_LAYOUT", {{"flat", OutputLayout::Flat}, {"hourly", OutputLayout::Hourly}});
+  config.output_layout = r.choice<OutputLayout>(
+      "OUTPUT_LAYOUT", {{"flat", OutputLayout::Flat}, {"hourly", OutputLayout::Hourly}});
   config.output_writers = static_cast<std::size_t>(r.whole_number("OUTPUT_WRITERS"));
 }
 
@@ -600,8 +598,8 @@ class SettingsCommandLine {
 };
 
 std::string version_text() {
-  return "redis-eventhubs-connector " + std::string(build_version()) + " (commit " + std::string(build_commit()) +
-         ")\n";
+  return "redis-eventhubs-connector " + std::string(build_version()) + " (commit " +
+         std::string(build_commit()) + ")\n";
 }
 
 }  // namespace
@@ -620,7 +618,8 @@ Environment current_environment() {
 CommandLine parse_command_line(int argc, const char* const argv[], const Environment& environment) {
   SettingsCommandLine command_line;
   std::vector<std::string> problems;
-  if (auto help = command_line.parse(argc, argv, problems)) return {CliAction::PrintHelp, {}, std::move(*help)};
+  if (auto help = command_line.parse(argc, argv, problems))
+    return {CliAction::PrintHelp, {}, std::move(*help)};
   if (command_line.version()) return {CliAction::PrintVersion, {}, version_text()};
   report_extras(command_line.remaining(), problems);
   auto dotenv = command_line.dotenv(problems);
@@ -750,7 +749,8 @@ std::string describe_config(const Config& c) {
   add_entra(c, values);
   add_tuning_and_monitoring(c, values);
   std::string text;
-  for (const auto& setting : settings()) text += std::string(setting.variable) + "=" + values.at(setting.variable) + "\n";
+  for (const auto& setting : settings())
+    text += std::string(setting.variable) + "=" + values.at(setting.variable) + "\n";
   // Not a setting: what the settings select, so an operator sees which flow will run.
   if (c.entra) text += "# Microsoft Entra ID credential: " + c.entra->describe() + "\n";
   return text;

@@ -125,7 +125,8 @@ EventHubsConnectionString parse_eventhubs_connection_string(std::string_view con
   Segments s;
   for_each_segment(connection_string,
                    [&s](std::string_view key, std::string_view value) { take_segment(s, key, value); });
-  if (!s.endpoint) fail("the Endpoint is missing (expected Endpoint=sb://<namespace>.servicebus.windows.net/)");
+  if (!s.endpoint)
+    fail("the Endpoint is missing (expected Endpoint=sb://<namespace>.servicebus.windows.net/)");
   check_credentials(s);
   s.parts.host = s.endpoint->host;
   s.parts.port = port_of(s.parts, *s.endpoint);

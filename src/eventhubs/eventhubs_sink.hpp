@@ -18,8 +18,8 @@ struct EventHubsSinkOptions {
   EventHubsConnectionString connection;
   std::string hub;
   std::optional<std::string> partition_id;
-  std::string ca_file;                          // extra CA (EVENT_HUBS_TLS_CA_FILE), else system store
-  std::size_t max_in_flight_events = 0;       // BATCH_SIZE × MAX_IN_FLIGHT_BATCHES: bounds memory
+  std::string ca_file;                      // extra CA (EVENT_HUBS_TLS_CA_FILE), else system store
+  std::size_t max_in_flight_events = 0;     // BATCH_SIZE × MAX_IN_FLIGHT_BATCHES: bounds memory
   std::chrono::milliseconds retry_delay{};  // base of the capped exponential reconnect back-off
   std::chrono::milliseconds max_retry_delay{60000};
   // A CBS reply, and a delivery's disposition: after that the connection is presumed dead (closed,
