@@ -152,6 +152,17 @@ TEST_F(config_loader_test, every_rows_default_is_what_an_unset_setting_resolves_
   }
 }
 
+TEST_F(config_loader_test, a_range_in_the_help_is_the_rows_range) {
+  const std::regex range("(\\d+)-(\\d+)");
+  for (const Setting& row : settings()) {
+    const std::string help(row.help);
+    std::smatch found;
+    if (!std::regex_search(help, found, range)) continue;
+    EXPECT_EQ(found[1], std::to_string(row.min)) << row.variable;
+    EXPECT_EQ(found[2], std::to_string(row.max)) << row.variable;
+  }
+}
+
 TEST_F(config_loader_test, readme_table_lists_every_setting_with_its_default) {
   std::ifstream in(std::string(SOURCE_DIR) + "/README.md");
   std::map<std::string, std::string> readme;  // variable → default cell, without backticks; "—" is none
