@@ -19,6 +19,8 @@
 #include <sstream>
 #include <thread>
 
+#include "app/component_options.hpp"
+#include "config/config_loader.hpp"
 #include "core/encoder.hpp"
 #include "core/pipeline.hpp"
 #include "eventhubs/eventhubs_sink.hpp"
@@ -475,16 +477,21 @@ LatencyRow measure_latency(const Settings& settings, const RedisProcess& redis, 
   // measures the file system's directory splits, not the connector.
   const std::filesystem::path files =
       std::filesystem::path(settings.local_dir) / fmt::format("connector-latency-{}", ::getpid());
+  const Config defaults = default_config();  // the settings' defaults for what the bench does not set
   if (output == "blackhole") {
     inner = std::make_unique<BlackholeSink>();
   } else if (output == "local_file") {
-    LocalFileSinkOptions options{files, settings.fsync, kStream};
+    LocalFileSinkOptions options = local_file_options_from_config(defaults);
+    options.directory = files;
+    options.fsync = settings.fsync;
+    options.stream_key = kStream;
     options.layout = settings.layout == "hourly" ? OutputLayout::Hourly : OutputLayout::Flat;
     if (settings.writers > 0) options.writers = settings.writers;
     inner = std::make_unique<LocalFileSink>(options);
   } else {
     fake = start_fake(settings, dir, false);
     EventHubsSinkOptions options;
+    options.retry_delay = defaults.tuning.retry_delay;
     options.connection.host = "localhost";
     options.connection.port = fake->port;
     options.connection.endpoint = fmt::format("sb://localhost:{}/", fake->port);
@@ -497,7 +504,7 @@ LatencyRow measure_latency(const Settings& settings, const RedisProcess& redis, 
   }
   TimingSink sink(*inner);
   sink.start();
-  PipelineOptions pipeline_options;
+  PipelineOptions pipeline_options = pipeline_options_from_config(defaults);
   pipeline_options.batch_size = settings.batch_size;
   pipeline_options.max_in_flight_batches = settings.in_flight;
   pipeline_options.poll_timeout = 1000ms;

@@ -37,7 +37,7 @@ struct StreamConsumerOptions {
   std::string stream_key;
   std::string group;
   std::string consumer;
-  std::string group_start_id = "$";
+  std::string group_start_id;  // GROUP_START_ID: $, 0 or an entry ID
   std::string dead_letter_stream;
   ClaimMode claim_mode = ClaimMode::Auto;
 };
