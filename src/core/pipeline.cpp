@@ -80,11 +80,7 @@ Pipeline::Pipeline(PipelineOptions options, RedisConnectionOptions redis, Stream
         if (!reader.client_name.empty()) reader.client_name += ":reader";
         return reader;
       }()),
-      reader_(reader_connection_, [&] {
-        auto reader = stream;
-        reader.read_ahead_max_age = options.claim_min_idle / 2;  // clear of claims (StreamConsumerOptions)
-        return reader;
-      }()),
+      reader_(reader_connection_, stream),
       acker_connection_([&] {
         auto acker = redis;
         if (!acker.client_name.empty()) acker.client_name += ":acker";
@@ -247,13 +243,7 @@ void Pipeline::reader_loop() {
           }
           pending_cursor = entries.back().id;
         } else {
-          // Read ahead only with room for one more batch beyond this one: what Redis has delivered stays
-          // within MAX_IN_FLIGHT_BATCHES x BATCH_SIZE.
-          const bool read_ahead = [&] {
-            std::lock_guard lock(mutex_);
-            return batches_.size() + 2 <= options_.max_in_flight_batches;
-          }();
-          entries = reader_.read(">", options_.batch_size, options_.poll_timeout, read_ahead);
+          entries = reader_.read(">", options_.batch_size, options_.poll_timeout);
         }
         failures = 0;
         if (!entries.empty()) dispatch(std::move(entries), own_pending ? EntrySource::OwnPending : EntrySource::New);

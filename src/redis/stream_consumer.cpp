@@ -84,17 +84,8 @@ StreamConsumer::StreamConsumer(RedisConnection& connection, StreamConsumerOption
   if (options_.dead_letter_stream.empty()) options_.dead_letter_stream = options_.stream_key + ":dead-letter";
 }
 
-RedisConnection& StreamConsumer::connection() {
-  if (read_ahead_count_ != 0) {
-    read_ahead_count_ = 0;
-    // A lost connection took the reply with it; otherwise read it to keep the connection in step.
-    if (connection_.pending_replies() != 0) connection_.read_reply();
-  }
-  return connection_;
-}
-
 RedisReply StreamConsumer::run(const std::vector<std::string_view>& argv, std::string_view what) {
-  RedisReply reply = connection().command(argv);
+  RedisReply reply = connection_.command(argv);
   if (reply.is_error()) throw_reply_error(reply.str(), what);
   return reply;
 }
@@ -112,7 +103,7 @@ void StreamConsumer::throw_reply_error(std::string_view text, std::string_view w
                                    what, options_.stream_key, options_.group, text));
   }
   if (text.starts_with("WRONGTYPE")) {
-    RedisReply type = connection().command({"TYPE", options_.stream_key});
+    RedisReply type = connection_.command({"TYPE", options_.stream_key});
     throw ConfigurationError({fmt::format(
         "STREAM_KEY: the key '{}' holds a {}, not a stream ({} failed); name a stream key or an unused one",
         options_.stream_key,
@@ -122,19 +113,19 @@ void StreamConsumer::throw_reply_error(std::string_view text, std::string_view w
 }
 
 RedisVersion StreamConsumer::check_server() {
-  RedisReply reply = connection().command({"INFO", "server"});
+  RedisReply reply = connection_.command({"INFO", "server"});
   if (!reply.is_string()) {
     throw RedisStreamError(fmt::format("INFO server on {} answered {}, not the server description",
-                                       connection().endpoint().describe(), reply.describe()));
+                                       connection_.endpoint().describe(), reply.describe()));
   }
   const auto version = parse_redis_version(reply.str());
   if (!version) {
-    throw RedisStreamError(fmt::format("INFO server on {} names no redis_version", connection().endpoint().describe()));
+    throw RedisStreamError(fmt::format("INFO server on {} names no redis_version", connection_.endpoint().describe()));
   }
   if (!version->at_least(5, 0)) {
     throw RedisStreamError(fmt::format(
         "Redis at {} is version {}.{}.{}; streams and consumer groups need Redis 5.0 or newer",
-        connection().endpoint().describe(), version->major, version->minor, version->patch));
+        connection_.endpoint().describe(), version->major, version->minor, version->patch));
   }
   version_ = *version;
   return version_;
@@ -142,7 +133,7 @@ RedisVersion StreamConsumer::check_server() {
 
 bool StreamConsumer::ensure_group(std::string_view start_id) {
   RedisReply reply =
-      connection().command({"XGROUP", "CREATE", options_.stream_key, options_.group, start_id, "MKSTREAM"});
+      connection_.command({"XGROUP", "CREATE", options_.stream_key, options_.group, start_id, "MKSTREAM"});
   if (!reply.is_error()) return true;
   if (reply.str().starts_with("BUSYGROUP")) return false;
   // Under maxmemory with noeviction, Redis refuses XGROUP CREATE before it looks for the group; reading
@@ -152,7 +143,7 @@ bool StreamConsumer::ensure_group(std::string_view start_id) {
 }
 
 bool StreamConsumer::group_exists() {
-  RedisReply groups = connection().command({"XINFO", "GROUPS", options_.stream_key});
+  RedisReply groups = connection_.command({"XINFO", "GROUPS", options_.stream_key});
   if (!groups.is_array()) return false;
   for (std::size_t i = 0; i < groups.size(); ++i) {
     const RedisReplyView group = groups[i];
@@ -164,16 +155,7 @@ bool StreamConsumer::group_exists() {
 }
 
 std::vector<StreamEntry> StreamConsumer::read(std::string_view id, std::size_t count,
-                                              std::optional<std::chrono::milliseconds> block, bool read_ahead) {
-  const bool ahead = read_ahead_count_ == count && id == ">" && connection_.pending_replies() == 1 &&
-                     std::chrono::steady_clock::now() - read_ahead_sent_ < options_.read_ahead_max_age;
-  if (ahead) {
-    read_ahead_count_ = 0;
-    RedisReply reply = connection_.read_reply();
-    // Sent before this batch is parsed, so that Redis works on the next one meanwhile.
-    if (read_ahead && reply.is_array() && reply[0][1].size() == count) send_read_ahead(count);
-    return parse_read_reply(reply);
-  }
+                                              std::optional<std::chrono::milliseconds> block) {
   const std::string count_text = std::to_string(count);
   std::vector<std::string_view> argv = {"XREADGROUP", "GROUP", options_.group, options_.consumer, "COUNT",
                                         count_text};
@@ -183,24 +165,11 @@ std::vector<StreamEntry> StreamConsumer::read(std::string_view id, std::size_t c
     block_text = std::to_string(block->count());
     argv.push_back("BLOCK");
     argv.push_back(block_text);
+    // The server answers nil when BLOCK runs out; give it room before calling the socket dead.
     timeout = *block + kBlockReplySlack;
   }
   argv.insert(argv.end(), {"STREAMS", options_.stream_key, id});
-  RedisReply reply = connection().command(argv, timeout);
-  if (read_ahead && id == ">" && reply.is_array() && reply[0][1].size() == count) send_read_ahead(count);
-  return parse_read_reply(reply);
-}
-
-void StreamConsumer::send_read_ahead(std::size_t count) {
-  const std::string count_text = std::to_string(count);
-  connection_.append({"XREADGROUP", "GROUP", options_.group, options_.consumer, "COUNT", count_text, "STREAMS",
-                      options_.stream_key, ">"});
-  read_ahead_count_ = count;
-  read_ahead_sent_ = std::chrono::steady_clock::now();
-  connection_.flush();
-}
-
-std::vector<StreamEntry> StreamConsumer::parse_read_reply(const RedisReply& reply) {
+  RedisReply reply = connection_.command(argv, timeout);
   if (reply.is_error()) throw_reply_error(reply.str(), "XREADGROUP");
   if (reply.is_nil()) return {};
   // [[key, [[id, fields], …]]]
@@ -237,12 +206,12 @@ std::vector<StreamConsumer::Pending> StreamConsumer::pending_page(std::string_vi
 
 std::vector<std::optional<unsigned>> StreamConsumer::delivery_counts(const std::vector<std::string>& ids) {
   for (const auto& id : ids)
-    connection().append({"XPENDING", options_.stream_key, options_.group, id, id, "1"});
+    connection_.append({"XPENDING", options_.stream_key, options_.group, id, id, "1"});
   std::vector<std::optional<unsigned>> counts;
   counts.reserve(ids.size());
   std::string failure;
   for (std::size_t i = 0; i < ids.size(); ++i) {
-    RedisReply reply = connection().read_reply();
+    RedisReply reply = connection_.read_reply();
     if (reply.is_array() && reply.size() == 1 && reply[0].is_array() && reply[0].size() == 4 &&
         reply[0][3].is_integer()) {
       counts.emplace_back(static_cast<unsigned>(std::max(1LL, reply[0][3].integer())));
@@ -257,12 +226,12 @@ std::vector<std::optional<unsigned>> StreamConsumer::delivery_counts(const std::
 }
 
 std::vector<StreamEntry> StreamConsumer::fetch(std::vector<Pending> pending) {
-  for (const auto& item : pending) connection().append({"XRANGE", options_.stream_key, item.id, item.id});
+  for (const auto& item : pending) connection_.append({"XRANGE", options_.stream_key, item.id, item.id});
   std::vector<StreamEntry> entries;
   entries.reserve(pending.size());
   std::string failure;
   for (auto& item : pending) {
-    RedisReply reply = connection().read_reply();
+    RedisReply reply = connection_.read_reply();
     std::vector<StreamEntry> found;
     try {
       // Every reply is read even after a bad one: the connection must stay in step with its commands.
@@ -305,13 +274,13 @@ long long StreamConsumer::ack(const std::vector<std::string>& ids) {
     argv.assign({"XACK", options_.stream_key, options_.group});
     const std::size_t end = std::min(ids.size(), start + kMaxIdsPerAck);
     for (std::size_t i = start; i < end; ++i) argv.emplace_back(ids[i]);
-    connection().append(argv);
+    connection_.append(argv);
     ++commands;
   }
   long long acknowledged = 0;
   std::string failure;
   for (std::size_t i = 0; i < commands; ++i) {
-    RedisReply reply = connection().read_reply();
+    RedisReply reply = connection_.read_reply();
     if (reply.is_integer()) {
       acknowledged += reply.integer();
     } else if (failure.empty()) {
@@ -341,12 +310,12 @@ std::vector<std::string> StreamConsumer::dead_letter(const std::vector<DeadLette
     }
     xadd.insert(xadd.end(), {"dlq-original-id", entry.id, "dlq-stream", options_.stream_key, "dlq-reason",
                              entries[i].reason, "dlq-deliveries", deliveries[i], "dlq-time", time_text});
-    connection().append(xadd);
+    connection_.append(xadd);
   }
   std::vector<std::string> failures(entries.size());
   std::vector<std::string> written;
   for (std::size_t i = 0; i < entries.size(); ++i) {
-    RedisReply reply = connection().read_reply();
+    RedisReply reply = connection_.read_reply();
     if (reply.is_string()) {
       written.push_back(entries[i].entry->id);
     } else {
@@ -461,12 +430,12 @@ void StreamConsumer::set_delivery_counts(const std::vector<std::pair<std::string
   texts.reserve(counts.size());
   for (const auto& [id, deliveries] : counts) {
     texts.push_back(std::to_string(deliveries));
-    connection().append({"XCLAIM", options_.stream_key, options_.group, options_.consumer, "0", id,
+    connection_.append({"XCLAIM", options_.stream_key, options_.group, options_.consumer, "0", id,
                         "RETRYCOUNT", texts.back(), "JUSTID"});
   }
   std::string failure;
   for (std::size_t i = 0; i < counts.size(); ++i) {
-    RedisReply reply = connection().read_reply();
+    RedisReply reply = connection_.read_reply();
     if (reply.is_error() && failure.empty()) failure = reply.str();
   }
   if (!failure.empty()) throw_reply_error(failure, "XCLAIM RETRYCOUNT");

@@ -40,10 +40,6 @@ struct StreamConsumerOptions {
   std::string group_start_id = "$";
   std::string dead_letter_stream;
   ClaimMode claim_mode = ClaimMode::Auto;
-  /// A read-ahead (see read()) older than this when collected is dropped unread: its entries stay in
-  /// this consumer's pending list, found again by reading that list or by claims. Keep it well below
-  /// the claim min-idle time, so no claim can take an entry that read() is about to return.
-  std::chrono::milliseconds read_ahead_max_age{30000};
 };
 
 struct RedisVersion {
@@ -79,12 +75,8 @@ class StreamConsumer {
 
   /// XREADGROUP … COUNT count [BLOCK ms] STREAMS key id. `id` is ">" (new) or an ID (own pending,
   /// after that ID). A nil result (timeout) is an empty vector. Throws NoGroupError on NOGROUP.
-  /// `read_ahead` (the caller has room for one more batch after this one): a full batch of new entries
-  /// first sends the next XREADGROUP (without BLOCK), so Redis prepares the next batch while the caller
-  /// handles this one, and the next read(">") with the same count collects it. Its entries are pending
-  /// in Redis from then on; any other command, or a lost connection, drops it unread.
   std::vector<StreamEntry> read(std::string_view id, std::size_t count,
-                                std::optional<std::chrono::milliseconds> block, bool read_ahead = false);
+                                std::optional<std::chrono::milliseconds> block);
   /// This consumer's pending entries after `after` ("0": from the start), at most `count`, with their
   /// fields and exact delivery counts. Unlike XREADGROUP with an ID, this does not add a delivery:
   /// reading one's own pending list again after a restart is not a failed attempt.
@@ -111,11 +103,6 @@ class StreamConsumer {
     unsigned deliveries = 1;
   };
   RedisReply run(const std::vector<std::string_view>& argv, std::string_view what);
-  /// The connection, with any read-ahead reply read and dropped first (every command but read(">")).
-  RedisConnection& connection();
-  std::vector<StreamEntry> parse_read_reply(const RedisReply& reply);
-  /// Sends the next XREADGROUP COUNT `count` > without waiting for its reply.
-  void send_read_ahead(std::size_t count);
   bool group_exists();
   [[noreturn]] void throw_reply_error(std::string_view text, std::string_view what);
   /// "XPENDING on stream 'k': unexpected item array of 3": the one wording for a reply of the wrong shape.
@@ -135,9 +122,6 @@ class StreamConsumer {
 
   RedisConnection& connection_;
   StreamConsumerOptions options_;
-  // The read-ahead in flight on connection_: when it was sent and its COUNT (0: none).
-  std::size_t read_ahead_count_ = 0;
-  std::chrono::steady_clock::time_point read_ahead_sent_;
   RedisVersion version_;
 };
 
