@@ -2,7 +2,6 @@
 #include "redis/byte_stream.hpp"
 
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -11,6 +10,7 @@
 #include <thread>
 
 #include "support/child_process.hpp"
+#include "support/loopback_listener.hpp"
 #include "support/tcp_proxy.hpp"
 
 namespace connector {
@@ -33,18 +33,8 @@ ByteStreamOptions loopback(std::uint16_t port) {
 class OneShotServer {
  public:
   explicit OneShotServer(std::string greeting) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof address;
-    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&address), length) != 0 || ::listen(fd_, 1) != 0 ||
-        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-      throw std::runtime_error("cannot listen on loopback");
-    }
-    port_ = ntohs(address.sin_port);
     thread_ = std::thread([this, greeting = std::move(greeting)] {
-      const int client = ::accept(fd_, nullptr, nullptr);
+      const int client = listener_.accept();
       if (client < 0) return;
       char request[64];
       [[maybe_unused]] const auto got = ::recv(client, request, sizeof request, 0);
@@ -53,15 +43,13 @@ class OneShotServer {
     });
   }
   ~OneShotServer() {
-    ::shutdown(fd_, SHUT_RDWR);  // ends an accept() that never got a client
+    listener_.shutdown();  // ends an accept() that never got a client
     thread_.join();
-    ::close(fd_);
   }
-  std::uint16_t port() const { return port_; }
+  std::uint16_t port() const { return listener_.port(); }
 
  private:
-  int fd_ = -1;
-  std::uint16_t port_ = 0;
+  testing::LoopbackListener listener_;
   std::thread thread_;
 };
 

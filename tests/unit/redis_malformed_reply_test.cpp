@@ -1,7 +1,6 @@
 // Replies no Redis would send, from a scripted loopback peer: a clear error naming the command or the
 // protocol, never a crash.
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -9,6 +8,7 @@
 #include <thread>
 
 #include "redis/stream_consumer.hpp"
+#include "support/loopback_listener.hpp"
 
 namespace connector {
 namespace {
@@ -18,35 +18,22 @@ using namespace std::chrono_literals;
 /// Accepts one client, answers its handshake PING, then answers the next command with `reply` bytes.
 class ScriptedRedis {
  public:
-  explicit ScriptedRedis(std::string reply) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof address;
-    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&address), length) != 0 || ::listen(fd_, 1) != 0 ||
-        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-      throw std::runtime_error("cannot listen on loopback");
-    }
-    port_ = ntohs(address.sin_port);
-    thread_ = std::thread([this, reply = std::move(reply)] { serve(reply); });
-  }
+  explicit ScriptedRedis(std::string reply) : thread_([this, reply = std::move(reply)] { serve(reply); }) {}
   ~ScriptedRedis() {
-    ::shutdown(fd_, SHUT_RDWR);
+    listener_.shutdown();
     thread_.join();
-    ::close(fd_);
   }
   RedisConnectionOptions options() const {
     RedisConnectionOptions options;
     options.endpoint.host = "127.0.0.1";
-    options.endpoint.port = port_;
+    options.endpoint.port = listener_.port();
     options.command_timeout = 10s;
     return options;
   }
 
  private:
   void serve(const std::string& reply) {
-    const int client = ::accept(fd_, nullptr, nullptr);
+    const int client = listener_.accept();
     if (client < 0) return;
     char buffer[4096];
     for (const std::string& answer : {std::string("+PONG\r\n"), reply}) {
@@ -58,8 +45,7 @@ class ScriptedRedis {
     ::close(client);
   }
 
-  int fd_ = -1;
-  std::uint16_t port_ = 0;
+  testing::LoopbackListener listener_;  // before thread_, which uses it
   std::thread thread_;
 };
 
