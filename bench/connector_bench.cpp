@@ -62,6 +62,19 @@ struct Settings {
   std::string json_file;
   std::string bin_dir;
   std::vector<std::string> metrics_modes = {"off"};  // "off", "on": each output runs once per mode
+  // EVENT_HUBS: every combination runs (fake-eventhubs --delay-ms and --credit, EVENT_HUBS_SENDER_LINKS);
+  // 0 credit or links: the default, and the setting is not passed (a build from before runs too).
+  std::vector<int> eh_delays_ms = {0};
+  std::vector<int> eh_credits = {0};
+  std::vector<int> eh_links = {0};
+  int eh_fake_threads = 0;  // fake-eventhubs --threads; 0: its default
+};
+
+/// One EVENT_HUBS variant: what fake-eventhubs is told and how many links the connector opens.
+struct EventHubsVariant {
+  int delay_ms = 0;
+  int credit = 0;
+  int links = 0;
 };
 
 /// One measured run, one row of the table.
@@ -286,7 +299,8 @@ struct FakeEventHubs {
   }
 };
 
-FakeEventHubs start_fake(const Settings& settings, const TempDir& dir, bool record) {
+FakeEventHubs start_fake(const Settings& settings, const TempDir& dir, bool record,
+                         const EventHubsVariant& variant = {}) {
   FakeEventHubs fake;
   fake.port = testing::free_port();
   std::vector<std::string> argv = {settings.bin_dir + "/tools/fake-eventhubs",
@@ -299,6 +313,9 @@ FakeEventHubs start_fake(const Settings& settings, const TempDir& dir, bool reco
                                    "--key",
                                    kKey};
   if (record) argv.insert(argv.end(), {"--record", (dir.path() / "events.jsonl").string()});
+  if (variant.delay_ms > 0) argv.insert(argv.end(), {"--delay-ms", std::to_string(variant.delay_ms)});
+  if (variant.credit > 0) argv.insert(argv.end(), {"--credit", std::to_string(variant.credit)});
+  if (settings.eh_fake_threads > 0) argv.insert(argv.end(), {"--threads", std::to_string(settings.eh_fake_threads)});
   fake.process = std::make_unique<ChildProcess>(argv, dir.path() / "fake-eventhubs.log");
   if (!wait_until([&] { return testing::port_accepts(fake.port); }, 10s)) {
     throw std::runtime_error("fake-eventhubs did not start: " + fake.process->log());
@@ -337,7 +354,7 @@ class Scraper {
 
 Row measure_connector(const Settings& settings, const RedisProcess& redis, const std::string& output,
                       const std::string& metrics_mode, const TempDir& dir, int run,
-                      const std::string& bin_dir) {
+                      const std::string& bin_dir, const EventHubsVariant& variant = {}) {
   const std::string group = fmt::format("bench-{}-{}", output, run);
   std::optional<FakeEventHubs> fake;
   std::map<std::string, std::string> env = {{"REDIS_URL", redis.url()},
@@ -367,9 +384,10 @@ Row measure_connector(const Settings& settings, const RedisProcess& redis, const
     if (settings.layout != "flat") env["OUTPUT_LAYOUT"] = settings.layout;
     if (settings.writers > 0) env["OUTPUT_WRITERS"] = std::to_string(settings.writers);
   } else {
-    fake = start_fake(settings, dir, false);
+    fake = start_fake(settings, dir, false, variant);
     env["OUTPUT_ADAPTER_TYPE"] = "EVENT_HUBS";
     env["EVENT_HUB_CONNECTION_STRING"] = fake->connection_string();
+    if (variant.links > 0) env["EVENT_HUBS_SENDER_LINKS"] = std::to_string(variant.links);
   }
   RedisConnection probe(redis.options());
   probe.connect();
@@ -396,6 +414,7 @@ Row measure_connector(const Settings& settings, const RedisProcess& redis, const
   row.seconds = std::chrono::duration<double>(Clock::now() - started).count();
   scraper.reset();
   row.redis_busy = (redis_cpu_seconds(probe) - redis_cpu_before) / row.seconds;
+  const double fake_cpu_seconds = fake ? usage_of(fake->process->pid()).cpu_seconds : 0;
   for (auto& instance : instances) {
     const ProcessUsage usage = usage_of(instance->pid());
     row.cpu_seconds += usage.cpu_seconds;
@@ -414,9 +433,32 @@ Row measure_connector(const Settings& settings, const RedisProcess& redis, const
   if (bin_dir != settings.bin_dir) row.name += " [baseline]";
   row.name += fmt::format(" b={} f={} i={}", settings.batch_size, settings.in_flight, settings.instances);
   if (settings.metrics_modes.size() > 1 || metrics_on) row.name += " metrics=" + metrics_mode;
+  if (output == "event_hubs" && (variant.delay_ms > 0 || variant.credit > 0 || variant.links > 0)) {
+    row.name += fmt::format(" d={} c={} l={}", variant.delay_ms, variant.credit, std::max(1, variant.links));
+  }
+  if (output == "event_hubs") {
+    double load = 0;
+    std::ifstream("/proc/loadavg") >> load;
+    // The stand-in's own CPU per million events: 1 / that is what one of its threads can take.
+    const double fake_cpu = fake ? fake_cpu_seconds : 0;
+    std::cerr << fmt::format("{}: load average (1 min) {}, fake-eventhubs CPU s/M {:.2f}\n", row.name, load,
+                             fake_cpu * 1e6 / static_cast<double>(settings.entries));
+  }
   row.entries = settings.entries;
   row.bytes = static_cast<double>(settings.entries * settings.size);
   return row;
+}
+
+/// The EVENT_HUBS variants to run (every combination of the lists); one plain run for other outputs.
+std::vector<EventHubsVariant> event_hubs_variants(const Settings& settings, const std::string& output) {
+  if (output != "event_hubs") return {EventHubsVariant{}};
+  std::vector<EventHubsVariant> variants;
+  for (int delay : settings.eh_delays_ms) {
+    for (int credit : settings.eh_credits) {
+      for (int links : settings.eh_links) variants.push_back({delay, credit, links});
+    }
+  }
+  return variants;
 }
 
 // ---- latency: the real pipeline in-process, timed at the sink's confirmation ------------------
@@ -592,6 +634,15 @@ int main(int argc, char* argv[]) {
                  "off, on or off,on: HTTP endpoint scraped every second + lag poller + stats line, or none")
       ->delimiter(',')
       ->check(CLI::IsMember({"off", "on"}));
+  app.add_option("--eh-delay-ms", settings.eh_delays_ms,
+                 "EVENT_HUBS: fake-eventhubs --delay-ms, a WAN round trip (list: each is run)")
+      ->delimiter(',');
+  app.add_option("--eh-credit", settings.eh_credits, "EVENT_HUBS: fake-eventhubs --credit (0: its default)")
+      ->delimiter(',');
+  app.add_option("--eh-links", settings.eh_links, "EVENT_HUBS: EVENT_HUBS_SENDER_LINKS (0: not set)")
+      ->delimiter(',');
+  app.add_option("--eh-fake-threads", settings.eh_fake_threads,
+                 "EVENT_HUBS: fake-eventhubs --threads (connections served in parallel)");
   app.add_option("--json", settings.json_file, "also write the results as JSON here");
   app.add_option("--bin-dir", settings.bin_dir, "build directory with the connector and tools")->required();
   CLI11_PARSE(app, argc, argv);
@@ -611,11 +662,15 @@ int main(int argc, char* argv[]) {
     int run = 0;
     for (const auto& output : settings.outputs) {
       for (const auto& mode : settings.metrics_modes) {
-        if (!settings.baseline_bin_dir.empty()) {
+        for (const auto& variant : event_hubs_variants(settings, output)) {
+          // A build from before has no EVENT_HUBS_SENDER_LINKS: its runs are the one-link ones.
+          if (!settings.baseline_bin_dir.empty() && variant.links <= 1) {
+            rows.push_back(measure_connector(settings, redis, output, mode, dir, ++run,
+                                             settings.baseline_bin_dir, variant));
+          }
           rows.push_back(
-              measure_connector(settings, redis, output, mode, dir, ++run, settings.baseline_bin_dir));
+              measure_connector(settings, redis, output, mode, dir, ++run, settings.bin_dir, variant));
         }
-        rows.push_back(measure_connector(settings, redis, output, mode, dir, ++run, settings.bin_dir));
       }
     }
     const double ceiling = rows.front().entries_per_second();

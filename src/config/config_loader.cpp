@@ -321,6 +321,7 @@ void resolve_eventhubs(Resolver& r, Config& config) {
   config.partition_id = r.get("EVENT_HUB_PARTITION_ID");
   config.partition_key_field = r.get("PARTITION_KEY_FIELD");
   config.eventhubs_ca_file = r.text("EVENT_HUBS_TLS_CA_FILE");
+  config.eventhubs_sender_links = static_cast<std::size_t>(r.whole_number("EVENT_HUBS_SENDER_LINKS"));
   if (config.partition_id && config.partition_key_field) {
     r.problem(
         "EVENT_HUB_PARTITION_ID",
@@ -704,6 +705,7 @@ void add_outputs(const Config& c, DisplayValues& values) {
       {"EVENT_HUB_PARTITION_ID", optional_text(c.partition_id)},
       {"PARTITION_KEY_FIELD", optional_text(c.partition_key_field)},
       {"EVENT_HUBS_TLS_CA_FILE", c.eventhubs_ca_file},
+      {"EVENT_HUBS_SENDER_LINKS", std::to_string(c.eventhubs_sender_links)},
   });
 }
 

@@ -6,7 +6,6 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
-#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -19,27 +18,37 @@ namespace connector {
 /// (on a connection given up on) matches nothing.
 using DeliveryId = std::uint64_t;
 
-/// Events waiting to be sent (in order), events sent and waiting for their answer, and the completions
-/// gathered per batch until flush() reports them. Each event is reported exactly once, unless
-/// abandon() forgets it (then never). Not thread-safe: the sink's container thread owns it.
+/// Events waiting to be sent (in order, per lane), events sent and waiting for their answer, and the
+/// completions gathered per batch until flush() reports them. Each event is reported exactly once,
+/// unless abandon() forgets it (then never). Not thread-safe: the sink's container thread owns it.
+///
+/// A lane is one sender link. Events with the same partition key always take the same lane, so their
+/// order on the wire is the order of add(); an event without a key takes the lanes in turn.
 class DeliveryTracker {
  public:
   using Clock = std::chrono::steady_clock;
 
-  /// At most `max_in_flight` events are on the wire at once. `request_flush` is called when the first
-  /// completion since the last flush() is gathered: the owner then schedules a flush(), so that
-  /// completions of one burst reach each batch's callback together.
-  DeliveryTracker(std::size_t max_in_flight, std::function<void()> request_flush);
+  /// At most `max_in_flight` events are on the wire at once, over all lanes. `request_flush` is called
+  /// when the first completion since the last flush() is gathered: the owner then schedules a flush(),
+  /// so that completions of one burst reach each batch's callback together.
+  DeliveryTracker(std::size_t max_in_flight, std::function<void()> request_flush, std::size_t lanes = 1);
 
-  /// Queues every event of `batch`, behind what already waits; `done` receives their completions.
+  /// Queues every event of `batch` in its lane, behind what already waits; `done` receives their
+  /// completions.
   void add(Batch batch, CompletionCallback done);
 
-  /// The event to send next; null when none waits or `max_in_flight` events are on the wire.
-  const Event* next() const;
-  /// The event next() returned is on the wire from `now`; returns the id its answer will carry.
-  DeliveryId sent(Clock::time_point now);
-  /// The event next() returned will not be sent: it is completed with `outcome` (e.g. too large).
-  void complete_next(Outcome outcome, std::string reason);
+  /// The event to send next on `lane`; null when none waits there or `max_in_flight` events are on
+  /// the wire.
+  const Event* next(std::size_t lane = 0) const;
+  /// The event next(lane) returned is on the wire from `now`; returns the id its answer will carry.
+  DeliveryId sent(Clock::time_point now, std::size_t lane = 0);
+  /// The event next(lane) returned will not be sent: it is completed with `outcome` (e.g. too large).
+  void complete_next(Outcome outcome, std::string reason, std::size_t lane = 0);
+  /// The lane of the event sent as `id` (which must be on the wire).
+  std::size_t lane_of(DeliveryId id) const;
+  /// True when `max_in_flight` events are on the wire: an answer frees room on every lane.
+  bool full() const { return in_flight_count_ >= max_in_flight_; }
+  std::size_t lanes() const { return lanes_.size(); }
 
   /// The event sent as `id`, or null when `id` is not on the wire.
   const Event* event(DeliveryId id) const;
@@ -47,7 +56,7 @@ class DeliveryTracker {
   bool settle(DeliveryId id, Outcome outcome, std::string reason = {},
               std::chrono::milliseconds retry_after = {});
 
-  /// The connection is gone: every event on the wire goes back in front of the queue, in its original
+  /// The connection is gone: every event on the wire goes back in front of its lane, in its original
   /// order, to be sent again. Returns how many events now wait.
   std::size_t requeue();
   /// True when an event on the wire was sent before `cutoff` and has no answer yet.
@@ -60,8 +69,8 @@ class DeliveryTracker {
   /// stay pending in Redis. Returns how many were not confirmed.
   std::size_t abandon();
 
-  std::size_t queued() const { return queue_.size(); }
-  std::size_t in_flight() const { return in_flight_.size(); }
+  std::size_t queued() const { return queued_count_; }
+  std::size_t in_flight() const { return in_flight_count_; }
 
  private:
   struct BatchState {
@@ -73,21 +82,30 @@ class DeliveryTracker {
     std::shared_ptr<BatchState> batch;
     std::size_t index = 0;
     std::uint64_t sequence = 0;  // order of add(): puts requeued events back in order
+    std::size_t lane = 0;
   };
+  // One per id from first_id_ on; answered ones stay (empty batch) until every older one is answered,
+  // so that finding an id is an index, and sending or answering allocates nothing in the steady state.
   struct Sent {
     Item item;
     Clock::time_point at;
   };
 
   void complete(const Item& item, Outcome outcome, std::string reason, std::chrono::milliseconds retry_after);
+  Sent* find(DeliveryId id);
+  const Sent* find(DeliveryId id) const;
+  std::size_t lane_for(const Event& event);
 
   const std::size_t max_in_flight_;
   const std::function<void()> request_flush_;
-  std::deque<Item> queue_;
-  // By id, which grows with every send: begin() is the oldest send still waiting.
-  std::map<DeliveryId, Sent> in_flight_;
+  std::vector<std::deque<Item>> lanes_;
+  std::deque<Sent> in_flight_;  // in_flight_[i] was sent as first_id_ + i
+  DeliveryId first_id_ = 1;
+  std::size_t in_flight_count_ = 0;  // entries of in_flight_ still waiting for their answer
+  std::size_t queued_count_ = 0;
   std::vector<std::shared_ptr<BatchState>> to_flush_;  // batches with completions in `ready`
   std::uint64_t next_sequence_ = 0;
+  std::size_t next_keyless_lane_ = 0;
   DeliveryId next_id_ = 1;
 };
 

@@ -4,8 +4,7 @@
 #include <pthread.h>
 #include <unistd.h>
 
-#include <cstring>
-#include <proton/binary.hpp>
+#include <algorithm>
 #include <proton/connection_options.hpp>
 #include <proton/delivery.hpp>
 #include <proton/error_condition.hpp>
@@ -41,13 +40,6 @@ constexpr milliseconds kStopSlack{200};
 // A polite close that starts within the grace period waits at most this long for the peer.
 constexpr milliseconds kCloseLinger{1000};
 
-// Each send carries its DeliveryId as the AMQP delivery tag, so an answer names its event directly.
-proton::binary delivery_tag(DeliveryId id) {
-  proton::binary tag(sizeof id, 0);
-  std::memcpy(tag.data(), &id, sizeof id);
-  return tag;
-}
-
 }  // namespace
 
 EventHubsConnection::EventHubsConnection(EventHubsSinkOptions options)
@@ -63,7 +55,9 @@ EventHubsConnection::EventHubsConnection(EventHubsSinkOptions options)
       container_(fmt::format("redis-eventhubs-connector-{}", ::getpid())),
       max_message_size_(options_.fallback_max_message_size),
       backoff_(options_.retry_delay, options_.max_retry_delay, std::random_device{}()),
-      tracker_(options_.max_in_flight_events, [this] { post([this] { flush_completions(); }); }) {
+      tracker_(
+          options_.max_in_flight_events, [this] { post([this] { flush_completions(); }); },
+          std::max<std::size_t>(1, options_.sender_links)) {
   if (options_.hub.empty()) {
     throw EventHubsError("no Event Hub name: set EVENT_HUB_NAME or EntityPath in the connection string");
   }
@@ -235,25 +229,44 @@ void EventHubsConnection::on_authorized(bool renewal, std::chrono::system_clock:
   }
 }
 
+// One link per lane: the service answers each link's deliveries in order and grants each its own
+// credit, so across a long round trip several links keep more events in flight than one.
 void EventHubsConnection::open_event_sender() {
   state_ = State::Attaching;
   proton::sender_options opts;
   // Unsettled sends with the receiver settling first: an Accepted disposition is the confirmation.
   opts.delivery_mode(proton::delivery_mode::AT_LEAST_ONCE).target(proton::target_options().address(target_));
-  sender_ = connection_.open_sender(target_, opts);
+  senders_.clear();
+  links_.clear();
+  attached_ = 0;
+  for (std::size_t lane = 0; lane < tracker_.lanes(); ++lane) {
+    senders_.push_back(connection_.open_sender(target_, opts));
+    links_.push_back(link_identity(senders_.back()));
+  }
 }
 
 void EventHubsConnection::on_sender_open(proton::sender& s) {
-  if (state_ != State::Attaching || s != sender_) return;
+  if (state_ != State::Attaching || !lane_of(s)) return;
   // A refused attach comes back with no target, followed by a detach carrying the error.
   if (s.target().address().empty()) return;
-  link_max_message_size_ = remote_max_message_size(s).value_or(options_.fallback_max_message_size);
+  const std::size_t size = remote_max_message_size(s).value_or(options_.fallback_max_message_size);
+  link_max_message_size_ = attached_ == 0 ? size : std::min(link_max_message_size_, size);
+  if (++attached_ < senders_.size()) return;
   max_message_size_.store(link_max_message_size_, std::memory_order_relaxed);
   state_ = State::Ready;
   ready_.store(true, std::memory_order_release);
-  logger().info("eventhubs_connected", where({{"max_message_size", link_max_message_size_}}));
+  logger().info("eventhubs_connected",
+                where({{"max_message_size", link_max_message_size_}, {"sender_links", senders_.size()}}));
   report_start(std::nullopt);
   pump();
+}
+
+std::optional<std::size_t> EventHubsConnection::lane_of(const proton::sender& sender) const {
+  const LinkIdentity link = link_identity(sender);
+  for (std::size_t lane = 0; lane < links_.size(); ++lane) {
+    if (links_[lane] == link) return lane;
+  }
+  return std::nullopt;
 }
 
 void EventHubsConnection::check_token(std::chrono::system_clock::time_point now) {
@@ -359,7 +372,9 @@ void EventHubsConnection::release_connection() {
   renew_at_.reset();
   proton::connection old = connection_;
   connection_ = proton::connection();
-  sender_ = proton::sender();
+  senders_.clear();
+  links_.clear();
+  attached_ = 0;
   cbs_.reset();
   if (old && old.active()) {
     try {
@@ -430,12 +445,12 @@ void EventHubsConnection::on_transport_close(proton::transport& t) {
   if (state_ == State::Closing) stop_container();
 }
 void EventHubsConnection::on_sender_error(proton::sender& s) {
-  if (is_current(s.connection()) && (s == sender_ || cbs_.owns(s))) {
+  if (is_current(s.connection()) && (lane_of(s) || cbs_.owns(s))) {
     connection_failed(s.error().name(), s.error().description());
   }
 }
 void EventHubsConnection::on_sender_close(proton::sender& s) {
-  if (is_current(s.connection()) && (s == sender_ || cbs_.owns(s))) {
+  if (is_current(s.connection()) && (lane_of(s) || cbs_.owns(s))) {
     connection_failed("amqp:link:detach-forced", "the service detached the link");
   }
 }
@@ -468,31 +483,36 @@ void EventHubsConnection::add(PendingBatches batches) {
 }
 
 void EventHubsConnection::pump() {
+  for (std::size_t lane = 0; lane < senders_.size(); ++lane) pump(lane);
+}
+
+void EventHubsConnection::pump(std::size_t lane) {
   if (state_ != State::Ready) return;
   const bool with_partition_key = !options_.partition_id;
-  while (sender_.credit() > 0) {
-    const Event* event = tracker_.next();
+  proton::sender& sender = senders_[lane];
+  const auto now = Clock::now();  // one clock read per burst: the operation timeout is 60 s
+  for (int credit = sender.credit(); credit > 0; --credit) {
+    const Event* event = tracker_.next(lane);
     if (event == nullptr) break;
-    build_message(*event, with_partition_key, scratch_);
-    if (encoded_size_upper_bound(*event) > link_max_message_size_) {
-      const std::size_t size = encoded_size(scratch_);
-      if (size > link_max_message_size_) {
-        tracker_.complete_next(
-            Outcome::Reject,
-            fmt::format("event of {} bytes exceeds the Event Hub's maximum message size of {} bytes", size,
-                        link_max_message_size_));
-        continue;
-      }
+    encode_event(*event, with_partition_key, scratch_);
+    if (scratch_.size() > link_max_message_size_) {
+      tracker_.complete_next(Outcome::Reject,
+                             fmt::format("event of {} bytes exceeds the Event Hub's maximum message size of {} bytes",
+                                         scratch_.size(), link_max_message_size_),
+                             lane);
+      ++credit;  // nothing was sent
+      continue;
     }
-    sender_.send(scratch_, delivery_tag(tracker_.sent(Clock::now())));
+    // Each send carries its DeliveryId as the AMQP delivery tag, so an answer names its event directly.
+    send_encoded(sender, tracker_.sent(now, lane), scratch_);
   }
 }
 
 void EventHubsConnection::on_sendable(proton::sender& s) {
   if (cbs_.owns(s)) {
     cbs_.on_sendable();
-  } else if (s == sender_) {
-    pump();
+  } else if (const auto lane = lane_of(s)) {
+    pump(*lane);
   }
 }
 
@@ -500,20 +520,30 @@ void EventHubsConnection::on_message(proton::delivery& d, proton::message& m) {
   if (cbs_.owns(d.receiver())) cbs_.on_message(m);
 }
 
-// Only the event sender's deliveries carry a DeliveryId (CBS requests have tags of their own), and a
-// sender given up on is no longer sender_.
+// Only the event senders' deliveries carry a DeliveryId (CBS requests have tags of their own), and a
+// sender given up on is no longer in senders_.
 std::optional<DeliveryId> EventHubsConnection::delivery_id(const proton::tracker& tracker) const {
-  return sender_ ? tag_number_on(tracker, sender_) : std::nullopt;
+  const TagOnLink tag = tag_number(tracker);
+  if (!tag.number || std::find(links_.begin(), links_.end(), tag.link) == links_.end()) return std::nullopt;
+  return tag.number;
 }
 
 void EventHubsConnection::settle(proton::tracker& tracker, Outcome outcome, std::string reason,
                                  milliseconds retry_after) {
   const auto id = delivery_id(tracker);
-  if (!id || !tracker_.settle(*id, outcome, std::move(reason), retry_after)) return;
+  if (!id || tracker_.event(*id) == nullptr) return;
+  const std::size_t lane = tracker_.lane_of(*id);
+  const bool was_full = tracker_.full();
+  tracker_.settle(*id, outcome, std::move(reason), retry_after);
   // An accepted event, not a successful attach, proves the path works: a link that attaches and then
   // never answers must see its reconnect delay grow.
   if (outcome == Outcome::Accepted) backoff_.reset();
-  pump();
+  // Room on the wire is shared by every lane; credit is the link's own.
+  if (was_full) {
+    pump();
+  } else {
+    pump(lane);
+  }
 }
 
 void EventHubsConnection::on_tracker_accept(proton::tracker& t) { settle(t, Outcome::Accepted, {}); }

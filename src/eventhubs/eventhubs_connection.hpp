@@ -22,6 +22,7 @@
 #include "eventhubs/cbs_client.hpp"
 #include "eventhubs/delivery_tracker.hpp"
 #include "eventhubs/eventhubs_sink.hpp"
+#include "eventhubs/proton_internals.hpp"
 #include "eventhubs/token_source.hpp"
 
 namespace connector {
@@ -75,7 +76,7 @@ class EventHubsConnection : public proton::messaging_handler {
   enum class State {
     Connecting,   // TCP, TLS, SASL, AMQP open; deadline: connect() + connect_timeout
     Authorizing,  // CBS put-token sent; same deadline
-    Attaching,    // sender link attach; same deadline
+    Attaching,    // sender links attach; same deadline
     Ready,        // sending; each delivery's answer is due within operation_timeout
     Backoff,      // no connection; deadline: when to connect again
     Draining,     // stop(): sends nothing new, waits for answers; deadline: end of the grace period
@@ -94,6 +95,8 @@ class EventHubsConnection : public proton::messaging_handler {
   void schedule_reconnect(State failed_in, const std::string& condition, const std::string& description);
   void release_connection();
   void pump();
+  void pump(std::size_t lane);
+  std::optional<std::size_t> lane_of(const proton::sender& sender) const;
   std::optional<DeliveryId> delivery_id(const proton::tracker& tracker) const;
   void settle(proton::tracker& tracker, Outcome outcome, std::string reason,
               std::chrono::milliseconds retry_after = {});
@@ -147,7 +150,10 @@ class EventHubsConnection : public proton::messaging_handler {
   Clock::time_point deadline_{};  // of state_
   StartResult started_;           // set until the first connection is ready or has failed
   proton::connection connection_;
-  proton::sender sender_;
+  // The event senders, one per lane of tracker_; `links_` names the same links for cheap comparison.
+  std::vector<proton::sender> senders_;
+  std::vector<LinkIdentity> links_;
+  std::size_t attached_ = 0;  // senders_ whose attach came back
   CbsClient cbs_;
   std::uint64_t generation_ = 0;  // per connection attempt; a CBS reply of an older attempt does nothing
   std::optional<std::chrono::system_clock::time_point> renew_at_;
@@ -155,7 +161,7 @@ class EventHubsConnection : public proton::messaging_handler {
   std::chrono::system_clock::time_point token_expiry_{};
   Backoff backoff_;
   DeliveryTracker tracker_;
-  proton::message scratch_;  // reused for every event: building a message allocates less this way
+  std::string scratch_;  // the encoded event; reused, so that encoding allocates nothing once it is grown
   std::size_t link_max_message_size_ = 0;
 };
 

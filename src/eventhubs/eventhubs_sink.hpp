@@ -21,6 +21,9 @@ struct EventHubsSinkOptions {
   std::string ca_file;                      // extra CA (EVENT_HUBS_TLS_CA_FILE), else system store
   std::size_t max_in_flight_events = 0;     // BATCH_SIZE × MAX_IN_FLIGHT_BATCHES: bounds memory
   std::chrono::milliseconds retry_delay{};  // base of the capped exponential reconnect back-off
+  // Sender links on the connection: each has the service's credit (~300) in flight, so a long round
+  // trip needs several. Events with the same partition key always take the same link.
+  std::size_t sender_links = 1;
   std::chrono::milliseconds max_retry_delay{60000};
   // A CBS reply, and a delivery's disposition: after that the connection is presumed dead (closed,
   // reconnected, unconfirmed events sent again). 60 s, as the SDKs; tests shorten it.

@@ -3,10 +3,7 @@
 #include <openssl/evp.h>
 
 #include <array>
-#include <proton/annotation_key.hpp>
-#include <proton/binary.hpp>
-#include <proton/message_id.hpp>
-#include <proton/scalar.hpp>
+#include <cstdint>
 
 #include "core/json_writer.hpp"
 
@@ -27,46 +24,134 @@ std::string partition_key_annotation(std::string_view key) {
   return hex;
 }
 
-void build_message(const Event& event, bool with_partition_key, proton::message& out) {
-  out.clear();
-  out.id(proton::message_id(event.entry_id));
-  if (!event.content_type.empty()) out.content_type(event.content_type);
-  auto& properties = out.properties();
-  for (const auto& [name, value] : event.properties) {
+namespace {
+
+// AMQP 1.0 type codes (part 1, "Types") and the message section descriptors (part 3, "Messaging").
+enum Code : unsigned char {
+  kDescribed = 0x00,
+  kSmallUlong = 0x53,
+  kNull = 0x40,
+  kVbin8 = 0xa0,
+  kStr8 = 0xa1,
+  kSym8 = 0xa3,
+  kVbin32 = 0xb0,
+  kStr32 = 0xb1,
+  kSym32 = 0xb3,
+  kList32 = 0xd0,
+  kMap32 = 0xd1,
+  kMessageAnnotations = 0x72,
+  kProperties = 0x73,
+  kApplicationProperties = 0x74,
+  kData = 0x75,
+};
+
+void put_byte(std::string& out, unsigned char byte) { out.push_back(static_cast<char>(byte)); }
+
+void put_u32(std::string& out, std::uint32_t value) {
+  const char bytes[4] = {static_cast<char>(value >> 24), static_cast<char>(value >> 16),
+                         static_cast<char>(value >> 8), static_cast<char>(value)};
+  out.append(bytes, sizeof bytes);
+}
+
+// A variable-width value: the one-byte length form when it fits, else the four-byte one.
+void put_variable(std::string& out, Code code8, Code code32, std::string_view bytes) {
+  if (bytes.size() <= 0xff) {
+    put_byte(out, code8);
+    put_byte(out, static_cast<unsigned char>(bytes.size()));
+  } else {
+    put_byte(out, code32);
+    put_u32(out, static_cast<std::uint32_t>(bytes.size()));
+  }
+  out.append(bytes);
+}
+
+void put_section(std::string& out, Code descriptor) {
+  put_byte(out, kDescribed);
+  put_byte(out, kSmallUlong);
+  put_byte(out, descriptor);
+}
+
+// A list32 or map32 whose size and count are written by close() once its items are in.
+class Compound {
+ public:
+  Compound(std::string& out, Code code) : out_(out) {
+    put_byte(out_, code);
+    at_ = out_.size();
+    out_.append(8, '\0');
+  }
+  void close(std::uint32_t count) {
+    const auto size = static_cast<std::uint32_t>(out_.size() - at_ - 4);  // counted from the count field
+    write_u32(at_, size);
+    write_u32(at_ + 4, count);
+  }
+
+ private:
+  void write_u32(std::size_t at, std::uint32_t value) {
+    for (int shift = 24; shift >= 0; shift -= 8) out_[at++] = static_cast<char>(value >> shift);
+  }
+
+  std::string& out_;
+  std::size_t at_ = 0;
+};
+
+// True when a later property has the same name: only the last one is sent (a map key must be unique).
+bool repeated_later(const Event& event, std::size_t index) {
+  const std::string& name = event.properties[index].first;
+  for (std::size_t later = index + 1; later < event.properties.size(); ++later) {
+    if (event.properties[later].first == name) return true;
+  }
+  return false;
+}
+
+void put_application_properties(const Event& event, std::string& out) {
+  put_section(out, kApplicationProperties);
+  Compound map(out, kMap32);
+  std::uint32_t count = 0;
+  for (std::size_t i = 0; i < event.properties.size(); ++i) {
+    if (repeated_later(event, i)) continue;
+    const auto& [name, value] = event.properties[i];
+    put_variable(out, kStr8, kStr32, name);
     // An AMQP string must be UTF-8; other bytes go out as AMQP binary, which Event Hubs keeps and the
     // SDKs hand to consumers as a byte array (.NET: byte[], Java: byte[], JS: Uint8Array).
     if (is_valid_utf8(value)) {
-      properties.put(name, proton::scalar(value));
+      put_variable(out, kStr8, kStr32, value);
     } else {
-      properties.put(name, proton::scalar(proton::binary(value.begin(), value.end())));
+      put_variable(out, kVbin8, kVbin32, value);
     }
+    count += 2;
   }
+  map.close(count);
+}
+
+}  // namespace
+
+void encode_event(const Event& event, bool with_partition_key, std::string& out) {
+  out.clear();
   if (with_partition_key && !event.partition_key.empty()) {
-    out.message_annotations().put(proton::annotation_key("x-opt-partition-key"),
-                                  partition_key_annotation(event.partition_key));
+    put_section(out, kMessageAnnotations);
+    Compound map(out, kMap32);
+    put_variable(out, kSym8, kSym32, "x-opt-partition-key");
+    const std::string_view key = event.partition_key;
+    if (key.size() <= kMaxPartitionKeyLength && is_valid_utf8(key)) {
+      put_variable(out, kStr8, kStr32, key);  // the common case, without a copy
+    } else {
+      put_variable(out, kStr8, kStr32, partition_key_annotation(key));
+    }
+    map.close(2);
   }
-  // A binary body with inferred(true) is encoded as a data section; without it, as an AmqpValue.
-  out.body(proton::binary(event.body.begin(), event.body.end()));
-  out.inferred(true);
-}
-
-std::size_t encoded_size(const proton::message& message) {
-  std::vector<char> buffer;
-  message.encode(buffer);
-  return buffer.size();
-}
-
-std::size_t encoded_size_upper_bound(const Event& event) {
-  // Each variable-size item is at most: 1 constructor byte + 4 length bytes + its bytes (str32/vbin32/
-  // sym32). Sections add a 3-byte descriptor and a 9-byte list32/map32 header; the fixed 512 covers
-  // those headers and the properties list's null fields many times over.
-  constexpr std::size_t kItem = 5;
-  std::size_t size = 512 + kItem + event.body.size();
-  size += kItem + event.entry_id.size() + kItem + event.content_type.size();
-  for (const auto& [name, value] : event.properties) size += 2 * kItem + name.size() + value.size();
-  size += 2 * kItem + std::string_view("x-opt-partition-key").size() +
-          std::max(event.partition_key.size(), std::size_t{64});
-  return size;
+  put_section(out, kProperties);
+  Compound list(out, kList32);
+  put_variable(out, kStr8, kStr32, event.entry_id);  // message-id
+  if (event.content_type.empty()) {
+    list.close(1);
+  } else {
+    out.append(5, static_cast<char>(kNull));  // user-id, to, subject, reply-to, correlation-id
+    put_variable(out, kSym8, kSym32, event.content_type);
+    list.close(7);
+  }
+  if (!event.properties.empty()) put_application_properties(event, out);
+  put_section(out, kData);
+  put_variable(out, kVbin8, kVbin32, event.body);
 }
 
 }  // namespace connector

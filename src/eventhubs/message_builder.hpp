@@ -1,7 +1,6 @@
 #pragma once
-// Event → AMQP message, the way Event Hubs consumers expect it (DESIGN.md "Sending").
+// Event → AMQP message bytes, the way Event Hubs consumers expect them (DESIGN.md "Sending").
 #include <cstddef>
-#include <proton/message.hpp>
 #include <string>
 #include <string_view>
 
@@ -19,17 +18,15 @@ inline constexpr std::size_t kMaxPartitionKeyLength = 128;
 /// mapping) or as an application property (MESSAGE_BODY_FIELD).
 std::string partition_key_annotation(std::string_view key);
 
-/// Fills `out` (cleared first) from `event`: the body as one AMQP data section, `content_type` when set,
-/// `message_id` = the entry ID, the event's properties as application properties — AMQP string when the
-/// value is valid UTF-8, else AMQP binary with the exact bytes — and the partition key annotation unless
-/// `with_partition_key` is false (a partition target excludes it).
-void build_message(const Event& event, bool with_partition_key, proton::message& out);
-
-/// Bytes of the message once encoded.
-std::size_t encoded_size(const proton::message& message);
-
-/// A bound that is never below the encoded size of build_message(event); cheap, so that only events
-/// near the size limit pay for an exact encoding.
-std::size_t encoded_size_upper_bound(const Event& event);
+/// Writes into `out` (replacing its content, keeping its capacity) the AMQP 1.0 encoding of `event`
+/// as one message: the partition key annotation unless `with_partition_key` is false (a partition
+/// target excludes it), a properties section with `message-id` = the entry ID and `content-type` when
+/// set, the event's properties as application properties — AMQP string when the value is valid UTF-8,
+/// else AMQP binary with the exact bytes; a repeated name keeps its last value, since an AMQP map may
+/// not repeat a key — and the body as one data section.
+///
+/// Encoded here rather than through proton::message: building, then encoding, a proton::message per
+/// event was most of the sink's CPU; these bytes go to the link as they are.
+void encode_event(const Event& event, bool with_partition_key, std::string& out);
 
 }  // namespace connector

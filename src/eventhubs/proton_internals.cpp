@@ -11,21 +11,13 @@ namespace connector {
 
 namespace {
 
-// Proton C++ 0.37 wraps pn_link_t / pn_delivery_t in internal::object<T>, whose pn_object() is
-// protected, and has no public accessor for the peer's max-message-size or a rejection's condition.
-// A class derived from the public wrapper may read the protected member of its own copy; the copy
-// shares (reference-counts) the same C object. This is the only place that reaches below the C++ API.
-template <class Wrapper, class Raw>
-class RawAccess : public Wrapper {
- public:
-  explicit RawAccess(const Wrapper& wrapper) : Wrapper(wrapper) {}
-  Raw* raw() const { return this->pn_object(); }
-};
+pn_link_t* raw_link(const proton::link& link) { return raw_object(link); }
+pn_delivery_t* raw_delivery(const proton::transfer& transfer) { return raw_object(transfer); }
 
 }  // namespace
 
 std::optional<std::uint64_t> remote_max_message_size(const proton::link& link) {
-  pn_link_t* raw = RawAccess<proton::link, pn_link_t>(link).raw();
+  pn_link_t* raw = raw_link(link);
   if (raw == nullptr) return std::nullopt;
   const std::uint64_t size = pn_link_remote_max_message_size(raw);
   if (size == 0) return std::nullopt;  // AMQP: 0 or absent means "no limit announced"
@@ -34,7 +26,7 @@ std::optional<std::uint64_t> remote_max_message_size(const proton::link& link) {
 
 RemoteCondition remote_rejection(const proton::transfer& transfer) {
   RemoteCondition out;
-  pn_delivery_t* raw = RawAccess<proton::transfer, pn_delivery_t>(transfer).raw();
+  pn_delivery_t* raw = raw_delivery(transfer);
   if (raw == nullptr) return out;
   pn_disposition_t* remote = pn_delivery_remote(raw);
   if (remote == nullptr) return out;
@@ -45,15 +37,26 @@ RemoteCondition remote_rejection(const proton::transfer& transfer) {
   return out;
 }
 
-std::optional<std::uint64_t> tag_number_on(const proton::transfer& transfer, const proton::link& link) {
-  pn_delivery_t* raw = RawAccess<proton::transfer, pn_delivery_t>(transfer).raw();
-  pn_link_t* raw_link = RawAccess<proton::link, pn_link_t>(link).raw();
-  if (raw == nullptr || raw_link == nullptr || pn_delivery_link(raw) != raw_link) return std::nullopt;
+LinkIdentity link_identity(const proton::link& link) { return raw_link(link); }
+
+TagOnLink tag_number(const proton::transfer& transfer) {
+  TagOnLink out;
+  pn_delivery_t* raw = raw_delivery(transfer);
+  if (raw == nullptr) return out;
+  out.link = pn_delivery_link(raw);
   const pn_delivery_tag_t tag = pn_delivery_tag(raw);
   std::uint64_t number = 0;
-  if (tag.size != sizeof number) return std::nullopt;
+  if (tag.size != sizeof number) return out;
   std::memcpy(&number, tag.start, sizeof number);
-  return number;
+  out.number = number;
+  return out;
+}
+
+void send_encoded(const proton::sender& sender, std::uint64_t tag, std::string_view encoded) {
+  pn_link_t* link = raw_link(sender);
+  pn_delivery(link, pn_dtag(reinterpret_cast<const char*>(&tag), sizeof tag));
+  pn_link_send(link, encoded.data(), encoded.size());
+  pn_link_advance(link);
 }
 
 }  // namespace connector

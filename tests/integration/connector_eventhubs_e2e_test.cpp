@@ -96,6 +96,34 @@ TEST(connector_eventhubs_e2e_test, entries_arrive_with_properties_and_partition_
   EXPECT_EQ(connector.log().find(hub.options().key), std::string::npos) << "the SAS key reached the log";
 }
 
+TEST(connector_eventhubs_e2e_test, sender_links_setting_spreads_keys_over_links_and_keeps_each_keys_order) {
+  RedisServer redis;
+  FakeEventHubsServer hub;
+  for (int i = 0; i < 600; ++i) {
+    redis.command({"XADD", kStream, "*", "device", "dev-" + std::to_string(i % 30), "seq", std::to_string(i)});
+  }
+  auto settings = settings_for(redis, hub);
+  settings["PARTITION_KEY_FIELD"] = "device";
+  settings["EVENT_HUBS_SENDER_LINKS"] = "3";
+  ConnectorProcess connector(settings, hub.record_file().parent_path() / "connector");
+  ASSERT_TRUE(wait_until([&] { return recorded_ids(hub).size() == 600 && pending(redis) == 0; }, 30s))
+      << connector.log();
+  EXPECT_EQ(connector.interrupt_and_wait(), 0) << connector.log();
+  std::set<std::string> links;
+  std::map<std::string, long> last_seq_by_key;
+  for (const auto& event : hub.events()) {
+    links.insert(event.link);
+    const long seq = std::stol(nlohmann::json::parse(event.body)["seq"].get<std::string>());
+    auto [it, first] = last_seq_by_key.emplace(*event.partition_key, seq);
+    if (!first) {
+      EXPECT_GT(seq, it->second) << *event.partition_key;  // a key's events arrive in stream order
+      it->second = seq;
+    }
+  }
+  EXPECT_EQ(links.size(), 3u);
+  EXPECT_EQ(last_seq_by_key.size(), 30u);
+}
+
 TEST(connector_eventhubs_e2e_test, two_instances_share_the_group_without_sending_anything_twice) {
   RedisServer redis;
   FakeEventHubsServer hub;

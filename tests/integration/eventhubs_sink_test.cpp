@@ -402,6 +402,68 @@ TEST(eventhubs_sink_test, dropped_connections_resend_until_each_event_is_accepte
   expect_each_accepted_once_across_dropped_connections(0, true);     // the test drops mid-stream
 }
 
+/// Entry ids of `events` per partition key, in the order the server accepted them (first arrival).
+std::map<std::string, std::vector<std::string>> arrival_order_by_key(const std::vector<RecordedEvent>& events) {
+  std::map<std::string, std::vector<std::string>> out;
+  std::set<std::string> seen;
+  for (const auto& e : events) {
+    if (e.partition_key && seen.insert(*e.message_id).second) out[*e.partition_key].push_back(*e.message_id);
+  }
+  return out;
+}
+
+TEST(eventhubs_sink_test, several_links_keep_the_order_of_each_partition_key) {
+  FakeEventHubsOptions fake;
+  fake.delay_ms = 2;  // answers arrive while later events are on the wire on every link
+  fake.credit = 30;
+  FakeEventHubsServer server(fake);
+  EventHubsSinkOptions options = options_for(server);
+  options.sender_links = 4;
+  options.max_in_flight_events = 400;
+  EventHubsSink sink(options);
+  sink.start();
+  Collector collector;
+  std::map<std::string, std::vector<std::string>> sent_by_key;
+  constexpr int kBatches = 20;
+  constexpr std::size_t kSize = 100;
+  for (int b = 0; b < kBatches; ++b) {
+    while (collector.total() + 4 * kSize < (b + 1) * kSize) collector.wait_for_total((b - 3) * kSize, milliseconds(50));
+    Batch batch = make_batch(b, kSize);
+    for (std::size_t i = 0; i < kSize; ++i) {
+      if (i % 10 == 9) continue;  // some events without a key: any link
+      batch[i].partition_key = "key-" + std::to_string(i % 7);
+      sent_by_key[batch[i].partition_key].push_back(batch[i].entry_id);
+    }
+    sink.send(std::move(batch), collector.callback(b));
+  }
+  ASSERT_TRUE(collector.wait_for_total(kBatches * kSize, seconds(30))) << collector.total();
+  expect_each_accepted_once(collector, kBatches, kSize);
+  sink.stop(milliseconds(1000));
+  const auto events = server.events();
+  std::set<std::string> links;
+  for (const auto& e : events) links.insert(e.link);
+  EXPECT_EQ(links.size(), 4u);  // every link carried events
+  EXPECT_EQ(arrival_order_by_key(events), sent_by_key);
+}
+
+TEST(eventhubs_sink_test, a_link_detached_mid_batch_loses_nothing) {
+  FakeEventHubsOptions fake;
+  fake.detach_link_after = 450;  // mid-batch: batches are 100 events, spread over 4 links
+  FakeEventHubsServer server(fake);
+  EventHubsSinkOptions options = options_for(server);
+  options.sender_links = 4;
+  EventHubsSink sink(options);
+  sink.start();
+  Collector collector;
+  send_windowed(sink, collector, 20, 100, 4);
+  ASSERT_TRUE(collector.wait_for_total(2000, seconds(30))) << collector.total();
+  std::this_thread::sleep_for(milliseconds(200));  // a duplicate completion would show up here
+  expect_each_accepted_once(collector, 20, 100);
+  sink.stop(milliseconds(1000));
+  EXPECT_NE(server.log().find("\"fault\":\"detach_link\""), std::string::npos);
+  EXPECT_EQ(by_message_id(server.events()).size(), 2000u);  // every event arrived; duplicates are allowed
+}
+
 TEST(eventhubs_sink_test, not_ready_while_the_server_is_away_then_back) {
   FakeEventHubsServer server;
   EventHubsSink sink(options_for(server));

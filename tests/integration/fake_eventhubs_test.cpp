@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <proton/annotation_key.hpp>
 #include <proton/binary.hpp>
 #include <proton/codec/map.hpp>
@@ -445,6 +446,60 @@ TEST(fake_eventhubs_test, delay_ms_delays_dispositions) {
   const Result result = ScriptedClient(sending(server, {event("x"), event("y")})).run();
   EXPECT_EQ(result.outcomes, (std::vector<std::string>{"accepted", "accepted"}));
   EXPECT_GE(std::chrono::steady_clock::now() - start, 300ms);
+}
+
+TEST(fake_eventhubs_test, credit_comes_back_with_each_disposition) {
+  // Two credits and 300 ms per disposition: the 3rd and 4th event can only go out once the answers to
+  // the first two came back, so the four answers take two rounds, as with the service.
+  FakeEventHubsServer server(with([](auto& o) {
+    o.delay_ms = 300;
+    o.credit = 2;
+  }));
+  const auto start = std::chrono::steady_clock::now();
+  const Result result =
+      ScriptedClient(sending(server, {event("a"), event("b"), event("c"), event("d")})).run();
+  EXPECT_EQ(result.outcomes, (std::vector<std::string>(4, "accepted")));
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 600ms);
+}
+
+TEST(fake_eventhubs_test, detach_link_after_detaches_the_link_of_the_nth_event) {
+  FakeEventHubsServer server(with([](auto& o) { o.detach_link_after = 2; }));
+  auto script = sending(server, {event("a"), event("b")});
+  script.wait_for_link_error = true;
+  const Result result = ScriptedClient(script).run();
+  ASSERT_FALSE(result.timed_out) << server.log();
+  EXPECT_EQ(result.outcomes, (std::vector<std::string>{"accepted", "accepted"}));
+  EXPECT_EQ(result.link_error, "amqp:link:detach-forced") << server.log();
+  const auto events = server.events();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_FALSE(events[0].link.empty());  // the name of the client's sender link
+  EXPECT_EQ(events[0].link, events[1].link);
+}
+
+TEST(fake_eventhubs_test, threads_serve_connections_in_parallel_and_record_each_event_once) {
+  FakeEventHubsServer server(with([](auto& o) {
+    o.extra_args = {"--threads", "2"};
+    o.drop_after = 70;  // a fault that counts over both connections
+  }));
+  std::vector<Result> results(3);
+  std::vector<std::thread> clients;
+  for (auto& result : results) {
+    clients.emplace_back([&] {
+      result = ScriptedClient(sending(server, std::vector<proton::message>(50, event("x")))).run();
+    });
+  }
+  for (auto& client : clients) client.join();
+  std::size_t accepted = 0;
+  for (const auto& result : results) {
+    EXPECT_FALSE(result.timed_out) << server.log();
+    for (const auto& outcome : result.outcomes) accepted += outcome == "accepted";
+  }
+  const auto events = server.events();
+  EXPECT_EQ(events.size(), accepted);
+  std::set<std::uint64_t> seqs;
+  for (const auto& e : events) seqs.insert(e.seq);
+  EXPECT_EQ(seqs.size(), events.size());  // one line per event, none torn or repeated
+  EXPECT_NE(server.log().find("\"fault\":\"drop_connection\""), std::string::npos);
 }
 
 TEST(fake_eventhubs_test, expired_token_detaches_the_link) {

@@ -77,6 +77,7 @@ void FakeEventHubsServer::start() {
   add("--reject-every", options_.reject_every);
   add("--server-busy-every", options_.server_busy_every);
   add("--drop-after", options_.drop_after);
+  add("--detach-link-after", options_.detach_link_after);
   add("--delay-ms", options_.delay_ms);
   add("--credit", options_.credit);
   argv.insert(argv.end(), options_.extra_args.begin(), options_.extra_args.end());
@@ -161,6 +162,7 @@ std::vector<RecordedEvent> FakeEventHubsServer::events() {
     }
     event.body = base64_decode(json.at("body_base64").get<std::string>());
     event.body_kind = json.at("body_kind").get<std::string>();
+    if (json.contains("link")) event.link = json.at("link").get<std::string>();
     events.push_back(std::move(event));
   }
   return events;

@@ -28,6 +28,7 @@ struct FakeEventHubsOptions {
   int drop_after = 0;
   int delay_ms = 0;
   int credit = 0;
+  int detach_link_after = 0;
   std::vector<std::string> extra_args;
 };
 
@@ -42,6 +43,7 @@ struct RecordedEvent {
   std::string body;                               // exact bytes (decoded from body_base64)
   std::string body_kind;                          // "data", "value" or "sequence"
   std::string content_type;
+  std::string link;  // name of the sender link it came on
 };
 
 /// fake-eventhubs on a free port in its own temp dir; stopped on destruction.

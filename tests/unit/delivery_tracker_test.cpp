@@ -3,7 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -153,6 +155,74 @@ TEST(delivery_tracker_test, a_throwing_callback_does_not_stop_the_others) {
   for (DeliveryId id : send_all(tracker)) tracker.settle(id, Outcome::Accepted);
   tracker.flush();
   EXPECT_EQ(reports.calls["b"].size(), 1u);
+}
+
+Batch keyed_batch(const std::vector<std::string>& keys) {
+  Batch batch = make_batch("k", keys.size());
+  for (std::size_t i = 0; i < keys.size(); ++i) batch[i].partition_key = keys[i];
+  return batch;
+}
+
+/// The entry ids next(lane) offers on each lane, sent in turn; ids by lane.
+std::vector<std::vector<std::string>> send_all_lanes(DeliveryTracker& tracker,
+                                                     std::vector<DeliveryId>* ids = nullptr) {
+  std::vector<std::vector<std::string>> sent(tracker.lanes());
+  for (std::size_t lane = 0; lane < tracker.lanes(); ++lane) {
+    while (const Event* event = tracker.next(lane)) {
+      sent[lane].push_back(event->entry_id);
+      const DeliveryId id = tracker.sent(Clock::now(), lane);
+      EXPECT_EQ(tracker.lane_of(id), lane);
+      if (ids != nullptr) ids->push_back(id);
+    }
+  }
+  return sent;
+}
+
+TEST(delivery_tracker_test, one_partition_key_takes_one_lane_in_order_and_keyless_events_take_turns) {
+  DeliveryTracker tracker(100, [] {}, 3);
+  Reports reports;
+  tracker.add(keyed_batch({"x", "", "y", "x", "", "", "y", "x"}), reports.callback("a"));
+  const auto sent = send_all_lanes(tracker);
+  std::map<std::string, std::size_t> lane_of_entry;
+  for (std::size_t lane = 0; lane < sent.size(); ++lane) {
+    for (const auto& id : sent[lane]) lane_of_entry[id] = lane;
+    // Within a lane, the order of add(): a lane is one link, which keeps it.
+    EXPECT_TRUE(std::is_sorted(sent[lane].begin(), sent[lane].end())) << lane;
+  }
+  ASSERT_EQ(lane_of_entry.size(), 8u);
+  EXPECT_EQ(lane_of_entry["k0"], lane_of_entry["k3"]);  // "x"
+  EXPECT_EQ(lane_of_entry["k0"], lane_of_entry["k7"]);
+  EXPECT_EQ(lane_of_entry["k2"], lane_of_entry["k6"]);  // "y"
+  // Three keyless events over three lanes: one each.
+  EXPECT_EQ((std::set<std::size_t>{lane_of_entry["k1"], lane_of_entry["k4"], lane_of_entry["k5"]}).size(), 3u);
+}
+
+TEST(delivery_tracker_test, max_in_flight_is_shared_by_all_lanes) {
+  DeliveryTracker tracker(2, [] {}, 2);
+  Reports reports;
+  tracker.add(make_batch("a", 6), reports.callback("a"));  // keyless: 3 per lane
+  std::vector<DeliveryId> ids;
+  const auto sent = send_all_lanes(tracker, &ids);
+  EXPECT_EQ(sent[0].size() + sent[1].size(), 2u);
+  EXPECT_TRUE(tracker.full());
+  EXPECT_EQ(tracker.next(1), nullptr);
+  tracker.settle(ids[0], Outcome::Accepted);
+  EXPECT_FALSE(tracker.full());
+  EXPECT_NE(tracker.next(1), nullptr);  // an answer on lane 0 makes room on lane 1 too
+}
+
+TEST(delivery_tracker_test, requeue_puts_each_lanes_unanswered_events_back_in_order) {
+  DeliveryTracker tracker(100, [] {}, 2);
+  Reports reports;
+  tracker.add(make_batch("a", 6), reports.callback("a"));  // keyless: a0 a2 a4 | a1 a3 a5
+  std::vector<DeliveryId> ids;
+  const auto first = send_all_lanes(tracker, &ids);
+  ASSERT_EQ(first, (std::vector<std::vector<std::string>>{{"a0", "a2", "a4"}, {"a1", "a3", "a5"}}));
+  tracker.settle(ids[1], Outcome::Accepted);  // a2, out of the middle of lane 0
+  EXPECT_EQ(tracker.requeue(), 5u);
+  tracker.add(make_batch("b", 2), reports.callback("b"));  // behind the resent ones
+  EXPECT_EQ(send_all_lanes(tracker),
+            (std::vector<std::vector<std::string>>{{"a0", "a4", "b0"}, {"a1", "a3", "a5", "b1"}}));
 }
 
 }  // namespace

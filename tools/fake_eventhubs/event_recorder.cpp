@@ -100,6 +100,8 @@ void EventRecorder::record(const EventRecord& event) {
   out += base64_encode(event.body);
   out += "\",\"body_kind\":";
   append_json_string(out, event.body_kind);
+  out += ",\"link\":";
+  append_json_string(out, is_valid_utf8(event.link) ? event.link : base64_encode(event.link));
   out += "}\n";
   if (buffer_.size() >= kWriteThreshold) flush();
 }

@@ -19,6 +19,7 @@ struct EventRecord {
   std::set<std::string> binary_properties;        // names whose value was AMQP binary, not string
   std::string body;                               // raw bytes
   std::string body_kind;                          // "data", "value" or "sequence"
+  std::string link;                               // name of the client's sender link
 };
 
 /// Appends records to a file through an in-memory buffer: nothing is flushed per event (the caller

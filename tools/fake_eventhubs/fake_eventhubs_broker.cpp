@@ -112,8 +112,9 @@ FakeEventHubsBroker::FakeEventHubsBroker(FakeEventHubsOptions options, BrokerSig
 int FakeEventHubsBroker::run() {
   proton::container container(*this, "fake-eventhubs");
   container_ = &container;
-  container.run();
+  container.run(options_.threads);
   container_ = nullptr;
+  std::lock_guard lock(records_mutex_);
   recorder_.flush();
   return exit_status_;
 }
@@ -166,50 +167,85 @@ void FakeEventHubsBroker::tick() {
     shutdown();
     return;
   }
+  const std::vector<proton::connection> connections = connection_list();
   if (signals_.drop_all.exchange(false)) {
-    logger().info("fault_injected",
-                  {{"fault", "drop_all_connections"}, {"connections", connections_.size()}});
-    for (const auto& [connection, state] : connections_) schedule_drop(connection, "SIGUSR1");
+    logger().info("fault_injected", {{"fault", "drop_all_connections"}, {"connections", connections.size()}});
+    for (const auto& connection : connections) {
+      in_context(connection, [this, connection](ConnectionState&) { schedule_drop(connection, "SIGUSR1"); });
+    }
   }
   const bool flush_requested = signals_.flush.exchange(false);
-  if (recorder_.dirty() || flush_requested) {
-    if (!recorder_.flush()) logger().error("record_write_failed", {{"file", options_.record_file}});
-    if (flush_requested) logger().info("record_flushed", {{"recorded", recorder_.recorded()}});
+  {
+    std::lock_guard lock(records_mutex_);
+    if (recorder_.dirty() || flush_requested) {
+      if (!recorder_.flush()) logger().error("record_write_failed", {{"file", options_.record_file}});
+      if (flush_requested) logger().info("record_flushed", {{"recorded", recorder_.recorded()}});
+    }
   }
   if (options_.token_lifetime_check) {
-    const long long now = unix_seconds_now();
-    for (auto& [connection, state] : connections_) {
-      for (auto it = state.incoming.begin(); it != state.incoming.end();) {
-        if (it->second.role == LinkRole::Events && grant_expiry(state, it->second.entity_path) <= now) {
-          logger().warn("link_token_expired", {{"connection", state.id}, {"target", it->second.entity_path}});
-          proton::receiver receiver = it->first;
-          it = state.incoming.erase(it);
-          // Timers run outside the connection's context: act through its work queue so that Proton
-          // writes the detach at once.
-          proton::connection target = connection;
-          target.work_queue().add([this, connection, receiver]() mutable {
-            if (connections_.count(connection) == 0) return;
-            receiver.close(proton::error_condition(kUnauthorized, "the token for this link has expired"));
-          });
-        } else {
-          ++it;
-        }
-      }
+    for (const auto& connection : connections) {
+      in_context(connection, [this](ConnectionState& state) { check_link_tokens(state); });
     }
   }
   container_->schedule(kTickInterval, [this] { tick(); });
 }
 
+// In the connection's context (see in_context), so Proton writes the detach at once.
+void FakeEventHubsBroker::check_link_tokens(ConnectionState& state) {
+  const long long now = unix_seconds_now();
+  for (auto it = state.incoming.begin(); it != state.incoming.end();) {
+    if (it->second.role == LinkRole::Events && grant_expiry(state, it->second.entity_path) <= now) {
+      logger().warn("link_token_expired", {{"connection", state.id}, {"target", it->second.entity_path}});
+      proton::receiver receiver = it->first;
+      it = state.incoming.erase(it);
+      receiver.close(proton::error_condition(kUnauthorized, "the token for this link has expired"));
+    } else {
+      ++it;
+    }
+  }
+}
+
+FakeEventHubsBroker::ConnectionState* FakeEventHubsBroker::state_of(const proton::connection& connection) {
+  std::lock_guard lock(connections_mutex_);
+  const auto found = connections_.find(connection);
+  return found == connections_.end() ? nullptr : &found->second;  // map nodes do not move
+}
+
+std::vector<proton::connection> FakeEventHubsBroker::connection_list() {
+  std::lock_guard lock(connections_mutex_);
+  std::vector<proton::connection> out;
+  for (const auto& [connection, state] : connections_) out.push_back(connection);
+  return out;
+}
+
+// Timers run outside any connection's context and on any container thread: the work queue brings the
+// call into the connection's context, and the state is looked up again there (it may be gone).
+void FakeEventHubsBroker::in_context(const proton::connection& connection,
+                                     std::function<void(ConnectionState&)> fn) {
+  proton::connection target = connection;
+  target.work_queue().add([this, connection, fn = std::move(fn)] {
+    if (ConnectionState* state = state_of(connection)) fn(*state);
+  });
+}
+
 void FakeEventHubsBroker::shutdown() {
   stopping_ = true;
-  logger().info("shutting_down", {{"recorded", recorder_.recorded()}, {"connections", connections_.size()}});
-  if (!recorder_.flush()) logger().error("record_write_failed", {{"file", options_.record_file}});
+  {
+    std::lock_guard lock(records_mutex_);
+    logger().info("shutting_down", {{"recorded", recorder_.recorded()}, {"connections", connection_list().size()}});
+    if (!recorder_.flush()) logger().error("record_write_failed", {{"file", options_.record_file}});
+  }
   listener_.stop();
   container_->stop();
 }
 
 void FakeEventHubsBroker::on_connection_open(proton::connection& connection) {
-  ConnectionState& state = connections_[connection];
+  ConnectionState* inserted = nullptr;
+  {
+    std::lock_guard lock(connections_mutex_);
+    inserted = &connections_[connection];
+  }
+  ConnectionState& state = *inserted;
   state.id = next_connection_id_++;
   state.peer = remote_address(connection);
   logger().info("connection_opened", {{"connection", state.id},
@@ -222,9 +258,9 @@ void FakeEventHubsBroker::on_connection_open(proton::connection& connection) {
 void FakeEventHubsBroker::on_session_open(proton::session& session) { session.open(); }
 
 void FakeEventHubsBroker::on_receiver_open(proton::receiver& receiver) {
-  auto found = connections_.find(receiver.connection());
-  if (found == connections_.end()) return;
-  ConnectionState& state = found->second;
+  ConnectionState* found = state_of(receiver.connection());
+  if (found == nullptr) return;
+  ConnectionState& state = *found;
   const std::string address = receiver.target().address();
   const auto options = proton::receiver_options().auto_accept(false);
   if (iequals(address, "$cbs") || iequals(address, "$management")) {
@@ -265,7 +301,10 @@ void FakeEventHubsBroker::on_receiver_open(proton::receiver& receiver) {
       IncomingLink{LinkRole::Events, path,
                    target->partition ? std::to_string(std::stoi(*target->partition)) : std::string{}};
   set_link_max_message_size(receiver, options_.max_message_size);
-  receiver.open(proton::receiver_options(options).credit_window(options_.credit));
+  // Credit comes back with each disposition, not on receipt: at most --credit events of a link await
+  // their answer, as with the service, so --delay-ms bounds a link's rate at credit / delay.
+  receiver.open(proton::receiver_options(options).credit_window(0));
+  receiver.add_credit(options_.credit);
   logger().info("link_attached", {{"connection", state.id},
                                   {"role", "events"},
                                   {"target", address},
@@ -274,9 +313,9 @@ void FakeEventHubsBroker::on_receiver_open(proton::receiver& receiver) {
 }
 
 void FakeEventHubsBroker::on_sender_open(proton::sender& sender) {
-  auto found = connections_.find(sender.connection());
-  if (found == connections_.end()) return;
-  ConnectionState& state = found->second;
+  ConnectionState* found = state_of(sender.connection());
+  if (found == nullptr) return;
+  ConnectionState& state = *found;
   const std::string source = sender.source().address();
   if (!iequals(source, "$cbs") && !iequals(source, "$management")) {
     logger().warn("link_refused", {{"connection", state.id}, {"source", source}, {"condition", kNotFound}});
@@ -292,14 +331,13 @@ void FakeEventHubsBroker::on_sender_open(proton::sender& sender) {
 }
 
 void FakeEventHubsBroker::on_receiver_close(proton::receiver& receiver) {
-  auto found = connections_.find(receiver.connection());
-  if (found != connections_.end()) found->second.incoming.erase(receiver);
+  if (ConnectionState* state = state_of(receiver.connection())) state->incoming.erase(receiver);
 }
 
 void FakeEventHubsBroker::on_sender_close(proton::sender& sender) {
-  auto found = connections_.find(sender.connection());
-  if (found == connections_.end()) return;
-  auto& replies = found->second.replies;
+  ConnectionState* state = state_of(sender.connection());
+  if (state == nullptr) return;
+  auto& replies = state->replies;
   std::erase_if(replies, [&](const ReplyLink& link) { return link.sender == sender; });
 }
 
@@ -314,6 +352,7 @@ void FakeEventHubsBroker::on_transport_error(proton::transport& transport) {
 void FakeEventHubsBroker::on_transport_close(proton::transport& transport) {
   proton::connection connection = transport.connection();
   if (!connection) return;
+  std::lock_guard lock(connections_mutex_);
   auto found = connections_.find(connection);
   if (found == connections_.end()) return;
   logger().info("connection_closed", {{"connection", found->second.id}, {"peer", found->second.peer}});
@@ -321,9 +360,9 @@ void FakeEventHubsBroker::on_transport_close(proton::transport& transport) {
 }
 
 void FakeEventHubsBroker::on_message(proton::delivery& delivery, proton::message& message) {
-  auto found = connections_.find(delivery.connection());
-  if (found == connections_.end()) return;
-  ConnectionState& state = found->second;
+  ConnectionState* found = state_of(delivery.connection());
+  if (found == nullptr) return;
+  ConnectionState& state = *found;
   if (state.dropping) return;  // the socket is about to go: this delivery will never be settled
   const auto link = state.incoming.find(delivery.receiver());
   if (link == state.incoming.end()) {
@@ -485,7 +524,9 @@ void FakeEventHubsBroker::handle_management(ConnectionState& state, const proton
       respond(404, "Partition '" + id + "' does not exist.", proton::value());
       return;
     }
-    const PartitionStats& stats = partitions_[static_cast<std::size_t>(std::stoi(id))];
+    std::unique_lock lock(records_mutex_);
+    const PartitionStats stats = partitions_[static_cast<std::size_t>(std::stoi(id))];
+    lock.unlock();
     std::map<std::string, proton::value> body;
     body["name"] = options_.hub;
     body["partition"] = id;
@@ -506,7 +547,7 @@ std::string FakeEventHubsBroker::choose_partition(const IncomingLink& link,
   if (!link.partition.empty()) return link.partition;
   const auto count = static_cast<std::uint64_t>(options_.partitions);
   if (key) return std::to_string(stable_hash(*key) % count);
-  return std::to_string(round_robin_++ % count);
+  return std::to_string(round_robin_.fetch_add(1) % count);
 }
 
 namespace {
@@ -616,20 +657,20 @@ void FakeEventHubsBroker::handle_event(ConnectionState& state, const IncomingLin
     settle_event(connection, delivery, Verdict::Reject, "amqp:decode-error", *problem, {});
     return;
   }
-  ++deliveries_;
-  if (options_.reject_every > 0 && deliveries_ % static_cast<std::uint64_t>(options_.reject_every) == 0) {
+  const std::uint64_t delivery_number = ++deliveries_;
+  if (options_.reject_every > 0 && delivery_number % static_cast<std::uint64_t>(options_.reject_every) == 0) {
     logger().info("fault_injected", {{"connection", state.id},
                                      {"fault", "reject"},
                                      {"condition", options_.reject_condition},
-                                     {"delivery", deliveries_}});
+                                     {"delivery", delivery_number}});
     settle_event(connection, delivery, Verdict::Reject, options_.reject_condition,
                  "fake-eventhubs --reject-every " + std::to_string(options_.reject_every), {});
     return;
   }
   if (options_.server_busy_every > 0 &&
-      deliveries_ % static_cast<std::uint64_t>(options_.server_busy_every) == 0) {
+      delivery_number % static_cast<std::uint64_t>(options_.server_busy_every) == 0) {
     logger().info("fault_injected",
-                  {{"connection", state.id}, {"fault", "server_busy"}, {"delivery", deliveries_}});
+                  {{"connection", state.id}, {"fault", "server_busy"}, {"delivery", delivery_number}});
     settle_event(connection, delivery, Verdict::Reject, kServerBusy,
                  "The request was terminated because the entity is being throttled (fake-eventhubs "
                  "--server-busy-every " +
@@ -641,7 +682,11 @@ void FakeEventHubsBroker::handle_event(ConnectionState& state, const IncomingLin
   std::vector<EventRecord> records = records_of(message, raw);
   // A batch is one delivery and lands in one partition, as with the service.
   const std::string partition = choose_partition(link, records.front().partition_key);
-  for (auto& record : records) record.partition = partition;
+  const std::string link_name = delivery.receiver().name();
+  for (auto& record : records) {
+    record.partition = partition;
+    record.link = link_name;
+  }
   settle_event(connection, delivery, Verdict::Accept, {}, {}, std::move(records));
 }
 
@@ -650,27 +695,36 @@ void FakeEventHubsBroker::settle_event(const proton::connection& connection, pro
                                        const std::string& description, std::vector<EventRecord> records) {
   auto apply = [this, connection, delivery, verdict, condition, description,
                 records = std::move(records)]() mutable {
-    auto found = connections_.find(connection);
-    if (found == connections_.end() || found->second.dropping) return;
+    ConnectionState* found = state_of(connection);
+    if (found == nullptr || found->dropping) return;
+    proton::receiver receiver = delivery.receiver();
+    if (receiver.active()) receiver.add_credit(1);  // the answer frees the credit (see on_receiver_open)
     if (verdict == Verdict::Reject) {
       reject_with_condition(delivery, condition, description);
       return;
     }
     bool drop = false;
-    for (const auto& record : records) {
-      PartitionStats& stats = partitions_[static_cast<std::size_t>(std::stoi(record.partition))];
-      ++stats.last_sequence_number;
-      stats.last_enqueued_ms = unix_millis_now();
-      recorder_.record(record);
-      ++accepted_;
-      drop = drop ||
-             (options_.drop_after > 0 && accepted_ % static_cast<std::uint64_t>(options_.drop_after) == 0);
+    bool detach = false;
+    std::uint64_t accepted = 0;
+    {
+      std::lock_guard lock(records_mutex_);
+      for (const auto& record : records) {
+        PartitionStats& stats = partitions_[static_cast<std::size_t>(std::stoi(record.partition))];
+        ++stats.last_sequence_number;
+        stats.last_enqueued_ms = unix_millis_now();
+        recorder_.record(record);
+        accepted = ++accepted_;
+        drop = drop ||
+               (options_.drop_after > 0 && accepted % static_cast<std::uint64_t>(options_.drop_after) == 0);
+        detach = detach || (options_.detach_link_after > 0 &&
+                            accepted % static_cast<std::uint64_t>(options_.detach_link_after) == 0);
+      }
     }
     delivery.accept();
+    if (detach) detach_link(*found, receiver);
     if (drop) {
-      logger().info(
-          "fault_injected",
-          {{"connection", found->second.id}, {"fault", "drop_connection"}, {"accepted", accepted_}});
+      logger().info("fault_injected",
+                    {{"connection", found->id}, {"fault", "drop_connection"}, {"accepted", accepted}});
       schedule_drop(connection, "--drop-after");
     }
   };
@@ -678,31 +732,58 @@ void FakeEventHubsBroker::settle_event(const proton::connection& connection, pro
     apply();
     return;
   }
+  ConnectionState* found = state_of(connection);
+  if (found == nullptr) return;
+  ConnectionState& state = *found;
+  state.delayed.emplace_back(std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.delay_ms),
+                             std::move(apply));
+  if (!state.delay_timer_armed) arm_delay_timer(connection, state);
+}
+
+// One timer per connection for all its delayed dispositions (a timer per event costs more than the
+// rest of the fake at 100 000 events/s): it fires when the oldest is due and runs every due one.
+void FakeEventHubsBroker::arm_delay_timer(const proton::connection& connection, ConnectionState& state) {
+  state.delay_timer_armed = true;
+  const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(state.delayed.front().first -
+                                                                          std::chrono::steady_clock::now());
   // A container timer, then the connection's own work queue: the disposition must be made in the
   // connection's context so that Proton notices the output. Each step re-checks that the connection
   // still exists (work_queue::schedule would keep a raw pointer to a possibly freed queue).
-  container_->schedule(proton::duration(options_.delay_ms), [this, connection, apply]() mutable {
-    auto found = connections_.find(connection);
-    if (found == connections_.end()) return;
-    proton::connection target = connection;
-    target.work_queue().add([apply]() mutable { apply(); });
+  container_->schedule(proton::duration(std::max<long long>(0, wait.count())), [this, connection] {
+    if (state_of(connection) == nullptr) return;
+    in_context(connection, [this, connection](ConnectionState& state) { run_due_dispositions(connection, state); });
   });
 }
 
+void FakeEventHubsBroker::run_due_dispositions(const proton::connection& connection, ConnectionState& state) {
+  state.delay_timer_armed = false;
+  const auto now = std::chrono::steady_clock::now();
+  while (!state.delayed.empty() && state.delayed.front().first <= now) {
+    auto apply = std::move(state.delayed.front().second);
+    state.delayed.pop_front();
+    apply();  // never erases the connection: only on_transport_close does
+  }
+  if (!state.delayed.empty()) arm_delay_timer(connection, state);
+}
+
+void FakeEventHubsBroker::detach_link(ConnectionState& state, proton::receiver receiver) {
+  logger().info("fault_injected",
+                {{"connection", state.id}, {"fault", "detach_link"}, {"link", receiver.name()}, {"accepted", accepted_.load()}});
+  state.incoming.erase(receiver);
+  receiver.close(proton::error_condition("amqp:link:detach-forced", "fake-eventhubs --detach-link-after"));
+}
+
 void FakeEventHubsBroker::schedule_drop(const proton::connection& connection, const char* reason) {
-  auto found = connections_.find(connection);
-  if (found == connections_.end() || found->second.dropping) return;
-  found->second.dropping = true;
-  logger().info("connection_dropping", {{"connection", found->second.id}, {"reason", reason}});
+  ConnectionState* found = state_of(connection);
+  if (found == nullptr || found->dropping) return;
+  found->dropping = true;
+  logger().info("connection_dropping", {{"connection", found->id}, {"reason", reason}});
   // A short grace lets the dispositions already made (the Nth acceptance included) reach the socket;
   // then the drop runs on the connection's work queue, in the connection's context, where Proton
   // notices the closed transport and closes the socket.
   container_->schedule(kDropGrace, [this, connection] {
-    if (connections_.count(connection) == 0) return;
-    proton::connection target = connection;
-    target.work_queue().add([this, connection] {
-      if (connections_.count(connection) != 0) drop_transport(connection);
-    });
+    if (state_of(connection) == nullptr) return;
+    in_context(connection, [connection](ConnectionState&) { drop_transport(connection); });
   });
 }
 

@@ -3,7 +3,10 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <proton/connection.hpp>
 #include <proton/container.hpp>
@@ -31,8 +34,12 @@ struct BrokerSignals {
 };
 
 /// Listens, authorizes through CBS, records accepted events and injects the configured faults.
-/// Everything runs on the one Proton container thread that calls run(); nothing here is shared with
-/// another thread except `signals_`.
+///
+/// Threads: run() serves on `--threads` Proton container threads. Proton hands one connection's events
+/// (and its work queue) to one thread at a time, so a ConnectionState is only touched in its
+/// connection's context; timers act on a connection through its work queue. What all connections
+/// share is guarded: `connections_mutex_` the map itself, `records_mutex_` the record file and the
+/// partition statistics; the fault counters are atomics.
 class FakeEventHubsBroker : public proton::messaging_handler {
  public:
   FakeEventHubsBroker(FakeEventHubsOptions options, BrokerSignals& signals);
@@ -59,6 +66,9 @@ class FakeEventHubsBroker : public proton::messaging_handler {
     std::map<proton::receiver, IncomingLink> incoming;
     std::vector<ReplyLink> replies;
     bool dropping = false;  // a drop is scheduled: deliveries are ignored until the socket closes
+    // --delay-ms: dispositions waiting for their time, oldest first, and whether a timer will run them.
+    std::deque<std::pair<std::chrono::steady_clock::time_point, std::function<void()>>> delayed;
+    bool delay_timer_armed = false;
   };
   struct PartitionStats {
     long long last_sequence_number = -1;
@@ -90,6 +100,12 @@ class FakeEventHubsBroker : public proton::messaging_handler {
   void on_connection_error(proton::connection& connection) override;
 
   void tick();
+  /// The state of `connection`, or null once it is gone; call only in that connection's context.
+  ConnectionState* state_of(const proton::connection& connection);
+  std::vector<proton::connection> connection_list();
+  /// Runs `fn` with the connection's state in the connection's context, if it is still there then.
+  void in_context(const proton::connection& connection, std::function<void(ConnectionState&)> fn);
+  void check_link_tokens(ConnectionState& state);
   void shutdown();
   void handle_put_token(ConnectionState& state, const proton::message& request);
   void handle_management(ConnectionState& state, const proton::message& request);
@@ -100,6 +116,9 @@ class FakeEventHubsBroker : public proton::messaging_handler {
                     std::vector<EventRecord> records);
   void reply(ConnectionState& state, const proton::message& request, proton::message response);
   void schedule_drop(const proton::connection& connection, const char* reason);
+  void arm_delay_timer(const proton::connection& connection, ConnectionState& state);
+  void run_due_dispositions(const proton::connection& connection, ConnectionState& state);
+  void detach_link(ConnectionState& state, proton::receiver receiver);
   long long grant_expiry(const ConnectionState& state, const std::string& entity_path) const;
   std::string choose_partition(const IncomingLink& link, const std::optional<std::string>& key);
 
@@ -111,13 +130,15 @@ class FakeEventHubsBroker : public proton::messaging_handler {
   EventRecorder recorder_;
   std::map<proton::connection, ConnectionState> connections_;
   std::vector<PartitionStats> partitions_;
-  std::uint64_t next_connection_id_ = 1;
-  std::uint64_t deliveries_ = 0;  // event deliveries that passed the size check (drives *-every N)
-  std::uint64_t accepted_ = 0;    // accepted events (drives --drop-after)
-  std::uint64_t round_robin_ = 0;
+  std::mutex connections_mutex_;  // guards the map, not the states (see the class comment)
+  std::mutex records_mutex_;      // guards recorder_ and partitions_
+  std::atomic<std::uint64_t> next_connection_id_{1};
+  std::atomic<std::uint64_t> deliveries_{0};  // event deliveries that passed the size check (*-every N)
+  std::atomic<std::uint64_t> accepted_{0};    // accepted events (--drop-after, --detach-link-after)
+  std::atomic<std::uint64_t> round_robin_{0};
   long long created_at_ms_ = 0;
-  int exit_status_ = 0;
-  bool stopping_ = false;
+  std::atomic<int> exit_status_{0};
+  std::atomic<bool> stopping_{false};
 };
 
 }  // namespace connector

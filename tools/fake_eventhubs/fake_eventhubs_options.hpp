@@ -21,8 +21,10 @@ struct FakeEventHubsOptions {
   std::string reject_condition = "amqp:decode-error";
   int server_busy_every = 0;
   int drop_after = 0;
+  int detach_link_after = 0;
   int delay_ms = 0;
   int credit = 1000;
+  int threads = 1;  // Proton container threads; one connection is served by one thread at a time
   bool token_lifetime_check = true;
   std::string jwt_key;  // HS256 key of the Entra ID stand-in; empty: put-token of type "jwt" is refused
 

@@ -78,10 +78,18 @@ int main(int argc, char** argv) {
   app.add_option("--drop-after", options.drop_after,
                  "close the client's socket after every N accepted events")
       ->check(CLI::NonNegativeNumber);
+  app.add_option("--detach-link-after", options.detach_link_after,
+                 "detach the sender link of every Nth accepted event (amqp:link:detach-forced); the "
+                 "connection stays")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--delay-ms", options.delay_ms, "delay every event disposition by this many ms")
       ->check(CLI::NonNegativeNumber);
   app.add_option("--credit", options.credit, "link credit granted to sender links")
       ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
+  app.add_option("--threads", options.threads,
+                 "Proton container threads: connections are served in parallel, each by one thread at a time")
+      ->check(CLI::Range(1, 64))
       ->capture_default_str();
   app.add_option("--jwt-key", options.jwt_key,
                  "HS256 key that signs Microsoft Entra ID tokens (put-token type jwt, audience "

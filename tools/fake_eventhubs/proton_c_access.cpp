@@ -12,6 +12,8 @@
 
 #include <proton/message.hpp>
 
+#include "eventhubs/proton_internals.hpp"
+
 namespace {
 // Written by pn_link_recv below, read by last_received_message_bytes(); both run on the container thread.
 thread_local std::string t_last_received;
@@ -32,25 +34,12 @@ extern "C" ssize_t pn_link_recv(pn_link_t* link, char* bytes, size_t size) {
 namespace connector {
 namespace {
 
-// Every Proton C++ handle derives from proton::internal::object<pn_X_t>, whose pn_object() accessor is
-// protected and the public helper that exposes it (proton::unwrap, in proton_bits.hpp) is not installed.
-// A class derived from the handle may form a pointer to that protected member, and a pointer to member
-// of the base may be applied to any object of the base type: that is ordinary, well-defined C++ and it
-// reads the wrapped C pointer without copying Proton internals. This is the only place that does it.
-template <typename Handle>
-struct CHandle : Handle {
-  static auto get(const Handle& handle) {
-    constexpr auto accessor = &CHandle::pn_object;
-    return (handle.*accessor)();
-  }
-};
-
-pn_link_t* c_link(const proton::link& link) { return CHandle<proton::link>::get(link); }
+pn_link_t* c_link(const proton::link& link) { return raw_object(link); }
 pn_delivery_t* c_delivery(const proton::delivery& delivery) {
-  return CHandle<proton::delivery>::get(delivery);
+  return raw_object(delivery);
 }
 pn_connection_t* c_connection(const proton::connection& connection) {
-  return CHandle<proton::connection>::get(connection);
+  return raw_object(connection);
 }
 
 }  // namespace
