@@ -249,7 +249,6 @@ int run_connector(const Config& config) {
                                                  Encoder(encoder_options_from_config(config)), *sink);
     observability = std::make_unique<Observability>(config, *pipeline_holder, *sink);
     observability->start();  // bound first, so a taken port fails before anything connects
-    sink->start();
   } catch (const ConnectorError& error) {
     return report_failure("startup_failed", error);
   }
@@ -257,7 +256,7 @@ int run_connector(const Config& config) {
   Pipeline& pipeline = *pipeline_holder;
   int status = kExitOk;
   try {
-    pipeline.start();
+    pipeline.start();  // starts the sink too; the pipeline owns its start and stop
     startup_signals.disarm();
     logger().info("connector_started",
                   {{"version", build_version()},
@@ -273,8 +272,7 @@ int run_connector(const Config& config) {
     status = report_failure("startup_failed", error);
   }
   startup_signals.disarm();  // a failed start must keep its exit status
-  pipeline.stop();
-  sink->stop(config.shutdown_grace);
+  pipeline.stop();  // drains and stops the sink within SHUTDOWN_GRACE_PERIOD_MS
   observability->stop();
   logger().info("connector_stopped", {{"exit_status", status}});
   return status;
