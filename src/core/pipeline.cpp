@@ -281,13 +281,13 @@ bool Pipeline::wait_for_capacity() {
   return go_on;
 }
 
-bool Pipeline::sleep_unless_stopping(milliseconds delay) {
+// The reader's back-off wait: stop() ends it early.
+void Pipeline::sleep_unless_stopping(milliseconds delay) {
   const auto deadline = Clock::now() + delay;
   MutexLock lock(mutex_);
   while (state_ == Lifecycle::Running) {
-    if (!mutex_.wait_until(reader_wakeup_, deadline)) return state_ == Lifecycle::Running;
+    if (!mutex_.wait_until(reader_wakeup_, deadline)) return;
   }
-  return false;
 }
 
 void Pipeline::read_and_dispatch(ReadPosition& position) {
@@ -314,29 +314,26 @@ void Pipeline::read_and_dispatch(ReadPosition& position) {
   }
 }
 
+// The error policy on the reader thread: reconnect on the next round, recreate the group and read
+// again at once, or back off after a refusal.
 void Pipeline::recover_reader(const RedisFailure& failure, ReadPosition& position, unsigned& failures) {
-  const RedisFailure* refused = &failure;
-  std::optional<RedisFailure> recreate_failure;
-  switch (failure.action) {
-    case RedisErrorAction::Reconnect: {
-      reader_connection_.close();
-      const auto delay = backoff(++failures);
-      logger().warn("redis_reconnect", {{"role", "reader"}, {"error", failure.message}, {"retry_in_ms", delay.count()}});
-      sleep_unless_stopping(delay);
-      return;
-    }
-    case RedisErrorAction::RecreateGroup:
-      position.restart_own_pending();
-      recreate_failure = recover_lost_group(reader_connection_, reader_, "reader", failure.message);
-      // Recreated: read at once. Connection gone: the next round reconnects (and backs off if it fails).
-      if (!recreate_failure || recreate_failure->action == RedisErrorAction::Reconnect) return;
-      refused = &*recreate_failure;  // e.g. OOM: XGROUP CREATE is a write
-      break;
-    default:
-      break;
+  if (failure.action == RedisErrorAction::Reconnect) {
+    reader_connection_.close();
+    const auto delay = backoff(++failures);
+    logger().warn("redis_reconnect", {{"role", "reader"}, {"error", failure.message}, {"retry_in_ms", delay.count()}});
+    sleep_unless_stopping(delay);
+    return;
+  }
+  std::string refusal = failure.message;
+  if (failure.action == RedisErrorAction::RecreateGroup) {
+    position.restart_own_pending();
+    const auto again = recover_lost_group(reader_connection_, reader_, "reader", failure.message);
+    // Recreated: read at once. Connection gone: the next round reconnects (and backs off if that fails).
+    if (!again || again->action == RedisErrorAction::Reconnect) return;
+    refusal = again->message;  // e.g. OOM: XGROUP CREATE is a write
   }
   const auto delay = backoff(++failures);
-  logger().error("redis_read_failed", {{"error", refused->message}, {"retry_in_ms", delay.count()}});
+  logger().error("redis_read_failed", {{"error", refusal}, {"retry_in_ms", delay.count()}});
   sleep_unless_stopping(delay);
 }
 

@@ -168,7 +168,7 @@ class Pipeline {
   bool running() const EXCLUDES(mutex_);
   void read_and_dispatch(ReadPosition& position) EXCLUDES(mutex_);
   void recover_reader(const RedisFailure& failure, ReadPosition& position, unsigned& failures) EXCLUDES(mutex_);
-  bool sleep_unless_stopping(std::chrono::milliseconds delay) EXCLUDES(mutex_);
+  void sleep_unless_stopping(std::chrono::milliseconds delay) EXCLUDES(mutex_);
   void dispatch(std::vector<StreamEntry> entries, EntrySource source) EXCLUDES(mutex_);
   void drop_entries_in_flight(std::vector<StreamEntry>& entries) EXCLUDES(mutex_);
   std::uint64_t register_batch(InFlightBatch batch, EntrySource source, std::size_t events, std::size_t trimmed)
