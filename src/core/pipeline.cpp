@@ -510,19 +510,22 @@ void Pipeline::apply_completions() {
     accepted_total_ += static_cast<std::uint64_t>(
         std::count_if(record.completions.begin(), record.completions.end(),
                       [](const Completion& completion) { return completion.outcome == Outcome::Accepted; }));
-    for (const Completion& completion : record.completions) apply_completion(record, completion, now);
+    const auto found = batches_.find(record.batch_id);
+    InFlightBatch* batch = found == batches_.end() ? nullptr : &found->second;
+    for (const Completion& completion : record.completions) apply_completion(record, batch, completion, now);
   }
   progress_.notify_all();
 }
 
-void Pipeline::apply_completion(const CompletionRecord& record, const Completion& completion, Clock::time_point now) {
+// `found` is the record's batch, null when it is unknown.
+void Pipeline::apply_completion(const CompletionRecord& record, InFlightBatch* found, const Completion& completion,
+                                Clock::time_point now) {
   // A misbehaving sink must not corrupt the books: unknown or repeated completions are ignored.
-  const auto found = batches_.find(record.batch_id);
-  if (found == batches_.end() || completion.index >= record.entry_indices->size()) {
+  if (found == nullptr || completion.index >= record.entry_indices->size()) {
     logger().error("sink_completion_ignored", {{"batch", record.batch_id}, {"index", completion.index}});
     return;
   }
-  InFlightBatch& batch = found->second;
+  InFlightBatch& batch = *found;
   const std::size_t index = (*record.entry_indices)[completion.index];
   if (batch.states[index] != EntryState::Sending) {
     logger().error("sink_completion_repeated", {{"entry", batch.entries[index].id}});
@@ -536,25 +539,24 @@ void Pipeline::apply_completion(const CompletionRecord& record, const Completion
       metrics().events_confirmed.inc();
       break;
     case Outcome::Reject:
-      mark_dead_letter_due(record.batch_id, index,
+      mark_dead_letter_due(record.batch_id, batch, index,
                            completion.reason.empty() ? "rejected by the output" : completion.reason);
       break;
     case Outcome::Retry:
-      apply_retry(record.batch_id, index, completion, now);
+      apply_retry(record.batch_id, batch, index, completion, now);
       break;
   }
 }
 
-void Pipeline::mark_dead_letter_due(std::uint64_t batch_id, std::size_t index, std::string reason) {
-  InFlightBatch& batch = batches_.at(batch_id);
+void Pipeline::mark_dead_letter_due(std::uint64_t batch_id, InFlightBatch& batch, std::size_t index,
+                                    std::string reason) {
   batch.states[index] = EntryState::DeadLetterDue;
   batch.reasons[index] = std::move(reason);
   dead_letter_due_.emplace_back(batch_id, index);
 }
 
-void Pipeline::apply_retry(std::uint64_t batch_id, std::size_t index, const Completion& completion,
-                           Clock::time_point now) {
-  InFlightBatch& batch = batches_.at(batch_id);
+void Pipeline::apply_retry(std::uint64_t batch_id, InFlightBatch& batch, std::size_t index,
+                           const Completion& completion, Clock::time_point now) {
   StreamEntry& entry = batch.entries[index];
   // A failed attempt counts towards MAX_DELIVERY_ATTEMPTS only when the output was up: ready, and
   // accepting other events since this entry's previous outcome (or since it was sent). During an
@@ -564,7 +566,7 @@ void Pipeline::apply_retry(std::uint64_t batch_id, std::size_t index, const Comp
   batch.accepted_mark[index] = accepted_total_;
   if (output_up) {
     if (entry.deliveries >= options_.max_delivery_attempts) {
-      mark_dead_letter_due(batch_id, index,
+      mark_dead_letter_due(batch_id, batch, index,
                            fmt::format("failed {} times while the output accepted other events, "
                                        "MAX_DELIVERY_ATTEMPTS is {}; last: {}",
                                        entry.deliveries, options_.max_delivery_attempts, completion.reason));

@@ -184,11 +184,12 @@ class Pipeline {
   bool acker_sleep(std::chrono::milliseconds delay) REQUIRES(mutex_);
   void recover_acker(const RedisFailure& failure, unsigned failures) REQUIRES(mutex_);
   void apply_completions() REQUIRES(mutex_);
-  void apply_completion(const CompletionRecord& record, const Completion& completion,
+  void apply_completion(const CompletionRecord& record, InFlightBatch* batch, const Completion& completion,
                         std::chrono::steady_clock::time_point now) REQUIRES(mutex_);
-  void apply_retry(std::uint64_t batch_id, std::size_t index, const Completion& completion,
+  void apply_retry(std::uint64_t batch_id, InFlightBatch& batch, std::size_t index, const Completion& completion,
                    std::chrono::steady_clock::time_point now) REQUIRES(mutex_);
-  void mark_dead_letter_due(std::uint64_t batch_id, std::size_t index, std::string reason) REQUIRES(mutex_);
+  void mark_dead_letter_due(std::uint64_t batch_id, InFlightBatch& batch, std::size_t index, std::string reason)
+      REQUIRES(mutex_);
   void requeue_due_dead_letters() REQUIRES(mutex_);
   std::optional<RedisFailure> flush_redis_work() REQUIRES(mutex_);
   std::optional<RedisFailure> ack_in_redis(const std::vector<std::string>& ids) EXCLUDES(mutex_);
