@@ -2,7 +2,9 @@
 // end-to-end latency at fixed publish rates. Starts its own redis-server (and fake-eventhubs); see
 // bench/README.md for the commands and bench/RESULTS.md for figures measured on the project machine.
 #include <fmt/format.h>
+#include <hiredis/hiredis.h>
 #include <httplib.h>
+#include <time.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -19,6 +21,8 @@
 #include <sstream>
 #include <thread>
 
+#include "app/component_options.hpp"
+#include "config/config_loader.hpp"
 #include "core/encoder.hpp"
 #include "core/pipeline.hpp"
 #include "eventhubs/eventhubs_sink.hpp"
@@ -204,29 +208,68 @@ bool drained(RedisConnection& connection, const std::string& group) {
 
 // ---- the ceiling: the least a reader can do -------------------------------------------------
 
-Row measure_ceiling(const RedisProcess& redis, std::size_t entries, std::size_t size) {
-  RedisConnection connection(redis.options());
-  connection.connect();
-  connection.command({"XGROUP", "CREATE", kStream, "ceiling", "0"});
-  const auto started = Clock::now();
-  std::size_t read = 0;
-  std::vector<std::string> ids;
+/// The plain hiredis reader of ../shared/bench/redis-ceiling.c: XREADGROUP COUNT 1000, each batch's
+/// XACK pipelined with the next read, hiredis's own blocking context and reply tree, nothing else.
+/// Runs on a thread of its own; returns the entries read and that thread's CPU seconds.
+std::pair<std::size_t, double> plain_hiredis_drain(std::uint16_t port, const char* group) {
+  redisContext* context = redisConnect("127.0.0.1", port);
+  if (context == nullptr || context->err != 0) throw std::runtime_error("ceiling: cannot connect");
+  std::vector<const char*> read = {"XREADGROUP", "GROUP", group, "c", "COUNT", "1000", "STREAMS", kStream, ">"};
+  std::vector<std::size_t> read_lengths;
+  for (const char* word : read) read_lengths.push_back(std::strlen(word));
+  std::vector<const char*> ack;
+  std::vector<std::size_t> ack_lengths;
+  redisReply* batch_reply = nullptr;  // the last read: the IDs of its XACK point into it
+  std::size_t total = 0;
   for (;;) {
-    RedisReply reply =
-        connection.command({"XREADGROUP", "GROUP", "ceiling", "c", "COUNT", "1000", "STREAMS", kStream, ">"});
-    if (reply.is_nil() || reply[0][1].size() == 0) break;
-    const RedisReplyView batch = reply[0][1];
-    std::vector<std::string_view> ack = {"XACK", kStream, "ceiling"};
-    for (std::size_t i = 0; i < batch.size(); ++i) ack.push_back(batch[i][0].str());
-    connection.command(ack);
-    read += batch.size();
+    if (batch_reply != nullptr) redisAppendCommandArgv(context, static_cast<int>(ack.size()), ack.data(), ack_lengths.data());
+    redisAppendCommandArgv(context, static_cast<int>(read.size()), read.data(), read_lengths.data());
+    void* reply = nullptr;
+    if (batch_reply != nullptr) {
+      if (redisGetReply(context, &reply) != REDIS_OK) throw std::runtime_error("ceiling: XACK");
+      freeReplyObject(reply);
+      freeReplyObject(batch_reply);
+      batch_reply = nullptr;
+    }
+    if (redisGetReply(context, &reply) != REDIS_OK) throw std::runtime_error("ceiling: XREADGROUP");
+    auto* top = static_cast<redisReply*>(reply);
+    if (top->type != REDIS_REPLY_ARRAY || top->element[0]->element[1]->elements == 0) {
+      freeReplyObject(top);
+      break;
+    }
+    const redisReply* entries = top->element[0]->element[1];
+    ack.assign({"XACK", kStream, group});
+    ack_lengths.assign({4, std::strlen(kStream), std::strlen(group)});
+    for (std::size_t i = 0; i < entries->elements; ++i) {
+      ack.push_back(entries->element[i]->element[0]->str);
+      ack_lengths.push_back(entries->element[i]->element[0]->len);
+    }
+    total += entries->elements;
+    batch_reply = top;
   }
+  redisFree(context);
+  timespec cpu{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu);
+  return {total, static_cast<double>(cpu.tv_sec) + static_cast<double>(cpu.tv_nsec) / 1e9};
+}
+
+Row measure_ceiling(const RedisProcess& redis, std::size_t entries, std::size_t size) {
+  RedisConnection probe(redis.options());
+  probe.connect();
+  probe.command({"XGROUP", "CREATE", kStream, "ceiling", "0"});
+  const double redis_cpu_before = redis_cpu_seconds(probe);
+  const auto started = Clock::now();
+  std::pair<std::size_t, double> drained;
+  std::thread reader([&] { drained = plain_hiredis_drain(redis.port(), "ceiling"); });
+  reader.join();
   Row row;
-  row.name = "ceiling (XREADGROUP COUNT 1000 + XACK)";
-  row.entries = read;
+  row.name = "ceiling: plain hiredis XREADGROUP 1000 + XACK";
+  row.entries = drained.first;
   row.seconds = std::chrono::duration<double>(Clock::now() - started).count();
-  row.bytes = static_cast<double>(read * size);
-  if (read != entries) std::cerr << "ceiling read " << read << " of " << entries << "\n";
+  row.cpu_seconds = drained.second;
+  row.redis_busy = (redis_cpu_seconds(probe) - redis_cpu_before) / row.seconds;
+  row.bytes = static_cast<double>(drained.first * size);
+  if (drained.first != entries) std::cerr << "ceiling read " << drained.first << " of " << entries << "\n";
   return row;
 }
 
@@ -433,16 +476,21 @@ LatencyRow measure_latency(const Settings& settings, const RedisProcess& redis, 
   // measures the file system's directory splits, not the connector.
   const std::filesystem::path files =
       std::filesystem::path(settings.local_dir) / fmt::format("connector-latency-{}", ::getpid());
+  const Config defaults = default_config();  // the settings' defaults for what the bench does not set
   if (output == "blackhole") {
     inner = std::make_unique<BlackholeSink>();
   } else if (output == "local_file") {
-    LocalFileSinkOptions options{files, settings.fsync, kStream};
+    LocalFileSinkOptions options = local_file_options_from_config(defaults);
+    options.directory = files;
+    options.fsync = settings.fsync;
+    options.stream_key = kStream;
     options.layout = settings.layout == "hourly" ? OutputLayout::Hourly : OutputLayout::Flat;
     if (settings.writers > 0) options.writers = settings.writers;
     inner = std::make_unique<LocalFileSink>(options);
   } else {
     fake = start_fake(settings, dir, false);
     EventHubsSinkOptions options;
+    options.retry_delay = defaults.tuning.retry_delay;
     options.connection.host = "localhost";
     options.connection.port = fake->port;
     options.connection.endpoint = fmt::format("sb://localhost:{}/", fake->port);
@@ -454,7 +502,7 @@ LatencyRow measure_latency(const Settings& settings, const RedisProcess& redis, 
     inner = std::make_unique<EventHubsSink>(options);
   }
   TimingSink sink(*inner);  // the pipeline starts and stops it
-  PipelineOptions pipeline_options;
+  PipelineOptions pipeline_options = pipeline_options_from_config(defaults);
   pipeline_options.batch_size = settings.batch_size;
   pipeline_options.max_in_flight_batches = settings.in_flight;
   pipeline_options.poll_timeout = 1000ms;

@@ -22,39 +22,15 @@
 
 namespace connector {
 
-RedisConnectionOptions redis_options_from_config(const Config& config) {
-  RedisConnectionOptions options;
-  options.endpoint = config.redis;
-  options.tls = config.redis_tls;
-  options.client_name = config.consumer_name;
-  return options;
-}
-
-StreamConsumerOptions stream_options_from_config(const Config& config) {
-  StreamConsumerOptions options;
-  options.stream_key = config.stream_key;
-  options.group = config.consumer_group;
-  options.consumer = config.consumer_name;
-  options.group_start_id = config.group_start_id;
-  options.dead_letter_stream = config.dead_letter_stream;
-  return options;
-}
-
-EncoderOptions encoder_options_from_config(const Config& config) {
-  return EncoderOptions{config.stream_key, config.message_body_field, config.partition_key_field};
-}
-
 std::unique_ptr<Sink> make_sink(const Config& config,
                                 std::shared_ptr<const AccessTokenProvider> eventhubs_tokens) {
   switch (config.output) {
     case OutputType::LocalFile:
-      return std::make_unique<LocalFileSink>(
-          LocalFileSinkOptions{config.output_directory, config.output_fsync, config.stream_key,
-                               config.output_layout, config.output_writers});
+      return std::make_unique<LocalFileSink>(local_file_options_from_config(config));
     case OutputType::Blackhole:
       return std::make_unique<BlackholeSink>();
     case OutputType::EventHubs: {
-      EventHubsSinkOptions options = EventHubsSinkOptions::from_config(config);
+      EventHubsSinkOptions options = eventhubs_options_from_config(config);
       options.entra_tokens = std::move(eventhubs_tokens);
       return std::make_unique<EventHubsSink>(std::move(options));
     }
@@ -224,56 +200,75 @@ int supervise(Pipeline& pipeline) {
   stopper.join();
   return status;
 }
-}  // namespace
+/// What run_connector() builds, in construction order; stop_parts() ends what exists, in reverse.
+struct ConnectorParts {
+  EntraTokens entra;
+  std::unique_ptr<Sink> sink;
+  std::unique_ptr<Pipeline> pipeline;
+  std::unique_ptr<Observability> observability;
+};
 
-int run_connector(const Config& config) {
+void warn_if_tls_unverified(const Config& config) {
   if (config.redis.scheme == RedisEndpoint::Scheme::Tls && config.redis_tls.insecure) {
     logger().warn("redis_tls_insecure",
                   {{"address", config.redis.describe()},
                    {"note", "REDIS_TLS_INSECURE=true: the server's certificate is not verified"}});
   }
-  StartupSignalWatcher startup_signals;
-  EntraTokens entra;
-  std::unique_ptr<Sink> sink;
-  std::unique_ptr<Pipeline> pipeline_holder;
-  std::unique_ptr<Observability> observability;
-  try {
-    entra = start_entra_tokens(config);
-    RedisConnectionOptions redis_options = redis_options_from_config(config);
-    redis_options.entra_tokens = entra.redis;  // the name check too: with REDIS_AUTH=entra it needs the token
-    ensure_consumer_name_is_free(config, redis_options);
-    sink = make_sink(config, entra.eventhubs);
-    // Constructing connects nothing; the endpoint needs the pipeline and the sink to read from.
-    pipeline_holder = std::make_unique<Pipeline>(PipelineOptions::from_config(config), redis_options,
-                                                 stream_options_from_config(config),
-                                                 Encoder(encoder_options_from_config(config)), *sink);
-    observability = std::make_unique<Observability>(config, *pipeline_holder, *sink);
-    observability->start();  // bound first, so a taken port fails before anything connects
-  } catch (const ConnectorError& error) {
-    return report_failure("startup_failed", error);
-  }
+}
 
-  Pipeline& pipeline = *pipeline_holder;
+/// Builds and starts every part; throws ConnectorError, leaving what it built in `parts`.
+void start_parts(const Config& config, ConnectorParts& parts) {
+  parts.entra = start_entra_tokens(config);
+  RedisConnectionOptions redis_options = redis_options_from_config(config);
+  redis_options.entra_tokens =
+      parts.entra.redis;  // the name check too: with REDIS_AUTH=entra it needs the token
+  ensure_consumer_name_is_free(config, redis_options);
+  parts.sink = make_sink(config, parts.entra.eventhubs);
+  // Constructing connects nothing; the endpoint needs the pipeline and the sink to read from.
+  parts.pipeline = std::make_unique<Pipeline>(pipeline_options_from_config(config), redis_options,
+                                              stream_options_from_config(config),
+                                              Encoder(encoder_options_from_config(config)), *parts.sink);
+  parts.observability = std::make_unique<Observability>(observability_options_from_config(config),
+                                                        *parts.pipeline, *parts.sink);
+  parts.observability->start();  // bound first, so a taken port fails before anything connects
+  parts.pipeline->start();         // starts the sink too: the pipeline owns its start and stop
+}
+
+void log_started(const Config& config) {
+  logger().info("connector_started",
+                {{"version", build_version()},
+                 {"commit", build_commit()},
+                 {"http_address", config.http_address ? config.http_address->describe() : "off"},
+                 {"stream", config.stream_key},
+                 {"group", config.consumer_group},
+                 {"consumer", config.consumer_name},
+                 {"batch_size", config.tuning.batch_size},
+                 {"max_in_flight_batches", config.tuning.max_in_flight_batches}});
+}
+
+/// Stops what start_parts() built. The pipeline drains and stops the sink within SHUTDOWN_GRACE_PERIOD_MS,
+/// acking what the sink confirms meanwhile.
+void stop_parts(ConnectorParts& parts) {
+  if (parts.pipeline) parts.pipeline->stop();
+  if (parts.observability) parts.observability->stop();
+}
+}  // namespace
+
+int run_connector(const Config& config) {
+  warn_if_tls_unverified(config);
+  StartupSignalWatcher startup_signals;
+  ConnectorParts parts;
   int status = kExitOk;
   try {
-    pipeline.start();  // starts the sink too; the pipeline owns its start and stop
+    start_parts(config, parts);
     startup_signals.disarm();
-    logger().info("connector_started",
-                  {{"version", build_version()},
-                   {"commit", build_commit()},
-                   {"http_address", config.http_address ? config.http_address->describe() : "off"},
-                   {"stream", config.stream_key},
-                   {"group", config.consumer_group},
-                   {"consumer", config.consumer_name},
-                   {"batch_size", config.batch_size},
-                   {"max_in_flight_batches", config.max_in_flight_batches}});
-    status = supervise(pipeline);
+    log_started(config);
+    status = supervise(*parts.pipeline);
   } catch (const ConnectorError& error) {
     status = report_failure("startup_failed", error);
   }
   startup_signals.disarm();  // a failed start must keep its exit status
-  pipeline.stop();  // drains and stops the sink within SHUTDOWN_GRACE_PERIOD_MS
-  observability->stop();
+  stop_parts(parts);
   logger().info("connector_stopped", {{"exit_status", status}});
   return status;
 }

@@ -2,11 +2,9 @@
 // Wiring of the parts from a Config, signal handling and exit statuses; main() only calls this.
 #include <memory>
 
+#include "app/component_options.hpp"
 #include "config/config.hpp"
-#include "core/encoder.hpp"
 #include "identity/token_refresher.hpp"
-#include "redis/redis_connection.hpp"
-#include "redis/stream_consumer.hpp"
 #include "sinks/sink.hpp"
 
 namespace connector {
@@ -19,9 +17,6 @@ enum ExitStatus : int {
   kExitCannotConnect = 3,
 };
 
-RedisConnectionOptions redis_options_from_config(const Config& config);
-StreamConsumerOptions stream_options_from_config(const Config& config);
-EncoderOptions encoder_options_from_config(const Config& config);
 /// The output named by OUTPUT_ADAPTER_TYPE, not started yet.
 /// `eventhubs_tokens`: the Entra ID tokens of EVENT_HUB_FULLY_QUALIFIED_NAMESPACE, else null.
 std::unique_ptr<Sink> make_sink(const Config& config,

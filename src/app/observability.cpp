@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include "app/connector_app.hpp"
 #include "observability/logger.hpp"
 #include "observability/process_stats.hpp"
 
@@ -17,25 +16,18 @@ std::int64_t steady_now_ms() {
   return std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
-
-/// The longest a pipeline loop may go without a beat while working as designed: a blocking read, the
-/// longest back-off, and a reconnect with its command timeouts, plus a wide margin.
-milliseconds stuck_limit(const Config& config) {
-  const milliseconds max_backoff = std::max(milliseconds(60000), config.retry_delay);
-  return config.poll_timeout + max_backoff + milliseconds(60000);
-}
 }  // namespace
 
-Observability::Observability(const Config& config, const Pipeline& pipeline, const Sink& sink)
+Observability::Observability(ObservabilityOptions options, const Pipeline& pipeline, const Sink& sink)
     : pipeline_(pipeline),
       sink_(sink),
-      eventhubs_output_(config.output == OutputType::EventHubs),
-      stuck_after_(stuck_limit(config)) {
-  if (config.http_address || config.stats_interval.count() > 0) {
-    monitor_ = std::make_unique<GroupMonitor>(redis_options_from_config(config), config.stream_key,
-                                              config.consumer_group, kGroupPollInterval);
+      eventhubs_output_(options.eventhubs_output),
+      stuck_after_(options.stuck_after) {
+  if (options.http_address || options.stats_interval.count() > 0) {
+    monitor_ = std::make_unique<GroupMonitor>(std::move(options.redis), std::move(options.stream_key),
+                                              std::move(options.group), kGroupPollInterval);
   }
-  if (config.http_address) {
+  if (options.http_address) {
     HttpHandlers handlers;
     handlers.metrics = [this] {
       const auto now = std::chrono::duration_cast<std::chrono::seconds>(
@@ -48,10 +40,10 @@ Observability::Observability(const Config& config, const Pipeline& pipeline, con
                             steady_now_ms());
     };
     handlers.readiness = [this] { return check_readiness(monitor_->status(), sink_.ready()); };
-    http_ = std::make_unique<HttpServer>(*config.http_address, std::move(handlers));
+    http_ = std::make_unique<HttpServer>(*options.http_address, std::move(handlers));
   }
-  if (config.stats_interval.count() > 0) {
-    stats_ = std::make_unique<StatsReporter>(config.stats_interval, [this] { return live_state(); });
+  if (options.stats_interval.count() > 0) {
+    stats_ = std::make_unique<StatsReporter>(options.stats_interval, [this] { return live_state(); });
   }
 }
 

@@ -2,7 +2,7 @@
 // Wires the HTTP endpoint, the consumer-group monitor and the stats line to a running pipeline.
 #include <memory>
 
-#include "config/config.hpp"
+#include "app/component_options.hpp"
 #include "core/pipeline.hpp"
 #include "observability/exposition.hpp"
 #include "observability/group_monitor.hpp"
@@ -12,11 +12,11 @@
 
 namespace connector {
 
-/// Owns what HTTP_ADDRESS and STATS_INTERVAL_MS turn on; reads the pipeline and the sink, never changes them.
-/// The pipeline and the sink must outlive it.
+/// Owns what HTTP_ADDRESS and STATS_INTERVAL_MS turn on (observability_options_from_config); reads the
+/// pipeline and the sink, never changes them. The pipeline and the sink must outlive it.
 class Observability {
  public:
-  Observability(const Config& config, const Pipeline& pipeline, const Sink& sink);
+  Observability(ObservabilityOptions options, const Pipeline& pipeline, const Sink& sink);
   ~Observability();
   Observability(const Observability&) = delete;
   Observability& operator=(const Observability&) = delete;

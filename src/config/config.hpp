@@ -34,8 +34,8 @@ struct RedisTlsOptions {
 
 /// The parts of EVENT_HUB_CONNECTION_STRING.
 struct EventHubsConnectionString {
-  std::string endpoint;  // as given, e.g. "sb://ns.servicebus.windows.net/"
-  std::string host;      // "ns.servicebus.windows.net"
+  std::string endpoint;       // as given, e.g. "sb://ns.servicebus.windows.net/"
+  std::string host;           // "ns.servicebus.windows.net"
   std::uint16_t port = 5671;  // 5672 by default with UseDevelopmentEmulator=true
   std::string shared_access_key_name;
   std::string shared_access_key;        // secret
@@ -46,8 +46,8 @@ struct EventHubsConnectionString {
 
 /// Where the HTTP endpoint listens (HTTP_ADDRESS): an IPv4 address, a host name or an IPv6 address.
 struct HttpAddress {
-  std::string host = "0.0.0.0";
-  std::uint16_t port = 9464;
+  std::string host;
+  std::uint16_t port = 0;
 
   /// "host:port", or "[v6]:port" for an IPv6 address.
   std::string describe() const;
@@ -68,12 +68,12 @@ struct EntraSettings {
   std::string client_id;      // the app registration, or a user-assigned managed identity
   std::string client_secret;  // secret
   std::string federated_token_file;
-  std::string authority_host = "https://login.microsoftonline.com/";
-  std::string identity_endpoint;                     // App Service / Container Apps managed identity
-  std::string identity_header;                       // secret
-  std::string imds_host = "http://169.254.169.254";  // AZURE_POD_IDENTITY_AUTHORITY_HOST replaces it
-  std::string ca_file;  // extra CA for the token endpoint (AZURE_IDENTITY_TLS_CA_FILE)
-  std::chrono::milliseconds refresh_margin{600000};  // a token is replaced this long before it expires
+  std::string authority_host;
+  std::string identity_endpoint;               // App Service / Container Apps managed identity
+  std::string identity_header;                 // secret
+  std::string imds_host;                       // AZURE_POD_IDENTITY_AUTHORITY_HOST
+  std::string ca_file;                         // extra CA for the token endpoint (AZURE_IDENTITY_TLS_CA_FILE)
+  std::chrono::milliseconds refresh_margin{};  // a token is replaced this long before it expires
 
   EntraCredentialKind kind() const;
   /// One line for logs and --check-config: the credential and where it asks (never a secret).
@@ -86,7 +86,21 @@ enum class OutputLayout { Flat, Hourly };
 enum class LogLevel { Trace = 10, Debug = 20, Info = 30, Warn = 40, Error = 50, Fatal = 60 };
 enum class LogFormat { Json, Pretty };
 
-/// Every setting, validated. Built once by parse_command_line() (config_loader.hpp); nothing below main reads the environment.
+/// BATCH_SIZE … MAX_DELIVERY_ATTEMPTS: how the pipeline reads, retries, claims and stops.
+struct DeliveryTuning {
+  std::size_t batch_size = 0;
+  std::size_t max_in_flight_batches = 0;
+  std::chrono::milliseconds poll_timeout{};
+  std::chrono::milliseconds retry_delay{};
+  std::chrono::milliseconds shutdown_grace{};
+  std::chrono::milliseconds claim_interval{};
+  std::chrono::milliseconds claim_min_idle{};
+  unsigned max_delivery_attempts = 0;
+};
+
+/// Every setting, validated. Built once by parse_command_line() (config_loader.hpp); nothing below main
+/// reads the environment. The defaults are the settings table's (config/settings.cpp), applied by the
+/// loader; the members have none of their own, so a Config the loader did not build holds zeros.
 struct Config {
   RedisEndpoint redis;
   RedisTlsOptions redis_tls;
@@ -94,13 +108,13 @@ struct Config {
   std::string stream_key;
   std::string consumer_group;
   std::string consumer_name;  // {PID} and {HOSTNAME} already expanded
-  std::string group_start_id = "$";
+  std::string group_start_id;
 
-  OutputType output = OutputType::LocalFile;
-  std::filesystem::path output_directory = "./output";
-  bool output_fsync = true;
-  OutputLayout output_layout = OutputLayout::Flat;
-  std::size_t output_writers = 2;
+  OutputType output{};
+  std::filesystem::path output_directory;
+  bool output_fsync = false;
+  OutputLayout output_layout{};
+  std::size_t output_writers = 0;
 
   std::optional<EventHubsConnectionString> eventhubs;  // set when OUTPUT_ADAPTER_TYPE=EVENT_HUBS
   std::string event_hub_name;                          // from EVENT_HUB_NAME or EntityPath
@@ -114,21 +128,14 @@ struct Config {
 
   std::optional<std::string> message_body_field;
 
-  std::size_t batch_size = 100;
-  std::size_t max_in_flight_batches = 4;
-  std::chrono::milliseconds poll_timeout{5000};
-  std::chrono::milliseconds retry_delay{5000};
-  std::chrono::milliseconds shutdown_grace{2000};
-  std::chrono::milliseconds claim_interval{30000};
-  std::chrono::milliseconds claim_min_idle{60000};
-  unsigned max_delivery_attempts = 10;
+  DeliveryTuning tuning;
   std::string dead_letter_stream;  // defaults to "<stream_key>:dead-letter"
 
-  std::optional<HttpAddress> http_address = HttpAddress{};  // empty: HTTP_ADDRESS=off
-  std::chrono::milliseconds stats_interval{60000};          // 0: no stats line
+  std::optional<HttpAddress> http_address;     // empty: HTTP_ADDRESS=off
+  std::chrono::milliseconds stats_interval{};  // 0: no stats line
 
-  LogLevel log_level = LogLevel::Info;
-  LogFormat log_format = LogFormat::Json;
+  LogLevel log_level{};
+  LogFormat log_format{};
 };
 
 }  // namespace connector

@@ -10,6 +10,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "common/errors.hpp"
@@ -17,6 +18,7 @@
 #include "config/eventhubs_connection_string.hpp"
 #include "config/http_address.hpp"
 #include "config/redis_url.hpp"
+#include "config/settings.hpp"
 #include "config/text.hpp"
 #include "observability/build_info.hpp"
 #include "observability/logger.hpp"
@@ -25,90 +27,6 @@ extern char** environ;
 
 namespace connector {
 namespace {
-
-constexpr long long kMaxMillis = 2147483647;  // ~24.8 days: fits every timer API we hand it to
-
-/// One row of DESIGN.md's configuration table; the flag is the variable in kebab case.
-struct Setting {
-  std::string_view variable;
-  std::string_view group;
-  std::string_view default_text;  // empty: no default; "required" for required settings
-  std::string_view help;
-  bool secret = false;  // never printed; --check-config shows "***"
-};
-
-constexpr std::array kSettings = {
-    Setting{
-        "REDIS_URL", "Redis", "required",
-        "redis://[user:pass@]host[:port][/db], rediss://… (TLS) or unix:///path/to.sock; password hidden"},
-    Setting{"REDIS_USERNAME", "Redis", "from REDIS_URL", "ACL user; overrides the URL's"},
-    Setting{"REDIS_PASSWORD", "Redis", "from REDIS_URL", "password; overrides the URL's", true},
-    Setting{"REDIS_AUTH", "Redis", "password",
-            "password (REDIS_PASSWORD or the URL's) or entra (Microsoft Entra ID token as the password)"},
-    Setting{"REDIS_TLS_CA_FILE", "Redis", "system store",
-            "CA bundle (PEM) that signs the server's certificate"},
-    Setting{"REDIS_TLS_CERT_FILE", "Redis", "", "client certificate (PEM), with REDIS_TLS_KEY_FILE"},
-    Setting{"REDIS_TLS_KEY_FILE", "Redis", "", "client private key (PEM), with REDIS_TLS_CERT_FILE"},
-    Setting{"REDIS_TLS_SERVER_NAME", "Redis", "the URL's host", "name sent as SNI and verified"},
-    Setting{"REDIS_TLS_INSECURE", "Redis", "false", "true skips certificate verification (warns)"},
-    Setting{"STREAM_KEY", "Stream", "required", "the Redis stream to read"},
-    Setting{"CONSUMER_GROUP_NAME", "Stream", "required", "consumer group, created with MKSTREAM if missing"},
-    Setting{"CONSUMER_NAME", "Stream", "connector-instance-{PID}",
-            "consumer name; {PID} and {HOSTNAME} expand"},
-    Setting{"GROUP_START_ID", "Stream", "$",
-            "where a new group starts: $ new entries, 0 everything, or an ID"},
-    Setting{"DEAD_LETTER_STREAM", "Stream", "<STREAM_KEY>:dead-letter",
-            "stream for entries that cannot be sent"},
-    Setting{"MAX_DELIVERY_ATTEMPTS", "Stream", "10", "deliveries before an entry is dead-lettered (>= 1)"},
-    Setting{"MESSAGE_BODY_FIELD", "Stream", "", "field sent raw as the body; default: all fields as JSON"},
-    Setting{"OUTPUT_ADAPTER_TYPE", "Output", "LOCAL_FILE", "LOCAL_FILE, EVENT_HUBS or BLACKHOLE"},
-    Setting{"OUTPUT_DIRECTORY", "Output", "./output", "LOCAL_FILE: directory for <entry-id>.json files"},
-    Setting{"OUTPUT_FSYNC", "Output", "true", "LOCAL_FILE: make files durable before acking"},
-    Setting{"OUTPUT_LAYOUT", "Output", "flat",
-            "LOCAL_FILE: flat (<id>.json) or hourly (YYYY/MM/DD/HH/<id>.json, UTC)"},
-    Setting{"OUTPUT_WRITERS", "Output", "2", "LOCAL_FILE: threads writing files, 1-32"},
-    Setting{"EVENT_HUB_CONNECTION_STRING", "Event Hubs", "required for EVENT_HUBS",
-            "Endpoint=sb://…;SharedAccessKeyName=…;SharedAccessKey=…[;EntityPath=…]", true},
-    Setting{"EVENT_HUB_FULLY_QUALIFIED_NAMESPACE", "Event Hubs", "",
-            "<namespace>.servicebus.windows.net[:port]: Microsoft Entra ID instead of a connection string"},
-    Setting{"EVENT_HUB_NAME", "Event Hubs", "EntityPath",
-            "event hub; must match EntityPath when both are set"},
-    Setting{"EVENT_HUB_PARTITION_ID", "Event Hubs", "", "send everything to this partition"},
-    Setting{"PARTITION_KEY_FIELD", "Event Hubs", "", "field whose value is the partition key"},
-    Setting{"EVENT_HUBS_TLS_CA_FILE", "Event Hubs", "system store",
-            "extra CA (PEM) for the Event Hubs endpoint"},
-    Setting{"AZURE_TENANT_ID", "Microsoft Entra ID", "",
-            "tenant of the app registration or workload identity"},
-    Setting{"AZURE_CLIENT_ID", "Microsoft Entra ID", "",
-            "client ID of the app registration, workload identity or user-assigned managed identity"},
-    Setting{"AZURE_CLIENT_SECRET", "Microsoft Entra ID", "", "client secret (ClientSecretCredential)", true},
-    Setting{"AZURE_FEDERATED_TOKEN_FILE", "Microsoft Entra ID", "",
-            "workload identity: the projected service account token, read at every refresh"},
-    Setting{"AZURE_AUTHORITY_HOST", "Microsoft Entra ID", "https://login.microsoftonline.com/",
-            "Entra ID authority (sovereign clouds)"},
-    Setting{"IDENTITY_ENDPOINT", "Microsoft Entra ID", "",
-            "managed identity endpoint (App Service, Container Apps)"},
-    Setting{"IDENTITY_HEADER", "Microsoft Entra ID", "", "header value for IDENTITY_ENDPOINT", true},
-    Setting{"AZURE_POD_IDENTITY_AUTHORITY_HOST", "Microsoft Entra ID", "http://169.254.169.254",
-            "instance metadata service (IMDS) host for managed identity"},
-    Setting{"AZURE_IDENTITY_TLS_CA_FILE", "Microsoft Entra ID", "system store",
-            "extra CA (PEM) for the token endpoint, added to the system store"},
-    Setting{"ENTRA_TOKEN_REFRESH_MARGIN_MS", "Microsoft Entra ID", "600000",
-            "replace a token this long before it expires (or halfway, if earlier); > POLL_TIMEOUT_MS"},
-    Setting{"BATCH_SIZE", "Tuning", "100", "entries per read, 1-10000"},
-    Setting{"MAX_IN_FLIGHT_BATCHES", "Tuning", "4", "batches with the output at once, 1-64"},
-    Setting{"POLL_TIMEOUT_MS", "Tuning", "5000", "XREADGROUP BLOCK in ms (>= 1)"},
-    Setting{"RETRY_DELAY_MS", "Tuning", "5000", "base of the capped exponential back-off, ms"},
-    Setting{"SHUTDOWN_GRACE_PERIOD_MS", "Tuning", "2000", "time to finish in-flight work on shutdown, ms"},
-    Setting{"PENDING_MESSAGE_CLAIM_INTERVAL_MS", "Tuning", "30000", "how often to claim idle entries, ms"},
-    Setting{"PENDING_MESSAGE_MIN_IDLE_MS", "Tuning", "60000", "idle time before an entry is claimed, ms"},
-    Setting{"HTTP_ADDRESS", "Monitoring", "0.0.0.0:9464",
-            "host:port or [ipv6]:port of /metrics, /healthz and /readyz; off disables"},
-    Setting{"STATS_INTERVAL_MS", "Monitoring", "60000",
-            "how often the stats log line is written, ms; 0 = never"},
-    Setting{"LOG_LEVEL", "Logging", "info", "trace, debug, info, warn, error or fatal"},
-    Setting{"LOG_FORMAT", "Logging", "json", "json (pino lines) or pretty"},
-};
 
 std::string flag_name(std::string_view variable) {
   std::string flag = "--" + text::to_lower(variable);
@@ -120,15 +38,58 @@ std::string flag_name(std::string_view variable) {
 
 /// The placeholder --help shows after the flag.
 std::string value_kind(const Setting& s) {
-  if (s.variable.ends_with("_MS")) return "MS";
-  if (s.variable.ends_with("_FILE") || s.variable == "OUTPUT_DIRECTORY") return "PATH";
-  if (s.default_text == "true" || s.default_text == "false") return "BOOL";
-  if (!s.default_text.empty() && s.default_text.find_first_not_of("0123456789") == std::string_view::npos)
-    return "N";
+  switch (s.kind) {
+    case SettingKind::Millis:
+      return "MS";
+    case SettingKind::Path:
+      return "PATH";
+    case SettingKind::Bool:
+      return "BOOL";
+    case SettingKind::Number:
+      return "N";
+    case SettingKind::Text:
+    case SettingKind::Choice:
+      break;
+  }
   return "TEXT";
 }
 
+/// The default as --help writes it after the variable.
+std::string help_default(const Setting& s) {
+  if (s.required()) return ", required";
+  if (s.default_text().empty()) return ", default: none";
+  return ", default: " + std::string(s.default_text());
+}
+
 std::string in_quotes(std::string_view value) { return "\"" + std::string(value) + "\""; }
+
+/// "a, b or c".
+std::string one_of(const std::vector<std::string_view>& words) {
+  std::string list;
+  for (std::size_t i = 0; i < words.size(); ++i) {
+    if (i > 0) list += i + 1 == words.size() ? " or " : ", ";
+    list += words[i];
+  }
+  return list;
+}
+
+std::optional<long long> parse_whole_number(std::string_view value, long long min, long long max) {
+  const auto digits = text::trim(value);
+  long long number = 0;
+  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), number);
+  if (digits.empty() || ec != std::errc{} || end != digits.data() + digits.size() || number < min ||
+      number > max) {
+    return std::nullopt;
+  }
+  return number;
+}
+
+std::optional<bool> parse_boolean(std::string_view value) {
+  const auto word = text::to_lower(text::trim(value));
+  if (word == "true" || word == "1" || word == "yes") return true;
+  if (word == "false" || word == "0" || word == "no") return false;
+  return std::nullopt;
+}
 
 std::string expand_placeholders(std::string value) {
   const auto replace_all = [&value](std::string_view from, const std::string& to) {
@@ -143,7 +104,13 @@ std::string expand_placeholders(std::string value) {
   return value;
 }
 
-/// Resolves each setting through the layers and converts it, collecting every problem.
+/// The default of a row, converted; a default the row's own validation refuses is a bug in the table.
+[[noreturn]] void bad_default(const Setting& row) {
+  throw std::logic_error("the settings table's default of " + std::string(row.variable) + " is invalid");
+}
+
+/// Resolves each setting through the layers and converts it, collecting every problem. An unset setting
+/// takes its row's default (config/settings.cpp), converted as a given value is.
 class Resolver {
  public:
   Resolver(std::map<std::string, std::string> flags, const Environment& environment,
@@ -170,8 +137,9 @@ class Resolver {
     return std::nullopt;
   }
 
-  std::string string_or(std::string_view variable, std::string fallback) const {
-    return get(variable).value_or(std::move(fallback));
+  /// The value, else the row's default (empty when it has none).
+  std::string text(std::string_view variable) const {
+    return get(variable).value_or(std::string(setting(variable).default_value));
   }
 
   std::string required(std::string_view variable) {
@@ -182,34 +150,39 @@ class Resolver {
     return value.value_or("");
   }
 
-  long long whole_number(std::string_view variable, long long min, long long max, long long fallback,
-                         std::string_view unit = "") {
-    const auto value = get(variable);
-    if (!value) return fallback;
-    const auto digits = text::trim(*value);
-    long long number = 0;
-    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), number);
-    if (digits.empty() || ec != std::errc{} || end != digits.data() + digits.size() || number < min ||
-        number > max) {
-      problem(variable, in_quotes(*value) + " is not a whole number " + std::string(unit) + "from " +
-                            std::to_string(min) + " to " + std::to_string(max));
-      return fallback;
-    }
-    return number;
+  /// Number and Millis rows: a whole number in the row's range.
+  long long whole_number(std::string_view variable) {
+    const Setting& row = setting(variable);
+    const std::string unit = row.kind != SettingKind::Millis ? ""
+                             : row.min == 0                  ? "of milliseconds (0 = off) "
+                                                             : "of milliseconds ";
+    return converted(
+        row, [&row](std::string_view value) { return parse_whole_number(value, row.min, row.max); },
+        " is not a whole number " + unit + "from " + std::to_string(row.min) + " to " +
+            std::to_string(row.max));
   }
 
-  std::chrono::milliseconds millis(std::string_view variable, long long fallback) {
-    return std::chrono::milliseconds(whole_number(variable, 1, kMaxMillis, fallback, "of milliseconds "));
+  std::chrono::milliseconds millis(std::string_view variable) {
+    return std::chrono::milliseconds(whole_number(variable));
   }
 
-  bool boolean(std::string_view variable, bool fallback) {
-    const auto value = get(variable);
-    if (!value) return fallback;
-    const auto word = text::to_lower(text::trim(*value));
-    if (word == "true" || word == "1" || word == "yes") return true;
-    if (word == "false" || word == "0" || word == "no") return false;
-    problem(variable, in_quotes(*value) + " is not a boolean (true, false, 1, 0, yes or no)");
-    return fallback;
+  bool boolean(std::string_view variable) {
+    return converted(setting(variable), parse_boolean, " is not a boolean (true, false, 1, 0, yes or no)");
+  }
+
+  /// Choice rows: one of `choices` (compared without case); the row's default must be one of them.
+  template <typename T>
+  T choice(std::string_view variable, std::initializer_list<std::pair<std::string_view, T>> choices) {
+    const auto find = [&](std::string_view value) -> std::optional<T> {
+      const auto word = text::to_lower(text::trim(value));
+      for (const auto& [name, result] : choices) {
+        if (text::to_lower(name) == word) return result;
+      }
+      return std::nullopt;
+    };
+    std::vector<std::string_view> names;
+    for (const auto& entry : choices) names.push_back(entry.first);
+    return converted(setting(variable), find, " is not " + one_of(names));
   }
 
   /// Checks that a file named by a setting can be opened for reading.
@@ -226,6 +199,20 @@ class Resolver {
   }
 
  private:
+  /// The setting's value converted by `parse`, else the row's default converted by it. A value `parse`
+  /// refuses is a problem ("<value>" + `refusal`), and the default stands in for it.
+  template <typename Parse>
+  auto converted(const Setting& row, Parse parse, const std::string& refusal) ->
+      typename std::invoke_result_t<Parse, std::string_view>::value_type {
+    const auto fallback = parse(row.default_value);
+    if (!fallback) bad_default(row);
+    const auto value = get(row.variable);
+    if (!value) return *fallback;
+    if (const auto parsed = parse(*value)) return *parsed;
+    problem(row.variable, in_quotes(*value) + refusal);
+    return *fallback;
+  }
+
   std::map<std::string, std::string> flags_;
   const Environment& environment_;
   std::map<std::string, std::string> dotenv_;
@@ -244,11 +231,11 @@ void resolve_redis(Resolver& r, Config& config) {
   if (auto password = r.get("REDIS_PASSWORD")) config.redis.password = std::move(*password);
 
   auto& tls = config.redis_tls;
-  tls.ca_file = r.string_or("REDIS_TLS_CA_FILE", "");
-  tls.cert_file = r.string_or("REDIS_TLS_CERT_FILE", "");
-  tls.key_file = r.string_or("REDIS_TLS_KEY_FILE", "");
-  tls.server_name = r.string_or("REDIS_TLS_SERVER_NAME", "");
-  tls.insecure = r.boolean("REDIS_TLS_INSECURE", false);
+  tls.ca_file = r.text("REDIS_TLS_CA_FILE");
+  tls.cert_file = r.text("REDIS_TLS_CERT_FILE");
+  tls.key_file = r.text("REDIS_TLS_KEY_FILE");
+  tls.server_name = r.text("REDIS_TLS_SERVER_NAME");
+  tls.insecure = r.boolean("REDIS_TLS_INSECURE");
   if (config.redis.scheme != RedisEndpoint::Scheme::Tls) {
     // REDIS_TLS_INSECURE=false asks for nothing, so a shared .env may keep it.
     for (const auto* name : {"REDIS_TLS_CA_FILE", "REDIS_TLS_CERT_FILE", "REDIS_TLS_KEY_FILE",
@@ -280,20 +267,19 @@ bool is_stream_id(std::string_view id) {
 void resolve_stream(Resolver& r, Config& config) {
   config.stream_key = r.required("STREAM_KEY");
   config.consumer_group = r.required("CONSUMER_GROUP_NAME");
-  config.consumer_name = expand_placeholders(r.string_or("CONSUMER_NAME", "connector-instance-{PID}"));
-  config.group_start_id = r.string_or("GROUP_START_ID", "$");
+  config.consumer_name = expand_placeholders(r.text("CONSUMER_NAME"));
+  config.group_start_id = r.text("GROUP_START_ID");
   if (config.group_start_id != "$" && !is_stream_id(config.group_start_id)) {
     r.problem("GROUP_START_ID",
               in_quotes(config.group_start_id) +
                   " is not $ (new entries), 0 (everything) or a stream ID like 1700000000000-0");
   }
-  config.dead_letter_stream = r.string_or("DEAD_LETTER_STREAM", config.stream_key + ":dead-letter");
+  config.dead_letter_stream = r.get("DEAD_LETTER_STREAM").value_or(config.stream_key + ":dead-letter");
   if (!config.stream_key.empty() && config.dead_letter_stream == config.stream_key) {
     r.problem("DEAD_LETTER_STREAM", in_quotes(config.dead_letter_stream) +
                                         " is STREAM_KEY itself; dead letters would be read again");
   }
-  config.max_delivery_attempts =
-      static_cast<unsigned>(r.whole_number("MAX_DELIVERY_ATTEMPTS", 1, 2147483647, 10));
+  config.tuning.max_delivery_attempts = static_cast<unsigned>(r.whole_number("MAX_DELIVERY_ATTEMPTS"));
   config.message_body_field = r.get("MESSAGE_BODY_FIELD");
 }
 
@@ -331,10 +317,10 @@ void resolve_eventhubs_namespace(Resolver& r, Config& config, std::string_view v
 }
 
 void resolve_eventhubs(Resolver& r, Config& config) {
-  config.event_hub_name = r.string_or("EVENT_HUB_NAME", "");
+  config.event_hub_name = r.text("EVENT_HUB_NAME");
   config.partition_id = r.get("EVENT_HUB_PARTITION_ID");
   config.partition_key_field = r.get("PARTITION_KEY_FIELD");
-  config.eventhubs_ca_file = r.string_or("EVENT_HUBS_TLS_CA_FILE", "");
+  config.eventhubs_ca_file = r.text("EVENT_HUBS_TLS_CA_FILE");
   if (config.partition_id && config.partition_key_field) {
     r.problem(
         "EVENT_HUB_PARTITION_ID",
@@ -382,50 +368,45 @@ void resolve_eventhubs(Resolver& r, Config& config) {
   if (!config.eventhubs_ca_file.empty()) r.readable_file("EVENT_HUBS_TLS_CA_FILE", config.eventhubs_ca_file);
 }
 
-/// azure-identity's variables, checked only when something uses Entra ID (a shared .env may hold them).
-void resolve_entra(Resolver& r, Config& config) {
-  if (const auto mode = r.get("REDIS_AUTH")) {
-    const auto word = text::to_lower(text::trim(*mode));
-    if (word == "entra") {
-      config.redis_entra = true;
-    } else if (word != "password") {
-      r.problem("REDIS_AUTH", in_quotes(*mode) + " is not password or entra");
-    }
-  }
+/// REDIS_AUTH: the password is REDIS_PASSWORD (or the URL's), or a Microsoft Entra ID token.
+void resolve_redis_auth(Resolver& r, Config& config) {
+  config.redis_entra = r.choice<bool>("REDIS_AUTH", {{"password", false}, {"entra", true}});
   if (config.redis_entra && !config.redis.password.empty()) {
     r.problem("REDIS_AUTH",
               "entra takes the password from Microsoft Entra ID; unset REDIS_PASSWORD and the "
               "password in REDIS_URL");
   }
-  if (!config.eventhubs_entra && !config.redis_entra) return;
+}
 
+EntraSettings read_entra_settings(Resolver& r) {
   EntraSettings e;
-  e.tenant_id = r.string_or("AZURE_TENANT_ID", "");
-  e.client_id = r.string_or("AZURE_CLIENT_ID", "");
-  e.client_secret = r.string_or("AZURE_CLIENT_SECRET", "");
-  e.federated_token_file = r.string_or("AZURE_FEDERATED_TOKEN_FILE", "");
-  e.authority_host = r.string_or("AZURE_AUTHORITY_HOST", e.authority_host);
-  e.identity_endpoint = r.string_or("IDENTITY_ENDPOINT", "");
-  e.identity_header = r.string_or("IDENTITY_HEADER", "");
-  e.imds_host = r.string_or("AZURE_POD_IDENTITY_AUTHORITY_HOST", e.imds_host);
-  e.ca_file = r.string_or("AZURE_IDENTITY_TLS_CA_FILE", "");
-  e.refresh_margin = r.millis("ENTRA_TOKEN_REFRESH_MARGIN_MS", 600000);
+  e.tenant_id = r.text("AZURE_TENANT_ID");
+  e.client_id = r.text("AZURE_CLIENT_ID");
+  e.client_secret = r.text("AZURE_CLIENT_SECRET");
+  e.federated_token_file = r.text("AZURE_FEDERATED_TOKEN_FILE");
+  e.authority_host = r.text("AZURE_AUTHORITY_HOST");
+  e.identity_endpoint = r.text("IDENTITY_ENDPOINT");
+  e.identity_header = r.text("IDENTITY_HEADER");
+  e.imds_host = r.text("AZURE_POD_IDENTITY_AUTHORITY_HOST");
+  e.ca_file = r.text("AZURE_IDENTITY_TLS_CA_FILE");
+  e.refresh_margin = r.millis("ENTRA_TOKEN_REFRESH_MARGIN_MS");
+  return e;
+}
 
+/// The pieces each credential needs come together (DefaultAzureCredential's rules).
+void check_entra_credentials(Resolver& r, const EntraSettings& e) {
   const bool client_flow = !e.client_secret.empty() || !e.federated_token_file.empty();
+  const std::string client_flow_variable =
+      e.client_secret.empty() ? "AZURE_FEDERATED_TOKEN_FILE" : "AZURE_CLIENT_SECRET";
   if (!e.tenant_id.empty() && e.client_id.empty()) {
     r.problem("AZURE_TENANT_ID",
               "set without AZURE_CLIENT_ID; set the client ID of the app registration or "
               "workload identity too");
   }
-  if (client_flow && e.tenant_id.empty()) {
-    r.problem("AZURE_TENANT_ID",
-              std::string("required with ") +
-                  (e.client_secret.empty() ? "AZURE_FEDERATED_TOKEN_FILE" : "AZURE_CLIENT_SECRET"));
-  }
+  if (client_flow && e.tenant_id.empty())
+    r.problem("AZURE_TENANT_ID", "required with " + client_flow_variable);
   if (client_flow && e.client_id.empty() && e.tenant_id.empty()) {
-    r.problem("AZURE_CLIENT_ID",
-              std::string("required with ") +
-                  (e.client_secret.empty() ? "AZURE_FEDERATED_TOKEN_FILE" : "AZURE_CLIENT_SECRET"));
+    r.problem("AZURE_CLIENT_ID", "required with " + client_flow_variable);
   }
   if (!e.federated_token_file.empty() && e.client_secret.empty()) {
     r.readable_file("AZURE_FEDERATED_TOKEN_FILE", e.federated_token_file);
@@ -435,6 +416,10 @@ void resolve_entra(Resolver& r, Config& config) {
         e.identity_header.empty() ? "IDENTITY_HEADER" : "IDENTITY_ENDPOINT",
         "managed identity on App Service / Container Apps needs both IDENTITY_ENDPOINT and IDENTITY_HEADER");
   }
+}
+
+/// Where tokens are asked for: URLs of the right scheme, a readable CA file.
+void check_entra_endpoints(Resolver& r, const EntraSettings& e) {
   if (!e.authority_host.starts_with("https://")) {
     r.problem("AZURE_AUTHORITY_HOST", in_quotes(e.authority_host) + " is not an https:// URL");
   }
@@ -445,79 +430,62 @@ void resolve_entra(Resolver& r, Config& config) {
     }
   }
   if (!e.ca_file.empty()) r.readable_file("AZURE_IDENTITY_TLS_CA_FILE", e.ca_file);
-  if (config.redis_entra && e.refresh_margin <= config.poll_timeout) {
+}
+
+/// azure-identity's variables, checked only when something uses Entra ID (a shared .env may hold them).
+void resolve_entra(Resolver& r, Config& config) {
+  resolve_redis_auth(r, config);
+  if (!config.eventhubs_entra && !config.redis_entra) return;
+
+  EntraSettings e = read_entra_settings(r);
+  check_entra_credentials(r, e);
+  check_entra_endpoints(r, e);
+  if (config.redis_entra && e.refresh_margin <= config.tuning.poll_timeout) {
     // A reader blocked in XREADGROUP re-authenticates only when its read returns.
     r.problem("ENTRA_TOKEN_REFRESH_MARGIN_MS", "must exceed POLL_TIMEOUT_MS (" +
-                                                   std::to_string(config.poll_timeout.count()) +
+                                                   std::to_string(config.tuning.poll_timeout.count()) +
                                                    ") so that a blocked reader re-authenticates in time");
   }
   config.entra = std::move(e);
 }
 
 void resolve_output(Resolver& r, Config& config) {
-  if (const auto type = r.get("OUTPUT_ADAPTER_TYPE")) {
-    const auto word = text::to_lower(text::trim(*type));
-    if (word == "local_file") {
-      config.output = OutputType::LocalFile;
-    } else if (word == "event_hubs") {
-      config.output = OutputType::EventHubs;
-    } else if (word == "blackhole") {
-      config.output = OutputType::Blackhole;
-    } else {
-      r.problem("OUTPUT_ADAPTER_TYPE", in_quotes(*type) + " is not LOCAL_FILE, EVENT_HUBS or BLACKHOLE");
-    }
-  }
-  config.output_directory = r.string_or("OUTPUT_DIRECTORY", "./output");
-  config.output_fsync = r.boolean("OUTPUT_FSYNC", true);
-  if (const auto layout = r.get("OUTPUT_LAYOUT")) {
-    const auto word = text::to_lower(text::trim(*layout));
-    if (word == "flat") {
-      config.output_layout = OutputLayout::Flat;
-    } else if (word == "hourly") {
-      config.output_layout = OutputLayout::Hourly;
-    } else {
-      r.problem("OUTPUT_LAYOUT", in_quotes(*layout) + " is not flat or hourly");
-    }
-  }
-  config.output_writers = static_cast<std::size_t>(r.whole_number("OUTPUT_WRITERS", 1, 32, 2));
+  config.output = r.choice<OutputType>("OUTPUT_ADAPTER_TYPE", {{"LOCAL_FILE", OutputType::LocalFile},
+                                                               {"EVENT_HUBS", OutputType::EventHubs},
+                                                               {"BLACKHOLE", OutputType::Blackhole}});
+  config.output_directory = r.text("OUTPUT_DIRECTORY");
+  config.output_fsync = r.boolean("OUTPUT_FSYNC");
+  config.output_layout = r.choice<OutputLayout>(
+      "OUTPUT_LAYOUT", {{"flat", OutputLayout::Flat}, {"hourly", OutputLayout::Hourly}});
+  config.output_writers = static_cast<std::size_t>(r.whole_number("OUTPUT_WRITERS"));
 }
 
-void resolve_tuning_and_logging(Resolver& r, Config& config) {
-  config.batch_size = static_cast<std::size_t>(r.whole_number("BATCH_SIZE", 1, 10000, 100));
-  config.max_in_flight_batches = static_cast<std::size_t>(r.whole_number("MAX_IN_FLIGHT_BATCHES", 1, 64, 4));
-  config.poll_timeout = r.millis("POLL_TIMEOUT_MS", 5000);
-  config.retry_delay = r.millis("RETRY_DELAY_MS", 5000);
-  config.shutdown_grace = r.millis("SHUTDOWN_GRACE_PERIOD_MS", 2000);
-  config.claim_interval = r.millis("PENDING_MESSAGE_CLAIM_INTERVAL_MS", 30000);
-  config.claim_min_idle = r.millis("PENDING_MESSAGE_MIN_IDLE_MS", 60000);
+void resolve_tuning(Resolver& r, Config& config) {
+  auto& t = config.tuning;
+  t.batch_size = static_cast<std::size_t>(r.whole_number("BATCH_SIZE"));
+  t.max_in_flight_batches = static_cast<std::size_t>(r.whole_number("MAX_IN_FLIGHT_BATCHES"));
+  t.poll_timeout = r.millis("POLL_TIMEOUT_MS");
+  t.retry_delay = r.millis("RETRY_DELAY_MS");
+  t.shutdown_grace = r.millis("SHUTDOWN_GRACE_PERIOD_MS");
+  t.claim_interval = r.millis("PENDING_MESSAGE_CLAIM_INTERVAL_MS");
+  t.claim_min_idle = r.millis("PENDING_MESSAGE_MIN_IDLE_MS");
+}
 
-  if (const auto address = r.get("HTTP_ADDRESS")) {
-    try {
-      config.http_address = parse_http_address(*address);
-    } catch (const std::invalid_argument& e) {
-      r.problem("HTTP_ADDRESS", e.what());
-    }
+void resolve_monitoring_and_logging(Resolver& r, Config& config) {
+  try {
+    config.http_address = parse_http_address(r.text("HTTP_ADDRESS"));
+  } catch (const std::invalid_argument& e) {
+    r.problem("HTTP_ADDRESS", e.what());
   }
-  config.stats_interval = std::chrono::milliseconds(
-      r.whole_number("STATS_INTERVAL_MS", 0, kMaxMillis, 60000, "of milliseconds (0 = off) "));
-
-  if (const auto level = r.get("LOG_LEVEL")) {
-    if (const auto parsed = parse_log_level(text::to_lower(text::trim(*level)))) {
-      config.log_level = *parsed;
-    } else {
-      r.problem("LOG_LEVEL", in_quotes(*level) + " is not trace, debug, info, warn, error or fatal");
-    }
-  }
-  if (const auto format = r.get("LOG_FORMAT")) {
-    const auto word = text::to_lower(text::trim(*format));
-    if (word == "json") {
-      config.log_format = LogFormat::Json;
-    } else if (word == "pretty") {
-      config.log_format = LogFormat::Pretty;
-    } else {
-      r.problem("LOG_FORMAT", in_quotes(*format) + " is not json or pretty");
-    }
-  }
+  config.stats_interval = r.millis("STATS_INTERVAL_MS");
+  config.log_level = r.choice<LogLevel>("LOG_LEVEL", {{"trace", LogLevel::Trace},
+                                                      {"debug", LogLevel::Debug},
+                                                      {"info", LogLevel::Info},
+                                                      {"warn", LogLevel::Warn},
+                                                      {"error", LogLevel::Error},
+                                                      {"fatal", LogLevel::Fatal}});
+  config.log_format =
+      r.choice<LogFormat>("LOG_FORMAT", {{"json", LogFormat::Json}, {"pretty", LogFormat::Pretty}});
 }
 
 /// Reports what CLI11 left unparsed without echoing values: a stray word may be a secret.
@@ -536,6 +504,104 @@ void report_extras(const std::vector<std::string>& extras, std::vector<std::stri
   }
 }
 
+/// Every setting through the layers, in the order their problems are reported.
+void resolve_all(Resolver& resolver, Config& config) {
+  resolve_redis(resolver, config);
+  resolve_stream(resolver, config);
+  resolve_output(resolver, config);
+  resolve_eventhubs(resolver, config);
+  resolve_tuning(resolver, config);
+  resolve_monitoring_and_logging(resolver, config);
+  resolve_entra(resolver, config);
+}
+
+/// The command line's parser: the general flags and one option per row of the settings table.
+class SettingsCommandLine {
+ public:
+  SettingsCommandLine()
+      : app_("Moves every entry of a Redis stream, through a consumer group, to Azure Event Hubs or files.",
+             "redis-eventhubs-connector"),
+        raw_(settings().size()),
+        options_(settings().size()) {
+    app_.allow_extras();  // unknown options become problems below, reported with the others
+    app_.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    app_.get_formatter()->column_width(44);
+    app_.footer(
+        "Each setting comes from its --flag, else its environment variable, else the .env file, else its\n"
+        "default. A variable that is set but empty counts as unset; --flag \"\" clears the setting.\n"
+        "Exit status: 0 clean shutdown, 1 fatal error, 2 invalid configuration, 3 cannot connect at "
+        "startup.");
+    app_.add_flag("--check-config", check_config_,
+                  "validate the configuration, print it (secrets hidden) and exit");
+    app_.add_flag("--version", version_, "print the version and exit");
+    env_file_option_ =
+        app_.add_option("--env-file", env_file_, "read settings from this file instead of ./.env")
+            ->group("Settings file");  // not "Files": help2man would make that the FILES section
+    for (std::size_t i = 0; i < settings().size(); ++i) {
+      const Setting& s = settings()[i];
+      const std::string description = std::string(s.help) + " [" + std::string(s.variable) + help_default(s) +
+                                      (s.secret ? ", secret" : "") + "]";
+      options_[i] = app_.add_option(flag_name(s.variable), raw_[i], description)
+                        ->group(std::string(s.group))
+                        ->type_name(value_kind(s));
+    }
+  }
+
+  /// Parses argv; returns the help text when it asks for help. Problems go to `problems`.
+  std::optional<std::string> parse(int argc, const char* const argv[], std::vector<std::string>& problems) {
+    try {
+      app_.parse(argc, argv);
+    } catch (const CLI::CallForHelp&) {
+      return app_.help();
+    } catch (const CLI::ParseError& e) {
+      problems.push_back(std::string("command line: ") + e.what());
+    }
+    return std::nullopt;
+  }
+
+  bool check_config() const { return check_config_; }
+  bool version() const { return version_; }
+  std::vector<std::string> remaining() const { return app_.remaining(); }
+
+  /// The .env layer: ./.env, or the --env-file, with its problems added to `problems`.
+  std::map<std::string, std::string> dotenv(std::vector<std::string>& problems) const {
+    std::map<std::string, std::string> dotenv;
+    const bool explicit_env_file = env_file_option_->count() > 0;
+    if (explicit_env_file && env_file_.empty()) {
+      problems.push_back("--env-file: needs a file name");
+      return dotenv;
+    }
+    auto file =
+        read_env_file(explicit_env_file ? std::filesystem::path(env_file_) : ".env", explicit_env_file);
+    problems.insert(problems.end(), file.problems.begin(), file.problems.end());
+    for (auto& [key, value] : file.entries) dotenv[key] = std::move(value);
+    return dotenv;
+  }
+
+  /// The flag layer: the settings given on the command line, by variable.
+  std::map<std::string, std::string> flags() const {
+    std::map<std::string, std::string> flags;
+    for (std::size_t i = 0; i < settings().size(); ++i) {
+      if (options_[i]->count() > 0) flags.emplace(std::string(settings()[i].variable), raw_[i]);
+    }
+    return flags;
+  }
+
+ private:
+  CLI::App app_;
+  bool check_config_ = false;
+  bool version_ = false;
+  std::string env_file_;
+  CLI::Option* env_file_option_ = nullptr;
+  std::vector<std::string> raw_;  // CLI11 writes each setting's value here, by row
+  std::vector<CLI::Option*> options_;
+};
+
+std::string version_text() {
+  return "redis-eventhubs-connector " + std::string(build_version()) + " (commit " +
+         std::string(build_commit()) + ")\n";
+}
+
 }  // namespace
 
 Environment current_environment() {
@@ -550,85 +616,28 @@ Environment current_environment() {
 }
 
 CommandLine parse_command_line(int argc, const char* const argv[], const Environment& environment) {
-  CLI::App app{"Moves every entry of a Redis stream, through a consumer group, to Azure Event Hubs or files.",
-               "redis-eventhubs-connector"};
-  app.allow_extras();  // unknown options become problems below, reported with the others
-  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
-  app.get_formatter()->column_width(44);
-  app.footer(
-      "Each setting comes from its --flag, else its environment variable, else the .env file, else its\n"
-      "default. A variable that is set but empty counts as unset; --flag \"\" clears the setting.\n"
-      "Exit status: 0 clean shutdown, 1 fatal error, 2 invalid configuration, 3 cannot connect at startup.");
-
-  bool check_config = false;
-  bool version = false;
-  std::string env_file;
-  app.add_flag("--check-config", check_config,
-               "validate the configuration, print it (secrets hidden) and exit");
-  app.add_flag("--version", version, "print the version and exit");
-  auto* env_file_option =
-      app.add_option("--env-file", env_file, "read settings from this file instead of ./.env")
-          ->group("Settings file");  // not "Files": help2man would make that the FILES section
-
-  std::array<std::string, kSettings.size()> raw;
-  std::array<CLI::Option*, kSettings.size()> options{};
-  for (std::size_t i = 0; i < kSettings.size(); ++i) {
-    const auto& s = kSettings[i];
-    std::string description(s.help);
-    description += " [" + std::string(s.variable);
-    description += s.default_text == "required" ? ", required"
-                   : s.default_text.empty()     ? ", default: none"
-                                                : ", default: " + std::string(s.default_text);
-    if (s.secret) description += ", secret";
-    description += "]";
-    options[i] = app.add_option(flag_name(s.variable), raw[i], description)
-                     ->group(std::string(s.group))
-                     ->type_name(value_kind(s));
-  }
-
+  SettingsCommandLine command_line;
   std::vector<std::string> problems;
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp&) {
-    return {CliAction::PrintHelp, {}, app.help()};
-  } catch (const CLI::ParseError& e) {
-    problems.push_back(std::string("command line: ") + e.what());
-  }
-  if (version)
-    return {CliAction::PrintVersion,
-            {},
-            "redis-eventhubs-connector " + std::string(build_version()) + " (commit " +
-                std::string(build_commit()) + ")\n"};
-  report_extras(app.remaining(), problems);
+  if (auto help = command_line.parse(argc, argv, problems))
+    return {CliAction::PrintHelp, {}, std::move(*help)};
+  if (command_line.version()) return {CliAction::PrintVersion, {}, version_text()};
+  report_extras(command_line.remaining(), problems);
+  auto dotenv = command_line.dotenv(problems);
 
-  std::map<std::string, std::string> dotenv;
-  const bool explicit_env_file = env_file_option->count() > 0;
-  if (explicit_env_file && env_file.empty()) {
-    problems.push_back("--env-file: needs a file name");
-  } else {
-    auto file =
-        read_env_file(explicit_env_file ? std::filesystem::path(env_file) : ".env", explicit_env_file);
-    problems.insert(problems.end(), file.problems.begin(), file.problems.end());
-    for (auto& [key, value] : file.entries) dotenv[key] = std::move(value);
-  }
-
-  std::map<std::string, std::string> flags;
-  for (std::size_t i = 0; i < kSettings.size(); ++i) {
-    if (options[i]->count() > 0) flags.emplace(std::string(kSettings[i].variable), raw[i]);
-  }
-
-  Resolver resolver(std::move(flags), environment, std::move(dotenv), std::move(problems));
+  Resolver resolver(command_line.flags(), environment, std::move(dotenv), std::move(problems));
   CommandLine result;
-  result.action = check_config ? CliAction::CheckConfig : CliAction::Run;
-  auto& config = result.config;
-  resolve_redis(resolver, config);
-  resolve_stream(resolver, config);
-  resolve_output(resolver, config);
-  resolve_eventhubs(resolver, config);
-  resolve_tuning_and_logging(resolver, config);
-  resolve_entra(resolver, config);
+  result.action = command_line.check_config() ? CliAction::CheckConfig : CliAction::Run;
+  resolve_all(resolver, result.config);
   if (!resolver.problems().empty()) throw ConfigurationError(std::move(resolver.problems()));
   return result;
+}
+
+Config default_config() {
+  const Environment nothing;
+  Resolver resolver({}, nothing, {}, {});
+  Config config;
+  resolve_all(resolver, config);  // the problems are the required settings, left empty
+  return config;
 }
 
 void report_configuration_error(const ConfigurationError& error) {
@@ -648,78 +657,100 @@ std::string redis_url_for_display(const RedisEndpoint& endpoint) {
   const auto credentials = endpoint.username + (endpoint.password.empty() ? "" : ":***") + "@";
   return url.insert(url.find("://") + 3, credentials);
 }
-}  // namespace
 
-std::string describe_config(const Config& c) {
-  const auto optional = [](const std::optional<std::string>& value) { return value.value_or(""); };
-  const auto ms = [](std::chrono::milliseconds value) { return std::to_string(value.count()); };
-  const auto output = c.output == OutputType::EventHubs   ? "EVENT_HUBS"
-                      : c.output == OutputType::Blackhole ? "BLACKHOLE"
-                                                          : "LOCAL_FILE";
-  const std::map<std::string_view, std::string> values = {
+using DisplayValues = std::map<std::string_view, std::string>;
+
+std::string optional_text(const std::optional<std::string>& value) { return value.value_or(""); }
+std::string ms_text(std::chrono::milliseconds value) { return std::to_string(value.count()); }
+std::string bool_text(bool value) { return value ? "true" : "false"; }
+std::string secret_text(const std::string& value) { return value.empty() ? "" : "***"; }
+
+void add_redis_and_stream(const Config& c, DisplayValues& values) {
+  values.insert({
       {"REDIS_URL", redis_url_for_display(c.redis)},
       {"REDIS_USERNAME", c.redis.username},
-      {"REDIS_PASSWORD", c.redis.password.empty() ? "" : "***"},
+      {"REDIS_PASSWORD", secret_text(c.redis.password)},
       {"REDIS_AUTH", c.redis_entra ? "entra" : "password"},
       {"REDIS_TLS_CA_FILE", c.redis_tls.ca_file},
       {"REDIS_TLS_CERT_FILE", c.redis_tls.cert_file},
       {"REDIS_TLS_KEY_FILE", c.redis_tls.key_file},
       {"REDIS_TLS_SERVER_NAME", c.redis_tls.server_name},
-      {"REDIS_TLS_INSECURE", c.redis_tls.insecure ? "true" : "false"},
+      {"REDIS_TLS_INSECURE", bool_text(c.redis_tls.insecure)},
       {"STREAM_KEY", c.stream_key},
       {"CONSUMER_GROUP_NAME", c.consumer_group},
       {"CONSUMER_NAME", c.consumer_name},
       {"GROUP_START_ID", c.group_start_id},
       {"DEAD_LETTER_STREAM", c.dead_letter_stream},
-      {"MAX_DELIVERY_ATTEMPTS", std::to_string(c.max_delivery_attempts)},
-      {"MESSAGE_BODY_FIELD", optional(c.message_body_field)},
+      {"MAX_DELIVERY_ATTEMPTS", std::to_string(c.tuning.max_delivery_attempts)},
+      {"MESSAGE_BODY_FIELD", optional_text(c.message_body_field)},
+  });
+}
+
+void add_outputs(const Config& c, DisplayValues& values) {
+  const auto output = c.output == OutputType::EventHubs   ? "EVENT_HUBS"
+                      : c.output == OutputType::Blackhole ? "BLACKHOLE"
+                                                          : "LOCAL_FILE";
+  const auto& hubs = c.eventhubs;
+  values.insert({
       {"OUTPUT_ADAPTER_TYPE", output},
       {"OUTPUT_DIRECTORY", c.output_directory.string()},
-      {"OUTPUT_FSYNC", c.output_fsync ? "true" : "false"},
+      {"OUTPUT_FSYNC", bool_text(c.output_fsync)},
       {"OUTPUT_LAYOUT", c.output_layout == OutputLayout::Hourly ? "hourly" : "flat"},
       {"OUTPUT_WRITERS", std::to_string(c.output_writers)},
-      {"EVENT_HUB_CONNECTION_STRING",
-       c.eventhubs && !c.eventhubs_entra ? describe_connection_string(*c.eventhubs) : ""},
+      {"EVENT_HUB_CONNECTION_STRING", hubs && !c.eventhubs_entra ? describe_connection_string(*hubs) : ""},
       {"EVENT_HUB_FULLY_QUALIFIED_NAMESPACE",
-       c.eventhubs_entra
-           ? c.eventhubs->host + (c.eventhubs->port == 5671 ? "" : ":" + std::to_string(c.eventhubs->port))
-           : ""},
+       c.eventhubs_entra ? hubs->host + (hubs->port == 5671 ? "" : ":" + std::to_string(hubs->port)) : ""},
       {"EVENT_HUB_NAME", c.event_hub_name},
-      {"EVENT_HUB_PARTITION_ID", optional(c.partition_id)},
-      {"PARTITION_KEY_FIELD", optional(c.partition_key_field)},
+      {"EVENT_HUB_PARTITION_ID", optional_text(c.partition_id)},
+      {"PARTITION_KEY_FIELD", optional_text(c.partition_key_field)},
       {"EVENT_HUBS_TLS_CA_FILE", c.eventhubs_ca_file},
-      {"BATCH_SIZE", std::to_string(c.batch_size)},
-      {"MAX_IN_FLIGHT_BATCHES", std::to_string(c.max_in_flight_batches)},
-      {"POLL_TIMEOUT_MS", ms(c.poll_timeout)},
-      {"RETRY_DELAY_MS", ms(c.retry_delay)},
-      {"SHUTDOWN_GRACE_PERIOD_MS", ms(c.shutdown_grace)},
-      {"PENDING_MESSAGE_CLAIM_INTERVAL_MS", ms(c.claim_interval)},
-      {"PENDING_MESSAGE_MIN_IDLE_MS", ms(c.claim_min_idle)},
-      {"HTTP_ADDRESS", c.http_address ? c.http_address->describe() : "off"},
-      {"STATS_INTERVAL_MS", ms(c.stats_interval)},
-      {"LOG_LEVEL", std::string(log_level_name(c.log_level))},
-      {"LOG_FORMAT", c.log_format == LogFormat::Pretty ? "pretty" : "json"},
-  };
-  const EntraSettings no_entra;
-  const EntraSettings& e = c.entra ? *c.entra : no_entra;
-  const std::map<std::string_view, std::string> entra_values = {
+  });
+}
+
+/// Empty when nothing uses Entra ID: its defaults would only suggest a flow that does not run.
+void add_entra(const Config& c, DisplayValues& values) {
+  const EntraSettings e = c.entra.value_or(EntraSettings{});
+  values.insert({
       {"AZURE_TENANT_ID", e.tenant_id},
       {"AZURE_CLIENT_ID", e.client_id},
-      {"AZURE_CLIENT_SECRET", e.client_secret.empty() ? "" : "***"},
+      {"AZURE_CLIENT_SECRET", secret_text(e.client_secret)},
       {"AZURE_FEDERATED_TOKEN_FILE", e.federated_token_file},
-      {"AZURE_AUTHORITY_HOST", c.entra ? e.authority_host : ""},
+      {"AZURE_AUTHORITY_HOST", e.authority_host},
       {"IDENTITY_ENDPOINT", e.identity_endpoint},
-      {"IDENTITY_HEADER", e.identity_header.empty() ? "" : "***"},
-      {"AZURE_POD_IDENTITY_AUTHORITY_HOST", c.entra ? e.imds_host : ""},
+      {"IDENTITY_HEADER", secret_text(e.identity_header)},
+      {"AZURE_POD_IDENTITY_AUTHORITY_HOST", e.imds_host},
       {"AZURE_IDENTITY_TLS_CA_FILE", e.ca_file},
-      {"ENTRA_TOKEN_REFRESH_MARGIN_MS", c.entra ? ms(e.refresh_margin) : ""},
-  };
+      {"ENTRA_TOKEN_REFRESH_MARGIN_MS", c.entra ? ms_text(e.refresh_margin) : ""},
+  });
+}
+
+void add_tuning_and_monitoring(const Config& c, DisplayValues& values) {
+  const auto& t = c.tuning;
+  values.insert({
+      {"BATCH_SIZE", std::to_string(t.batch_size)},
+      {"MAX_IN_FLIGHT_BATCHES", std::to_string(t.max_in_flight_batches)},
+      {"POLL_TIMEOUT_MS", ms_text(t.poll_timeout)},
+      {"RETRY_DELAY_MS", ms_text(t.retry_delay)},
+      {"SHUTDOWN_GRACE_PERIOD_MS", ms_text(t.shutdown_grace)},
+      {"PENDING_MESSAGE_CLAIM_INTERVAL_MS", ms_text(t.claim_interval)},
+      {"PENDING_MESSAGE_MIN_IDLE_MS", ms_text(t.claim_min_idle)},
+      {"HTTP_ADDRESS", c.http_address ? c.http_address->describe() : "off"},
+      {"STATS_INTERVAL_MS", ms_text(c.stats_interval)},
+      {"LOG_LEVEL", std::string(log_level_name(c.log_level))},
+      {"LOG_FORMAT", c.log_format == LogFormat::Pretty ? "pretty" : "json"},
+  });
+}
+}  // namespace
+
+std::string describe_config(const Config& c) {
+  DisplayValues values;
+  add_redis_and_stream(c, values);
+  add_outputs(c, values);
+  add_entra(c, values);
+  add_tuning_and_monitoring(c, values);
   std::string text;
-  for (const auto& setting : kSettings) {
-    const auto entra = entra_values.find(setting.variable);
-    text += std::string(setting.variable) + "=" +
-            (entra != entra_values.end() ? entra->second : values.at(setting.variable)) + "\n";
-  }
+  for (const auto& setting : settings())
+    text += std::string(setting.variable) + "=" + values.at(setting.variable) + "\n";
   // Not a setting: what the settings select, so an operator sees which flow will run.
   if (c.entra) text += "# Microsoft Entra ID credential: " + c.entra->describe() + "\n";
   return text;

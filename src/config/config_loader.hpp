@@ -29,6 +29,10 @@ struct CommandLine {
 /// problem at once. Reads nothing but argv, `environment`, the .env file and the files settings name.
 CommandLine parse_command_line(int argc, const char* const argv[], const Environment& environment);
 
+/// Every setting at its settings-table default, the required ones empty: what an empty environment
+/// resolves to, without its problems. For tools and tests that build parts without a command line.
+Config default_config();
+
 /// Tells the user about invalid configuration once: as a readable list on a terminal, else as one
 /// `invalid_configuration` log line (where log collectors look; a second copy would only repeat it).
 void report_configuration_error(const ConfigurationError& error);

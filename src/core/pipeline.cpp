@@ -70,20 +70,6 @@ std::vector<EntryPlan> plan_entries(const std::vector<StreamEntry>& entries, con
   return plans;
 }
 
-PipelineOptions PipelineOptions::from_config(const Config& config) {
-  PipelineOptions options;
-  options.batch_size = config.batch_size;
-  options.max_in_flight_batches = config.max_in_flight_batches;
-  options.poll_timeout = config.poll_timeout;
-  options.retry_delay = config.retry_delay;
-  options.max_retry_delay = std::max(milliseconds(60000), config.retry_delay);
-  options.shutdown_grace = config.shutdown_grace;
-  options.claim_interval = config.claim_interval;
-  options.claim_min_idle = config.claim_min_idle;
-  options.max_delivery_attempts = config.max_delivery_attempts;
-  return options;
-}
-
 Pipeline::Pipeline(PipelineOptions options, RedisConnectionOptions redis, StreamConsumerOptions stream,
                    Encoder encoder, Sink& sink)
     : options_(options),

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/thread_annotations.hpp"
+#include "config/config.hpp"
 #include "core/encoder.hpp"
 #include "core/redis_error_policy.hpp"
 #include "redis/redis_connection.hpp"
@@ -24,21 +25,11 @@
 
 namespace connector {
 
-struct Config;
-
-struct PipelineOptions {
-  std::size_t batch_size = 100;
-  std::size_t max_in_flight_batches = 4;
-  std::chrono::milliseconds poll_timeout{5000};
-  std::chrono::milliseconds retry_delay{5000};
-  std::chrono::milliseconds max_retry_delay{60000};
-  std::chrono::milliseconds shutdown_grace{2000};
-  std::chrono::milliseconds claim_interval{30000};
-  std::chrono::milliseconds claim_min_idle{60000};
-  unsigned max_delivery_attempts = 10;
+/// The delivery settings (config.hpp) plus what no setting names. Built by pipeline_options_from_config
+/// (app/component_options.hpp); the settings' defaults live in the settings table only.
+struct PipelineOptions : DeliveryTuning {
+  std::chrono::milliseconds max_retry_delay{};  // cap of the exponential back-off
   int startup_connect_attempts = 3;
-
-  static PipelineOptions from_config(const Config& config);
 };
 
 /// Counters since start; read with Pipeline::stats() from any thread.

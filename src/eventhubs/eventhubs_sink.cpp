@@ -14,20 +14,6 @@
 
 namespace connector {
 
-EventHubsSinkOptions EventHubsSinkOptions::from_config(const Config& config) {
-  if (!config.eventhubs) {
-    throw ConfigurationError({"OUTPUT_ADAPTER_TYPE=EVENT_HUBS needs EVENT_HUB_CONNECTION_STRING"});
-  }
-  EventHubsSinkOptions options;
-  options.connection = *config.eventhubs;
-  options.hub = config.event_hub_name.empty() ? config.eventhubs->entity_path : config.event_hub_name;
-  options.partition_id = config.partition_id;
-  options.ca_file = config.eventhubs_ca_file;
-  options.max_in_flight_events = std::max<std::size_t>(1, config.batch_size * config.max_in_flight_batches);
-  options.retry_delay = config.retry_delay;
-  return options;
-}
-
 namespace {
 
 // start() waits this much longer than connect_timeout: the container thread gives up by itself first,

@@ -18,9 +18,9 @@ struct EventHubsSinkOptions {
   EventHubsConnectionString connection;
   std::string hub;
   std::optional<std::string> partition_id;
-  std::string ca_file;                          // extra CA (EVENT_HUBS_TLS_CA_FILE), else system store
-  std::size_t max_in_flight_events = 400;       // BATCH_SIZE × MAX_IN_FLIGHT_BATCHES: bounds memory
-  std::chrono::milliseconds retry_delay{5000};  // base of the capped exponential reconnect back-off
+  std::string ca_file;                      // extra CA (EVENT_HUBS_TLS_CA_FILE), else system store
+  std::size_t max_in_flight_events = 0;     // BATCH_SIZE × MAX_IN_FLIGHT_BATCHES: bounds memory
+  std::chrono::milliseconds retry_delay{};  // base of the capped exponential reconnect back-off
   std::chrono::milliseconds max_retry_delay{60000};
   // A CBS reply, and a delivery's disposition: after that the connection is presumed dead (closed,
   // reconnected, unconfirmed events sent again). 60 s, as the SDKs; tests shorten it.
@@ -32,9 +32,6 @@ struct EventHubsSinkOptions {
   std::chrono::seconds token_lifetime{3600};        // tests shorten it to see renewal
   std::size_t fallback_max_message_size = 1048576;  // when the peer advertises none
   std::shared_ptr<const AccessTokenProvider> entra_tokens;  // set: Entra ID tokens (put-token type jwt), not SAS
-
-  /// Throws ConfigurationError when the configuration has no Event Hubs connection string.
-  static EventHubsSinkOptions from_config(const Config& config);
 };
 
 /// Sends events to one Event Hub over AMQP 1.0; owns the Proton container thread and reconnects by itself.

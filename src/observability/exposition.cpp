@@ -59,15 +59,8 @@ class Writer {
   std::string out_;
 };
 
-}  // namespace
-
-std::string render_exposition(const Metrics& m, const LiveState& live, const ProcessStats& process,
-                              std::int64_t now_unix_s) {
-  Writer w;
-  w.family("connector_build_info", "gauge", "Version and git commit of the running binary (always 1).");
-  w.sample("connector_build_info", 1,
-           fmt::format("version=\"{}\",commit=\"{}\"", escape(build_version()), escape(build_commit())));
-
+/// What the pipeline did: entries read, confirmed, acked, dead-lettered, retried, and how long it took.
+void write_delivery(Writer& w, const Metrics& m, const LiveState& live) {
   w.counter("connector_entries_read_total", "Stream entries read with XREADGROUP (new and own pending).",
             m.entries_read.value());
   w.counter("connector_entries_claimed_total", "Pending entries claimed from idle consumers.",
@@ -97,7 +90,10 @@ std::string render_exposition(const Metrics& m, const LiveState& live, const Pro
   w.histogram("connector_end_to_end_latency_seconds",
               "Time from the entry ID's millisecond timestamp to its XACK (includes waiting in the stream).",
               m.end_to_end_latency.snapshot());
+}
 
+/// What the consumer group and the output look like now.
+void write_group_and_output(Writer& w, const Metrics& m, const LiveState& live, std::int64_t now_unix_s) {
   const GroupStatus& group = live.group;
   w.gauge("connector_redis_up", "1 when the last poll of the consumer group reached Redis.",
           group.redis_up ? 1 : 0);
@@ -123,7 +119,10 @@ std::string render_exposition(const Metrics& m, const LiveState& live, const Pro
               "Seconds until the Event Hubs token last put on the connection expires.", expiry - now_unix_s);
     }
   }
+}
 
+/// The Prometheus client libraries' standard process metrics.
+void write_process(Writer& w, const ProcessStats& process) {
   if (process.cpu_seconds) {
     w.family("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.");
     w.sample("process_cpu_seconds_total", *process.cpu_seconds);
@@ -135,6 +134,19 @@ std::string render_exposition(const Metrics& m, const LiveState& live, const Pro
   if (process.start_time_seconds)
     w.gauge("process_start_time_seconds", "Start time of the process since unix epoch in seconds.",
             *process.start_time_seconds);
+}
+
+}  // namespace
+
+std::string render_exposition(const Metrics& m, const LiveState& live, const ProcessStats& process,
+                              std::int64_t now_unix_s) {
+  Writer w;
+  w.family("connector_build_info", "gauge", "Version and git commit of the running binary (always 1).");
+  w.sample("connector_build_info", 1,
+           fmt::format("version=\"{}\",commit=\"{}\"", escape(build_version()), escape(build_commit())));
+  write_delivery(w, m, live);
+  write_group_and_output(w, m, live, now_unix_s);
+  write_process(w, process);
   return w.take();
 }
 

@@ -2,26 +2,24 @@
 
 #include <charconv>
 #include <chrono>
-#include <ctime>
 
+#include <fmt/chrono.h>
 #include <fmt/format.h>
 
 namespace connector {
 namespace {
 constexpr std::size_t kMaxIdsPerAck = 1000;
+// A blocking read's reply comes when BLOCK runs out; the socket gets this much longer before it is
+// called dead.
+constexpr std::chrono::milliseconds kBlockReplySlack{10000};
 
+/// UTC with milliseconds, "2026-11-27T18:04:03.537Z" (the dlq-time field). fmt 9 formats a
+/// time_point in local time and without the milliseconds, hence gmtime and the explicit fraction.
 std::string iso8601_now() {
-  const auto now = std::chrono::system_clock::now();
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
-  std::time_t seconds = static_cast<std::time_t>(ms / 1000);
-  std::tm utc{};
-  ::gmtime_r(&seconds, &utc);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", utc.tm_year + 1900, utc.tm_mon + 1,
-                     utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, ms % 1000);
-}
-
-bool starts_with(std::string_view text, std::string_view prefix) {
-  return text.substr(0, prefix.size()) == prefix;
+  using namespace std::chrono;
+  const auto now = floor<milliseconds>(system_clock::now());
+  return fmt::format("{:%FT%T}.{:03}Z", fmt::gmtime(system_clock::to_time_t(now)),
+                     (now.time_since_epoch() % seconds(1)).count());
 }
 
 template <typename Number>
@@ -92,13 +90,19 @@ RedisReply StreamConsumer::run(const std::vector<std::string_view>& argv, std::s
   return reply;
 }
 
+RedisStreamError StreamConsumer::unexpected(std::string_view command, std::string_view part,
+                                            RedisReplyView reply) const {
+  return RedisStreamError(
+      fmt::format("{} on stream '{}': unexpected {} {}", command, options_.stream_key, part, reply.describe()));
+}
+
 void StreamConsumer::throw_reply_error(std::string_view text, std::string_view what) {
   // A blocking XREADGROUP answers UNBLOCKED when the stream is deleted under it: the group went with it.
-  if (starts_with(text, "NOGROUP") || starts_with(text, "UNBLOCKED")) {
+  if (text.starts_with("NOGROUP") || text.starts_with("UNBLOCKED")) {
     throw NoGroupError(fmt::format("{} on stream '{}': consumer group '{}' or the stream does not exist ({})",
                                    what, options_.stream_key, options_.group, text));
   }
-  if (starts_with(text, "WRONGTYPE")) {
+  if (text.starts_with("WRONGTYPE")) {
     RedisReply type = connection_.command({"TYPE", options_.stream_key});
     throw ConfigurationError({fmt::format(
         "STREAM_KEY: the key '{}' holds a {}, not a stream ({} failed); name a stream key or an unused one",
@@ -131,10 +135,10 @@ bool StreamConsumer::ensure_group(std::string_view start_id) {
   RedisReply reply =
       connection_.command({"XGROUP", "CREATE", options_.stream_key, options_.group, start_id, "MKSTREAM"});
   if (!reply.is_error()) return true;
-  if (starts_with(reply.str(), "BUSYGROUP")) return false;
+  if (reply.str().starts_with("BUSYGROUP")) return false;
   // Under maxmemory with noeviction, Redis refuses XGROUP CREATE before it looks for the group; reading
   // and acking still work, so an existing group is all that is needed.
-  if (starts_with(reply.str(), "OOM") && group_exists()) return false;
+  if (reply.str().starts_with("OOM") && group_exists()) return false;
   throw_reply_error(reply.str(), fmt::format("XGROUP CREATE of group '{}'", options_.group));
 }
 
@@ -162,7 +166,7 @@ std::vector<StreamEntry> StreamConsumer::read(std::string_view id, std::size_t c
     argv.push_back("BLOCK");
     argv.push_back(block_text);
     // The server answers nil when BLOCK runs out; give it room before calling the socket dead.
-    timeout = *block + std::chrono::milliseconds(10000);
+    timeout = *block + kBlockReplySlack;
   }
   argv.insert(argv.end(), {"STREAMS", options_.stream_key, id});
   RedisReply reply = connection_.command(argv, timeout);
@@ -170,8 +174,7 @@ std::vector<StreamEntry> StreamConsumer::read(std::string_view id, std::size_t c
   if (reply.is_nil()) return {};
   // [[key, [[id, fields], …]]]
   if (!reply.is_array() || reply.size() != 1 || !reply[0].is_array() || reply[0].size() != 2) {
-    throw RedisStreamError(fmt::format("XREADGROUP on stream '{}': unexpected reply {}", options_.stream_key,
-                                       reply.describe()));
+    throw unexpected("XREADGROUP", "reply", reply);
   }
   return parse_entries(reply[0][1], "XREADGROUP");
 }
@@ -185,8 +188,7 @@ std::vector<StreamConsumer::Pending> StreamConsumer::pending_page(std::string_vi
   if (!consumer.empty()) argv.push_back(consumer);
   RedisReply reply = run(argv, "XPENDING");
   if (!reply.is_array()) {
-    throw RedisStreamError(
-        fmt::format("XPENDING on stream '{}': unexpected reply {}", options_.stream_key, reply.describe()));
+    throw unexpected("XPENDING", "reply", reply);
   }
   std::vector<Pending> page;
   page.reserve(reply.size());
@@ -194,8 +196,7 @@ std::vector<StreamConsumer::Pending> StreamConsumer::pending_page(std::string_vi
     const RedisReplyView item = reply[i];
     if (!item.is_array() || item.size() != 4 || !item[0].is_string() || !item[2].is_integer() ||
         !item[3].is_integer()) {
-      throw RedisStreamError(
-          fmt::format("XPENDING on stream '{}': unexpected item {}", options_.stream_key, item.describe()));
+      throw unexpected("XPENDING", "item", item);
     }
     page.push_back({std::string(item[0].str()), static_cast<unsigned>(std::max(1LL, item[3].integer()))});
     if (idle_ms != nullptr) idle_ms->push_back(item[2].integer());
@@ -326,6 +327,19 @@ std::vector<std::string> StreamConsumer::dead_letter(const std::vector<DeadLette
   return failures;
 }
 
+namespace {
+/// Claimed entries go to `result`: those trimmed from the stream while pending as IDs to ack.
+void add_fetched(std::vector<StreamEntry> fetched, ClaimResult& result) {
+  for (auto& entry : fetched) {
+    if (entry.deleted) {
+      result.deleted_ids.push_back(std::move(entry.id));
+    } else {
+      result.entries.push_back(std::move(entry));
+    }
+  }
+}
+}  // namespace
+
 ClaimResult StreamConsumer::claim(std::chrono::milliseconds min_idle, std::string_view cursor,
                                   std::size_t count, const std::function<bool(std::string_view)>& skip) {
   const bool autoclaim = options_.claim_mode == ClaimMode::AutoClaim ||
@@ -346,16 +360,14 @@ ClaimResult StreamConsumer::claim_with_autoclaim(std::chrono::milliseconds min_i
                           cursor, "COUNT", count_text, "JUSTID"},
                          "XAUTOCLAIM");
   if (!reply.is_array() || reply.size() < 2 || !reply[0].is_string() || !reply[1].is_array()) {
-    throw RedisStreamError(
-        fmt::format("XAUTOCLAIM on stream '{}': unexpected reply {}", options_.stream_key, reply.describe()));
+    throw unexpected("XAUTOCLAIM", "reply", reply);
   }
   ClaimResult result;
   result.next_cursor = std::string(reply[0].str());
   std::vector<std::string> ids;
   for (std::size_t i = 0; i < reply[1].size(); ++i) {
     if (!reply[1][i].is_string()) {
-      throw RedisStreamError(fmt::format("XAUTOCLAIM on stream '{}': unexpected ID {}", options_.stream_key,
-                                         reply[1][i].describe()));
+      throw unexpected("XAUTOCLAIM", "ID", reply[1][i]);
     }
     if (!skip(reply[1][i].str())) ids.emplace_back(reply[1][i].str());
   }
@@ -369,13 +381,7 @@ ClaimResult StreamConsumer::claim_with_autoclaim(std::chrono::milliseconds min_i
   for (std::size_t i = 0; i < ids.size(); ++i) {
     if (counts[i]) claimed.push_back({std::move(ids[i]), *counts[i]});
   }
-  for (auto& entry : fetch(std::move(claimed))) {
-    if (entry.deleted) {
-      result.deleted_ids.push_back(std::move(entry.id));
-    } else {
-      result.entries.push_back(std::move(entry));
-    }
-  }
+  add_fetched(fetch(std::move(claimed)), result);
   return result;
 }
 
@@ -405,8 +411,7 @@ ClaimResult StreamConsumer::claim_with_pending(std::chrono::milliseconds min_idl
   argv.emplace_back("JUSTID");
   RedisReply claimed = run(argv, "XCLAIM");
   if (!claimed.is_array()) {
-    throw RedisStreamError(
-        fmt::format("XCLAIM on stream '{}': unexpected reply {}", options_.stream_key, claimed.describe()));
+    throw unexpected("XCLAIM", "reply", claimed);
   }
   // IDs that stopped being idle (another consumer took them) are left out of the reply.
   std::vector<Pending> taken;
@@ -416,13 +421,7 @@ ClaimResult StreamConsumer::claim_with_pending(std::chrono::milliseconds min_idl
     while (next < candidates.size() && candidates[next].id != claimed[i].str()) ++next;
     if (next < candidates.size()) taken.push_back(candidates[next]);
   }
-  for (auto& entry : fetch(std::move(taken))) {
-    if (entry.deleted) {
-      result.deleted_ids.push_back(std::move(entry.id));
-    } else {
-      result.entries.push_back(std::move(entry));
-    }
-  }
+  add_fetched(fetch(std::move(taken)), result);
   return result;
 }
 

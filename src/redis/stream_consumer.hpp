@@ -37,7 +37,7 @@ struct StreamConsumerOptions {
   std::string stream_key;
   std::string group;
   std::string consumer;
-  std::string group_start_id = "$";
+  std::string group_start_id;  // GROUP_START_ID: $, 0 or an entry ID
   std::string dead_letter_stream;
   ClaimMode claim_mode = ClaimMode::Auto;
 };
@@ -105,6 +105,8 @@ class StreamConsumer {
   RedisReply run(const std::vector<std::string_view>& argv, std::string_view what);
   bool group_exists();
   [[noreturn]] void throw_reply_error(std::string_view text, std::string_view what);
+  /// "XPENDING on stream 'k': unexpected item array of 3": the one wording for a reply of the wrong shape.
+  RedisStreamError unexpected(std::string_view command, std::string_view part, RedisReplyView reply) const;
   ClaimResult claim_with_autoclaim(std::chrono::milliseconds min_idle, std::string_view cursor,
                                    std::size_t count, const std::function<bool(std::string_view)>& skip);
   ClaimResult claim_with_pending(std::chrono::milliseconds min_idle, std::string_view cursor,

@@ -10,14 +10,13 @@
 #include <limits>
 #include <optional>
 
+#include "common/errno_text.hpp"
 #include "common/errors.hpp"
 #include "core/json_writer.hpp"
 #include "observability/logger.hpp"
 
 namespace connector {
 namespace {
-std::string errno_text(int error) { return std::strerror(error); }
-
 bool write_all(int fd, const std::string& data) {
   const char* p = data.data();
   std::size_t left = data.size();

@@ -16,11 +16,11 @@
 namespace connector {
 
 struct LocalFileSinkOptions {
-  std::filesystem::path directory = "./output";
-  bool fsync = true;       // durable before the completion (syncfs)
+  std::filesystem::path directory;
+  bool fsync = false;      // durable before the completion (syncfs)
   std::string stream_key;  // written into each file
-  OutputLayout layout = OutputLayout::Flat;
-  std::size_t writers = 2;  // threads writing files
+  OutputLayout layout{};
+  std::size_t writers = 0;  // threads writing files; 0 is taken as 1
 };
 
 /// Writes one JSON file per event, `<directory>/<entry-id>.json` (or `<directory>/YYYY/MM/DD/HH/…`),

@@ -1,8 +1,10 @@
 // Startup faults of the real connector binary: signals while it waits, a second instance with the
-// same CONSUMER_NAME.
+// same CONSUMER_NAME, a failed start.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <csignal>
+#include <sstream>
 
 #include "support/child_process.hpp"
 #include "support/connector_process.hpp"
@@ -45,6 +47,42 @@ std::map<std::string, std::string> settings_for(const RedisServer& redis, const 
           {"CONSUMER_NAME", consumer},
           {"OUTPUT_DIRECTORY", (dir.path() / "out").string()},
           {"POLL_TIMEOUT_MS", "200"}};
+}
+
+/// The log's event names (pino's "msg"), in order.
+std::vector<std::string> events(const std::string& log) {
+  std::vector<std::string> names;
+  std::istringstream lines(log);
+  for (std::string line; std::getline(lines, line);) {
+    const auto start = line.find(R"("msg":")");
+    if (start == std::string::npos) continue;
+    const auto name = start + 7;
+    names.push_back(line.substr(name, line.find('"', name) - name));
+  }
+  return names;
+}
+
+TEST(connector_startup_test, a_failed_start_is_logged_once_and_ends_with_connector_stopped) {
+  RedisServer redis;
+  TempDir dir;
+  redis.command({"SET", "startup:stream", "a string"});
+  const auto failed_start = [&](std::map<std::string, std::string> settings, int status) {
+    const auto common = settings_for(redis, dir, "failed-start");
+    settings.insert(common.begin(), common.end());  // keeps the settings given
+    ConnectorProcess connector(settings, dir.path());
+    EXPECT_EQ(connector.process().wait(30s), status) << connector.log();
+    const auto names = events(connector.log());
+    EXPECT_EQ(std::count(names.begin(), names.end(), "startup_failed"), 1) << connector.log();
+    ASSERT_FALSE(names.empty());
+    EXPECT_EQ(names.back(), "connector_stopped") << connector.log();
+    const std::string last_line =
+        connector.log().substr(connector.log().rfind(R"("msg":"connector_stopped")"));
+    EXPECT_NE(last_line.find(R"("exit_status":)" + std::to_string(status)), std::string::npos) << last_line;
+  };
+  // Before the pipeline starts: the HTTP port is taken (by Redis).
+  failed_start({{"HTTP_ADDRESS", "127.0.0.1:" + std::to_string(redis.port())}, {"STREAM_KEY", "other"}}, 3);
+  // While the pipeline starts: STREAM_KEY holds a string.
+  failed_start({{"HTTP_ADDRESS", "off"}}, 2);
 }
 
 TEST(connector_startup_test, a_second_instance_with_the_same_consumer_name_is_refused_with_exit_2) {

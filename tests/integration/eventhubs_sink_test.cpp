@@ -39,6 +39,7 @@ EventHubsSinkOptions options_for(const FakeEventHubsServer& server) {
   options.connection.use_development_emulator = !server.options().tls;
   options.hub = server.options().hub;
   if (server.certificates() != nullptr) options.ca_file = server.certificates()->ca_cert.string();
+  options.max_in_flight_events = 400;
   options.retry_delay = milliseconds(50);
   options.max_retry_delay = milliseconds(500);
   options.operation_timeout = milliseconds(10000);

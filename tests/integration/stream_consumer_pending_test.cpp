@@ -1,6 +1,10 @@
 // StreamConsumer's reads of the pending list against a real redis-server: exact delivery counts, and
 // no delivery added by re-reading or claiming.
 #include <gtest/gtest.h>
+#include <time.h>
+
+#include <chrono>
+#include <regex>
 
 #include "redis/stream_consumer.hpp"
 #include "support/redis_server.hpp"
@@ -83,5 +87,30 @@ TEST_F(stream_consumer_pending_test, reading_own_pending_again_adds_no_delivery)
   EXPECT_EQ(deliveries(ids_[24]), 1) << "re-reading the own pending list added a delivery";
 }
 
+}  // namespace
+}  // namespace connector
+
+namespace connector {
+namespace {
+// dlq-time is UTC with milliseconds, "2026-11-27T18:04:03.537Z", within the seconds around the call.
+TEST_F(stream_consumer_pending_test, dead_letter_time_is_utc_iso8601_with_milliseconds) {
+  const auto before = std::chrono::system_clock::now() - 2s;
+  StreamEntry entry;
+  entry.id = ids_[0];
+  entry.fields = {{"n", "0"}};
+  ASSERT_EQ(consumer_.dead_letter({DeadLetter{&entry, "test"}}), std::vector<std::string>{""});
+  RedisReply dead = redis_.command({"XRANGE", std::string(kStream) + ":dead-letter", "-", "+"});
+  ASSERT_EQ(dead.size(), 1u);
+  std::string time;
+  for (std::size_t i = 0; i + 1 < dead[0][1].size(); i += 2) {
+    if (dead[0][1][i].str() == "dlq-time") time = dead[0][1][i + 1].str();
+  }
+  ASSERT_TRUE(std::regex_match(time, std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)"))) << time;
+  std::tm utc{};
+  ASSERT_NE(::strptime(time.c_str(), "%Y-%m-%dT%H:%M:%S", &utc), nullptr) << time;
+  const auto written = std::chrono::system_clock::from_time_t(::timegm(&utc));
+  EXPECT_GE(written, std::chrono::floor<std::chrono::seconds>(before)) << time;
+  EXPECT_LE(written, std::chrono::system_clock::now() + 2s) << time;
+}
 }  // namespace
 }  // namespace connector

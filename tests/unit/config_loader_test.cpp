@@ -7,8 +7,11 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <regex>
+#include <sstream>
 
 #include "common/errors.hpp"
+#include "config/settings.hpp"
 
 using namespace connector;
 namespace fs = std::filesystem;
@@ -105,20 +108,94 @@ TEST_F(config_loader_test, every_default) {
   EXPECT_FALSE(c.partition_key_field.has_value());
   EXPECT_EQ(c.eventhubs_ca_file, "");
   EXPECT_FALSE(c.message_body_field.has_value());
-  EXPECT_EQ(c.batch_size, 100u);
-  EXPECT_EQ(c.max_in_flight_batches, 4u);
-  EXPECT_EQ(c.poll_timeout.count(), 5000);
-  EXPECT_EQ(c.retry_delay.count(), 5000);
-  EXPECT_EQ(c.shutdown_grace.count(), 2000);
-  EXPECT_EQ(c.claim_interval.count(), 30000);
-  EXPECT_EQ(c.claim_min_idle.count(), 60000);
-  EXPECT_EQ(c.max_delivery_attempts, 10u);
+  EXPECT_EQ(c.tuning.batch_size, 100u);
+  EXPECT_EQ(c.tuning.max_in_flight_batches, 4u);
+  EXPECT_EQ(c.tuning.poll_timeout.count(), 5000);
+  EXPECT_EQ(c.tuning.retry_delay.count(), 5000);
+  EXPECT_EQ(c.tuning.shutdown_grace.count(), 2000);
+  EXPECT_EQ(c.tuning.claim_interval.count(), 30000);
+  EXPECT_EQ(c.tuning.claim_min_idle.count(), 60000);
+  EXPECT_EQ(c.tuning.max_delivery_attempts, 10u);
   EXPECT_EQ(c.dead_letter_stream, "telemetry:events:dead-letter");
   ASSERT_TRUE(c.http_address.has_value());
   EXPECT_EQ(c.http_address->describe(), "0.0.0.0:9464");
   EXPECT_EQ(c.stats_interval.count(), 60000);
   EXPECT_EQ(c.log_level, LogLevel::Info);
   EXPECT_EQ(c.log_format, LogFormat::Json);
+}
+
+/// The value `variable` has in a --check-config description.
+std::string described(const std::string& description, std::string_view variable) {
+  const std::string key = "\n" + std::string(variable) + "=";
+  const auto start = ("\n" + description).find(key);
+  if (start == std::string::npos) return "<not described>";
+  const auto value = start + key.size() - 1;
+  return description.substr(value, description.find('\n', value) - value);
+}
+
+TEST_F(config_loader_test, every_rows_default_is_what_an_unset_setting_resolves_to) {
+  const auto plain = describe_config(parse({}, kMinimal).config);
+  // Entra ID settings are shown only when something uses Entra ID.
+  const auto entra = describe_config(parse({}, with(kMinimal, {{"REDIS_AUTH", "entra"}})).config);
+  const auto from_defaults = describe_config(default_config());
+  for (const Setting& row : settings()) {
+    if (row.required() || !row.default_note.empty()) continue;  // no literal default to compare
+    std::string expected(row.default_value);
+    if (row.variable == "CONSUMER_NAME") {
+      expected.replace(expected.find("{PID}"), 5, std::to_string(::getpid()));
+    }
+    const bool entra_setting = row.group == "Microsoft Entra ID";
+    EXPECT_EQ(described(entra_setting ? entra : plain, row.variable), expected) << row.variable;
+    if (!entra_setting) {
+      EXPECT_EQ(described(from_defaults, row.variable), expected) << row.variable;
+    }
+  }
+}
+
+TEST_F(config_loader_test, a_range_in_the_help_is_the_rows_range) {
+  const std::regex range("(\\d+)-(\\d+)");
+  for (const Setting& row : settings()) {
+    const std::string help(row.help);
+    std::smatch found;
+    if (!std::regex_search(help, found, range)) continue;
+    EXPECT_EQ(found[1], std::to_string(row.min)) << row.variable;
+    EXPECT_EQ(found[2], std::to_string(row.max)) << row.variable;
+  }
+}
+
+TEST_F(config_loader_test, readme_table_lists_every_setting_with_its_default) {
+  std::ifstream in(std::string(SOURCE_DIR) + "/README.md");
+  std::map<std::string, std::string> readme;  // variable → default cell, without backticks; "—" is none
+  bool in_table = false;
+  for (std::string line; std::getline(in, line);) {
+    if (line == "| variable | default | meaning |") {
+      in_table = true;
+      continue;
+    }
+    if (!in_table || line.starts_with("| ---")) continue;
+    if (!line.starts_with("|")) break;
+    const auto second = line.find('|', 1);
+    const auto third = line.find('|', second + 1);
+    std::string cell = line.substr(second + 1, third - second - 1);
+    cell.erase(std::remove(cell.begin(), cell.end(), '`'), cell.end());
+    cell = cell.substr(1, cell.size() - 2);
+    if (cell == "—") cell.clear();
+    const std::string names = line.substr(1, second - 1);
+    const std::regex name("`([A-Z_]+)`");
+    for (auto it = std::sregex_iterator(names.begin(), names.end(), name); it != std::sregex_iterator(); ++it) {
+      readme[(*it)[1]] = cell;
+    }
+  }
+  for (const Setting& row : settings()) {
+    const auto found = readme.find(std::string(row.variable));
+    if (found == readme.end()) {
+      ADD_FAILURE() << row.variable << " is not in the README's configuration table";
+      continue;
+    }
+    EXPECT_EQ(found->second, row.default_text()) << row.variable;
+    readme.erase(found);
+  }
+  for (const auto& [variable, cell] : readme) ADD_FAILURE() << variable << " is in the README but not a setting";
 }
 
 TEST_F(config_loader_test, http_address_and_stats_interval_from_flag_or_variable) {
@@ -193,14 +270,14 @@ TEST_F(config_loader_test, every_setting_from_the_environment) {
   EXPECT_EQ(c.partition_key_field, "device");
   EXPECT_EQ(c.eventhubs_ca_file, ca);
   EXPECT_EQ(c.message_body_field, "payload");
-  EXPECT_EQ(c.batch_size, 10000u);
-  EXPECT_EQ(c.max_in_flight_batches, 64u);
-  EXPECT_EQ(c.poll_timeout.count(), 1);
-  EXPECT_EQ(c.retry_delay.count(), 250);
-  EXPECT_EQ(c.shutdown_grace.count(), 100);
-  EXPECT_EQ(c.claim_interval.count(), 1000);
-  EXPECT_EQ(c.claim_min_idle.count(), 2000);
-  EXPECT_EQ(c.max_delivery_attempts, 1u);
+  EXPECT_EQ(c.tuning.batch_size, 10000u);
+  EXPECT_EQ(c.tuning.max_in_flight_batches, 64u);
+  EXPECT_EQ(c.tuning.poll_timeout.count(), 1);
+  EXPECT_EQ(c.tuning.retry_delay.count(), 250);
+  EXPECT_EQ(c.tuning.shutdown_grace.count(), 100);
+  EXPECT_EQ(c.tuning.claim_interval.count(), 1000);
+  EXPECT_EQ(c.tuning.claim_min_idle.count(), 2000);
+  EXPECT_EQ(c.tuning.max_delivery_attempts, 1u);
   EXPECT_EQ(c.dead_letter_stream, "dlq");
   EXPECT_EQ(c.log_level, LogLevel::Debug);
   EXPECT_EQ(c.log_format, LogFormat::Pretty);
@@ -209,10 +286,10 @@ TEST_F(config_loader_test, every_setting_from_the_environment) {
 TEST_F(config_loader_test, flag_beats_environment_beats_dotenv) {
   write(".env", "BATCH_SIZE=10\nSTREAM_KEY=from-dotenv\nLOG_LEVEL=warn\n");
   const auto env = with(kMinimal, {{"BATCH_SIZE", "20"}, {"STREAM_KEY", ""}});
-  EXPECT_EQ(parse({"--batch-size", "30"}, env).config.batch_size, 30u);
-  EXPECT_EQ(parse({"--batch-size=31"}, env).config.batch_size, 31u);
-  EXPECT_EQ(parse({}, env).config.batch_size, 20u);
-  EXPECT_EQ(parse({}, kMinimal).config.batch_size, 10u);
+  EXPECT_EQ(parse({"--batch-size", "30"}, env).config.tuning.batch_size, 30u);
+  EXPECT_EQ(parse({"--batch-size=31"}, env).config.tuning.batch_size, 31u);
+  EXPECT_EQ(parse({}, env).config.tuning.batch_size, 20u);
+  EXPECT_EQ(parse({}, kMinimal).config.tuning.batch_size, 10u);
   // STREAM_KEY is present but empty in the environment, so the .env value applies.
   EXPECT_EQ(parse({}, env).config.stream_key, "from-dotenv");
   EXPECT_EQ(parse({}, env).config.log_level, LogLevel::Warn);
@@ -236,7 +313,7 @@ TEST_F(config_loader_test, dotenv_can_hold_everything_required) {
 TEST_F(config_loader_test, env_file_flag_replaces_the_default_file) {
   write(".env", "BATCH_SIZE=10\n");
   const auto other = write("other.env", "BATCH_SIZE=77\n");
-  EXPECT_EQ(parse({"--env-file", other.string()}, kMinimal).config.batch_size, 77u);
+  EXPECT_EQ(parse({"--env-file", other.string()}, kMinimal).config.tuning.batch_size, 77u);
   EXPECT_EQ(
       single_problem(kMinimal, {"--env-file", (dir_ / "missing.env").string()}),
       "env file \"" + (dir_ / "missing.env").string() + "\": cannot be read: No such file or directory");
@@ -276,7 +353,7 @@ TEST_F(config_loader_test, number_ranges) {
         "is not a whole number of milliseconds from 1 to 2147483647");
   check("PENDING_MESSAGE_MIN_IDLE_MS", "0", "is not a whole number of milliseconds from 1 to 2147483647");
   check("MAX_DELIVERY_ATTEMPTS", "0", "is not a whole number from 1 to 2147483647");
-  EXPECT_EQ(parse({}, with(kMinimal, {{"BATCH_SIZE", " 42 "}})).config.batch_size, 42u);
+  EXPECT_EQ(parse({}, with(kMinimal, {{"BATCH_SIZE", " 42 "}})).config.tuning.batch_size, 42u);
 }
 
 TEST_F(config_loader_test, output_layout_and_writers) {

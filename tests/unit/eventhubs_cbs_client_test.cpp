@@ -65,29 +65,5 @@ TEST(eventhubs_cbs_client_test, parses_replies_of_any_integer_type) {
   EXPECT_EQ(empty.description, "reply without status-code");
 }
 
-TEST(eventhubs_sink_options_test, from_config_takes_the_event_hubs_settings) {
-  Config config;
-  EventHubsConnectionString c;
-  c.host = "ns.servicebus.windows.net";
-  c.entity_path = "from-entity-path";
-  config.eventhubs = c;
-  config.partition_id = "3";
-  config.eventhubs_ca_file = "/ca.pem";
-  config.batch_size = 250;
-  config.max_in_flight_batches = 8;
-  config.retry_delay = std::chrono::milliseconds(1234);
-  EventHubsSinkOptions options = EventHubsSinkOptions::from_config(config);
-  EXPECT_EQ(options.hub, "from-entity-path");
-  EXPECT_EQ(options.connection.host, "ns.servicebus.windows.net");
-  EXPECT_EQ(options.partition_id, std::optional<std::string>("3"));
-  EXPECT_EQ(options.ca_file, "/ca.pem");
-  EXPECT_EQ(options.max_in_flight_events, 2000u);
-  EXPECT_EQ(options.retry_delay, std::chrono::milliseconds(1234));
-  config.event_hub_name = "named";
-  EXPECT_EQ(EventHubsSinkOptions::from_config(config).hub, "named");
-  config.eventhubs.reset();
-  EXPECT_THROW(EventHubsSinkOptions::from_config(config), ConfigurationError);
-}
-
 }  // namespace
 }  // namespace connector

@@ -1,0 +1,83 @@
+#include "app/component_options.hpp"
+
+#include <algorithm>
+
+#include "common/errors.hpp"
+
+namespace connector {
+namespace {
+using std::chrono::milliseconds;
+
+constexpr milliseconds kBackoffCap{60000};
+// Beyond a blocking read and the longest back-off: a reconnect with its command timeouts, widely.
+constexpr milliseconds kStuckMargin{60000};
+}  // namespace
+
+milliseconds max_retry_delay(const Config& config) {
+  return std::max(kBackoffCap, config.tuning.retry_delay);
+}
+
+RedisConnectionOptions redis_options_from_config(const Config& config) {
+  RedisConnectionOptions options;
+  options.endpoint = config.redis;
+  options.tls = config.redis_tls;
+  options.client_name = config.consumer_name;
+  return options;
+}
+
+StreamConsumerOptions stream_options_from_config(const Config& config) {
+  StreamConsumerOptions options;
+  options.stream_key = config.stream_key;
+  options.group = config.consumer_group;
+  options.consumer = config.consumer_name;
+  options.group_start_id = config.group_start_id;
+  options.dead_letter_stream = config.dead_letter_stream;
+  return options;
+}
+
+EncoderOptions encoder_options_from_config(const Config& config) {
+  return EncoderOptions{config.stream_key, config.message_body_field, config.partition_key_field};
+}
+
+PipelineOptions pipeline_options_from_config(const Config& config) {
+  PipelineOptions options;
+  static_cast<DeliveryTuning&>(options) = config.tuning;
+  options.max_retry_delay = max_retry_delay(config);
+  return options;
+}
+
+LocalFileSinkOptions local_file_options_from_config(const Config& config) {
+  return LocalFileSinkOptions{config.output_directory, config.output_fsync, config.stream_key,
+                              config.output_layout, config.output_writers};
+}
+
+EventHubsSinkOptions eventhubs_options_from_config(const Config& config) {
+  if (!config.eventhubs) {
+    throw ConfigurationError({"OUTPUT_ADAPTER_TYPE=EVENT_HUBS needs EVENT_HUB_CONNECTION_STRING"});
+  }
+  EventHubsSinkOptions options;
+  options.connection = *config.eventhubs;
+  options.hub = config.event_hub_name.empty() ? config.eventhubs->entity_path : config.event_hub_name;
+  options.partition_id = config.partition_id;
+  options.ca_file = config.eventhubs_ca_file;
+  // Bounds memory: what the pipeline may have in flight at once.
+  options.max_in_flight_events =
+      std::max<std::size_t>(1, config.tuning.batch_size * config.tuning.max_in_flight_batches);
+  options.retry_delay = config.tuning.retry_delay;
+  return options;
+}
+
+ObservabilityOptions observability_options_from_config(const Config& config) {
+  ObservabilityOptions options;
+  options.redis = redis_options_from_config(config);
+  options.stream_key = config.stream_key;
+  options.group = config.consumer_group;
+  options.http_address = config.http_address;
+  options.stats_interval = config.stats_interval;
+  // The longest a pipeline loop may go without a beat while working as designed.
+  options.stuck_after = config.tuning.poll_timeout + max_retry_delay(config) + kStuckMargin;
+  options.eventhubs_output = config.output == OutputType::EventHubs;
+  return options;
+}
+
+}  // namespace connector
