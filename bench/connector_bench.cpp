@@ -543,8 +543,7 @@ LatencyRow measure_latency(const Settings& settings, const RedisProcess& redis, 
     options.max_in_flight_events = settings.batch_size * settings.in_flight;
     inner = std::make_unique<EventHubsSink>(options);
   }
-  TimingSink sink(*inner);
-  sink.start();
+  TimingSink sink(*inner);  // the pipeline starts and stops it
   PipelineOptions pipeline_options = pipeline_options_from_config(defaults);
   pipeline_options.batch_size = settings.batch_size;
   pipeline_options.max_in_flight_batches = settings.in_flight;

@@ -231,8 +231,7 @@ void start_parts(const Config& config, ConnectorParts& parts) {
   parts.observability = std::make_unique<Observability>(observability_options_from_config(config),
                                                         *parts.pipeline, *parts.sink);
   parts.observability->start();  // bound first, so a taken port fails before anything connects
-  parts.sink->start();
-  parts.pipeline->start();
+  parts.pipeline->start();         // starts the sink too: the pipeline owns its start and stop
 }
 
 void log_started(const Config& config) {
@@ -247,10 +246,10 @@ void log_started(const Config& config) {
                  {"max_in_flight_batches", config.tuning.max_in_flight_batches}});
 }
 
-/// Stops what start_parts() built: the pipeline first (it acks what the sink confirms), then the sink.
-void stop_parts(const Config& config, ConnectorParts& parts) {
+/// Stops what start_parts() built. The pipeline drains and stops the sink within SHUTDOWN_GRACE_PERIOD_MS,
+/// acking what the sink confirms meanwhile.
+void stop_parts(ConnectorParts& parts) {
   if (parts.pipeline) parts.pipeline->stop();
-  if (parts.sink) parts.sink->stop(config.tuning.shutdown_grace);
   if (parts.observability) parts.observability->stop();
 }
 }  // namespace
@@ -269,7 +268,7 @@ int run_connector(const Config& config) {
     status = report_failure("startup_failed", error);
   }
   startup_signals.disarm();  // a failed start must keep its exit status
-  stop_parts(config, parts);
+  stop_parts(parts);
   logger().info("connector_stopped", {{"exit_status", status}});
   return status;
 }

@@ -17,8 +17,22 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
+// The acker wakes at least this often when nothing is queued: its heartbeat (the liveness probe) and
+// the due retries and claims it computes each round stay current.
+constexpr milliseconds kAckerTick{1000};
+// Startup connection attempts pause at most this long between them (RETRY_DELAY_MS may be much
+// longer), so that an unreachable Redis fails the start within seconds.
+constexpr milliseconds kStartupAttemptPause{2000};
+// A retried entry is logged at its first retry and every this many after it: an output outage then
+// leaves a trace per entry without a line per attempt.
+constexpr unsigned kRetryLogEvery = 10;
+
 long long elapsed_ms(Clock::time_point since) {
   return std::chrono::duration_cast<milliseconds>(Clock::now() - since).count();
+}
+
+milliseconds left_until(Clock::time_point deadline) {
+  return std::max(milliseconds(0), std::chrono::duration_cast<milliseconds>(deadline - Clock::now()));
 }
 }  // namespace
 
@@ -82,9 +96,14 @@ std::chrono::milliseconds Pipeline::backoff(unsigned attempt) const {
                        std::uniform_real_distribution<double>(0.0, 1.0)(random));
 }
 
-bool Pipeline::sleep_unless_stopping(milliseconds delay) {
-  std::unique_lock lock(mutex_);
-  return !reader_wakeup_.wait_for(lock, delay, [this] { return state_ != Lifecycle::Running; });
+void Pipeline::ReadPosition::restart_own_pending() {
+  own_pending = true;
+  pending_cursor.assign(1, '0');  // not = "0": GCC 12's -Wrestrict false positive at -O3 (GCC bug 105651)
+}
+
+bool Pipeline::running() const {
+  MutexLock lock(mutex_);
+  return state_ == Lifecycle::Running;
 }
 
 void Pipeline::connect_with_attempts(RedisConnection& connection, StreamConsumer& consumer, const char* role) {
@@ -112,7 +131,7 @@ void Pipeline::connect_with_attempts(RedisConnection& connection, StreamConsumer
                                              {"of", options_.startup_connect_attempts},
                                              {"error", last_error}});
       if (attempt < options_.startup_connect_attempts) {
-        std::this_thread::sleep_for(std::min(options_.retry_delay, milliseconds(2000)));
+        std::this_thread::sleep_for(std::min(options_.retry_delay, kStartupAttemptPause));
       }
     }
   }
@@ -127,7 +146,7 @@ void Pipeline::reconnect(RedisConnection& connection, StreamConsumer& consumer, 
   consumer.check_server();
   recreate_lost_group(consumer, role, "the group did not exist when reconnecting");
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     ++stats_.redis_reconnects;
   }
   logger().info("redis_reconnected", {{"role", role}, {"address", connection.endpoint().describe()}});
@@ -150,11 +169,28 @@ void Pipeline::recreate_lost_group(StreamConsumer& consumer, const char* role, s
                   "delivered again"}});
 }
 
+// What either thread does after RecreateGroup. A failure to recreate is returned (with the connection
+// closed when it is gone); the caller backs off as after any failure.
+std::optional<RedisFailure> Pipeline::recover_lost_group(RedisConnection& connection, StreamConsumer& consumer,
+                                                         const char* role, std::string_view cause) {
+  auto failure = try_redis([&] { recreate_lost_group(consumer, role, cause); });
+  if (failure && failure->action == RedisErrorAction::Reconnect) connection.close();
+  return failure;
+}
+
 void Pipeline::start() {
-  connect_with_attempts(reader_connection_, reader_, "reader");
-  connect_with_attempts(acker_connection_, acker_, "acker");
+  sink_.start();
+  try {
+    connect_with_attempts(reader_connection_, reader_, "reader");
+    connect_with_attempts(acker_connection_, acker_, "acker");
+  } catch (...) {
+    reader_connection_.close();
+    acker_connection_.close();
+    sink_.stop(options_.shutdown_grace);  // nothing was sent: it stops at once
+    throw;
+  }
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     state_ = Lifecycle::Running;
     next_claim_ = Clock::now() + options_.claim_interval;
   }
@@ -169,23 +205,22 @@ void Pipeline::start() {
 }
 
 std::optional<PipelineFailure> Pipeline::fatal_error() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   return fatal_error_;
 }
 
+// Both threads end here with what the error policy says stops them (redis_error_policy.hpp).
 void Pipeline::record_fatal(const std::exception& error, const char* thread) {
-  // Either thread meets a ConfigurationError the same way (a key became a string while running):
-  // stop, and let main exit with status 2, as a bad configuration at startup does.
-  const bool configuration = dynamic_cast<const ConfigurationError*>(&error) != nullptr;
+  const bool configuration = classify_redis_error(error) == RedisErrorAction::StopInvalidConfiguration;
   logger().fatal(configuration ? "invalid_configuration" : "pipeline_thread_failed",
                  {{"thread", thread}, {"error", error.what()}});
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   if (!fatal_error_)
     fatal_error_ = PipelineFailure{fmt::format("{} thread: {}", thread, error.what()), configuration};
 }
 
 PipelineStats Pipeline::stats() const {
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   PipelineStats copy = stats_;
   copy.in_flight_events = outstanding_events_;
   copy.in_flight_batches = batches_.size();
@@ -194,88 +229,122 @@ PipelineStats Pipeline::stats() const {
 
 // ---- reader thread ---------------------------------------------------------------------------
 
+// Own pending entries first (ID 0, then after the last one seen), then new ones (">"). After a
+// reconnect or a lost group, the pending list is read again: a reply lost with the connection left
+// entries there.
 void Pipeline::reader_loop() {
-  // Own pending entries first (ID 0, then after the last one seen), then new ones (">"). After a
-  // reconnect, the pending list is read again: a reply lost with the connection left entries there.
-  bool own_pending = true;
-  std::string pending_cursor = "0";
+  ReadPosition position;
   unsigned failures = 0;
   try {
-    while (state_ == Lifecycle::Running) {
-      metrics().reader_heartbeat.park();
-      {
-        std::unique_lock lock(mutex_);
-        reader_wakeup_.wait(lock, [this] {
-          return state_ != Lifecycle::Running || batches_.size() < options_.max_in_flight_batches;
-        });
-      }
-      metrics().reader_heartbeat.beat();
-      if (state_ != Lifecycle::Running) break;
-      try {
-        if (!reader_connection_.connected()) {
-          reconnect(reader_connection_, reader_, "reader");
-          own_pending = true;
-          pending_cursor.assign(1, '0');  // not = "0": GCC 12's -Wrestrict false positive at -O3 (GCC bug 105651)
-          // connect() clears an interruption that stop() may have sent just before it.
-          if (state_ != Lifecycle::Running) break;
-        }
-        std::vector<StreamEntry> entries;
-        if (own_pending) {
-          entries = reader_.read_own_pending(pending_cursor, options_.batch_size);
-          if (entries.empty()) {
-            own_pending = false;
-            logger().debug("own_pending_drained", {{"consumer", reader_.options().consumer}});
-            continue;
-          }
-          pending_cursor = entries.back().id;
-        } else {
-          entries = reader_.read(">", options_.batch_size, options_.poll_timeout);
-        }
+    while (wait_for_capacity()) {
+      const auto failure = try_redis([&] { read_and_dispatch(position); });
+      if (!failure) {
         failures = 0;
-        if (!entries.empty()) dispatch(std::move(entries), own_pending ? EntrySource::OwnPending : EntrySource::New);
-      } catch (const NoGroupError& error) {
-        try {
-          recreate_lost_group(reader_, "reader", error.what());
-        } catch (const RedisConnectionError&) {
-          reader_connection_.close();
-        } catch (const RedisStreamError& refused) {  // e.g. OOM: XGROUP CREATE is a write
-          const auto delay = backoff(++failures);
-          logger().error("redis_read_failed", {{"error", refused.what()}, {"retry_in_ms", delay.count()}});
-          sleep_unless_stopping(delay);
-        }
-        own_pending = true;
-        pending_cursor = "0";
-      } catch (const RedisConnectionError& error) {
-        if (state_ != Lifecycle::Running) break;
-        reader_connection_.close();
-        const auto delay = backoff(++failures);
-        logger().warn("redis_reconnect", {{"role", "reader"}, {"error", error.what()}, {"retry_in_ms", delay.count()}});
-        sleep_unless_stopping(delay);
-      } catch (const RedisStreamError& error) {
-        if (state_ != Lifecycle::Running) break;
-        const auto delay = backoff(++failures);
-        logger().error("redis_read_failed", {{"error", error.what()}, {"retry_in_ms", delay.count()}});
-        sleep_unless_stopping(delay);
+        continue;
       }
+      if (!running()) break;
+      recover_reader(*failure, position, failures);
     }
   } catch (const std::exception& error) {
     record_fatal(error, "reader");
   }
 }
 
-void Pipeline::dispatch(std::vector<StreamEntry> entries, EntrySource source) {
-  if (source != EntrySource::New) {
-    // Own pending re-reads and claims can name entries that are already here. They are rare, so the
-    // set is built for them instead of being kept up to date for every entry on the hot path.
-    std::unordered_set<std::string_view> in_flight;
-    std::lock_guard lock(mutex_);
-    for (const auto& [id, batch] : batches_) {
-      for (std::size_t i = 0; i < batch.entries.size(); ++i) {
-        if (batch.states[i] != EntryState::Done) in_flight.insert(batch.entries[i].id);
-      }
-    }
-    std::erase_if(entries, [&](const StreamEntry& entry) { return in_flight.count(entry.id) != 0; });
+bool Pipeline::may_read() const {
+  return state_ != Lifecycle::Running || batches_.size() < options_.max_in_flight_batches;
+}
+
+// Waits while MAX_IN_FLIGHT_BATCHES are with the sink; false once the pipeline stops running.
+bool Pipeline::wait_for_capacity() {
+  metrics().reader_heartbeat.park();
+  bool go_on = false;
+  {
+    MutexLock lock(mutex_);
+    while (!may_read()) mutex_.wait(reader_wakeup_);
+    go_on = state_ == Lifecycle::Running;
   }
+  metrics().reader_heartbeat.beat();
+  return go_on;
+}
+
+// The reader's back-off wait: stop() ends it early.
+void Pipeline::sleep_unless_stopping(milliseconds delay) {
+  const auto deadline = Clock::now() + delay;
+  MutexLock lock(mutex_);
+  while (state_ == Lifecycle::Running) {
+    if (!mutex_.wait_until(reader_wakeup_, deadline)) return;
+  }
+}
+
+void Pipeline::read_and_dispatch(ReadPosition& position) {
+  if (!reader_connection_.connected()) {
+    reconnect(reader_connection_, reader_, "reader");
+    position.restart_own_pending();
+    // connect() clears an interruption that stop() may have sent just before it.
+    if (!running()) return;
+  }
+  std::vector<StreamEntry> entries;
+  if (position.own_pending) {
+    entries = reader_.read_own_pending(position.pending_cursor, options_.batch_size);
+    if (entries.empty()) {
+      position.own_pending = false;
+      logger().debug("own_pending_drained", {{"consumer", reader_.options().consumer}});
+      return;
+    }
+    position.pending_cursor = entries.back().id;
+  } else {
+    entries = reader_.read(">", options_.batch_size, options_.poll_timeout);
+  }
+  if (!entries.empty()) {
+    dispatch(std::move(entries), position.own_pending ? EntrySource::OwnPending : EntrySource::New);
+  }
+}
+
+// The error policy on the reader thread: reconnect on the next round, recreate the group and read
+// again at once, or back off after a refusal.
+void Pipeline::recover_reader(const RedisFailure& failure, ReadPosition& position, unsigned& failures) {
+  if (failure.action == RedisErrorAction::Reconnect) {
+    reader_connection_.close();
+    const auto delay = backoff(++failures);
+    logger().warn("redis_reconnect", {{"role", "reader"}, {"error", failure.message}, {"retry_in_ms", delay.count()}});
+    sleep_unless_stopping(delay);
+    return;
+  }
+  std::string refusal = failure.message;
+  if (failure.action == RedisErrorAction::RecreateGroup) {
+    position.restart_own_pending();
+    const auto again = recover_lost_group(reader_connection_, reader_, "reader", failure.message);
+    // Recreated: read at once. Connection gone: the next round reconnects (and backs off if that fails).
+    if (!again || again->action == RedisErrorAction::Reconnect) return;
+    refusal = again->message;  // e.g. OOM: XGROUP CREATE is a write
+  }
+  const auto delay = backoff(++failures);
+  logger().error("redis_read_failed", {{"error", refusal}, {"retry_in_ms", delay.count()}});
+  sleep_unless_stopping(delay);
+}
+
+// Own pending re-reads and claims can name entries that are already here. They are rare, so the set
+// is built for them instead of being kept up to date for every entry on the hot path.
+void Pipeline::drop_entries_in_flight(std::vector<StreamEntry>& entries) {
+  MutexLock lock(mutex_);
+  const auto in_flight = in_flight_ids();
+  std::erase_if(entries, [&](const StreamEntry& entry) { return in_flight.count(entry.id) != 0; });
+}
+
+// Views into batches_: valid while mutex_ is held, and on the acker thread (the only one that erases).
+std::unordered_set<std::string_view> Pipeline::in_flight_ids() const {
+  std::unordered_set<std::string_view> ids;
+  for (const auto& [id, batch] : batches_) {
+    for (std::size_t i = 0; i < batch.entries.size(); ++i) {
+      if (batch.states[i] != EntryState::Done) ids.insert(batch.entries[i].id);
+    }
+  }
+  return ids;
+}
+
+// On the reader thread (new and own pending entries) and the acker thread (claimed ones).
+void Pipeline::dispatch(std::vector<StreamEntry> entries, EntrySource source) {
+  if (source != EntrySource::New) drop_entries_in_flight(entries);
   if (entries.empty()) return;
 
   InFlightBatch batch;
@@ -292,7 +361,7 @@ void Pipeline::dispatch(std::vector<StreamEntry> entries, EntrySource source) {
       plan_entries(batch.entries, encoder_, sink_.max_event_bytes(), options_.max_delivery_attempts, events);
   auto indices = std::make_shared<std::vector<std::size_t>>();
   indices->reserve(events.size());
-  std::vector<std::size_t> deleted;
+  std::size_t trimmed = 0;
   for (std::size_t i = 0; i < count; ++i) {
     switch (plans[i].action) {
       case EntryAction::Send:
@@ -300,7 +369,7 @@ void Pipeline::dispatch(std::vector<StreamEntry> entries, EntrySource source) {
         break;
       case EntryAction::AckTrimmed:
         batch.states[i] = EntryState::AckDue;
-        deleted.push_back(i);
+        ++trimmed;
         break;
       case EntryAction::DeadLetter:
         batch.states[i] = EntryState::DeadLetterDue;
@@ -308,27 +377,29 @@ void Pipeline::dispatch(std::vector<StreamEntry> entries, EntrySource source) {
         break;
     }
   }
-
-  std::uint64_t batch_id = 0;
-  {
-    std::lock_guard lock(mutex_);
-    batch_id = next_batch_id_++;
-    for (std::size_t i = 0; i < count; ++i) {
-      if (batch.states[i] == EntryState::AckDue) ack_due_.emplace_back(batch_id, i);
-      if (batch.states[i] == EntryState::DeadLetterDue) dead_letter_due_.emplace_back(batch_id, i);
-    }
-    (source == EntrySource::Claimed ? stats_.claimed : stats_.read) += count;
-    (source == EntrySource::Claimed ? metrics().entries_claimed : metrics().entries_read).inc(count);
-    stats_.deleted_acked += deleted.size();
-    stats_.sent += events.size();
-    outstanding_events_ += events.size();
-    batch.accepted_mark.assign(count, accepted_total_);
-    batches_.emplace(batch_id, std::move(batch));
-  }
+  const std::uint64_t batch_id = register_batch(std::move(batch), source, events.size(), trimmed);
   if (events.size() != count) acker_wakeup_.notify_one();
-  if (!events.empty()) {
-    sink_.send(std::move(events), on_completions(batch_id, std::move(indices)));
+  if (!events.empty()) sink_.send(std::move(events), on_completions(batch_id, std::move(indices)));
+}
+
+// The bookkeeping of a new batch: its acks and dead letters due at once, counters, the batch itself.
+std::uint64_t Pipeline::register_batch(InFlightBatch batch, EntrySource source, std::size_t events,
+                                       std::size_t trimmed) {
+  const std::size_t count = batch.entries.size();
+  MutexLock lock(mutex_);
+  const std::uint64_t batch_id = next_batch_id_++;
+  for (std::size_t i = 0; i < count; ++i) {
+    if (batch.states[i] == EntryState::AckDue) ack_due_.emplace_back(batch_id, i);
+    if (batch.states[i] == EntryState::DeadLetterDue) dead_letter_due_.emplace_back(batch_id, i);
   }
+  (source == EntrySource::Claimed ? stats_.claimed : stats_.read) += count;
+  (source == EntrySource::Claimed ? metrics().entries_claimed : metrics().entries_read).inc(count);
+  stats_.deleted_acked += trimmed;
+  stats_.sent += events;
+  outstanding_events_ += events;
+  batch.accepted_mark.assign(count, accepted_total_);
+  batches_.emplace(batch_id, std::move(batch));
+  return batch_id;
 }
 
 // The sink's callback, on any thread: it only queues the outcomes for the acker.
@@ -336,7 +407,7 @@ CompletionCallback Pipeline::on_completions(std::uint64_t batch_id,
                                             std::shared_ptr<const std::vector<std::size_t>> indices) {
   return [this, batch_id, indices = std::move(indices)](std::vector<Completion> completions) {
     {
-      std::lock_guard lock(mutex_);
+      MutexLock lock(mutex_);
       completions_.push_back(CompletionRecord{batch_id, indices, std::move(completions)});
     }
     acker_wakeup_.notify_one();
@@ -348,43 +419,15 @@ CompletionCallback Pipeline::on_completions(std::uint64_t batch_id,
 void Pipeline::acker_loop() {
   unsigned failures = 0;
   try {
-    std::unique_lock lock(mutex_);
+    MutexLock lock(mutex_);
     for (;;) {
       metrics().acker_heartbeat.beat();
-      auto wake_at = Clock::now() + milliseconds(1000);
-      if (!dead_letter_retry_.empty()) wake_at = std::min(wake_at, dead_letter_retry_at_);
-      if (state_ == Lifecycle::Running) {
-        wake_at = std::min(wake_at, next_claim_);
-        for (const auto& [id, batch] : batches_) {
-          if (std::find(batch.states.begin(), batch.states.end(), EntryState::RetryWait) != batch.states.end()) {
-            wake_at = std::min(wake_at, batch.retry_at);
-          }
-        }
-      }
-      acker_wakeup_.wait_until(lock, wake_at, [this] {
-        return state_ == Lifecycle::Closing || !completions_.empty() || !ack_due_.empty() ||
-               !dead_letter_due_.empty();
-      });
-      apply_completions(lock);
-      if (!dead_letter_retry_.empty() && Clock::now() >= dead_letter_retry_at_) {
-        dead_letter_due_.insert(dead_letter_due_.end(), dead_letter_retry_.begin(), dead_letter_retry_.end());
-        dead_letter_retry_.clear();
-      }
-      const RedisWork work = flush_redis_work(lock);
-      if (work != RedisWork::Done) {
+      wait_for_acker_work();
+      apply_completions();
+      requeue_due_dead_letters();
+      if (const auto failure = flush_redis_work()) {
         if (state_ == Lifecycle::Closing) break;
-        const auto delay = backoff(++failures);
-        if (!acker_sleep(lock, delay)) continue;
-        if (work == RedisWork::Refused) continue;  // the socket is fine: Redis said no, ask again later
-        lock.unlock();
-        try {
-          reconnect(acker_connection_, acker_, "acker");
-        } catch (const RedisConnectionError& error) {
-          logger().warn("redis_reconnect", {{"role", "acker"}, {"error", error.what()}});
-        } catch (const RedisStreamError& error) {
-          logger().warn("redis_reconnect", {{"role", "acker"}, {"error", error.what()}});
-        }
-        lock.lock();
+        recover_acker(*failure, ++failures);
         continue;
       }
       failures = 0;
@@ -393,9 +436,9 @@ void Pipeline::acker_loop() {
         continue;
       }
       if (state_ == Lifecycle::Running) {
-        record_delivery_counts(lock);
-        resend_due_retries(lock);
-        if (Clock::now() >= next_claim_) claim_idle_entries(lock);
+        record_delivery_counts();
+        resend_due_retries();
+        if (Clock::now() >= next_claim_) claim_idle_entries();
       }
     }
   } catch (const std::exception& error) {
@@ -403,177 +446,225 @@ void Pipeline::acker_loop() {
   }
 }
 
-// The acker's own back-off wait: wakes early only to exit (completions queue up meanwhile).
-bool Pipeline::acker_sleep(std::unique_lock<std::mutex>& lock, milliseconds delay) {
-  return !acker_wakeup_.wait_for(lock, delay, [this] { return state_ == Lifecycle::Closing; });
+bool Pipeline::acker_has_work() const {
+  return state_ == Lifecycle::Closing || !completions_.empty() || !ack_due_.empty() || !dead_letter_due_.empty();
 }
 
-void Pipeline::apply_completions(std::unique_lock<std::mutex>&) {
+// Until there is work, or the next retry, dead-letter retry or claim is due (at most kAckerTick).
+void Pipeline::wait_for_acker_work() {
+  auto wake_at = Clock::now() + kAckerTick;
+  if (!dead_letter_retry_.empty()) wake_at = std::min(wake_at, dead_letter_retry_at_);
+  if (state_ == Lifecycle::Running) {
+    wake_at = std::min(wake_at, next_claim_);
+    for (const auto& [id, batch] : batches_) {
+      if (std::find(batch.states.begin(), batch.states.end(), EntryState::RetryWait) != batch.states.end()) {
+        wake_at = std::min(wake_at, batch.retry_at);
+      }
+    }
+  }
+  while (!acker_has_work()) {
+    if (!mutex_.wait_until(acker_wakeup_, wake_at)) return;
+  }
+}
+
+// The acker's own back-off wait: wakes early only to exit (completions queue up meanwhile). False
+// when it ended because the pipeline is closing.
+bool Pipeline::acker_sleep(milliseconds delay) {
+  const auto deadline = Clock::now() + delay;
+  while (state_ != Lifecycle::Closing) {
+    if (!mutex_.wait_until(acker_wakeup_, deadline)) return state_ != Lifecycle::Closing;
+  }
+  return false;
+}
+
+// After a failed flush: back off, then reconnect when the connection is gone. After a refusal (Retry,
+// or a lost group already recreated) the connection is fine: the next round asks again.
+void Pipeline::recover_acker(const RedisFailure& failure, unsigned failures) {
+  if (!acker_sleep(backoff(failures))) return;
+  if (failure.action != RedisErrorAction::Reconnect) return;
+  MutexUnlock unlocked(mutex_);
+  if (const auto again = try_redis([&] { reconnect(acker_connection_, acker_, "acker"); })) {
+    logger().warn("redis_reconnect", {{"role", "acker"}, {"error", again->message}});
+  }
+}
+
+void Pipeline::apply_completions() {
   const auto now = Clock::now();
   while (!completions_.empty()) {
-    CompletionRecord record = std::move(completions_.front());
+    const CompletionRecord record = std::move(completions_.front());
     completions_.pop_front();
-    auto found = batches_.find(record.batch_id);
     accepted_total_ += static_cast<std::uint64_t>(
         std::count_if(record.completions.begin(), record.completions.end(),
                       [](const Completion& completion) { return completion.outcome == Outcome::Accepted; }));
-    for (const Completion& completion : record.completions) {
-      // A misbehaving sink must not corrupt the books: unknown or repeated completions are ignored.
-      if (found == batches_.end() || completion.index >= record.entry_indices->size()) {
-        logger().error("sink_completion_ignored", {{"batch", record.batch_id}, {"index", completion.index}});
-        continue;
-      }
-      InFlightBatch& batch = found->second;
-      const std::size_t index = (*record.entry_indices)[completion.index];
-      if (batch.states[index] != EntryState::Sending) {
-        logger().error("sink_completion_repeated", {{"entry", batch.entries[index].id}});
-        continue;
-      }
-      --outstanding_events_;
-      switch (completion.outcome) {
-        case Outcome::Accepted:
-          batch.states[index] = EntryState::AckDue;
-          ack_due_.emplace_back(record.batch_id, index);
-          metrics().events_confirmed.inc();
-          break;
-        case Outcome::Reject:
-          batch.states[index] = EntryState::DeadLetterDue;
-          batch.reasons[index] = completion.reason.empty() ? "rejected by the output" : completion.reason;
-          dead_letter_due_.emplace_back(record.batch_id, index);
-          break;
-        case Outcome::Retry: {
-          StreamEntry& entry = batch.entries[index];
-          // A failed attempt counts towards MAX_DELIVERY_ATTEMPTS only when the output was up: ready,
-          // and accepting other events since this entry's previous outcome (or since it was sent).
-          // During an outage nothing is accepted, so no attempt counts, however long it lasts; the
-          // price is that a lone failing entry on an idle stream is retried without counting.
-          const bool output_up = sink_.ready() && accepted_total_ > batch.accepted_mark[index];
-          batch.accepted_mark[index] = accepted_total_;
-          if (output_up) {
-            if (entry.deliveries >= options_.max_delivery_attempts) {
-              batch.states[index] = EntryState::DeadLetterDue;
-              batch.reasons[index] = fmt::format(
-                  "failed {} times while the output accepted other events, "
-                  "MAX_DELIVERY_ATTEMPTS is {}; last: {}",
-                  entry.deliveries, options_.max_delivery_attempts, completion.reason);
-              dead_letter_due_.emplace_back(record.batch_id, index);
-              break;
-            }
-            counts_due_.emplace_back(entry.id, ++entry.deliveries);
-          }
-          batch.states[index] = EntryState::RetryWait;
-          const unsigned attempt = ++batch.retries[index];
-          const auto delay = std::max(backoff(attempt), completion.retry_after);
-          // One wait per batch: the earliest-due retry of the batch decides, later ones join it.
-          const bool first_waiter = batch.retry_at <= now;
-          if (first_waiter || now + delay < batch.retry_at) batch.retry_at = now + delay;
-          ++stats_.retried;
-          metrics().retried(classify_retry(completion.reason, RetryCause::Rejected)).inc();
-          if (attempt == 1 || attempt % 10 == 0) {
-            logger().warn("event_retry", {{"entry", batch.entries[index].id},
-                                          {"attempt", attempt},
-                                          {"retry_in_ms", delay.count()},
-                                          {"reason", completion.reason}});
-          }
-          break;
-        }
-      }
-    }
+    const auto found = batches_.find(record.batch_id);
+    InFlightBatch* batch = found == batches_.end() ? nullptr : &found->second;
+    for (const Completion& completion : record.completions) apply_completion(record, batch, completion, now);
   }
   progress_.notify_all();
 }
 
-// Acks first, then dead letters. The result tells the acker loop what a failure was: a dead socket
-// (reconnect) or a refusal by a working server (wait and ask again). A refused dead-letter write is
-// not a failure of the flush: that entry waits for its own back-off, and healthy acks go on.
-Pipeline::RedisWork Pipeline::flush_redis_work(std::unique_lock<std::mutex>& lock) {
-  if (ack_due_.empty() && dead_letter_due_.empty()) return RedisWork::Done;
+// `found` is the record's batch, null when it is unknown.
+void Pipeline::apply_completion(const CompletionRecord& record, InFlightBatch* found, const Completion& completion,
+                                Clock::time_point now) {
+  // A misbehaving sink must not corrupt the books: unknown or repeated completions are ignored.
+  if (found == nullptr || completion.index >= record.entry_indices->size()) {
+    logger().error("sink_completion_ignored", {{"batch", record.batch_id}, {"index", completion.index}});
+    return;
+  }
+  InFlightBatch& batch = *found;
+  const std::size_t index = (*record.entry_indices)[completion.index];
+  if (batch.states[index] != EntryState::Sending) {
+    logger().error("sink_completion_repeated", {{"entry", batch.entries[index].id}});
+    return;
+  }
+  --outstanding_events_;
+  switch (completion.outcome) {
+    case Outcome::Accepted:
+      batch.states[index] = EntryState::AckDue;
+      ack_due_.emplace_back(record.batch_id, index);
+      metrics().events_confirmed.inc();
+      break;
+    case Outcome::Reject:
+      mark_dead_letter_due(record.batch_id, batch, index,
+                           completion.reason.empty() ? "rejected by the output" : completion.reason);
+      break;
+    case Outcome::Retry:
+      apply_retry(record.batch_id, batch, index, completion, now);
+      break;
+  }
+}
+
+void Pipeline::mark_dead_letter_due(std::uint64_t batch_id, InFlightBatch& batch, std::size_t index,
+                                    std::string reason) {
+  batch.states[index] = EntryState::DeadLetterDue;
+  batch.reasons[index] = std::move(reason);
+  dead_letter_due_.emplace_back(batch_id, index);
+}
+
+void Pipeline::apply_retry(std::uint64_t batch_id, InFlightBatch& batch, std::size_t index,
+                           const Completion& completion, Clock::time_point now) {
+  StreamEntry& entry = batch.entries[index];
+  // A failed attempt counts towards MAX_DELIVERY_ATTEMPTS only when the output was up: ready, and
+  // accepting other events since this entry's previous outcome (or since it was sent). During an
+  // outage nothing is accepted, so no attempt counts, however long it lasts; the price is that a lone
+  // failing entry on an idle stream is retried without counting.
+  const bool output_up = sink_.ready() && accepted_total_ > batch.accepted_mark[index];
+  batch.accepted_mark[index] = accepted_total_;
+  if (output_up) {
+    if (entry.deliveries >= options_.max_delivery_attempts) {
+      mark_dead_letter_due(batch_id, batch, index,
+                           fmt::format("failed {} times while the output accepted other events, "
+                                       "MAX_DELIVERY_ATTEMPTS is {}; last: {}",
+                                       entry.deliveries, options_.max_delivery_attempts, completion.reason));
+      return;
+    }
+    counts_due_.emplace_back(entry.id, ++entry.deliveries);
+  }
+  batch.states[index] = EntryState::RetryWait;
+  const unsigned attempt = ++batch.retries[index];
+  const auto delay = std::max(backoff(attempt), completion.retry_after);
+  // One wait per batch: the earliest-due retry of the batch decides, later ones join it.
+  const bool first_waiter = batch.retry_at <= now;
+  if (first_waiter || now + delay < batch.retry_at) batch.retry_at = now + delay;
+  ++stats_.retried;
+  metrics().retried(classify_retry(completion.reason, RetryCause::Rejected)).inc();
+  if (attempt == 1 || attempt % kRetryLogEvery == 0) {
+    logger().warn("event_retry", {{"entry", entry.id},
+                                  {"attempt", attempt},
+                                  {"retry_in_ms", delay.count()},
+                                  {"reason", completion.reason}});
+  }
+}
+
+void Pipeline::requeue_due_dead_letters() {
+  if (dead_letter_retry_.empty() || Clock::now() < dead_letter_retry_at_) return;
+  dead_letter_due_.insert(dead_letter_due_.end(), dead_letter_retry_.begin(), dead_letter_retry_.end());
+  dead_letter_retry_.clear();
+}
+
+// Acks first, then dead letters. A failure is returned for the acker loop to recover from by the error
+// policy: a dead connection (reconnect) or a refusal by a working server (wait and ask again). A refused
+// dead-letter write is not a failure of the flush: that entry waits for its own back-off, and healthy
+// acks go on.
+std::optional<RedisFailure> Pipeline::flush_redis_work() {
+  if (ack_due_.empty() && dead_letter_due_.empty()) return std::nullopt;
   auto acks = std::move(ack_due_);
   auto dead_letters = std::move(dead_letter_due_);
   ack_due_.clear();
   dead_letter_due_.clear();
 
-  // The entries stay in batches_ (std::map nodes do not move) and only this thread erases them,
-  // so they can be read without the lock while Redis works.
   std::vector<std::string> ids;
   ids.reserve(acks.size());
   for (const auto& [batch_id, index] : acks) ids.push_back(batches_.at(batch_id).entries[index].id);
-
-  lock.unlock();
-  RedisWork result = RedisWork::Done;
-  std::string failure;
-  try {
-    if (!acker_connection_.connected()) reconnect(acker_connection_, acker_, "acker");
-    acker_.ack(ids);
-  } catch (const RedisConnectionError& error) {
-    failure = error.what();
-    acker_connection_.close();
-    result = RedisWork::ConnectionLost;
-  } catch (const NoGroupError& error) {
-    // The acks are kept: XACK of an ID the recreated group has not delivered is a harmless no-op.
-    failure = error.what();
-    result = RedisWork::Refused;
-    try {
-      recreate_lost_group(acker_, "acker", error.what());
-    } catch (const RedisConnectionError&) {
-      acker_connection_.close();
-      result = RedisWork::ConnectionLost;
-    } catch (const RedisStreamError&) {
-      // Reported with `failure`; asked again after the back-off.
-    }
-  } catch (const RedisStreamError& error) {
-    failure = error.what();
-    result = RedisWork::Refused;
+  std::optional<RedisFailure> failure;
+  {
+    MutexUnlock unlocked(mutex_);
+    failure = ack_in_redis(ids);
   }
-  lock.lock();
-
-  if (result == RedisWork::Done) {
-    stats_.acked += acks.size();
-    metrics().entries_acked.inc(acks.size());
-    metrics().observe_acked(ids);
-    for (const auto& [batch_id, index] : acks) resolve(batch_id, index);
-  } else {
+  if (failure) {
     ack_due_.insert(ack_due_.end(), acks.begin(), acks.end());
     dead_letter_due_.insert(dead_letter_due_.end(), dead_letters.begin(), dead_letters.end());
-    logger().warn(
-        "redis_ack_failed",
-        {{"error", failure}, {"acks_kept", ack_due_.size()}, {"dead_letters_kept", dead_letter_due_.size()}});
-    return result;
+    logger().warn("redis_ack_failed", {{"error", failure->message},
+                                       {"acks_kept", ack_due_.size()},
+                                       {"dead_letters_kept", dead_letter_due_.size()}});
+    return failure;
   }
-  if (dead_letters.empty()) return RedisWork::Done;
-  try {
-    write_dead_letters(std::move(dead_letters), lock);
-  } catch (const RedisConnectionError& error) {
-    acker_connection_.close();
-    logger().warn("redis_ack_failed",
-                  {{"error", error.what()}, {"dead_letters_kept", dead_letter_due_.size()}});
-    return RedisWork::ConnectionLost;
-  }
-  return RedisWork::Done;
+  stats_.acked += acks.size();
+  metrics().entries_acked.inc(acks.size());
+  metrics().observe_acked(ids);
+  for (const auto& [batch_id, index] : acks) resolve(batch_id, index);
+  if (dead_letters.empty()) return std::nullopt;
+  return write_dead_letters(std::move(dead_letters));
 }
 
-// Called with the lock held; returns with it held. Entries whose dead-letter write Redis refused stay
-// pending (never acked) and wait in dead_letter_retry_; on a connection failure, all go back to
-// dead_letter_due_ and RedisConnectionError is rethrown.
-void Pipeline::write_dead_letters(std::vector<std::pair<std::uint64_t, std::size_t>> due,
-                                  std::unique_lock<std::mutex>& lock) {
+std::optional<RedisFailure> Pipeline::ack_in_redis(const std::vector<std::string>& ids) {
+  auto failure = try_redis([&] {
+    if (!acker_connection_.connected()) reconnect(acker_connection_, acker_, "acker");
+    acker_.ack(ids);
+  });
+  if (!failure) return std::nullopt;
+  if (failure->action == RedisErrorAction::Reconnect) acker_connection_.close();
+  if (failure->action == RedisErrorAction::RecreateGroup) {
+    // The acks are kept: XACK of an ID the recreated group has not delivered is a harmless no-op.
+    const auto again = recover_lost_group(acker_connection_, acker_, "acker", failure->message);
+    if (again && again->action == RedisErrorAction::Reconnect) failure->action = RedisErrorAction::Reconnect;
+  }
+  return failure;
+}
+
+// Entries whose dead-letter write Redis refused stay pending (never acked) and wait in
+// dead_letter_retry_; when the connection is gone, all go back to dead_letter_due_ and the failure is
+// returned.
+std::optional<RedisFailure> Pipeline::write_dead_letters(std::vector<EntryRef> due) {
   std::vector<DeadLetter> work;
   work.reserve(due.size());
   for (const auto& [batch_id, index] : due) {
     const InFlightBatch& batch = batches_.at(batch_id);
     work.push_back({&batch.entries[index], batch.reasons[index]});
   }
-  lock.unlock();
   std::vector<std::string> failures;
-  try {
-    failures = acker_.dead_letter(work);
-  } catch (const RedisConnectionError&) {
-    lock.lock();
-    dead_letter_due_.insert(dead_letter_due_.end(), due.begin(), due.end());
-    throw;
-  } catch (const RedisStreamError& error) {
-    failures.assign(work.size(), error.what());  // the XACK after the XADDs: all are written again later
+  std::optional<RedisFailure> failure;
+  {
+    MutexUnlock unlocked(mutex_);
+    failure = try_redis([&] { failures = acker_.dead_letter(work); });
+    if (failure && failure->action == RedisErrorAction::Reconnect) {
+      acker_connection_.close();
+    } else {
+      // A refused XACK after the XADDs: all are written again later.
+      if (failure) failures.assign(work.size(), failure->message);
+      log_dead_letters(work, failures);
+    }
   }
+  if (failure && failure->action == RedisErrorAction::Reconnect) {
+    dead_letter_due_.insert(dead_letter_due_.end(), due.begin(), due.end());
+    logger().warn("redis_ack_failed", {{"error", failure->message}, {"dead_letters_kept", dead_letter_due_.size()}});
+    return failure;
+  }
+  settle_dead_letters(due, failures);
+  return std::nullopt;
+}
+
+void Pipeline::log_dead_letters(const std::vector<DeadLetter>& work, const std::vector<std::string>& failures) const {
   for (std::size_t i = 0; i < work.size(); ++i) {
     const StreamEntry& entry = *work[i].entry;
     if (failures[i].empty()) {
@@ -592,7 +683,9 @@ void Pipeline::write_dead_letters(std::vector<std::pair<std::uint64_t, std::size
                                             {"action", "left pending; the write is tried again later"}});
     }
   }
-  lock.lock();
+}
+
+void Pipeline::settle_dead_letters(const std::vector<EntryRef>& due, const std::vector<std::string>& failures) {
   bool any_failed = false;
   for (std::size_t i = 0; i < due.size(); ++i) {
     if (failures[i].empty()) {
@@ -607,23 +700,18 @@ void Pipeline::write_dead_letters(std::vector<std::pair<std::uint64_t, std::size
   if (any_failed) dead_letter_retry_at_ = Clock::now() + backoff(dead_letter_failures_);
 }
 
-// Records in Redis the attempts that counted (see apply_completions), so that a restart or another
-// instance sees them. Best effort: a count that is not recorded errs towards more attempts, never
-// towards a premature dead letter.
-void Pipeline::record_delivery_counts(std::unique_lock<std::mutex>& lock) {
+// Records in Redis the attempts that counted (see apply_retry), so that a restart or another instance
+// sees them. Best effort, whatever the failure: a count that is not recorded errs towards more
+// attempts, never towards a premature dead letter.
+void Pipeline::record_delivery_counts() {
   if (counts_due_.empty()) return;
   auto counts = std::move(counts_due_);
   counts_due_.clear();
-  lock.unlock();
-  try {
-    acker_.set_delivery_counts(counts);
-  } catch (const RedisConnectionError& error) {
-    acker_connection_.close();
-    logger().debug("delivery_counts_not_recorded", {{"count", counts.size()}, {"error", error.what()}});
-  } catch (const RedisStreamError& error) {
-    logger().debug("delivery_counts_not_recorded", {{"count", counts.size()}, {"error", error.what()}});
+  MutexUnlock unlocked(mutex_);
+  if (const auto failure = try_redis([&] { acker_.set_delivery_counts(counts); })) {
+    if (failure->action == RedisErrorAction::Reconnect) acker_connection_.close();
+    logger().debug("delivery_counts_not_recorded", {{"count", counts.size()}, {"error", failure->message}});
   }
-  lock.lock();
 }
 
 void Pipeline::resolve(std::uint64_t batch_id, std::size_t index) {
@@ -643,7 +731,7 @@ void Pipeline::resolve(std::uint64_t batch_id, std::size_t index) {
   progress_.notify_all();
 }
 
-void Pipeline::resend_due_retries(std::unique_lock<std::mutex>& lock) {
+void Pipeline::resend_due_retries() {
   const auto now = Clock::now();
   std::vector<std::pair<std::uint64_t, std::vector<std::size_t>>> due;
   for (auto& [id, batch] : batches_) {
@@ -662,15 +750,14 @@ void Pipeline::resend_due_retries(std::unique_lock<std::mutex>& lock) {
     }
   }
   if (due.empty()) return;
-  lock.unlock();
+  MutexUnlock unlocked(mutex_);
   for (auto& [id, indices] : due) send_entries(id, indices);
-  lock.lock();
 }
 
 void Pipeline::send_entries(std::uint64_t batch_id, const std::vector<std::size_t>& indices) {
   const InFlightBatch* batch = nullptr;
   {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     batch = &batches_.at(batch_id);
   }
   Batch events(indices.size());
@@ -679,7 +766,7 @@ void Pipeline::send_entries(std::uint64_t batch_id, const std::vector<std::size_
   sink_.send(std::move(events), on_completions(batch_id, std::move(shared_indices)));
 }
 
-void Pipeline::claim_idle_entries(std::unique_lock<std::mutex>& lock) {
+void Pipeline::claim_idle_entries() {
   if (batches_.size() >= options_.max_in_flight_batches) return;  // back-pressure: claim later
   if (!sink_.ready()) {
     // Claimed entries could only wait in this instance as they wait in the other one: leave them.
@@ -688,59 +775,57 @@ void Pipeline::claim_idle_entries(std::unique_lock<std::mutex>& lock) {
   }
   // This instance's own entries in flight are never claimed (they may sit idle in Redis while they
   // wait for the output).
-  std::unordered_set<std::string> own;
-  for (const auto& [id, batch] : batches_) {
-    for (std::size_t i = 0; i < batch.entries.size(); ++i) {
-      if (batch.states[i] != EntryState::Done) own.insert(batch.entries[i].id);
+  const auto own = in_flight_ids();
+  const std::string cursor = claim_cursor_;
+  ClaimPass pass;
+  {
+    MutexUnlock unlocked(mutex_);
+    pass = claim_in_redis(cursor, own);
+    if (!pass.failure && !pass.result.entries.empty()) {
+      logger().info("entries_claimed", {{"count", pass.result.entries.size()},
+                                        {"first", pass.result.entries.front().id},
+                                        {"min_idle_ms", options_.claim_min_idle.count()}});
+      dispatch(std::move(pass.result.entries), EntrySource::Claimed);
     }
   }
-  const std::string cursor = claim_cursor_;
-  lock.unlock();
-  ClaimResult result;
-  std::string failure;
-  try {
+  finish_claim_pass(pass);
+}
+
+Pipeline::ClaimPass Pipeline::claim_in_redis(const std::string& cursor,
+                                             const std::unordered_set<std::string_view>& own) {
+  ClaimPass pass;
+  pass.failure = try_redis([&] {
     if (!acker_connection_.connected()) reconnect(acker_connection_, acker_, "acker");
-    result = acker_.claim(options_.claim_min_idle, cursor, options_.batch_size,
-                          [&own](std::string_view id) { return own.count(std::string(id)) != 0; });
-    if (!result.deleted_ids.empty()) {
-      acker_.ack(result.deleted_ids);
-      logger().warn("pending_entries_deleted", {{"count", result.deleted_ids.size()},
-                                                {"first", result.deleted_ids.front()},
+    pass.result = acker_.claim(options_.claim_min_idle, cursor, options_.batch_size,
+                               [&own](std::string_view id) { return own.count(id) != 0; });
+    if (!pass.result.deleted_ids.empty()) {
+      acker_.ack(pass.result.deleted_ids);
+      logger().warn("pending_entries_deleted", {{"count", pass.result.deleted_ids.size()},
+                                                {"first", pass.result.deleted_ids.front()},
                                                 {"action", "acked: they were trimmed from the stream"}});
     }
-  } catch (const RedisConnectionError& error) {
-    failure = error.what();
-    acker_connection_.close();
-  } catch (const NoGroupError& error) {
-    failure = error.what();
-    try {
-      recreate_lost_group(acker_, "acker", error.what());
-    } catch (const RedisConnectionError&) {
-      acker_connection_.close();
-    } catch (const RedisStreamError&) {
-      // Reported with `failure`; the reader meets the lost group too and keeps trying.
-    }
-  } catch (const RedisStreamError& error) {
-    failure = error.what();
+  });
+  if (!pass.failure) return pass;
+  if (pass.failure->action == RedisErrorAction::Reconnect) acker_connection_.close();
+  // A failure to recreate is reported with the first one; the reader meets the lost group too.
+  if (pass.failure->action == RedisErrorAction::RecreateGroup) {
+    recover_lost_group(acker_connection_, acker_, "acker", pass.failure->message);
   }
-  if (failure.empty() && !result.entries.empty()) {
-    logger().info("entries_claimed", {{"count", result.entries.size()},
-                                      {"first", result.entries.front().id},
-                                      {"min_idle_ms", options_.claim_min_idle.count()}});
-    dispatch(std::move(result.entries), EntrySource::Claimed);
-  }
-  lock.lock();
-  stats_.deleted_acked += result.deleted_ids.size();
-  if (failure.empty()) ++stats_.claim_scans;
-  if (!failure.empty()) {
-    logger().warn("claim_failed", {{"error", failure}});
-    claim_cursor_ = "0-0";
+  return pass;
+}
+
+void Pipeline::finish_claim_pass(const ClaimPass& pass) {
+  stats_.deleted_acked += pass.result.deleted_ids.size();
+  if (pass.failure) {
+    logger().warn("claim_failed", {{"error", pass.failure->message}});
+    claim_cursor_ = kClaimScanStart;
     next_claim_ = Clock::now() + options_.claim_interval;
     return;
   }
-  claim_cursor_ = result.next_cursor;
+  ++stats_.claim_scans;
+  claim_cursor_ = pass.result.next_cursor;
   // More pages wait: go on as soon as capacity allows; otherwise sleep a whole interval.
-  next_claim_ = Clock::now() + (claim_cursor_ == "0-0" ? options_.claim_interval : milliseconds(0));
+  next_claim_ = Clock::now() + (claim_cursor_ == kClaimScanStart ? options_.claim_interval : milliseconds(0));
 }
 
 // ---- shutdown --------------------------------------------------------------------------------
@@ -749,32 +834,36 @@ bool Pipeline::drained() const {
   return outstanding_events_ == 0 && completions_.empty() && ack_due_.empty() && dead_letter_due_.empty();
 }
 
+// Running → Draining, once: false when never started, or when another stop() is under way or done.
+bool Pipeline::begin_draining() {
+  MutexLock lock(mutex_);
+  if (state_ != Lifecycle::Running) return false;
+  state_ = Lifecycle::Draining;
+  return true;
+}
+
+// Returns how many events are still with the sink at the deadline.
+std::size_t Pipeline::wait_until_drained(Clock::time_point deadline) {
+  MutexLock lock(mutex_);
+  while (!drained()) {
+    if (!mutex_.wait_until(progress_, deadline)) break;
+  }
+  return outstanding_events_;
+}
+
 void Pipeline::stop() {
-  {
-    std::lock_guard lock(mutex_);
-    if (state_ != Lifecycle::Running) return;  // never started, or another stop() is under way
-  }
   const auto deadline = Clock::now() + options_.shutdown_grace;
-  {
-    // Under the mutex, so that a waiter that has just checked its predicate cannot miss the notify.
-    std::lock_guard lock(mutex_);
-    state_ = Lifecycle::Draining;
-  }
+  if (!begin_draining()) return;
   reader_connection_.interrupt();
   reader_wakeup_.notify_all();
   acker_wakeup_.notify_all();
   if (reader_thread_.joinable()) reader_thread_.join();
 
-  std::size_t left_with_sink = 0;
+  const std::size_t left_with_sink = wait_until_drained(deadline);
+  // What the sink reports while it stops is still acked: the acker runs until Closing.
+  sink_.stop(left_until(deadline));
   {
-    std::unique_lock lock(mutex_);
-    progress_.wait_until(lock, deadline, [this] { return drained(); });
-    left_with_sink = outstanding_events_;
-  }
-  const auto remaining = std::max(milliseconds(0), std::chrono::duration_cast<milliseconds>(deadline - Clock::now()));
-  sink_.stop(remaining);
-  {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     state_ = Lifecycle::Closing;
   }
   acker_wakeup_.notify_all();
@@ -783,7 +872,7 @@ void Pipeline::stop() {
   acker_connection_.close();
 
   std::size_t unacked = 0;
-  std::lock_guard lock(mutex_);
+  MutexLock lock(mutex_);
   for (const auto& [id, batch] : batches_) unacked += batch.unresolved;
   logger().info("pipeline_stopped", {{"left_with_output_at_grace", left_with_sink},
                                      {"unacked_left_pending", unacked},

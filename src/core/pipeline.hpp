@@ -1,6 +1,5 @@
 #pragma once
 // The loop that reads, hands batches to the sink, tracks what is in flight, and acks (DESIGN.md "Pipeline").
-#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -10,12 +9,16 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <utility>
 #include <unordered_set>
 #include <vector>
 
+#include "common/thread_annotations.hpp"
 #include "config/config.hpp"
 #include "core/encoder.hpp"
+#include "core/redis_error_policy.hpp"
 #include "redis/redis_connection.hpp"
 #include "redis/stream_consumer.hpp"
 #include "sinks/sink.hpp"
@@ -68,16 +71,20 @@ struct PipelineFailure {
 
 /// Moves entries from the stream to the sink and acks them once confirmed, at least once.
 ///
+/// Ownership: the pipeline starts the sink it is given (in start()) and stops it (in stop(), within
+/// shutdown_grace, after draining); nobody else starts or stops it. The caller keeps the sink alive
+/// longer than the pipeline and may read it (ready(), for the probes).
+///
 /// Threads: the reader thread owns `reader_` (the blocking XREADGROUP connection); the acker thread
 /// owns `acker_` (XACK, dead-letter, claims, on a second connection so acks never wait behind a
 /// blocking read). Sink completions arrive on any thread and only enqueue. Each waiter has its own
 /// condition variable: the reader waits on `reader_wakeup_`, the acker on `acker_wakeup_`, stop() on
-/// `progress_`.
+/// `progress_`. Both threads meet Redis errors with one policy (core/redis_error_policy.hpp).
 ///
-/// Locking: every member from `batches_` down is read and written only with `mutex_` held, with one
-/// exception: an InFlightBatch's `entries` do not change after dispatch() and only the acker erases a
-/// batch, so the acker reads them without the lock while Redis works (std::map nodes do not move).
-/// `state_` is written with `mutex_` held and may be read without it.
+/// Locking: what `mutex_` guards is marked GUARDED_BY, and the functions that need it REQUIRES; the
+/// `thread-safety` preset checks both with Clang's -Wthread-safety. One exception the analysis cannot
+/// see: an InFlightBatch's `entries` do not change after dispatch() and only the acker erases a batch,
+/// so the acker reads them without the lock while Redis works (std::map nodes do not move).
 class Pipeline {
  public:
   Pipeline(PipelineOptions options, RedisConnectionOptions redis, StreamConsumerOptions stream, Encoder encoder,
@@ -86,24 +93,29 @@ class Pipeline {
   Pipeline(const Pipeline&) = delete;
   Pipeline& operator=(const Pipeline&) = delete;
 
-  /// Connects to Redis (startup_connect_attempts attempts), checks the server and the group, then
-  /// starts the reader and acker threads. Throws RedisConnectionError, RedisStreamError or
-  /// ConfigurationError; nothing is left running when it throws.
-  void start();
+  /// Starts the sink, connects to Redis (startup_connect_attempts attempts), checks the server and the
+  /// group, then starts the reader and acker threads. Throws what the sink's start() throws,
+  /// RedisConnectionError, RedisStreamError or ConfigurationError; nothing is left running when it throws.
+  void start() EXCLUDES(mutex_);
   /// Stops reading, waits up to shutdown_grace for in-flight events to complete and be acked, stops
-  /// the sink and closes the connections. Idempotent; unconfirmed entries stay pending in Redis.
-  void stop();
+  /// the sink with what is left of the grace and closes the connections. Idempotent; unconfirmed
+  /// entries stay pending in Redis.
+  void stop() EXCLUDES(mutex_);
   /// Set when a thread stopped for good: a ConfigurationError found while running (the same policy on
   /// both threads: main exits with status 2), or an unexpected error (a bug, never data: status 1).
-  std::optional<PipelineFailure> fatal_error() const;
+  std::optional<PipelineFailure> fatal_error() const EXCLUDES(mutex_);
 
-  PipelineStats stats() const;
+  PipelineStats stats() const EXCLUDES(mutex_);
 
  private:
+  // A claim scan starts here, and the stream commands answer it when the scan is complete.
+  static constexpr std::string_view kClaimScanStart = "0-0";
   enum class EntryState : std::uint8_t { Sending, RetryWait, AckDue, DeadLetterDue, Done };
   /// Idle → Running (start) → Draining (stop: no more reads, resends or claims; in-flight work may still
   /// complete and be acked) → Closing (the acker finishes what is queued and exits). A Pipeline runs once.
   enum class Lifecycle : std::uint8_t { Idle, Running, Draining, Closing };
+  enum class EntrySource { New, OwnPending, Claimed };
+  using EntryRef = std::pair<std::uint64_t, std::size_t>;  // batch id, entry index in the batch
   struct InFlightBatch {
     std::vector<StreamEntry> entries;
     std::vector<EntryState> states;
@@ -113,73 +125,117 @@ class Pipeline {
     std::size_t unresolved = 0;
     std::chrono::steady_clock::time_point started;
     std::chrono::steady_clock::time_point retry_at;
-    std::chrono::milliseconds retry_floor{0};
   };
   struct CompletionRecord {
     std::uint64_t batch_id;
     std::shared_ptr<const std::vector<std::size_t>> entry_indices;  // event index → entry index
     std::vector<Completion> completions;
   };
+  /// Where the reader reads next: its own pending entries (from `pending_cursor`), then new ones.
+  struct ReadPosition {
+    bool own_pending = true;
+    std::string pending_cursor = "0";
+    void restart_own_pending();
+  };
+  /// One page of a claim pass, and what failed.
+  struct ClaimPass {
+    ClaimResult result;
+    std::optional<RedisFailure> failure;
+  };
 
-  void reader_loop();
-  void acker_loop();
-  enum class RedisWork { Done, ConnectionLost, Refused };
+  // Startup and Redis connections (either thread; none of them takes the lock for long).
   void connect_with_attempts(RedisConnection& connection, StreamConsumer& consumer, const char* role);
-  void reconnect(RedisConnection& connection, StreamConsumer& consumer, const char* role);
+  void reconnect(RedisConnection& connection, StreamConsumer& consumer, const char* role) EXCLUDES(mutex_);
   void recreate_lost_group(StreamConsumer& consumer, const char* role, std::string_view cause);
-  enum class EntrySource { New, OwnPending, Claimed };
-  void dispatch(std::vector<StreamEntry> entries, EntrySource source);
-  void send_entries(std::uint64_t batch_id, const std::vector<std::size_t>& indices);
+  std::optional<RedisFailure> recover_lost_group(RedisConnection& connection, StreamConsumer& consumer,
+                                                 const char* role, std::string_view cause);
+  void record_fatal(const std::exception& error, const char* thread) EXCLUDES(mutex_);
+  std::chrono::milliseconds backoff(unsigned attempt) const;
+
+  // Reader thread.
+  void reader_loop() EXCLUDES(mutex_);
+  bool wait_for_capacity() EXCLUDES(mutex_);
+  bool may_read() const REQUIRES(mutex_);
+  bool running() const EXCLUDES(mutex_);
+  void read_and_dispatch(ReadPosition& position) EXCLUDES(mutex_);
+  void recover_reader(const RedisFailure& failure, ReadPosition& position, unsigned& failures) EXCLUDES(mutex_);
+  void sleep_unless_stopping(std::chrono::milliseconds delay) EXCLUDES(mutex_);
+  void dispatch(std::vector<StreamEntry> entries, EntrySource source) EXCLUDES(mutex_);
+  void drop_entries_in_flight(std::vector<StreamEntry>& entries) EXCLUDES(mutex_);
+  std::uint64_t register_batch(InFlightBatch batch, EntrySource source, std::size_t events, std::size_t trimmed)
+      EXCLUDES(mutex_);
+  std::unordered_set<std::string_view> in_flight_ids() const REQUIRES(mutex_);
   CompletionCallback on_completions(std::uint64_t batch_id,
                                     std::shared_ptr<const std::vector<std::size_t>> indices);
-  void apply_completions(std::unique_lock<std::mutex>& lock);
-  RedisWork flush_redis_work(std::unique_lock<std::mutex>& lock);
-  void write_dead_letters(std::vector<std::pair<std::uint64_t, std::size_t>> due,
-                          std::unique_lock<std::mutex>& lock);
-  void record_delivery_counts(std::unique_lock<std::mutex>& lock);
-  bool acker_sleep(std::unique_lock<std::mutex>& lock, std::chrono::milliseconds delay);
-  void resend_due_retries(std::unique_lock<std::mutex>& lock);
-  void claim_idle_entries(std::unique_lock<std::mutex>& lock);
-  void resolve(std::uint64_t batch_id, std::size_t index);
-  bool drained() const;  // nothing with the sink or waiting for Redis (retry waits aside)
-  void record_fatal(const std::exception& error, const char* thread);
-  bool sleep_unless_stopping(std::chrono::milliseconds delay);
-  std::chrono::milliseconds backoff(unsigned attempt) const;
+
+  // Acker thread.
+  void acker_loop() EXCLUDES(mutex_);
+  void wait_for_acker_work() REQUIRES(mutex_);
+  bool acker_has_work() const REQUIRES(mutex_);
+  bool acker_sleep(std::chrono::milliseconds delay) REQUIRES(mutex_);
+  void recover_acker(const RedisFailure& failure, unsigned failures) REQUIRES(mutex_);
+  void apply_completions() REQUIRES(mutex_);
+  void apply_completion(const CompletionRecord& record, InFlightBatch* batch, const Completion& completion,
+                        std::chrono::steady_clock::time_point now) REQUIRES(mutex_);
+  void apply_retry(std::uint64_t batch_id, InFlightBatch& batch, std::size_t index, const Completion& completion,
+                   std::chrono::steady_clock::time_point now) REQUIRES(mutex_);
+  void mark_dead_letter_due(std::uint64_t batch_id, InFlightBatch& batch, std::size_t index, std::string reason)
+      REQUIRES(mutex_);
+  void requeue_due_dead_letters() REQUIRES(mutex_);
+  std::optional<RedisFailure> flush_redis_work() REQUIRES(mutex_);
+  std::optional<RedisFailure> ack_in_redis(const std::vector<std::string>& ids) EXCLUDES(mutex_);
+  std::optional<RedisFailure> write_dead_letters(std::vector<EntryRef> due) REQUIRES(mutex_);
+  void log_dead_letters(const std::vector<DeadLetter>& work, const std::vector<std::string>& failures) const;
+  void settle_dead_letters(const std::vector<EntryRef>& due, const std::vector<std::string>& failures)
+      REQUIRES(mutex_);
+  void record_delivery_counts() REQUIRES(mutex_);
+  void resend_due_retries() REQUIRES(mutex_);
+  void send_entries(std::uint64_t batch_id, const std::vector<std::size_t>& indices) EXCLUDES(mutex_);
+  void claim_idle_entries() REQUIRES(mutex_);
+  ClaimPass claim_in_redis(const std::string& cursor, const std::unordered_set<std::string_view>& own)
+      EXCLUDES(mutex_);
+  void finish_claim_pass(const ClaimPass& pass) REQUIRES(mutex_);
+  void resolve(std::uint64_t batch_id, std::size_t index) REQUIRES(mutex_);
+
+  // stop().
+  bool begin_draining() EXCLUDES(mutex_);
+  std::size_t wait_until_drained(std::chrono::steady_clock::time_point deadline) EXCLUDES(mutex_);
+  bool drained() const REQUIRES(mutex_);  // nothing with the sink or waiting for Redis (retry waits aside)
 
   PipelineOptions options_;
   Encoder encoder_;
-  Sink& sink_;
+  Sink& sink_;  // started and stopped here only (see the class comment); its methods are thread-safe
 
-  RedisConnection reader_connection_;  // reader thread
+  RedisConnection reader_connection_;  // reader thread (stop() may interrupt() it from another)
   StreamConsumer reader_;              // reader thread
   RedisConnection acker_connection_;   // acker thread
   StreamConsumer acker_;               // acker thread
 
-  std::thread reader_thread_;
-  std::thread acker_thread_;
+  std::thread reader_thread_;  // started by start(), joined by stop()
+  std::thread acker_thread_;   // started by start(), joined by stop()
 
-  mutable std::mutex mutex_;               // guards everything below, see the class comment
+  mutable Mutex mutex_;
   std::condition_variable reader_wakeup_;  // capacity freed, or stopping
   std::condition_variable acker_wakeup_;   // completions or Redis work queued, or stopping
-  std::condition_variable progress_;        // something completed or resolved (stop() waits on it)
-  std::map<std::uint64_t, InFlightBatch> batches_;
-  std::deque<CompletionRecord> completions_;
-  std::vector<std::pair<std::uint64_t, std::size_t>> ack_due_;
-  std::vector<std::pair<std::uint64_t, std::size_t>> dead_letter_due_;
+  std::condition_variable progress_;       // something completed or resolved (stop() waits on it)
+  // Written with mutex_ held, so that no waiter misses a change (its predicate reads it under mutex_).
+  Lifecycle state_ GUARDED_BY(mutex_) = Lifecycle::Idle;
+  std::map<std::uint64_t, InFlightBatch> batches_ GUARDED_BY(mutex_);
+  std::deque<CompletionRecord> completions_ GUARDED_BY(mutex_);
+  std::vector<EntryRef> ack_due_ GUARDED_BY(mutex_);
+  std::vector<EntryRef> dead_letter_due_ GUARDED_BY(mutex_);
   // Dead letters whose XADD Redis refused: they wait for their own back-off so that acks go on.
-  std::vector<std::pair<std::uint64_t, std::size_t>> dead_letter_retry_;
-  std::chrono::steady_clock::time_point dead_letter_retry_at_;
-  unsigned dead_letter_failures_ = 0;
-  std::vector<std::pair<std::string, unsigned>> counts_due_;  // delivery counts to record in Redis
-  std::uint64_t accepted_total_ = 0;                          // Accepted outcomes so far
-  std::size_t outstanding_events_ = 0;                        // with the sink, not completed yet
-  std::uint64_t next_batch_id_ = 1;
-  std::optional<PipelineFailure> fatal_error_;
-  std::chrono::steady_clock::time_point next_claim_;
-  std::string claim_cursor_ = "0-0";
-  PipelineStats stats_;
-  // Written under mutex_ (so that no waiter misses a change); read by the reader thread without it too.
-  std::atomic<Lifecycle> state_{Lifecycle::Idle};
+  std::vector<EntryRef> dead_letter_retry_ GUARDED_BY(mutex_);
+  std::chrono::steady_clock::time_point dead_letter_retry_at_ GUARDED_BY(mutex_);
+  unsigned dead_letter_failures_ GUARDED_BY(mutex_) = 0;
+  std::vector<std::pair<std::string, unsigned>> counts_due_ GUARDED_BY(mutex_);  // delivery counts to record
+  std::uint64_t accepted_total_ GUARDED_BY(mutex_) = 0;                         // Accepted outcomes so far
+  std::size_t outstanding_events_ GUARDED_BY(mutex_) = 0;  // with the sink, not completed yet
+  std::uint64_t next_batch_id_ GUARDED_BY(mutex_) = 1;
+  std::optional<PipelineFailure> fatal_error_ GUARDED_BY(mutex_);
+  std::chrono::steady_clock::time_point next_claim_ GUARDED_BY(mutex_);
+  std::string claim_cursor_ GUARDED_BY(mutex_) = std::string(kClaimScanStart);
+  PipelineStats stats_ GUARDED_BY(mutex_);
 };
 
 }  // namespace connector

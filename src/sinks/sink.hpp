@@ -25,6 +25,7 @@ using CompletionCallback = std::function<void(std::vector<Completion>)>;
 
 /// An output. send() is asynchronous: every event's outcome is reported exactly once through `done`,
 /// possibly over several calls, from any thread, in any order. `done` must not be called after stop().
+/// One owner starts and stops a sink, once each: the Pipeline it is given (Pipeline::start/stop).
 class Sink {
  public:
   virtual ~Sink() = default;

@@ -78,6 +78,52 @@ std::map<std::string, long long> integer_fields(RedisReplyView map) {
   return fields;
 }
 
+// Accepts everything and counts its lifecycle calls: the pipeline is the one owner of its sink's start and stop.
+class LifecycleSink final : public Sink {
+ public:
+  void start() override { ++starts; }
+  void send(Batch batch, CompletionCallback done) override { inner_.send(std::move(batch), std::move(done)); }
+  void stop(std::chrono::milliseconds) override { ++stops; }
+  std::size_t max_event_bytes() const override { return inner_.max_event_bytes(); }
+  bool ready() const override { return inner_.ready(); }
+  std::atomic<int> starts{0};
+  std::atomic<int> stops{0};
+
+ private:
+  ControllableSink inner_{[](const Event&) { return std::optional(Outcome::Accepted); }};
+};
+
+TEST(pipeline_test, the_pipeline_starts_and_stops_its_sink_once) {
+  RedisServer redis;
+  add(redis, 3);
+  LifecycleSink sink;
+  {
+    Pipeline pipeline(fast_options(), redis.connection_options(), stream_options(), encoder(), sink);
+    pipeline.start();
+    EXPECT_EQ(sink.starts, 1);
+    ASSERT_TRUE(wait_until([&] { return pipeline.stats().acked == 3; }, 10s));
+    EXPECT_EQ(sink.stops, 0);
+    pipeline.stop();
+    EXPECT_EQ(sink.stops, 1);
+    pipeline.stop();
+  }  // nor does the destructor stop it again
+  EXPECT_EQ(sink.starts, 1);
+  EXPECT_EQ(sink.stops, 1);
+}
+
+TEST(pipeline_test, a_failed_start_stops_the_sink_it_started) {
+  RedisServer redis;
+  const RedisConnectionOptions unreachable = redis.connection_options();
+  redis.stop();
+  auto options = fast_options();
+  options.startup_connect_attempts = 1;
+  LifecycleSink sink;
+  Pipeline pipeline(options, unreachable, stream_options(), encoder(), sink);
+  EXPECT_THROW(pipeline.start(), RedisConnectionError);
+  EXPECT_EQ(sink.starts, 1);
+  EXPECT_EQ(sink.stops, 1);
+}
+
 TEST(pipeline_test, acks_only_after_the_sink_confirms) {
   RedisServer redis;
   add(redis, 10);
