@@ -56,6 +56,7 @@ struct Settings {
   std::string local_dir = "/dev/shm";
   std::string layout = "flat";   // OUTPUT_LAYOUT
   std::size_t writers = 0;       // OUTPUT_WRITERS; 0: the connector's default
+  double settle_seconds = 0;     // LOCAL_FILE: pause before each run (after the last run's files went)
   std::string baseline_bin_dir;  // also run this build's connector, side by side
   std::vector<double> latency_rates;
   double latency_seconds = 10;
@@ -377,6 +378,9 @@ Row measure_connector(const Settings& settings, const RedisProcess& redis, const
   if (output == "blackhole") {
     env["OUTPUT_ADAPTER_TYPE"] = "BLACKHOLE";
   } else if (output == "local_file") {
+    // ext4 without a journal skips inodes freed in the last 30 s when allocating, which would tax
+    // whichever run follows the deletion of the last run's files.
+    std::this_thread::sleep_for(std::chrono::duration<double>(settings.settle_seconds));
     env["OUTPUT_ADAPTER_TYPE"] = "LOCAL_FILE";
     env["OUTPUT_DIRECTORY"] = files.string();
     env["OUTPUT_FSYNC"] = settings.fsync ? "true" : "false";
@@ -443,6 +447,13 @@ Row measure_connector(const Settings& settings, const RedisProcess& redis, const
     const double fake_cpu = fake ? fake_cpu_seconds : 0;
     std::cerr << fmt::format("{}: load average (1 min) {}, fake-eventhubs CPU s/M {:.2f}\n", row.name, load,
                              fake_cpu * 1e6 / static_cast<double>(settings.entries));
+  }
+  if (output == "local_file") {
+    // File rates depend on the whole machine's load (kernel time); say what it was.
+    std::ifstream loadavg("/proc/loadavg");
+    std::string one, five;
+    loadavg >> one >> five;
+    std::cerr << row.name << ": load average at the end " << one << " (1 min), " << five << " (5 min)\n";
   }
   row.entries = settings.entries;
   row.bytes = static_cast<double>(settings.entries * settings.size);
@@ -624,6 +635,8 @@ int main(int argc, char* argv[]) {
   app.add_option("--layout", settings.layout, "LOCAL_FILE: OUTPUT_LAYOUT, flat or hourly")
       ->capture_default_str();
   app.add_option("--writers", settings.writers, "LOCAL_FILE: OUTPUT_WRITERS (0: the connector's default)");
+  app.add_option("--settle-seconds", settings.settle_seconds,
+                 "LOCAL_FILE: pause before each run, e.g. 35 on ext4 (inodes freed by the last run)");
   app.add_option("--baseline-bin-dir", settings.baseline_bin_dir,
                  "also run the connector of this build directory before each output, for before/after");
   app.add_option("--latency-rates", settings.latency_rates, "entries/s for the latency mode, e.g. 1000,20000")

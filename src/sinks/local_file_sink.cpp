@@ -31,7 +31,42 @@ bool write_all(int fd, const std::string& data) {
   }
   return true;
 }
+
+// O_TMPFILE is refused with one of these where the file system (or kernel) lacks it.
+bool tmpfile_unsupported(int error) { return error == EOPNOTSUPP || error == EISDIR || error == EINVAL; }
+
+// Gives the unnamed file `fd` the name `name` in `directory`, by `method`; 0 or an errno value.
+int link_unnamed(FileNaming method, int fd, int directory, const char* name) {
+  int result = -1;
+  if (method == FileNaming::LinkEmptyPath) {
+    result = ::linkat(fd, "", directory, name, AT_EMPTY_PATH);
+  } else {
+    char self[40];
+    fmt::format_to_n(self, sizeof self - 1, "/proc/self/fd/{}", fd).out[0] = '\0';
+    result = ::linkat(AT_FDCWD, self, directory, name, AT_SYMLINK_FOLLOW);
+  }
+  return result == 0 ? 0 : errno;
+}
 }  // namespace
+
+FileNaming probe_file_naming(int directory) {
+  const std::string probe = fmt::format(".connector-probe.{}.tmp", ::getpid());
+  for (const FileNaming method : {FileNaming::LinkEmptyPath, FileNaming::LinkProcFd}) {
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      const int fd = ::openat(directory, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+      if (fd < 0) return FileNaming::Rename;
+      const int error = link_unnamed(method, fd, directory, probe.c_str());
+      ::close(fd);
+      if (error == 0) {
+        ::unlinkat(directory, probe.c_str(), 0);
+        return method;
+      }
+      if (error != EEXIST) break;
+      ::unlinkat(directory, probe.c_str(), 0);  // left by a probe that crashed; try again
+    }
+  }
+  return FileNaming::Rename;
+}
 
 void render_event_file(std::string& out, const Event& event, std::string_view stream_key) {
   out.append("{\"id\":");
@@ -85,9 +120,11 @@ struct LocalFileSink::Job {
 /// What one writer thread keeps between files, so that a file costs no heap allocation.
 class LocalFileSink::Writer {
  public:
-  Writer(OutputDirectory& directory, const LocalFileSinkOptions& options, std::size_t index)
+  Writer(OutputDirectory& directory, const LocalFileSinkOptions& options, FileNaming naming,
+         std::size_t index)
       : directory_(directory),
         options_(options),
+        naming_(naming),
         // Unique per process and thread, so that two writers of one redelivered entry never share one.
         temporary_suffix_(fmt::format(".{}.{}.tmp", ::getpid(), index)) {}
 
@@ -104,8 +141,6 @@ class LocalFileSink::Writer {
       }
       buffer_.clear();
       render_event_file(buffer_, event, options_.stream_key);
-      // assign(1, '.'), not assign("."): GCC 12's -O3 -Wrestrict false positive (GCC bug 105651).
-      temporary_.assign(1, '.').append(event.entry_id).append(temporary_suffix_);
       final_name_.assign(event.entry_id).append(".json");
       const std::uint64_t hour = options_.layout == OutputLayout::Hourly ? *milliseconds / 3'600'000 : 0;
       int error = 0;
@@ -137,7 +172,33 @@ class LocalFileSink::Writer {
       hour_ = hour;
       if (!current_) return errno;
     }
-    const int directory = current_->fd();
+    // Whatever fails here is done again the old way, which replaces an existing file (a redelivery:
+    // EEXIST, as a link cannot) and reports errors as before (ext4 refuses O_TMPFILE in a removed
+    // directory with EPERM, where creating a name gives ENOENT).
+    if (naming_ != FileNaming::Rename && write_linked(current_->fd()) == 0) return 0;
+    return write_renamed(current_->fd());
+  }
+
+  // An unnamed file in `directory`, named once complete: no temporary name to create and rename away,
+  // and nothing left behind by a crash. 0 or an errno value.
+  int write_linked(int directory) {
+    const int fd = ::openat(directory, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+    if (fd < 0) {
+      if (tmpfile_unsupported(errno)) naming_ = FileNaming::Rename;  // moved to another file system
+      return errno;
+    }
+    int error = write_all(fd, buffer_) ? 0 : errno;
+    if (error == 0) error = link_unnamed(naming_, fd, directory, final_name_.c_str());
+    // A late write error, reported by close() (local file systems have none): retried, and the
+    // redelivery replaces the file.
+    if (::close(fd) != 0 && error == 0) error = errno;
+    return error;
+  }
+
+  // A temporary name, then rename(): replaces an existing file. 0 or an errno value.
+  int write_renamed(int directory) {
+    // assign(1, '.'), not assign("."): GCC 12's -O3 -Wrestrict false positive (GCC bug 105651).
+    temporary_.assign(1, '.').append(final_name_, 0, final_name_.size() - 5).append(temporary_suffix_);
     const int fd = ::openat(directory, temporary_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return errno;
     int error = write_all(fd, buffer_) ? 0 : errno;
@@ -150,6 +211,7 @@ class LocalFileSink::Writer {
 
   OutputDirectory& directory_;
   const LocalFileSinkOptions& options_;
+  FileNaming naming_;
   const std::string temporary_suffix_;
   std::string buffer_;
   std::string temporary_;
@@ -167,6 +229,7 @@ LocalFileSink::~LocalFileSink() { stop(std::chrono::milliseconds(0)); }
 
 void LocalFileSink::start() {
   directory_.open();
+  naming_ = probe_file_naming(directory_.root()->fd());
   stopping_ = false;
   running_ = true;
   for (std::size_t i = 0; i < options_.writers; ++i) writers_.emplace_back([this, i] { run_writer(i); });
@@ -175,7 +238,8 @@ void LocalFileSink::start() {
                                  {"directory", options_.directory.string()},
                                  {"fsync", options_.fsync},
                                  {"layout", options_.layout == OutputLayout::Hourly ? "hourly" : "flat"},
-                                 {"writers", options_.writers}});
+                                 {"writers", options_.writers},
+                                 {"naming", naming_ == FileNaming::Rename ? "rename" : "link"}});
 }
 
 void LocalFileSink::send(Batch batch, CompletionCallback done) {
@@ -224,7 +288,7 @@ void LocalFileSink::stop(std::chrono::milliseconds grace) {
 std::size_t LocalFileSink::max_event_bytes() const { return std::numeric_limits<std::size_t>::max(); }
 
 void LocalFileSink::run_writer(std::size_t index) {
-  Writer writer(directory_, options_, index);
+  Writer writer(directory_, options_, naming_, index);
   for (;;) {
     Slice slice;
     {

@@ -23,8 +23,17 @@ struct LocalFileSinkOptions {
   std::size_t writers = 0;  // threads writing files; 0 is taken as 1
 };
 
+/// How a complete file gets its name: an unnamed O_TMPFILE file linked in (linkat with AT_EMPTY_PATH,
+/// or through /proc/self/fd where that needs a capability the process lacks), or a temporary name
+/// renamed (file systems without O_TMPFILE, and redeliveries, which must replace the file).
+enum class FileNaming { LinkEmptyPath, LinkProcFd, Rename };
+
+/// The cheapest FileNaming that works in `directory` (tried once, with a file it removes again).
+FileNaming probe_file_naming(int directory);
+
 /// Writes one JSON file per event, `<directory>/<entry-id>.json` (or `<directory>/YYYY/MM/DD/HH/…`),
-/// atomically (temporary file, then rename), so a redelivery overwrites instead of duplicating.
+/// atomically (an unnamed file linked in once complete, or a temporary file renamed), so no reader sees
+/// a partial file and a redelivery overwrites instead of duplicating.
 /// A pool of writer threads shares each batch; a batch is reported once all its files are written
 /// and, with fsync on, after a syncfs() that started after the last of them (one syncfs covers every
 /// batch written meanwhile).
@@ -56,6 +65,7 @@ class LocalFileSink final : public Sink {
 
   LocalFileSinkOptions options_;
   OutputDirectory directory_;
+  FileNaming naming_ = FileNaming::Rename;
   std::atomic<bool> running_{false};
   std::vector<std::thread> writers_;  // write files; report batches when fsync is off
   std::thread syncer_;                // fsync on: syncfs() for written batches, then reports them

@@ -1,8 +1,10 @@
 #include "sinks/local_file_sink.hpp"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <condition_variable>
@@ -75,6 +77,18 @@ TEST(local_file_sink_test, writes_one_valid_json_file_per_entry) {
     ++files;
   }
   EXPECT_EQ(files, 2u);
+}
+
+TEST(local_file_sink_test, choosing_how_to_name_files_leaves_nothing_behind) {
+  testing::TempDir dir;
+  const int directory = ::open(dir.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  ASSERT_GE(directory, 0);
+  const FileNaming first = probe_file_naming(directory);
+  // A probe file left by a process that crashed mid-probe (same PID after a restart in a container).
+  std::ofstream(dir.path() / fmt::format(".connector-probe.{}.tmp", ::getpid())) << "x";
+  EXPECT_EQ(probe_file_naming(directory), first);
+  ::close(directory);
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path()));
 }
 
 TEST(local_file_sink_test, raw_body_is_utf8_text_or_base64) {
