@@ -35,9 +35,13 @@ std::string hourly_directory_of(std::uint64_t milliseconds) {
                      utc.tm_hour);
 }
 
+// A stream ID is two unsigned 64-bit numbers, at most 20 digits each, and a dash.
+constexpr std::size_t kMaxStreamIdLength = 20 + 1 + 20;
+
 std::optional<std::uint64_t> entry_id_milliseconds(std::string_view entry_id) {
   const auto dash = entry_id.find('-');
-  if (dash == std::string_view::npos || dash == 0 || dash + 1 == entry_id.size() || entry_id.size() > 41)
+  if (dash == std::string_view::npos || dash == 0 || dash + 1 == entry_id.size() ||
+      entry_id.size() > kMaxStreamIdLength)
     return {};
   for (std::size_t i = 0; i < entry_id.size(); ++i) {
     if (i != dash && (entry_id[i] < '0' || entry_id[i] > '9')) return {};
