@@ -455,7 +455,9 @@ void Pipeline::wait_for_acker_work() {
   auto wake_at = Clock::now() + kAckerTick;
   if (!dead_letter_retry_.empty()) wake_at = std::min(wake_at, dead_letter_retry_at_);
   if (state_ == Lifecycle::Running) {
-    wake_at = std::min(wake_at, next_claim_);
+    // A claim held back by back-pressure waits for a completion (which wakes us), not for its due
+    // time: that time is already past and would make this wait a busy loop for a whole outage.
+    if (batches_.size() < options_.max_in_flight_batches) wake_at = std::min(wake_at, next_claim_);
     for (const auto& [id, batch] : batches_) {
       if (std::find(batch.states.begin(), batch.states.end(), EntryState::RetryWait) != batch.states.end()) {
         wake_at = std::min(wake_at, batch.retry_at);

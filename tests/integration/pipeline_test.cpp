@@ -2,6 +2,11 @@
 #include "core/pipeline.hpp"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "support/child_process.hpp"
 #include "support/controllable_sink.hpp"
@@ -467,6 +472,48 @@ TEST(pipeline_test, stop_leaves_unconfirmed_entries_pending_for_redelivery) {
   pipeline.stop();  // returns after the grace period although the sink never answers
   EXPECT_EQ(pending(redis), 10);
   EXPECT_EQ(pipeline.stats().acked, 0u);
+}
+
+/// CPU seconds (user + system) this process's thread named `name` has used so far; -1 if none is.
+double thread_cpu_seconds(const std::string& name) {
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::string comm;
+    std::getline(std::ifstream(task.path() / "comm"), comm);
+    if (comm != name) continue;
+    std::string stat;
+    std::getline(std::ifstream(task.path() / "stat"), stat);
+    std::istringstream fields(stat.substr(stat.rfind(')') + 2));  // after "pid (comm) "
+    std::string field;
+    unsigned long long utime = 0, stime = 0;
+    for (int i = 3; i <= 15 && fields >> field; ++i) {  // state is field 3, utime 14, stime 15
+      if (i == 14) utime = std::stoull(field);
+      if (i == 15) stime = std::stoull(field);
+    }
+    return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+  }
+  return -1;
+}
+
+// An output outage with every in-flight batch waiting: a claim cannot run (back-pressure), and its due
+// time must not turn the acker's wait into a busy loop that burns a core for the whole outage.
+TEST(pipeline_test, the_acker_sleeps_while_back_pressure_holds_claims_back) {
+  RedisServer redis;
+  add(redis, 40);
+  ControllableSink sink;  // holds everything: no completion wakes the acker
+  auto options = fast_options();
+  options.max_in_flight_batches = 2;
+  Pipeline pipeline(options, redis.connection_options(), stream_options(), encoder(), sink);
+  pipeline.start();
+  ASSERT_TRUE(sink.wait_for_sent(20, 10s));
+  const double before = thread_cpu_seconds("acker");
+  ASSERT_GE(before, 0) << "no thread named acker";
+  std::this_thread::sleep_for(2s);  // 20 claim intervals pass while nothing can be claimed
+  const double used = thread_cpu_seconds("acker") - before;
+  EXPECT_LT(used, 0.5) << "the acker used " << used << " CPU seconds in 2 s of waiting";
+  sink.set_policy([](const Event&) { return std::optional(Outcome::Accepted); });
+  sink.complete_held(Outcome::Accepted);
+  ASSERT_TRUE(wait_until([&] { return pipeline.stats().acked == 40; }, 10s));
+  pipeline.stop();
 }
 
 }  // namespace
