@@ -57,6 +57,7 @@ struct Settings {
   std::string layout = "flat";   // OUTPUT_LAYOUT
   std::size_t writers = 0;       // OUTPUT_WRITERS; 0: the connector's default
   double settle_seconds = 0;     // LOCAL_FILE: pause before each run (after the last run's files went)
+  bool keep_files = false;        // LOCAL_FILE: leave the files (a throwaway file system: no deletion cost)
   std::string baseline_bin_dir;  // also run this build's connector, side by side
   std::vector<double> latency_rates;
   double latency_seconds = 10;
@@ -430,7 +431,7 @@ Row measure_connector(const Settings& settings, const RedisProcess& redis, const
   }
   if (!done) std::cerr << output << ": the connector stopped before draining the stream\n";
   std::error_code ignored;
-  std::filesystem::remove_all(files, ignored);
+  if (!settings.keep_files) std::filesystem::remove_all(files, ignored);
   row.name = output + (output == "local_file" ? (settings.fsync ? " (fsync)" : " (no fsync)") : "");
   if (output == "local_file" && settings.layout != "flat") row.name += " " + settings.layout;
   if (output == "local_file" && settings.writers > 0) row.name += fmt::format(" w={}", settings.writers);
@@ -635,6 +636,9 @@ int main(int argc, char* argv[]) {
   app.add_option("--layout", settings.layout, "LOCAL_FILE: OUTPUT_LAYOUT, flat or hourly")
       ->capture_default_str();
   app.add_option("--writers", settings.writers, "LOCAL_FILE: OUTPUT_WRITERS (0: the connector's default)");
+  app.add_flag("--keep-files", settings.keep_files,
+               "LOCAL_FILE: leave the written files; for a throwaway file system, where deleting a million "
+               "files would cost minutes and tax the next run's inode allocation");
   app.add_option("--settle-seconds", settings.settle_seconds,
                  "LOCAL_FILE: pause before each run, e.g. 35 on ext4 (inodes freed by the last run)");
   app.add_option("--baseline-bin-dir", settings.baseline_bin_dir,
