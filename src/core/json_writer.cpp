@@ -2,13 +2,54 @@
 
 #include <openssl/evp.h>
 
+#include <cstdint>
+#include <cstring>
+
 namespace connector {
+namespace {
+
+// Eight bytes at a time: large entries spend most of their encoding time in these two scans, and
+// telemetry is mostly plain ASCII. memcpy is how C++ reads a word from unaligned bytes without UB.
+constexpr std::size_t kWord = sizeof(std::uint64_t);
+constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
+constexpr std::uint64_t kHighBits = 0x8080808080808080ULL;
+
+std::uint64_t load_word(const char* p) noexcept {
+  std::uint64_t word;
+  std::memcpy(&word, p, kWord);
+  return word;
+}
+
+// Exact "some byte is zero" / "some byte is below n (n <= 128)" tests (Bit Twiddling Hacks).
+constexpr std::uint64_t has_zero_byte(std::uint64_t word) { return (word - kOnes) & ~word & kHighBits; }
+constexpr std::uint64_t has_byte_below(std::uint64_t word, std::uint64_t n) {
+  return (word - kOnes * n) & ~word & kHighBits;
+}
+
+/// True when none of the word's bytes needs escaping in a JSON string (control, '"', '\\').
+constexpr bool word_needs_no_escape(std::uint64_t word) {
+  return has_byte_below(word, 0x20) == 0 && has_zero_byte(word ^ (kOnes * '"')) == 0 &&
+         has_zero_byte(word ^ (kOnes * '\\')) == 0;
+}
+
+static_assert(word_needs_no_escape(0x6867666564636261ULL));   // "abcdefgh"
+static_assert(!word_needs_no_escape(0x6867666564226261ULL));  // a quote
+static_assert(!word_needs_no_escape(0x68676665645C6261ULL));  // a backslash
+static_assert(!word_needs_no_escape(0x686766656400FFFFULL));  // a NUL between high bytes
+static_assert(word_needs_no_escape(0xFFFFFFFFFFFFFFFFULL));   // bytes >= 0x80 pass (UTF-8 is kept)
+
+}  // namespace
 
 bool is_valid_utf8(std::string_view text) noexcept {
   const auto* p = reinterpret_cast<const unsigned char*>(text.data());
   const auto* end = p + text.size();
   while (p < end) {
     // Fast path for ASCII runs, which is what telemetry mostly is.
+    if (end - p >= static_cast<std::ptrdiff_t>(kWord) &&
+        (load_word(reinterpret_cast<const char*>(p)) & kHighBits) == 0) {
+      p += kWord;
+      continue;
+    }
     if (*p < 0x80) {
       ++p;
       continue;
@@ -44,6 +85,8 @@ void append_json_string(std::string& out, std::string_view text) {
   out.push_back('"');
   std::size_t run_start = 0;
   for (std::size_t i = 0; i < text.size(); ++i) {
+    while (i + kWord <= text.size() && word_needs_no_escape(load_word(text.data() + i))) i += kWord;
+    if (i == text.size()) break;
     const auto c = static_cast<unsigned char>(text[i]);
     if (c >= 0x20 && c != '"' && c != '\\') continue;
     out.append(text.data() + run_start, i - run_start);

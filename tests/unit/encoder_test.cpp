@@ -44,6 +44,34 @@ TEST(json_writer_test, escapes_what_json_requires) {
   EXPECT_EQ(nlohmann::json::parse(out).get<std::string>(), std::string("a\"b\\c\nd\te\x01\0f", 12));
 }
 
+// The scans go eight bytes at a time: a byte that matters must be found at every offset of a word, in
+// words of every kind (plain ASCII, UTF-8, all bytes of one value) and in the tail after the last word.
+TEST(json_writer_test, every_byte_that_matters_is_found_at_every_offset) {
+  const std::string fillers[] = {"abcdefghijklmnopqrstuvwx", "\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9",
+                                 std::string(24, '~'), std::string(24, ' ')};
+  for (const auto& filler : fillers) {
+    for (std::size_t length = 1; length <= filler.size(); ++length) {
+      for (std::size_t at = 0; at < length; ++at) {
+        for (const char special : {'"', '\\', '\n', '\x01', '\x1F', '\0'}) {
+          std::string text = filler.substr(0, length);
+          if (static_cast<unsigned char>(text[at]) >= 0x80) continue;  // keep the UTF-8 filler whole
+          text[at] = special;
+          std::string out;
+          append_json_string(out, text);
+          if (!is_valid_utf8(text)) continue;
+          EXPECT_EQ(nlohmann::json::parse(out).get<std::string>(), text) << "offset " << at << " of " << length;
+          EXPECT_EQ(out, nlohmann::json(text).dump()) << "offset " << at << " of " << length;
+        }
+        std::string bad = std::string(length, 'a');
+        bad[at] = '\xFF';
+        EXPECT_FALSE(is_valid_utf8(bad)) << "offset " << at << " of " << length;
+        std::string truncated = std::string(length, 'a') + "\xE2\x82";
+        EXPECT_FALSE(is_valid_utf8(truncated)) << length;
+      }
+    }
+  }
+}
+
 TEST(json_writer_test, base64) {
   EXPECT_EQ(base64_encode(""), "");
   EXPECT_EQ(base64_encode("f"), "Zg==");
