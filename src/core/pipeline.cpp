@@ -250,9 +250,9 @@ void Pipeline::reader_loop() {
   }
 }
 
-bool Pipeline::may_read() const {
-  return state_ != Lifecycle::Running || batches_.size() < options_.max_in_flight_batches;
-}
+bool Pipeline::has_room_for_a_batch() const { return batches_.size() < options_.max_in_flight_batches; }
+
+bool Pipeline::may_read() const { return state_ != Lifecycle::Running || has_room_for_a_batch(); }
 
 // Waits while MAX_IN_FLIGHT_BATCHES are with the sink; false once the pipeline stops running.
 bool Pipeline::wait_for_capacity() {
@@ -457,7 +457,7 @@ void Pipeline::wait_for_acker_work() {
   if (state_ == Lifecycle::Running) {
     // A claim held back by back-pressure waits for a completion (which wakes us), not for its due
     // time: that time is already past and would make this wait a busy loop for a whole outage.
-    if (batches_.size() < options_.max_in_flight_batches) wake_at = std::min(wake_at, next_claim_);
+    if (has_room_for_a_batch()) wake_at = std::min(wake_at, next_claim_);
     for (const auto& [id, batch] : batches_) {
       if (std::find(batch.states.begin(), batch.states.end(), EntryState::RetryWait) != batch.states.end()) {
         wake_at = std::min(wake_at, batch.retry_at);
@@ -769,7 +769,7 @@ void Pipeline::send_entries(std::uint64_t batch_id, const std::vector<std::size_
 }
 
 void Pipeline::claim_idle_entries() {
-  if (batches_.size() >= options_.max_in_flight_batches) return;  // back-pressure: claim later
+  if (!has_room_for_a_batch()) return;  // back-pressure: claim later
   if (!sink_.ready()) {
     // Claimed entries could only wait in this instance as they wait in the other one: leave them.
     next_claim_ = Clock::now() + options_.claim_interval;

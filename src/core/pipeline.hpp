@@ -155,6 +155,7 @@ class Pipeline {
   // Reader thread.
   void reader_loop() EXCLUDES(mutex_);
   bool wait_for_capacity() EXCLUDES(mutex_);
+  bool has_room_for_a_batch() const REQUIRES(mutex_);  // MAX_IN_FLIGHT_BATCHES not reached
   bool may_read() const REQUIRES(mutex_);
   bool running() const EXCLUDES(mutex_);
   void read_and_dispatch(ReadPosition& position) EXCLUDES(mutex_);
