@@ -1,5 +1,7 @@
 #include "redis/redis_connection.hpp"
 
+#include "redis/reply_arena.hpp"
+
 #include <hiredis/hiredis.h>
 #include <strings.h>
 
@@ -48,7 +50,9 @@ struct RedisConnection::Impl {
   ByteStream stream;
   const std::string address;
 
-  // Owned by the thread that uses the connection.
+  // Owned by the thread that uses the connection. The reader builds each reply in `arena`, which the
+  // reply takes with it (declared first: the reader may hold a partial reply in it).
+  std::unique_ptr<ReplyArena> arena;
   std::unique_ptr<redisReader, ReaderFree> reader;
   std::string output;       // formatted commands not yet written
   std::vector<char> input;  // scratch buffer for one read
@@ -211,7 +215,8 @@ struct RedisConnection::Impl {
       }
       if (raw != nullptr) {
         --pending;
-        RedisReply reply(static_cast<redisReply*>(raw));
+        RedisReply reply(static_cast<redisReply*>(raw), std::exchange(arena, ReplyArena::take()));
+        reader->privdata = arena.get();
         const std::uint64_t index = replies_read++;
         if (reauth_replies.empty() || reauth_replies.front() != index) return reply;
         reauth_replies.pop_front();
@@ -232,11 +237,13 @@ struct RedisConnection::Impl {
     close();
     const auto deadline = Clock::now() + options.connect_timeout;
     stream.connect(deadline);
-    reader.reset(redisReaderCreate());
+    if (!arena) arena = ReplyArena::take();
+    reader.reset(redisReaderCreateWithFunctions(reply_arena_functions()));
     if (!reader) fail("Cannot create a RESP reader for " + address + " (out of memory)");
     // hiredis frees its input buffer whenever more than 16 KB of it sit idle, so every large reply
     // (a batch of entries) allocated it again; keep up to kMaxRetainedInput instead.
     reader->maxbuf = kMaxRetainedInput;
+    reader->privdata = arena.get();
     connecting = true;
     try {
       handshake(deadline);
@@ -341,6 +348,7 @@ struct RedisConnection::Impl {
   void close() noexcept {
     stream.close();
     reader.reset();
+    if (arena) arena->reset();  // a reply cut short by the failure
     output.clear();
     pending = 0;
     replies_appended = 0;

@@ -74,12 +74,21 @@ std::string RedisReplyView::describe() const {
 
 RedisReply::RedisReply(redisReply* reply) : RedisReplyView(reply), owned_(reply) {}
 
+RedisReply::RedisReply(redisReply* reply, std::unique_ptr<ReplyArena> arena)
+    : RedisReplyView(reply), arena_(std::move(arena)) {}
+
+RedisReply::~RedisReply() { ReplyArena::recycle(std::move(arena_)); }
+
 RedisReply::RedisReply(RedisReply&& other) noexcept
-    : RedisReplyView(std::exchange(other.reply_, nullptr)), owned_(std::move(other.owned_)) {}
+    : RedisReplyView(std::exchange(other.reply_, nullptr)),
+      owned_(std::move(other.owned_)),
+      arena_(std::move(other.arena_)) {}
 
 RedisReply& RedisReply::operator=(RedisReply&& other) noexcept {
   if (this != &other) {
     owned_ = std::move(other.owned_);
+    ReplyArena::recycle(std::move(arena_));
+    arena_ = std::move(other.arena_);
     reply_ = std::exchange(other.reply_, nullptr);
   }
   return *this;

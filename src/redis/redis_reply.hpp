@@ -5,6 +5,8 @@
 #include <string>
 #include <string_view>
 
+#include "redis/reply_arena.hpp"
+
 struct redisReply;
 
 namespace connector {
@@ -33,21 +35,25 @@ class RedisReplyView {
   const redisReply* reply_ = nullptr;
 };
 
-/// Owns a top-level hiredis reply (only the top level is freed).
+/// Owns a top-level reply: one hiredis built with its own allocator, or one built in a ReplyArena.
 class RedisReply : public RedisReplyView {
  public:
   RedisReply() = default;
   explicit RedisReply(redisReply* reply);
+  /// A reply whose whole tree lives in `arena` (reply_arena_functions()).
+  RedisReply(redisReply* reply, std::unique_ptr<ReplyArena> arena);
+  ~RedisReply();
   // The moved-from reply becomes nil instead of keeping a view of memory it no longer owns.
   RedisReply(RedisReply&& other) noexcept;
   RedisReply& operator=(RedisReply&& other) noexcept;
-  explicit operator bool() const { return owned_ != nullptr; }
+  explicit operator bool() const { return owned_ != nullptr || arena_ != nullptr; }
 
  private:
   struct Free {
     void operator()(redisReply* reply) const;
   };
   std::unique_ptr<redisReply, Free> owned_;
+  std::unique_ptr<ReplyArena> arena_;
 };
 
 }  // namespace connector
