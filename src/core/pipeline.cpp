@@ -252,6 +252,14 @@ void Pipeline::reader_loop() {
 
 bool Pipeline::has_room_for_a_batch() const { return batches_.size() < options_.max_in_flight_batches; }
 
+// Read ahead only with room for the batch just read and the next one: what Redis has delivered to this
+// consumer stays within MAX_IN_FLIGHT_BATCHES x BATCH_SIZE, and the next batch is dispatched as soon
+// as it is read, without waiting for capacity (and idling towards another instance's claim).
+bool Pipeline::may_read_ahead() const {
+  MutexLock lock(mutex_);
+  return state_ == Lifecycle::Running && batches_.size() + 2 <= options_.max_in_flight_batches;
+}
+
 bool Pipeline::may_read() const { return state_ != Lifecycle::Running || has_room_for_a_batch(); }
 
 // Waits while MAX_IN_FLIGHT_BATCHES are with the sink; false once the pipeline stops running.
@@ -293,7 +301,7 @@ void Pipeline::read_and_dispatch(ReadPosition& position) {
     }
     position.pending_cursor = entries.back().id;
   } else {
-    entries = reader_.read(">", options_.batch_size, options_.poll_timeout);
+    entries = reader_.read(">", options_.batch_size, options_.poll_timeout, may_read_ahead());
   }
   if (!entries.empty()) {
     dispatch(std::move(entries), position.own_pending ? EntrySource::OwnPending : EntrySource::New);

@@ -157,6 +157,7 @@ class Pipeline {
   bool wait_for_capacity() EXCLUDES(mutex_);
   bool has_room_for_a_batch() const REQUIRES(mutex_);  // MAX_IN_FLIGHT_BATCHES not reached
   bool may_read() const REQUIRES(mutex_);
+  bool may_read_ahead() const EXCLUDES(mutex_);
   bool running() const EXCLUDES(mutex_);
   void read_and_dispatch(ReadPosition& position) EXCLUDES(mutex_);
   void recover_reader(const RedisFailure& failure, ReadPosition& position, unsigned& failures) EXCLUDES(mutex_);

@@ -385,6 +385,12 @@ RedisReply RedisConnection::read_reply(std::optional<std::chrono::milliseconds> 
   return impl_->read_reply(timeout);
 }
 
+void RedisConnection::flush(std::optional<std::chrono::milliseconds> timeout) {
+  impl_->require_connected();
+  const auto budget = timeout.value_or(impl_->options.command_timeout);
+  impl_->flush(Clock::now() + budget, budget);
+}
+
 std::size_t RedisConnection::pending_replies() const noexcept {
   return impl_->pending - impl_->reauth_replies.size();
 }

@@ -49,6 +49,8 @@ class RedisConnection {
   /// Pipelining: append() formats into the output buffer; read_reply() flushes it and reads the next reply.
   void append(const std::vector<std::string_view>& argv);
   RedisReply read_reply(std::optional<std::chrono::milliseconds> timeout = std::nullopt);
+  /// Sends the appended commands now, without waiting for their replies (read_reply() reads them later).
+  void flush(std::optional<std::chrono::milliseconds> timeout = std::nullopt);
   /// Number of appended commands whose replies were not read yet.
   std::size_t pending_replies() const noexcept;
 

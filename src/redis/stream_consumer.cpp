@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <chrono>
+#include <utility>
 
 #include <fmt/chrono.h>
 #include <fmt/format.h>
@@ -85,7 +86,7 @@ StreamConsumer::StreamConsumer(RedisConnection& connection, StreamConsumerOption
 }
 
 RedisReply StreamConsumer::run(const std::vector<std::string_view>& argv, std::string_view what) {
-  RedisReply reply = connection_.command(argv);
+  RedisReply reply = connection().command(argv);
   if (reply.is_error()) throw_reply_error(reply.str(), what);
   return reply;
 }
@@ -103,7 +104,7 @@ void StreamConsumer::throw_reply_error(std::string_view text, std::string_view w
                                    what, options_.stream_key, options_.group, text));
   }
   if (text.starts_with("WRONGTYPE")) {
-    RedisReply type = connection_.command({"TYPE", options_.stream_key});
+    RedisReply type = connection().command({"TYPE", options_.stream_key});
     throw ConfigurationError({fmt::format(
         "STREAM_KEY: the key '{}' holds a {}, not a stream ({} failed); name a stream key or an unused one",
         options_.stream_key,
@@ -113,7 +114,7 @@ void StreamConsumer::throw_reply_error(std::string_view text, std::string_view w
 }
 
 RedisVersion StreamConsumer::check_server() {
-  RedisReply reply = connection_.command({"INFO", "server"});
+  RedisReply reply = connection().command({"INFO", "server"});
   if (!reply.is_string()) {
     throw RedisStreamError(fmt::format("INFO server on {} answered {}, not the server description",
                                        connection_.endpoint().describe(), reply.describe()));
@@ -133,7 +134,7 @@ RedisVersion StreamConsumer::check_server() {
 
 bool StreamConsumer::ensure_group(std::string_view start_id) {
   RedisReply reply =
-      connection_.command({"XGROUP", "CREATE", options_.stream_key, options_.group, start_id, "MKSTREAM"});
+      connection().command({"XGROUP", "CREATE", options_.stream_key, options_.group, start_id, "MKSTREAM"});
   if (!reply.is_error()) return true;
   if (reply.str().starts_with("BUSYGROUP")) return false;
   // Under maxmemory with noeviction, Redis refuses XGROUP CREATE before it looks for the group; reading
@@ -143,7 +144,7 @@ bool StreamConsumer::ensure_group(std::string_view start_id) {
 }
 
 bool StreamConsumer::group_exists() {
-  RedisReply groups = connection_.command({"XINFO", "GROUPS", options_.stream_key});
+  RedisReply groups = connection().command({"XINFO", "GROUPS", options_.stream_key});
   if (!groups.is_array()) return false;
   for (std::size_t i = 0; i < groups.size(); ++i) {
     const RedisReplyView group = groups[i];
@@ -154,29 +155,56 @@ bool StreamConsumer::group_exists() {
   return false;
 }
 
-std::vector<StreamEntry> StreamConsumer::read(std::string_view id, std::size_t count,
-                                              std::optional<std::chrono::milliseconds> block) {
-  const std::string count_text = std::to_string(count);
+std::vector<std::string_view> StreamConsumer::read_command(std::string_view id, const std::string& count_text,
+                                                           const std::string& block_text) const {
   std::vector<std::string_view> argv = {"XREADGROUP", "GROUP", options_.group, options_.consumer, "COUNT",
                                         count_text};
-  std::string block_text;
-  std::optional<std::chrono::milliseconds> timeout;
-  if (block) {
-    block_text = std::to_string(block->count());
-    argv.push_back("BLOCK");
-    argv.push_back(block_text);
-    // The server answers nil when BLOCK runs out; give it room before calling the socket dead.
-    timeout = *block + kBlockReplySlack;
-  }
+  if (!block_text.empty()) argv.insert(argv.end(), {"BLOCK", block_text});
   argv.insert(argv.end(), {"STREAMS", options_.stream_key, id});
-  RedisReply reply = connection_.command(argv, timeout);
-  if (reply.is_error()) throw_reply_error(reply.str(), "XREADGROUP");
-  if (reply.is_nil()) return {};
-  // [[key, [[id, fields], …]]]
-  if (!reply.is_array() || reply.size() != 1 || !reply[0].is_array() || reply[0].size() != 2) {
-    throw unexpected("XREADGROUP", "reply", reply);
+  return argv;
+}
+
+std::vector<StreamEntry> StreamConsumer::read(std::string_view id, std::size_t count,
+                                              std::optional<std::chrono::milliseconds> block, bool read_ahead) {
+  std::optional<RedisReply> reply;
+  if (id == ">") reply = take_read_ahead(count);
+  // A read-ahead finds nothing when the stream had no more entries then: wait for them now.
+  if (!reply || reply->is_nil()) {
+    const std::string count_text = std::to_string(count);
+    const std::string block_text = block ? std::to_string(block->count()) : std::string();
+    // The server answers nil when BLOCK runs out; give it room before calling the socket dead.
+    const auto timeout = block ? std::optional(*block + kBlockReplySlack) : std::nullopt;
+    reply = connection().command(read_command(id, count_text, block_text), timeout);
   }
-  return parse_entries(reply[0][1], "XREADGROUP");
+  if (reply->is_error()) throw_reply_error(reply->str(), "XREADGROUP");
+  if (reply->is_nil()) return {};
+  // [[key, [[id, fields], …]]]
+  if (!reply->is_array() || reply->size() != 1 || !(*reply)[0].is_array() || (*reply)[0].size() != 2) {
+    throw unexpected("XREADGROUP", "reply", *reply);
+  }
+  // Sent before this batch is parsed, so that Redis works on the next one meanwhile.
+  if (read_ahead && id == ">" && (*reply)[0][1].size() == count) send_read_ahead(count);
+  return parse_entries((*reply)[0][1], "XREADGROUP");
+}
+
+std::optional<RedisReply> StreamConsumer::take_read_ahead(std::size_t count) {
+  const std::size_t sent = std::exchange(read_ahead_count_, 0);
+  if (sent == 0 || !connection_.connected() || connection_.pending_replies() != 1) return std::nullopt;
+  RedisReply reply = connection_.read_reply();
+  if (sent == count) return reply;
+  return std::nullopt;  // a read of another size: its entries stay pending for this consumer
+}
+
+void StreamConsumer::send_read_ahead(std::size_t count) {
+  const std::string count_text = std::to_string(count);
+  connection_.append(read_command(">", count_text, {}));
+  connection_.flush();
+  read_ahead_count_ = count;
+}
+
+RedisConnection& StreamConsumer::connection() {
+  if (read_ahead_count_ != 0) take_read_ahead(0);
+  return connection_;
 }
 
 std::vector<StreamConsumer::Pending> StreamConsumer::pending_page(std::string_view start, std::size_t count,
@@ -206,12 +234,12 @@ std::vector<StreamConsumer::Pending> StreamConsumer::pending_page(std::string_vi
 
 std::vector<std::optional<unsigned>> StreamConsumer::delivery_counts(const std::vector<std::string>& ids) {
   for (const auto& id : ids)
-    connection_.append({"XPENDING", options_.stream_key, options_.group, id, id, "1"});
+    connection().append({"XPENDING", options_.stream_key, options_.group, id, id, "1"});
   std::vector<std::optional<unsigned>> counts;
   counts.reserve(ids.size());
   std::string failure;
   for (std::size_t i = 0; i < ids.size(); ++i) {
-    RedisReply reply = connection_.read_reply();
+    RedisReply reply = connection().read_reply();
     if (reply.is_array() && reply.size() == 1 && reply[0].is_array() && reply[0].size() == 4 &&
         reply[0][3].is_integer()) {
       counts.emplace_back(static_cast<unsigned>(std::max(1LL, reply[0][3].integer())));
@@ -226,12 +254,12 @@ std::vector<std::optional<unsigned>> StreamConsumer::delivery_counts(const std::
 }
 
 std::vector<StreamEntry> StreamConsumer::fetch(std::vector<Pending> pending) {
-  for (const auto& item : pending) connection_.append({"XRANGE", options_.stream_key, item.id, item.id});
+  for (const auto& item : pending) connection().append({"XRANGE", options_.stream_key, item.id, item.id});
   std::vector<StreamEntry> entries;
   entries.reserve(pending.size());
   std::string failure;
   for (auto& item : pending) {
-    RedisReply reply = connection_.read_reply();
+    RedisReply reply = connection().read_reply();
     std::vector<StreamEntry> found;
     try {
       // Every reply is read even after a bad one: the connection must stay in step with its commands.
@@ -274,13 +302,13 @@ long long StreamConsumer::ack(const std::vector<std::string>& ids) {
     argv.assign({"XACK", options_.stream_key, options_.group});
     const std::size_t end = std::min(ids.size(), start + kMaxIdsPerAck);
     for (std::size_t i = start; i < end; ++i) argv.emplace_back(ids[i]);
-    connection_.append(argv);
+    connection().append(argv);
     ++commands;
   }
   long long acknowledged = 0;
   std::string failure;
   for (std::size_t i = 0; i < commands; ++i) {
-    RedisReply reply = connection_.read_reply();
+    RedisReply reply = connection().read_reply();
     if (reply.is_integer()) {
       acknowledged += reply.integer();
     } else if (failure.empty()) {
@@ -310,12 +338,12 @@ std::vector<std::string> StreamConsumer::dead_letter(const std::vector<DeadLette
     }
     xadd.insert(xadd.end(), {"dlq-original-id", entry.id, "dlq-stream", options_.stream_key, "dlq-reason",
                              entries[i].reason, "dlq-deliveries", deliveries[i], "dlq-time", time_text});
-    connection_.append(xadd);
+    connection().append(xadd);
   }
   std::vector<std::string> failures(entries.size());
   std::vector<std::string> written;
   for (std::size_t i = 0; i < entries.size(); ++i) {
-    RedisReply reply = connection_.read_reply();
+    RedisReply reply = connection().read_reply();
     if (reply.is_string()) {
       written.push_back(entries[i].entry->id);
     } else {
@@ -430,12 +458,12 @@ void StreamConsumer::set_delivery_counts(const std::vector<std::pair<std::string
   texts.reserve(counts.size());
   for (const auto& [id, deliveries] : counts) {
     texts.push_back(std::to_string(deliveries));
-    connection_.append({"XCLAIM", options_.stream_key, options_.group, options_.consumer, "0", id,
+    connection().append({"XCLAIM", options_.stream_key, options_.group, options_.consumer, "0", id,
                         "RETRYCOUNT", texts.back(), "JUSTID"});
   }
   std::string failure;
   for (std::size_t i = 0; i < counts.size(); ++i) {
-    RedisReply reply = connection_.read_reply();
+    RedisReply reply = connection().read_reply();
     if (reply.is_error() && failure.empty()) failure = reply.str();
   }
   if (!failure.empty()) throw_reply_error(failure, "XCLAIM RETRYCOUNT");

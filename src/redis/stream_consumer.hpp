@@ -75,8 +75,14 @@ class StreamConsumer {
 
   /// XREADGROUP … COUNT count [BLOCK ms] STREAMS key id. `id` is ">" (new) or an ID (own pending,
   /// after that ID). A nil result (timeout) is an empty vector. Throws NoGroupError on NOGROUP.
+  ///
+  /// Read-ahead (`read_ahead`, ">" only): when this batch is full, the next XREADGROUP > (without BLOCK)
+  /// is sent before this one is parsed, so Redis prepares it while the caller works; the next read(">")
+  /// takes its reply. Its entries are delivered to this consumer from then on: any other command, or
+  /// a lost connection, leaves them in this consumer's pending list (read again by read_own_pending(),
+  /// or claimed by another instance after its idle time), never lost.
   std::vector<StreamEntry> read(std::string_view id, std::size_t count,
-                                std::optional<std::chrono::milliseconds> block);
+                                std::optional<std::chrono::milliseconds> block, bool read_ahead = false);
   /// This consumer's pending entries after `after` ("0": from the start), at most `count`, with their
   /// fields and exact delivery counts. Unlike XREADGROUP with an ID, this does not add a delivery:
   /// reading one's own pending list again after a restart is not a failed attempt.
@@ -103,6 +109,13 @@ class StreamConsumer {
     unsigned deliveries = 1;
   };
   RedisReply run(const std::vector<std::string_view>& argv, std::string_view what);
+  /// The connection, with an outstanding read-ahead's reply read and dropped first (see read()).
+  RedisConnection& connection();
+  /// The reply of the read-ahead sent for a read of `count`, if one is waiting on this connection.
+  std::optional<RedisReply> take_read_ahead(std::size_t count);
+  void send_read_ahead(std::size_t count);
+  std::vector<std::string_view> read_command(std::string_view id, const std::string& count_text,
+                                             const std::string& block_text) const;
   bool group_exists();
   [[noreturn]] void throw_reply_error(std::string_view text, std::string_view what);
   /// "XPENDING on stream 'k': unexpected item array of 3": the one wording for a reply of the wrong shape.
@@ -123,6 +136,7 @@ class StreamConsumer {
   RedisConnection& connection_;
   StreamConsumerOptions options_;
   RedisVersion version_;
+  std::size_t read_ahead_count_ = 0;  // COUNT of the read-ahead sent and not yet read; 0: none
 };
 
 /// Parses [[id, [field, value, …] | nil], …] (XRANGE/XCLAIM/XAUTOCLAIM shape) into entries; nil
