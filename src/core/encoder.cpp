@@ -7,6 +7,18 @@
 
 namespace connector {
 
+namespace {
+
+/// The size of the default mapping's body when nothing needs escaping, so that the body is allocated
+/// once and never copied to grow.
+std::size_t json_object_size(const StreamEntry& entry) {
+  std::size_t size = 2;  // {}
+  for (const auto& field : entry.fields) size += field.name.size() + field.value.size() + 6;  // "":"",
+  return size;
+}
+
+}  // namespace
+
 Encoder::Encoder(EncoderOptions options) : options_(std::move(options)) {}
 
 void append_fields_as_json(std::string& out, const StreamEntry& entry) {
@@ -44,10 +56,11 @@ void Encoder::encode_into(const StreamEntry& entry, Event& out) const {
   }
 
   if (!options_.body_field) {
-    out.body.reserve(64 + entry.fields.size() * 32);
+    out.body.reserve(json_object_size(entry));
     append_fields_as_json(out.body, entry);
     out.content_type = "application/json";
     out.body_is_json = true;
+    out.properties.reserve(2);
   } else {
     bool found = false;
     out.properties.reserve(entry.fields.size() + 1);

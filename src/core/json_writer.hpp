@@ -10,6 +10,9 @@ bool is_valid_utf8(std::string_view text) noexcept;
 
 /// Appends `text` (valid UTF-8) as a quoted JSON string, escaping what RFC 8259 requires.
 void append_json_string(std::string& out, std::string_view text);
+/// Same in one pass over `bytes` that also checks them: false, with `out` unchanged, when they are
+/// not valid UTF-8.
+bool append_json_string_if_utf8(std::string& out, std::string_view bytes);
 
 /// Appends bytes as a JSON value: a string when they are valid UTF-8, else {"$base64":"<base64>"}.
 void append_json_text_or_base64(std::string& out, std::string_view bytes);

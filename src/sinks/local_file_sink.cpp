@@ -97,13 +97,15 @@ void render_event_file(std::string& out, const Event& event, std::string_view st
   if (event.body_is_json) {
     out.append(",\"bodyEncoding\":\"json\",\"body\":");
     out.append(event.body);
-  } else if (is_valid_utf8(event.body)) {
-    out.append(",\"bodyEncoding\":\"utf8\",\"body\":");
-    append_json_string(out, event.body);
   } else {
-    out.append(",\"bodyEncoding\":\"base64\",\"body\":\"");
-    append_base64(out, event.body);
-    out.push_back('"');
+    const std::size_t before_body = out.size();
+    out.append(",\"bodyEncoding\":\"utf8\",\"body\":");
+    if (!append_json_string_if_utf8(out, event.body)) {
+      out.resize(before_body);
+      out.append(",\"bodyEncoding\":\"base64\",\"body\":\"");
+      append_base64(out, event.body);
+      out.push_back('"');
+    }
   }
   out.append("}\n");
 }

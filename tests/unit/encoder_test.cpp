@@ -72,6 +72,48 @@ TEST(json_writer_test, every_byte_that_matters_is_found_at_every_offset) {
   }
 }
 
+// The escape scan and the UTF-8 check are one pass that skips plain ASCII a word at a time and rolls
+// back to base64 on the first ill-formed sequence: each piece (valid, invalid, needing an escape) is
+// put at every offset across the first two word boundaries, with plain ASCII on both sides, and the
+// output must be exactly nlohmann's (whose strict UTF-8 check is the reference) or the base64 form.
+TEST(json_writer_test, one_pass_matches_the_reference_across_word_boundaries) {
+  const std::string pieces[] = {
+      "\xC3\xA9", "\xE2\x82\xAC", "\xF0\x9F\x98\x80", "\xEF\xBF\xBF", "\xF4\x8F\xBF\xBF",  // valid
+      "\x80", "\xC3", "\xE2\x82", "\xF0\x9F\x98", "\xC0\xAF", "\xE0\x80\xAF", "\xED\xA0\x80",   // invalid
+      "\xF4\x90\x80\x80", "\xF8\x88\x80\x80\x80", "\xFF", "\xC3\xA9\x80", "\xC3(",
+      "\"", "\\", "\x7F", " ", "~", std::string(1, '\0'), "\x1F", "\n",                     // ASCII
+      "\"\xC3\xA9\x01\xFF", "\\\xE2\x82\xAC\""};                         // escapes, then (in)valid
+  for (const auto& piece : pieces) {
+    for (std::size_t before = 0; before <= 25; ++before) {
+      for (std::size_t after = 0; after <= 9; ++after) {
+        const std::string text = std::string(before, 'a') + piece + std::string(after, 'b');
+        std::string expected_value;
+        std::string expected_key;
+        try {
+          expected_value = expected_key = nlohmann::json(text).dump();
+        } catch (const nlohmann::json::type_error&) {  // not UTF-8
+          expected_value = "{\"$base64\":\"" + base64_encode(text) + "\"}";
+          expected_key = "\"$base64:" + base64_encode(text) + "\"";
+        }
+        const std::string where = "piece (base64) " + base64_encode(piece) + " after " + std::to_string(before) +
+                                  " ASCII bytes, before " + std::to_string(after);
+        std::string out = "[";
+        append_json_text_or_base64(out, text);
+        EXPECT_EQ(out, "[" + expected_value) << where;
+        out.assign(1, '[');
+        append_json_key(out, text);
+        EXPECT_EQ(out, "[" + expected_key) << where;
+        EXPECT_EQ(is_valid_utf8(text), expected_value == expected_key) << where;
+        if (expected_value == expected_key) {
+          out.clear();
+          append_json_string(out, text);
+          EXPECT_EQ(out, expected_value) << where;
+        }
+      }
+    }
+  }
+}
+
 TEST(json_writer_test, base64) {
   EXPECT_EQ(base64_encode(""), "");
   EXPECT_EQ(base64_encode("f"), "Zg==");
