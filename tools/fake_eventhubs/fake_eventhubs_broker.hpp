@@ -18,6 +18,7 @@
 #include <proton/receiver.hpp>
 #include <proton/sender.hpp>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "event_recorder.hpp"
@@ -120,7 +121,7 @@ class FakeEventHubsBroker : public proton::messaging_handler {
   void run_due_dispositions(const proton::connection& connection, ConnectionState& state);
   void detach_link(ConnectionState& state, proton::receiver receiver);
   long long grant_expiry(const ConnectionState& state, const std::string& entity_path) const;
-  std::string choose_partition(const IncomingLink& link, const std::optional<std::string>& key);
+  std::string choose_partition(const IncomingLink& link, std::optional<std::string_view> key);
 
   FakeEventHubsOptions options_;
   BrokerSignals& signals_;
