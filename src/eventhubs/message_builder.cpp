@@ -53,15 +53,20 @@ void put_u32(std::string& out, std::uint32_t value) {
   out.append(bytes, sizeof bytes);
 }
 
-// A variable-width value: the one-byte length form when it fits, else the four-byte one.
-void put_variable(std::string& out, Code code8, Code code32, std::string_view bytes) {
-  if (bytes.size() <= 0xff) {
+// The constructor and length of a variable-width value: the one-byte length form when it fits, else
+// the four-byte one.
+void put_variable_header(std::string& out, Code code8, Code code32, std::size_t size) {
+  if (size <= 0xff) {
     put_byte(out, code8);
-    put_byte(out, static_cast<unsigned char>(bytes.size()));
+    put_byte(out, static_cast<unsigned char>(size));
   } else {
     put_byte(out, code32);
-    put_u32(out, static_cast<std::uint32_t>(bytes.size()));
+    put_u32(out, static_cast<std::uint32_t>(size));
   }
+}
+
+void put_variable(std::string& out, Code code8, Code code32, std::string_view bytes) {
+  put_variable_header(out, code8, code32, bytes.size());
   out.append(bytes);
 }
 
@@ -126,6 +131,11 @@ void put_application_properties(const Event& event, std::string& out) {
 }  // namespace
 
 void encode_event(const Event& event, bool with_partition_key, std::string& out) {
+  encode_event_head(event, with_partition_key, out);
+  out.append(event.body);
+}
+
+void encode_event_head(const Event& event, bool with_partition_key, std::string& out) {
   out.clear();
   if (with_partition_key && !event.partition_key.empty()) {
     put_section(out, kMessageAnnotations);
@@ -151,7 +161,7 @@ void encode_event(const Event& event, bool with_partition_key, std::string& out)
   }
   if (!event.properties.empty()) put_application_properties(event, out);
   put_section(out, kData);
-  put_variable(out, kVbin8, kVbin32, event.body);
+  put_variable_header(out, kVbin8, kVbin32, event.body.size());
 }
 
 }  // namespace connector
