@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "core/json_writer.hpp"
+#include "eventhubs/amqp_codes.hpp"
 
 namespace connector {
 
@@ -26,24 +27,7 @@ std::string partition_key_annotation(std::string_view key) {
 
 namespace {
 
-// AMQP 1.0 type codes (part 1, "Types") and the message section descriptors (part 3, "Messaging").
-enum Code : unsigned char {
-  kDescribed = 0x00,
-  kSmallUlong = 0x53,
-  kNull = 0x40,
-  kVbin8 = 0xa0,
-  kStr8 = 0xa1,
-  kSym8 = 0xa3,
-  kVbin32 = 0xb0,
-  kStr32 = 0xb1,
-  kSym32 = 0xb3,
-  kList32 = 0xd0,
-  kMap32 = 0xd1,
-  kMessageAnnotations = 0x72,
-  kProperties = 0x73,
-  kApplicationProperties = 0x74,
-  kData = 0x75,
-};
+using namespace amqp;  // the codes read as in the specification
 
 void put_byte(std::string& out, unsigned char byte) { out.push_back(static_cast<char>(byte)); }
 
@@ -70,7 +54,7 @@ void put_variable(std::string& out, Code code8, Code code32, std::string_view by
   out.append(bytes);
 }
 
-void put_section(std::string& out, Code descriptor) {
+void put_section(std::string& out, Section descriptor) {
   put_byte(out, kDescribed);
   put_byte(out, kSmallUlong);
   put_byte(out, descriptor);

@@ -3,37 +3,13 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "eventhubs/amqp_codes.hpp"
+
 namespace connector {
 
 namespace {
 
-// AMQP 1.0 type codes (part 1, "Types") and message section descriptors (part 3, "Messaging").
-enum : unsigned char {
-  kDescribed = 0x00,
-  kNull = 0x40,
-  kList0 = 0x45,
-  kSmallUlong = 0x53,
-  kUlong = 0x80,
-  kVbin8 = 0xa0,
-  kStr8 = 0xa1,
-  kSym8 = 0xa3,
-  kVbin32 = 0xb0,
-  kStr32 = 0xb1,
-  kSym32 = 0xb3,
-  kList8 = 0xc0,
-  kMap8 = 0xc1,
-  kList32 = 0xd0,
-  kMap32 = 0xd1,
-};
-enum : std::uint64_t {
-  kHeader = 0x70,
-  kDeliveryAnnotations = 0x71,
-  kMessageAnnotations = 0x72,
-  kProperties = 0x73,
-  kApplicationProperties = 0x74,
-  kData = 0x75,
-  kFooter = 0x78,
-};
+using namespace amqp;
 
 /// A cursor over encoded AMQP values; every read fails (returns false) rather than run past the end.
 class Reader {
