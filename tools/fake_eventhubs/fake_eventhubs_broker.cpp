@@ -712,25 +712,33 @@ void FakeEventHubsBroker::handle_event(ConnectionState& state, const IncomingLin
     return;
   }
 
+  settle_event(connection, delivery, Verdict::Accept, {}, {},
+               accepted_records(link, delivery, message, raw, is_plain ? &plain : nullptr));
+}
+
+std::vector<EventRecord> FakeEventHubsBroker::accepted_records(const IncomingLink& link,
+                                                               const proton::delivery& delivery,
+                                                               const proton::message& message,
+                                                               std::string_view raw, const PlainEvent* plain) {
   // Without a record file only the partition of a plain event is needed (its statistics).
   const bool recording = !options_.record_file.empty();
   std::vector<EventRecord> records;
-  if (!is_plain) {
+  if (plain == nullptr) {
     records = records_of(message, raw);
   } else if (recording) {
-    records.push_back(record_of(plain));
+    records.push_back(record_of(*plain));
   } else {
     records.emplace_back();
   }
   // A batch is one delivery and lands in one partition, as with the service.
-  const std::string partition =
-      choose_partition(link, is_plain ? plain.partition_key : std::optional<std::string_view>(records.front().partition_key));
+  const std::string partition = choose_partition(
+      link, plain != nullptr ? plain->partition_key : std::optional<std::string_view>(records.front().partition_key));
   const std::string link_name = recording ? delivery.receiver().name() : std::string();
   for (auto& record : records) {
     record.partition = partition;
     record.link = link_name;
   }
-  settle_event(connection, delivery, Verdict::Accept, {}, {}, std::move(records));
+  return records;
 }
 
 void FakeEventHubsBroker::settle_event(const proton::connection& connection, proton::delivery delivery,

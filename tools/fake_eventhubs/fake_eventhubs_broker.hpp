@@ -23,6 +23,7 @@
 
 #include "event_recorder.hpp"
 #include "fake_eventhubs_options.hpp"
+#include "plain_event.hpp"
 
 namespace connector {
 
@@ -112,6 +113,11 @@ class FakeEventHubsBroker : public proton::messaging_handler {
   void handle_management(ConnectionState& state, const proton::message& request);
   void handle_event(ConnectionState& state, const IncomingLink& link, proton::delivery& delivery,
                     const proton::message& message);
+  /// The records of an accepted delivery (partition and link set); `plain` is null when it is not a
+  /// plain event.
+  std::vector<EventRecord> accepted_records(const IncomingLink& link, const proton::delivery& delivery,
+                                            const proton::message& message, std::string_view raw,
+                                            const PlainEvent* plain);
   void settle_event(const proton::connection& connection, proton::delivery delivery, Verdict verdict,
                     const std::string& condition, const std::string& description,
                     std::vector<EventRecord> records);
