@@ -27,6 +27,7 @@ void DeliveryTracker::add(Batch batch, CompletionCallback done) {
   auto state = std::make_shared<BatchState>();
   state->events = std::move(batch);
   state->done = std::move(done);
+  state->unreported = state->events.size();
   for (std::size_t i = 0; i < state->events.size(); ++i) {
     const std::size_t lane = lane_for(state->events[i]);
     lanes_[lane].push_back(Item{state, i, next_sequence_++, lane});
@@ -124,7 +125,10 @@ void DeliveryTracker::complete(const Item& item, Outcome outcome, std::string re
     const bool first = to_flush_.empty();
     to_flush_.push_back(item.batch);
     if (first && request_flush_) request_flush_();
+    // This burst of answers can complete at most what is on the wire (plus this one): one allocation.
+    batch.ready.reserve(std::min(batch.unreported, in_flight_count_ + 1));
   }
+  --batch.unreported;
   batch.ready.push_back(Completion{item.index, outcome, std::move(reason), retry_after});
 }
 

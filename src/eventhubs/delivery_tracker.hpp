@@ -77,6 +77,7 @@ class DeliveryTracker {
     Batch events;
     CompletionCallback done;
     std::vector<Completion> ready;  // completed, not yet flushed
+    std::size_t unreported = 0;     // events not yet in `ready` or flushed: what `ready` may grow to
   };
   struct Item {
     std::shared_ptr<BatchState> batch;

@@ -494,17 +494,20 @@ void EventHubsConnection::pump(std::size_t lane) {
   for (int credit = sender.credit(); credit > 0; --credit) {
     const Event* event = tracker_.next(lane);
     if (event == nullptr) break;
-    encode_event(*event, with_partition_key, scratch_);
-    if (scratch_.size() > link_max_message_size_) {
+    encode_event_head(*event, with_partition_key, scratch_);
+    const std::size_t size = scratch_.size() + event->body.size();
+    if (size > link_max_message_size_) {
       tracker_.complete_next(Outcome::Reject,
                              fmt::format("event of {} bytes exceeds the Event Hub's maximum message size of {} bytes",
-                                         scratch_.size(), link_max_message_size_),
+                                         size, link_max_message_size_),
                              lane);
       ++credit;  // nothing was sent
       continue;
     }
     // Each send carries its DeliveryId as the AMQP delivery tag, so an answer names its event directly.
-    send_encoded(sender, tracker_.sent(now, lane), scratch_);
+    // The body goes to Proton straight from the event, which stays in its batch while it is on the wire.
+    const DeliveryId id = tracker_.sent(now, lane);
+    send_encoded(sender, id, scratch_, event->body);
   }
 }
 
@@ -531,19 +534,12 @@ std::optional<DeliveryId> EventHubsConnection::delivery_id(const proton::tracker
 void EventHubsConnection::settle(proton::tracker& tracker, Outcome outcome, std::string reason,
                                  milliseconds retry_after) {
   const auto id = delivery_id(tracker);
-  if (!id || tracker_.event(*id) == nullptr) return;
-  const std::size_t lane = tracker_.lane_of(*id);
-  const bool was_full = tracker_.full();
-  tracker_.settle(*id, outcome, std::move(reason), retry_after);
+  if (!id || !tracker_.settle(*id, outcome, std::move(reason), retry_after)) return;
   // An accepted event, not a successful attach, proves the path works: a link that attaches and then
   // never answers must see its reconnect delay grow.
   if (outcome == Outcome::Accepted) backoff_.reset();
-  // Room on the wire is shared by every lane; credit is the link's own.
-  if (was_full) {
-    pump();
-  } else {
-    pump(lane);
-  }
+  // The room this answer made is filled by flush_completions(), which the tracker has asked for: once
+  // per burst of answers, not once per answer.
 }
 
 void EventHubsConnection::on_tracker_accept(proton::tracker& t) { settle(t, Outcome::Accepted, {}); }
@@ -572,6 +568,7 @@ void EventHubsConnection::on_tracker_release(proton::tracker& t) {
 void EventHubsConnection::flush_completions() {
   tracker_.flush();
   if (state_ == State::Draining && tracker_.in_flight() == 0) finish(Clock::now());
+  pump();  // room on the wire is shared by every lane; credit is each link's own
 }
 
 // ============================================================ stopping

@@ -161,7 +161,7 @@ class EventHubsConnection : public proton::messaging_handler {
   std::chrono::system_clock::time_point token_expiry_{};
   Backoff backoff_;
   DeliveryTracker tracker_;
-  std::string scratch_;  // the encoded event; reused, so that encoding allocates nothing once it is grown
+  std::string scratch_;  // the encoded event but its body; reused, so that encoding allocates nothing once it is grown
   std::size_t link_max_message_size_ = 0;
 };
 

@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "core/json_writer.hpp"
+#include "eventhubs/amqp_codes.hpp"
 
 namespace connector {
 
@@ -26,24 +27,7 @@ std::string partition_key_annotation(std::string_view key) {
 
 namespace {
 
-// AMQP 1.0 type codes (part 1, "Types") and the message section descriptors (part 3, "Messaging").
-enum Code : unsigned char {
-  kDescribed = 0x00,
-  kSmallUlong = 0x53,
-  kNull = 0x40,
-  kVbin8 = 0xa0,
-  kStr8 = 0xa1,
-  kSym8 = 0xa3,
-  kVbin32 = 0xb0,
-  kStr32 = 0xb1,
-  kSym32 = 0xb3,
-  kList32 = 0xd0,
-  kMap32 = 0xd1,
-  kMessageAnnotations = 0x72,
-  kProperties = 0x73,
-  kApplicationProperties = 0x74,
-  kData = 0x75,
-};
+using namespace amqp;  // the codes read as in the specification
 
 void put_byte(std::string& out, unsigned char byte) { out.push_back(static_cast<char>(byte)); }
 
@@ -53,19 +37,24 @@ void put_u32(std::string& out, std::uint32_t value) {
   out.append(bytes, sizeof bytes);
 }
 
-// A variable-width value: the one-byte length form when it fits, else the four-byte one.
-void put_variable(std::string& out, Code code8, Code code32, std::string_view bytes) {
-  if (bytes.size() <= 0xff) {
+// The constructor and length of a variable-width value: the one-byte length form when it fits, else
+// the four-byte one.
+void put_variable_header(std::string& out, Code code8, Code code32, std::size_t size) {
+  if (size <= 0xff) {
     put_byte(out, code8);
-    put_byte(out, static_cast<unsigned char>(bytes.size()));
+    put_byte(out, static_cast<unsigned char>(size));
   } else {
     put_byte(out, code32);
-    put_u32(out, static_cast<std::uint32_t>(bytes.size()));
+    put_u32(out, static_cast<std::uint32_t>(size));
   }
+}
+
+void put_variable(std::string& out, Code code8, Code code32, std::string_view bytes) {
+  put_variable_header(out, code8, code32, bytes.size());
   out.append(bytes);
 }
 
-void put_section(std::string& out, Code descriptor) {
+void put_section(std::string& out, Section descriptor) {
   put_byte(out, kDescribed);
   put_byte(out, kSmallUlong);
   put_byte(out, descriptor);
@@ -126,6 +115,11 @@ void put_application_properties(const Event& event, std::string& out) {
 }  // namespace
 
 void encode_event(const Event& event, bool with_partition_key, std::string& out) {
+  encode_event_head(event, with_partition_key, out);
+  out.append(event.body);
+}
+
+void encode_event_head(const Event& event, bool with_partition_key, std::string& out) {
   out.clear();
   if (with_partition_key && !event.partition_key.empty()) {
     put_section(out, kMessageAnnotations);
@@ -151,7 +145,7 @@ void encode_event(const Event& event, bool with_partition_key, std::string& out)
   }
   if (!event.properties.empty()) put_application_properties(event, out);
   put_section(out, kData);
-  put_variable(out, kVbin8, kVbin32, event.body);
+  put_variable_header(out, kVbin8, kVbin32, event.body.size());
 }
 
 }  // namespace connector

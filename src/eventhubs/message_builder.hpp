@@ -29,4 +29,9 @@ std::string partition_key_annotation(std::string_view key);
 /// event was most of the sink's CPU; these bytes go to the link as they are.
 void encode_event(const Event& event, bool with_partition_key, std::string& out);
 
+/// The same encoding without the body's bytes: `out` ends with the data section's header, and
+/// `out + event.body` is what encode_event writes. The sink sends the two parts as one delivery, so
+/// the body is not copied once more on its way to the link.
+void encode_event_head(const Event& event, bool with_partition_key, std::string& out);
+
 }  // namespace connector

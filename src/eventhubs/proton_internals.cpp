@@ -52,10 +52,12 @@ TagOnLink tag_number(const proton::transfer& transfer) {
   return out;
 }
 
-void send_encoded(const proton::sender& sender, std::uint64_t tag, std::string_view encoded) {
+void send_encoded(const proton::sender& sender, std::uint64_t tag, std::string_view head,
+                  std::string_view tail) {
   pn_link_t* link = raw_link(sender);
   pn_delivery(link, pn_dtag(reinterpret_cast<const char*>(&tag), sizeof tag));
-  pn_link_send(link, encoded.data(), encoded.size());
+  pn_link_send(link, head.data(), head.size());  // appends to the current delivery's bytes
+  if (!tail.empty()) pn_link_send(link, tail.data(), tail.size());
   pn_link_advance(link);
 }
 

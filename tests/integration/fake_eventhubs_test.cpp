@@ -299,6 +299,45 @@ TEST(fake_eventhubs_test, put_token_then_send_records_events) {
   EXPECT_EQ(events[1].seq, 2u);
 }
 
+// Plain events are read from their bytes, other shapes through Proton's decoding: each records the same
+// fields as before.
+TEST(fake_eventhubs_test, plain_and_other_message_shapes_record_their_fields) {
+  FakeEventHubsServer server;
+  proton::message plain = event(std::string(300, 'x'), "key-1");  // 4-byte length forms
+  plain.id("id-1");
+  plain.properties().put("raw", proton::binary(std::string("\x01\xff", 2)));
+  plain.properties().put("empty", "");
+  proton::message numeric = event("n");
+  numeric.id(std::uint64_t{42});
+  numeric.properties().put("count", 7);
+  proton::message value = event("v");
+  value.inferred(false);
+  value.body("text");
+  proton::message bad_property = event("b");
+  bad_property.properties().put("bad", std::string("\xff", 1));  // an AMQP string must be UTF-8
+  const proton::message bad_key = event("k", std::string("\xff", 1));
+  const Result result = ScriptedClient(sending(server, {plain, numeric, value, bad_property, bad_key})).run();
+  ASSERT_FALSE(result.timed_out) << server.log();
+  ASSERT_EQ(result.outcomes, (std::vector<std::string>{"accepted", "accepted", "accepted", "amqp:decode-error",
+                                                       "amqp:decode-error"}));
+  const auto events = server.events();
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0].body, std::string(300, 'x'));
+  EXPECT_EQ(events[0].body_kind, "data");
+  EXPECT_EQ(events[0].partition_key, "key-1");
+  EXPECT_EQ(events[0].message_id, "id-1");
+  EXPECT_EQ(events[0].content_type, "application/json");
+  EXPECT_EQ(events[0].properties.at("raw"), std::string("\x01\xff", 2));
+  EXPECT_EQ(events[0].binary_properties, (std::set<std::string>{"raw"}));
+  EXPECT_EQ(events[0].properties.at("empty"), "");
+  EXPECT_EQ(events[0].properties.at("redis-stream"), "orders");
+  EXPECT_EQ(events[1].message_id, "42");
+  EXPECT_EQ(events[1].properties.at("count"), "7");
+  EXPECT_EQ(events[1].body, "n");
+  EXPECT_EQ(events[2].body_kind, "value");
+  EXPECT_EQ(events[2].body, "text");
+}
+
 TEST(fake_eventhubs_test, partition_target_and_partition_key_choose_the_partition) {
   FakeEventHubsServer server;
   auto to_partition = sending(server, {event("a"), event("b")}, server.options().hub + "/Partitions/2");

@@ -116,6 +116,17 @@ TEST(eventhubs_message_builder_test, reuse_replaces_the_previous_event) {
   EXPECT_EQ(std::string(proton::get<proton::binary>(message.body())), "x");
 }
 
+TEST(eventhubs_message_builder_test, the_head_and_the_body_make_the_whole_message) {
+  for (const std::size_t body_size : {std::size_t{0}, std::size_t{9}, std::size_t{255}, std::size_t{256}}) {
+    Event event = sample_event();
+    event.body.assign(body_size, 'b');
+    std::string whole, head;
+    encode_event(event, true, whole);
+    encode_event_head(event, true, head);
+    EXPECT_EQ(head + event.body, whole) << body_size;
+  }
+}
+
 TEST(eventhubs_message_builder_test, large_items_take_the_four_byte_length_forms) {
   Event event = sample_event();
   event.body.assign(70000, 'b');

@@ -28,6 +28,7 @@
 #include "eventhubs/sas_token.hpp"
 #include "identity/jwt.hpp"
 #include "observability/logger.hpp"
+#include "plain_event.hpp"
 #include "proton_c_access.hpp"
 
 namespace connector {
@@ -543,7 +544,7 @@ void FakeEventHubsBroker::handle_management(ConnectionState& state, const proton
 }
 
 std::string FakeEventHubsBroker::choose_partition(const IncomingLink& link,
-                                                  const std::optional<std::string>& key) {
+                                                  std::optional<std::string_view> key) {
   if (!link.partition.empty()) return link.partition;
   const auto count = static_cast<std::uint64_t>(options_.partitions);
   if (key) return std::to_string(stable_hash(*key) % count);
@@ -583,6 +584,22 @@ EventRecord record_of(const proton::message& message) {
   return record;
 }
 
+// The record of a plain event (see read_plain_event): the same fields record_of reads from Proton's
+// decoding of it.
+EventRecord record_of(const PlainEvent& event) {
+  EventRecord record;
+  if (event.partition_key) record.partition_key.emplace(*event.partition_key);
+  if (event.message_id) record.message_id.emplace(*event.message_id);
+  if (event.content_type) record.content_type.emplace(*event.content_type);
+  for (const auto& property : event.properties) {
+    record.properties.emplace(property.name, property.value);
+    if (property.binary) record.binary_properties.emplace(property.name);
+  }
+  record.body.assign(event.body);
+  record.body_kind = "data";
+  return record;
+}
+
 // AMQP strings must be UTF-8. A peer that decodes them strictly refuses the message, one that does not
 // hands consumers (and its partition hashing) altered text: fake-eventhubs refuses, to make it visible.
 std::optional<std::string> invalid_utf8_string(const proton::message& message) {
@@ -600,6 +617,18 @@ std::optional<std::string> invalid_utf8_string(const proton::message& message) {
   for (const auto& [name, value] : properties) {
     if (!is_valid_utf8(name) ||
         (value.type() == proton::STRING && !is_valid_utf8(proton::get<std::string>(value)))) {
+      return "an application property is an AMQP string that is not valid UTF-8";
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> invalid_utf8_string(const PlainEvent& event) {
+  if (event.partition_key && event.partition_key_is_string && !is_valid_utf8(*event.partition_key)) {
+    return "the x-opt-partition-key annotation is an AMQP string that is not valid UTF-8";
+  }
+  for (const auto& property : event.properties) {
+    if (!is_valid_utf8(property.name) || (property.string && !is_valid_utf8(property.value))) {
       return "an application property is an AMQP string that is not valid UTF-8";
     }
   }
@@ -652,7 +681,11 @@ void FakeEventHubsBroker::handle_event(ConnectionState& state, const IncomingLin
                  {});
     return;
   }
-  if (const auto problem = invalid_utf8_string(message)) {
+  // Most deliveries are read straight from their bytes; only what that cannot describe (batch
+  // envelopes, AMQP value bodies, ids that are not strings...) goes through Proton's decoded message.
+  thread_local PlainEvent plain;
+  const bool is_plain = read_plain_event(raw, plain);
+  if (const auto problem = is_plain ? invalid_utf8_string(plain) : invalid_utf8_string(message)) {
     logger().info("event_refused", {{"connection", state.id}, {"error", *problem}});
     settle_event(connection, delivery, Verdict::Reject, "amqp:decode-error", *problem, {});
     return;
@@ -679,15 +712,33 @@ void FakeEventHubsBroker::handle_event(ConnectionState& state, const IncomingLin
     return;
   }
 
-  std::vector<EventRecord> records = records_of(message, raw);
+  settle_event(connection, delivery, Verdict::Accept, {}, {},
+               accepted_records(link, delivery, message, raw, is_plain ? &plain : nullptr));
+}
+
+std::vector<EventRecord> FakeEventHubsBroker::accepted_records(const IncomingLink& link,
+                                                               const proton::delivery& delivery,
+                                                               const proton::message& message,
+                                                               std::string_view raw, const PlainEvent* plain) {
+  // Without a record file only the partition of a plain event is needed (its statistics).
+  const bool recording = !options_.record_file.empty();
+  std::vector<EventRecord> records;
+  if (plain == nullptr) {
+    records = records_of(message, raw);
+  } else if (recording) {
+    records.push_back(record_of(*plain));
+  } else {
+    records.emplace_back();
+  }
   // A batch is one delivery and lands in one partition, as with the service.
-  const std::string partition = choose_partition(link, records.front().partition_key);
-  const std::string link_name = delivery.receiver().name();
+  const std::string partition = choose_partition(
+      link, plain != nullptr ? plain->partition_key : std::optional<std::string_view>(records.front().partition_key));
+  const std::string link_name = recording ? delivery.receiver().name() : std::string();
   for (auto& record : records) {
     record.partition = partition;
     record.link = link_name;
   }
-  settle_event(connection, delivery, Verdict::Accept, {}, {}, std::move(records));
+  return records;
 }
 
 void FakeEventHubsBroker::settle_event(const proton::connection& connection, proton::delivery delivery,

@@ -18,10 +18,12 @@
 #include <proton/receiver.hpp>
 #include <proton/sender.hpp>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "event_recorder.hpp"
 #include "fake_eventhubs_options.hpp"
+#include "plain_event.hpp"
 
 namespace connector {
 
@@ -111,6 +113,11 @@ class FakeEventHubsBroker : public proton::messaging_handler {
   void handle_management(ConnectionState& state, const proton::message& request);
   void handle_event(ConnectionState& state, const IncomingLink& link, proton::delivery& delivery,
                     const proton::message& message);
+  /// The records of an accepted delivery (partition and link set); `plain` is null when it is not a
+  /// plain event.
+  std::vector<EventRecord> accepted_records(const IncomingLink& link, const proton::delivery& delivery,
+                                            const proton::message& message, std::string_view raw,
+                                            const PlainEvent* plain);
   void settle_event(const proton::connection& connection, proton::delivery delivery, Verdict verdict,
                     const std::string& condition, const std::string& description,
                     std::vector<EventRecord> records);
@@ -120,7 +127,7 @@ class FakeEventHubsBroker : public proton::messaging_handler {
   void run_due_dispositions(const proton::connection& connection, ConnectionState& state);
   void detach_link(ConnectionState& state, proton::receiver receiver);
   long long grant_expiry(const ConnectionState& state, const std::string& entity_path) const;
-  std::string choose_partition(const IncomingLink& link, const std::optional<std::string>& key);
+  std::string choose_partition(const IncomingLink& link, std::optional<std::string_view> key);
 
   FakeEventHubsOptions options_;
   BrokerSignals& signals_;
