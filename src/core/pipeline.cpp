@@ -250,17 +250,19 @@ void Pipeline::reader_loop() {
   }
 }
 
-bool Pipeline::has_room_for_a_batch() const { return batches_.size() < options_.max_in_flight_batches; }
+bool Pipeline::has_room_for_batches(std::size_t count) const {
+  return batches_.size() + count <= options_.max_in_flight_batches;
+}
 
 // Read ahead only with room for the batch just read and the next one: what Redis has delivered to this
 // consumer stays within MAX_IN_FLIGHT_BATCHES x BATCH_SIZE, and the next batch is dispatched as soon
 // as it is read, without waiting for capacity (and idling towards another instance's claim).
 bool Pipeline::may_read_ahead() const {
   MutexLock lock(mutex_);
-  return state_ == Lifecycle::Running && batches_.size() + 2 <= options_.max_in_flight_batches;
+  return state_ == Lifecycle::Running && has_room_for_batches(2);
 }
 
-bool Pipeline::may_read() const { return state_ != Lifecycle::Running || has_room_for_a_batch(); }
+bool Pipeline::may_read() const { return state_ != Lifecycle::Running || has_room_for_batches(1); }
 
 // Waits while MAX_IN_FLIGHT_BATCHES are with the sink; false once the pipeline stops running.
 bool Pipeline::wait_for_capacity() {
@@ -465,7 +467,7 @@ void Pipeline::wait_for_acker_work() {
   if (state_ == Lifecycle::Running) {
     // A claim held back by back-pressure waits for a completion (which wakes us), not for its due
     // time: that time is already past and would make this wait a busy loop for a whole outage.
-    if (has_room_for_a_batch()) wake_at = std::min(wake_at, next_claim_);
+    if (has_room_for_batches(1)) wake_at = std::min(wake_at, next_claim_);
     for (const auto& [id, batch] : batches_) {
       if (std::find(batch.states.begin(), batch.states.end(), EntryState::RetryWait) != batch.states.end()) {
         wake_at = std::min(wake_at, batch.retry_at);
@@ -777,7 +779,7 @@ void Pipeline::send_entries(std::uint64_t batch_id, const std::vector<std::size_
 }
 
 void Pipeline::claim_idle_entries() {
-  if (!has_room_for_a_batch()) return;  // back-pressure: claim later
+  if (!has_room_for_batches(1)) return;  // back-pressure: claim later
   if (!sink_.ready()) {
     // Claimed entries could only wait in this instance as they wait in the other one: leave them.
     next_claim_ = Clock::now() + options_.claim_interval;

@@ -155,7 +155,8 @@ class Pipeline {
   // Reader thread.
   void reader_loop() EXCLUDES(mutex_);
   bool wait_for_capacity() EXCLUDES(mutex_);
-  bool has_room_for_a_batch() const REQUIRES(mutex_);  // MAX_IN_FLIGHT_BATCHES not reached
+  // `count` more batches stay within MAX_IN_FLIGHT_BATCHES: the one bound for reading, read-ahead and claims.
+  bool has_room_for_batches(std::size_t count) const REQUIRES(mutex_);
   bool may_read() const REQUIRES(mutex_);
   bool may_read_ahead() const EXCLUDES(mutex_);
   bool running() const EXCLUDES(mutex_);

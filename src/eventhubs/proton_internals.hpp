@@ -57,7 +57,6 @@ TagOnLink tag_number(const proton::transfer& transfer);
 
 /// Sends `head` + `tail` (one AMQP message, in two parts) as an unsettled delivery tagged with `tag`, as
 /// proton::sender::send does after encoding a proton::message; the caller checks credit first.
-void send_encoded(const proton::sender& sender, std::uint64_t tag, std::string_view head,
-                  std::string_view tail = {});
+void send_encoded(const proton::sender& sender, std::uint64_t tag, std::string_view head, std::string_view tail);
 
 }  // namespace connector
