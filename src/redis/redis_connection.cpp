@@ -199,7 +199,10 @@ struct RedisConnection::Impl {
     ++replies_appended;
   }
 
-  RedisReply read_reply(std::optional<std::chrono::milliseconds> timeout_override) {
+  /// The next reply of the caller's commands (re-authentication replies before it are checked here),
+  /// built by `builder` when given (the result is then an empty RedisReply), else in the arena.
+  RedisReply read_reply(std::optional<std::chrono::milliseconds> timeout_override,
+                        const ReplyBuilder* builder = nullptr) {
     require_connected();
     if (pending == reauth_replies.size())
       throw std::logic_error("RedisConnection::read_reply: no command is waiting for a reply");
@@ -207,6 +210,15 @@ struct RedisConnection::Impl {
     const auto deadline = Clock::now() + timeout;
     flush(deadline, timeout);
     for (;;) {
+      // Chosen per reply: a reply is read by one set of callbacks from its first byte to its last.
+      const bool reauth_reply = !reauth_replies.empty() && reauth_replies.front() == replies_read;
+      if (builder != nullptr && !reauth_reply) {
+        reader->fn = builder->functions;
+        reader->privdata = builder->privdata;
+      } else {
+        reader->fn = reply_arena_functions();
+        reader->privdata = arena.get();
+      }
       void* raw = nullptr;
       if (redisReaderGetReply(reader.get(), &raw) != REDIS_OK) {
         // The reader's error is permanent (e.g. nesting deeper than hiredis supports): drop the connection.
@@ -215,10 +227,10 @@ struct RedisConnection::Impl {
       }
       if (raw != nullptr) {
         --pending;
+        ++replies_read;
+        if (!reauth_reply && builder != nullptr) return RedisReply();
         RedisReply reply(static_cast<redisReply*>(raw), std::exchange(arena, ReplyArena::take()));
-        reader->privdata = arena.get();
-        const std::uint64_t index = replies_read++;
-        if (reauth_replies.empty() || reauth_replies.front() != index) return reply;
+        if (!reauth_reply) return reply;
         reauth_replies.pop_front();
         if (reply.is_error()) {
           fail("Redis re-authentication of user '" + entra_user + "' with a fresh Microsoft Entra ID token failed on " +
@@ -383,6 +395,10 @@ void RedisConnection::append(const std::vector<std::string_view>& argv) { impl_-
 
 RedisReply RedisConnection::read_reply(std::optional<std::chrono::milliseconds> timeout) {
   return impl_->read_reply(timeout);
+}
+
+void RedisConnection::read_reply(const ReplyBuilder& builder, std::optional<std::chrono::milliseconds> timeout) {
+  impl_->read_reply(timeout, &builder);
 }
 
 void RedisConnection::flush(std::optional<std::chrono::milliseconds> timeout) {

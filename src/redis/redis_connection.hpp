@@ -11,7 +11,15 @@
 #include "identity/token_refresher.hpp"
 #include "redis/redis_reply.hpp"
 
+struct redisReplyObjectFunctions;
+
 namespace connector {
+
+/// hiredis reader callbacks and the privdata they get, to build one reply without a reply tree.
+struct ReplyBuilder {
+  redisReplyObjectFunctions* functions = nullptr;
+  void* privdata = nullptr;
+};
 
 struct RedisConnectionOptions {
   RedisEndpoint endpoint;
@@ -49,6 +57,8 @@ class RedisConnection {
   /// Pipelining: append() formats into the output buffer; read_reply() flushes it and reads the next reply.
   void append(const std::vector<std::string_view>& argv);
   RedisReply read_reply(std::optional<std::chrono::milliseconds> timeout = std::nullopt);
+  /// Reads the next reply through `builder`'s callbacks instead of into a RedisReply.
+  void read_reply(const ReplyBuilder& builder, std::optional<std::chrono::milliseconds> timeout = std::nullopt);
   /// Sends the appended commands now, without waiting for their replies (read_reply() reads them later).
   void flush(std::optional<std::chrono::milliseconds> timeout = std::nullopt);
   /// Number of appended commands whose replies were not read yet.

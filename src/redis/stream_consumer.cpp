@@ -81,7 +81,7 @@ std::optional<RedisVersion> parse_redis_version(std::string_view info) {
 }
 
 StreamConsumer::StreamConsumer(RedisConnection& connection, StreamConsumerOptions options)
-    : connection_(connection), options_(std::move(options)) {
+    : connection_(connection), options_(std::move(options)), read_reply_(options_.stream_key) {
   if (options_.dead_letter_stream.empty()) options_.dead_letter_stream = options_.stream_key + ":dead-letter";
 }
 
@@ -166,33 +166,33 @@ std::vector<std::string_view> StreamConsumer::read_command(std::string_view id, 
 
 std::vector<StreamEntry> StreamConsumer::read(std::string_view id, std::size_t count,
                                               std::optional<std::chrono::milliseconds> block, bool read_ahead) {
-  std::optional<RedisReply> reply;
-  if (id == ">") reply = take_read_ahead(count);
+  const bool ahead = id == ">" && take_read_ahead(count);
   // A read-ahead finds nothing when the stream had no more entries then: wait for them now.
-  if (!reply || reply->is_nil()) {
+  if (!ahead || read_reply_.is_nil()) {
     const std::string count_text = std::to_string(count);
     const std::string block_text = block ? std::to_string(block->count()) : std::string();
     // The server answers nil when BLOCK runs out; give it room before calling the socket dead.
     const auto timeout = block ? std::optional(*block + kBlockReplySlack) : std::nullopt;
-    reply = connection().command(read_command(id, count_text, block_text), timeout);
+    connection().append(read_command(id, count_text, block_text));
+    read_reply_.clear();
+    connection_.read_reply(read_reply_.builder(), timeout);
   }
-  if (reply->is_error()) throw_reply_error(reply->str(), "XREADGROUP");
-  if (reply->is_nil()) return {};
-  // [[key, [[id, fields], …]]]
-  if (!reply->is_array() || reply->size() != 1 || !(*reply)[0].is_array() || (*reply)[0].size() != 2) {
-    throw unexpected("XREADGROUP", "reply", *reply);
-  }
-  // Sent before this batch is parsed, so that Redis works on the next one meanwhile.
-  if (read_ahead && id == ">" && (*reply)[0][1].size() == count) send_read_ahead(count);
-  return parse_entries((*reply)[0][1], "XREADGROUP");
+  if (!read_reply_.error().empty()) throw_reply_error(std::string(read_reply_.error()), "XREADGROUP");
+  if (!read_reply_.fault().empty()) throw RedisStreamError(read_reply_.fault());
+  if (read_reply_.is_nil()) return {};
+  // Sent before this batch is handed on, so that Redis works on the next one meanwhile.
+  if (read_ahead && id == ">" && read_reply_.delivered() == count) send_read_ahead(count);
+  return std::move(read_reply_.entries());
 }
 
-std::optional<RedisReply> StreamConsumer::take_read_ahead(std::size_t count) {
+bool StreamConsumer::take_read_ahead(std::size_t count) {
   const std::size_t sent = std::exchange(read_ahead_count_, 0);
-  if (sent == 0 || !connection_.connected() || connection_.pending_replies() != 1) return std::nullopt;
-  RedisReply reply = connection_.read_reply();
-  if (sent == count) return reply;
-  return std::nullopt;  // a read of another size: its entries stay pending for this consumer
+  if (sent == 0 || !connection_.connected() || connection_.pending_replies() != 1) return false;
+  read_reply_.clear();
+  connection_.read_reply(read_reply_.builder());
+  if (sent == count) return true;
+  read_reply_.clear();  // a read of another size: its entries stay pending for this consumer
+  return false;
 }
 
 void StreamConsumer::send_read_ahead(std::size_t count) {

@@ -10,6 +10,7 @@
 #include "common/errors.hpp"
 #include "core/event.hpp"
 #include "redis/redis_connection.hpp"
+#include "redis/stream_read_reply.hpp"
 
 namespace connector {
 
@@ -111,8 +112,9 @@ class StreamConsumer {
   RedisReply run(const std::vector<std::string_view>& argv, std::string_view what);
   /// The connection, with an outstanding read-ahead's reply read and dropped first (see read()).
   RedisConnection& connection();
-  /// The reply of the read-ahead sent for a read of `count`, if one is waiting on this connection.
-  std::optional<RedisReply> take_read_ahead(std::size_t count);
+  /// Reads the reply of the outstanding read-ahead into read_reply_; true when there was one and it was
+  /// sent for a read of `count` (a read-ahead of another size is dropped: its entries stay pending).
+  bool take_read_ahead(std::size_t count);
   void send_read_ahead(std::size_t count);
   std::vector<std::string_view> read_command(std::string_view id, const std::string& count_text,
                                              const std::string& block_text) const;
@@ -137,6 +139,7 @@ class StreamConsumer {
   StreamConsumerOptions options_;
   RedisVersion version_;
   std::size_t read_ahead_count_ = 0;  // COUNT of the read-ahead sent and not yet read; 0: none
+  StreamReadReply read_reply_;        // the last XREADGROUP reply, reused for the next
 };
 
 /// Parses [[id, [field, value, …] | nil], …] (XRANGE/XCLAIM/XAUTOCLAIM shape) into entries; nil

@@ -1,0 +1,141 @@
+// XREADGROUP replies read straight into entries must hold what parse_entries() finds in the reply tree,
+// however the bytes arrive, and a reply of another shape must be consumed whole with a clear fault.
+#include "redis/stream_read_reply.hpp"
+
+#include <gtest/gtest.h>
+#include <hiredis/hiredis.h>
+
+#include <string>
+#include <string_view>
+
+#include "redis/stream_consumer.hpp"
+
+namespace connector {
+namespace {
+
+struct ReaderFree {
+  void operator()(redisReader* reader) const { redisReaderFree(reader); }
+};
+using Reader = std::unique_ptr<redisReader, ReaderFree>;
+
+/// A RESP reader whose replies are read into one StreamReadReply, fed as a socket would feed it.
+class BuilderReader {
+ public:
+  BuilderReader() : reply_("s"), reader_(redisReaderCreate()) {
+    const ReplyBuilder builder = reply_.builder();
+    reader_->fn = builder.functions;
+    reader_->privdata = builder.privdata;
+  }
+
+  /// Feeds `resp` in pieces of `step` bytes until one reply is complete; the rest stays buffered.
+  StreamReadReply& read(std::string_view resp, std::size_t step = 1 << 20) {
+    reply_.clear();
+    void* raw = nullptr;
+    EXPECT_EQ(redisReaderGetReply(reader_.get(), &raw), REDIS_OK) << reader_->errstr;
+    for (std::size_t at = 0; raw == nullptr && at < resp.size(); at += step) {
+      EXPECT_EQ(redisReaderFeed(reader_.get(), resp.data() + at, std::min(step, resp.size() - at)), REDIS_OK);
+      EXPECT_EQ(redisReaderGetReply(reader_.get(), &raw), REDIS_OK) << reader_->errstr;
+    }
+    EXPECT_NE(raw, nullptr) << "incomplete RESP in the test";
+    return reply_;
+  }
+
+ private:
+  StreamReadReply reply_;
+  Reader reader_;
+};
+
+/// The reference: hiredis's own tree, then parse_entries() on its entries.
+std::vector<StreamEntry> parse_with_tree(const std::string& resp) {
+  Reader reader(redisReaderCreate());
+  EXPECT_EQ(redisReaderFeed(reader.get(), resp.data(), resp.size()), REDIS_OK);
+  void* raw = nullptr;
+  EXPECT_EQ(redisReaderGetReply(reader.get(), &raw), REDIS_OK);
+  const RedisReply reply(static_cast<redisReply*>(raw));
+  return parse_entries(reply[0][1], "XREADGROUP");
+}
+
+std::string dump(const std::vector<StreamEntry>& entries) {
+  std::string out;
+  for (const auto& entry : entries) {
+    out += entry.id + (entry.deleted ? " deleted{" : "{");
+    for (const auto& field : entry.fields) out += std::to_string(field.name.size()) + ":" + field.name + "=" +
+                                                  std::to_string(field.value.size()) + ":" + field.value + ",";
+    out += "}\n";
+  }
+  return out;
+}
+
+std::string bulk(const std::string& text) { return "$" + std::to_string(text.size()) + "\r\n" + text + "\r\n"; }
+
+std::string xreadgroup_reply(const std::string& entries_resp, std::size_t count) {
+  return "*1\r\n*2\r\n" + bulk("s") + "*" + std::to_string(count) + "\r\n" + entries_resp;
+}
+
+TEST(stream_read_reply_test, entries_match_the_reply_tree_however_the_bytes_arrive) {
+  const std::string binary("a\0b\r\n\xff", 6);
+  const std::string entries = "*2\r\n" + bulk("1700000000000-0") + "*4\r\n" + bulk("name") + bulk(binary) +
+                              bulk("") + bulk("") +                      // binary and empty
+                              "*-1\r\n" +                                // an item Redis cannot name
+                              "*2\r\n" + bulk("1700000000000-1") + "$-1\r\n" +  // trimmed while pending
+                              "*2\r\n" + bulk("1700000000000-2") + "*2\r\n+status\r\n" + bulk(std::string(100000, 'x')) +
+                              "*2\r\n" + bulk("1700000000000-3") + "*0\r\n";
+  const std::string resp = xreadgroup_reply(entries, 5);
+  const std::string expected = dump(parse_with_tree(resp));
+  ASSERT_NE(expected.find("1700000000000-0{4:name=6:a"), std::string::npos) << expected;
+  for (const std::size_t step : {resp.size(), std::size_t{1}, std::size_t{7}}) {
+    BuilderReader reader;
+    StreamReadReply& reply = reader.read(resp, step);
+    EXPECT_EQ(reply.fault(), "") << "step " << step;
+    EXPECT_EQ(reply.error(), "");
+    EXPECT_FALSE(reply.is_nil());
+    EXPECT_EQ(reply.delivered(), 5u);
+    EXPECT_EQ(dump(reply.entries()), expected) << "step " << step;
+  }
+}
+
+TEST(stream_read_reply_test, nil_error_and_no_entries_are_told_apart) {
+  BuilderReader reader;
+  EXPECT_TRUE(reader.read("*-1\r\n").is_nil());
+  const StreamReadReply& error = reader.read("-NOGROUP No such key 's' or consumer group 'g'\r\n");
+  EXPECT_FALSE(error.is_nil());
+  EXPECT_EQ(error.error(), "NOGROUP No such key 's' or consumer group 'g'");
+  EXPECT_EQ(error.fault(), "");
+  const StreamReadReply& nothing = reader.read(xreadgroup_reply("", 0));
+  EXPECT_FALSE(nothing.is_nil());
+  EXPECT_EQ(nothing.error(), "");
+  EXPECT_EQ(nothing.fault(), "");
+  EXPECT_EQ(nothing.delivered(), 0u);
+  EXPECT_TRUE(reader.read("*1\r\n*2\r\n" + bulk("s") + "*-1\r\n").entries().empty());
+}
+
+TEST(stream_read_reply_test, a_reply_of_another_shape_is_consumed_whole_and_named) {
+  const std::string good = xreadgroup_reply("*2\r\n" + bulk("9-9") + "*2\r\n" + bulk("f") + bulk("v"), 1);
+  const std::pair<std::string, std::string> cases[] = {
+      {"+OK\r\n", "XREADGROUP on stream 's': unexpected reply status reply: OK"},
+      {"*2\r\n:1\r\n:2\r\n", "XREADGROUP on stream 's': unexpected reply array of 2"},
+      {"*1\r\n*3\r\n" + bulk("s") + "*0\r\n*0\r\n", "unexpected reply, an array of 1 holding array of 3"},
+      {"*1\r\n*2\r\n" + bulk("s") + ":5\r\n", "XREADGROUP: expected an array of entries, got integer 5"},
+      {xreadgroup_reply("*2\r\n:1\r\n*0\r\n", 1), "XREADGROUP: expected [id, fields] for entry 0"},
+      {xreadgroup_reply("*2\r\n" + bulk("1-0") + "*0\r\n" + "*3\r\n" + bulk("1-1") + "*0\r\n*0\r\n", 2),
+       "XREADGROUP: expected [id, fields] for entry 1, got array of 3"},
+      {xreadgroup_reply("*2\r\n" + bulk("1-1") + "*1\r\n" + bulk("f"), 1),
+       "XREADGROUP: entry 1-1 has malformed fields (array of 1)"},
+      {xreadgroup_reply("*2\r\n" + bulk("1-1") + "*2\r\n" + bulk("f") + ":7\r\n", 1),
+       "XREADGROUP: entry 1-1 has malformed fields (item 1 is integer 7)"},
+      {xreadgroup_reply("*2\r\n" + bulk("1-1") + "*2\r\n*1\r\n*1\r\n:1\r\n" + bulk("v"), 1),
+       "XREADGROUP: entry 1-1 has malformed fields (item 0 is array of 1)"},
+  };
+  for (const auto& [resp, fault] : cases) {
+    BuilderReader reader;
+    // The bad reply and a good one behind it in the buffer: the good one must come out whole.
+    const StreamReadReply& bad = reader.read(resp + good);
+    EXPECT_NE(bad.fault().find(fault), std::string::npos) << bad.fault() << "\nexpected: " << fault;
+    StreamReadReply& next = reader.read("");
+    EXPECT_EQ(next.fault(), "") << resp;
+    EXPECT_EQ(dump(next.entries()), "9-9{1:f=1:v,}\n") << resp;
+  }
+}
+
+}  // namespace
+}  // namespace connector
