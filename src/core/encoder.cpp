@@ -80,7 +80,7 @@ void Encoder::encode_into(const StreamEntry& entry, Event& out) const {
           "entry {} of stream '{}' has no field '{}' (MESSAGE_BODY_FIELD); it cannot become an event",
           entry.id, options_.stream_key, *options_.body_field));
     }
-    out.content_type.clear();
+    out.content_type = {};
     out.body_is_json = false;
   }
   out.properties.emplace_back("redis-stream", options_.stream_key);

@@ -166,7 +166,7 @@ TEST(eventhubs_sink_test, plain_sends_body_properties_and_partition_key) {
   batch[7].partition_key = "customer-7";
   batch[8].partition_key = std::string(200, 'k');
   batch[9].body = std::string("\x00\x01\xFF raw", 7);
-  batch[9].content_type.clear();
+  batch[9].content_type = {};
   const auto recorded = send_and_stop(sink, server, batch);
   ASSERT_EQ(recorded.size(), 50u);
   const RecordedEvent& first = recorded.at("0-0");

@@ -79,7 +79,7 @@ TEST(eventhubs_message_builder_test, no_annotation_for_a_partition_target_or_an_
   EXPECT_TRUE(decoded(sample_event(), false).message_annotations().empty());
   Event event = sample_event();
   event.partition_key.clear();
-  event.content_type.clear();
+  event.content_type = {};
   const proton::message message = decoded(event);
   EXPECT_TRUE(message.message_annotations().empty());
   EXPECT_EQ(message.content_type(), "");
@@ -131,7 +131,8 @@ TEST(eventhubs_message_builder_test, large_items_take_the_four_byte_length_forms
   Event event = sample_event();
   event.body.assign(70000, 'b');
   event.entry_id = std::string(300, '9');
-  event.content_type = std::string(300, 'c');
+  static const std::string long_type(300, 'c');
+  event.content_type = long_type;
   event.partition_key = std::string(100, 'p') + "\xC3\xA9";  // 102 bytes, still UTF-8: sent as is
   event.properties.emplace_back(std::string(300, 'n'), std::string(300, 'v'));
   event.properties.emplace_back("bin", std::string(300, '\xFF'));
