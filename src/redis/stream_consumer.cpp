@@ -203,7 +203,7 @@ void StreamConsumer::send_read_ahead(std::size_t count) {
 }
 
 RedisConnection& StreamConsumer::connection() {
-  if (read_ahead_count_ != 0) take_read_ahead(0);
+  if (read_ahead_count_ != 0) take_read_ahead(0);  // no read has COUNT 0: the reply is dropped
   return connection_;
 }
 
