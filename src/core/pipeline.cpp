@@ -245,9 +245,32 @@ void Pipeline::reader_loop() {
       if (!running()) break;
       recover_reader(*failure, position, failures);
     }
+    send_delivered_read_ahead();
   } catch (const std::exception& error) {
     record_fatal(error, "reader");
   }
+  MutexLock lock(mutex_);
+  reader_finished_ = true;
+  progress_.notify_all();
+}
+
+// Stopping: the batch a read-ahead made Redis deliver to this consumer is sent like any other, so that
+// a graceful stop leaves nothing delivered here and unsent (stop() does not interrupt a reader that has
+// a read-ahead to take). Reads nothing new.
+void Pipeline::send_delivered_read_ahead() {
+  if (!reader_.read_ahead_outstanding()) return;
+  const auto failure = try_redis([&] {
+    auto entries = reader_.take_delivered_read_ahead(options_.batch_size);
+    if (!entries.empty()) dispatch(std::move(entries), EntrySource::New);
+  });
+  if (failure) {
+    logger().warn("read_ahead_left_pending", {{"error", failure->message}});
+  }
+}
+
+void Pipeline::note_read_ahead() {
+  MutexLock lock(mutex_);
+  read_ahead_outstanding_ = reader_.read_ahead_outstanding();
 }
 
 bool Pipeline::has_room_for_batches(std::size_t count) const {
@@ -270,6 +293,7 @@ bool Pipeline::wait_for_capacity() {
   bool go_on = false;
   {
     MutexLock lock(mutex_);
+    read_ahead_outstanding_ = reader_.read_ahead_outstanding();
     while (!may_read()) mutex_.wait(reader_wakeup_);
     go_on = state_ == Lifecycle::Running;
   }
@@ -304,6 +328,7 @@ void Pipeline::read_and_dispatch(ReadPosition& position) {
     position.pending_cursor = entries.back().id;
   } else {
     entries = reader_.read(">", options_.batch_size, options_.poll_timeout, may_read_ahead());
+    note_read_ahead();
   }
   if (!entries.empty()) {
     dispatch(std::move(entries), position.own_pending ? EntrySource::OwnPending : EntrySource::New);
@@ -846,11 +871,20 @@ bool Pipeline::drained() const {
   return outstanding_events_ == 0 && completions_.empty() && ack_due_.empty() && dead_letter_due_.empty();
 }
 
-// Running → Draining, once: false when never started, or when another stop() is under way or done.
-bool Pipeline::begin_draining() {
+// Running → Draining, once: nullopt when never started, or when another stop() is under way or done.
+std::optional<bool> Pipeline::begin_draining() {
   MutexLock lock(mutex_);
-  if (state_ != Lifecycle::Running) return false;
+  if (state_ != Lifecycle::Running) return std::nullopt;
   state_ = Lifecycle::Draining;
+  // Any other reader may be waiting in XREADGROUP BLOCK or a connect: cut that short.
+  return !read_ahead_outstanding_;
+}
+
+bool Pipeline::wait_for_reader(Clock::time_point deadline) {
+  MutexLock lock(mutex_);
+  while (!reader_finished_) {
+    if (!mutex_.wait_until(progress_, deadline)) return reader_finished_;
+  }
   return true;
 }
 
@@ -865,10 +899,13 @@ std::size_t Pipeline::wait_until_drained(Clock::time_point deadline) {
 
 void Pipeline::stop() {
   const auto deadline = Clock::now() + options_.shutdown_grace;
-  if (!begin_draining()) return;
-  reader_connection_.interrupt();
+  const auto interrupt_reader = begin_draining();
+  if (!interrupt_reader) return;
+  if (*interrupt_reader) reader_connection_.interrupt();
   reader_wakeup_.notify_all();
   acker_wakeup_.notify_all();
+  // A reader taking a read-ahead's reply gets until the deadline, in case Redis stopped answering.
+  if (!*interrupt_reader && !wait_for_reader(deadline)) reader_connection_.interrupt();
   if (reader_thread_.joinable()) reader_thread_.join();
 
   const std::size_t left_with_sink = wait_until_drained(deadline);

@@ -159,6 +159,8 @@ class Pipeline {
   bool has_room_for_batches(std::size_t count) const REQUIRES(mutex_);
   bool may_read() const REQUIRES(mutex_);
   bool may_read_ahead() const EXCLUDES(mutex_);
+  void note_read_ahead() EXCLUDES(mutex_);
+  void send_delivered_read_ahead() EXCLUDES(mutex_);
   bool running() const EXCLUDES(mutex_);
   void read_and_dispatch(ReadPosition& position) EXCLUDES(mutex_);
   void recover_reader(const RedisFailure& failure, ReadPosition& position, unsigned& failures) EXCLUDES(mutex_);
@@ -201,7 +203,9 @@ class Pipeline {
   void resolve(std::uint64_t batch_id, std::size_t index) REQUIRES(mutex_);
 
   // stop().
-  bool begin_draining() EXCLUDES(mutex_);
+  /// Running → Draining; nullopt when it was not running, else whether to interrupt the reader.
+  std::optional<bool> begin_draining() EXCLUDES(mutex_);
+  bool wait_for_reader(std::chrono::steady_clock::time_point deadline) EXCLUDES(mutex_);
   std::size_t wait_until_drained(std::chrono::steady_clock::time_point deadline) EXCLUDES(mutex_);
   bool drained() const REQUIRES(mutex_);  // nothing with the sink or waiting for Redis (retry waits aside)
 
@@ -223,6 +227,10 @@ class Pipeline {
   std::condition_variable progress_;       // something completed or resolved (stop() waits on it)
   // Written with mutex_ held, so that no waiter misses a change (its predicate reads it under mutex_).
   Lifecycle state_ GUARDED_BY(mutex_) = Lifecycle::Idle;
+  // The reader's next read takes an outstanding read-ahead (it will not block): stop() lets it finish
+  // instead of interrupting it. reader_.read_ahead_outstanding() as of the reader's last look.
+  bool read_ahead_outstanding_ GUARDED_BY(mutex_) = false;
+  bool reader_finished_ GUARDED_BY(mutex_) = false;
   std::map<std::uint64_t, InFlightBatch> batches_ GUARDED_BY(mutex_);
   std::deque<CompletionRecord> completions_ GUARDED_BY(mutex_);
   std::vector<EntryRef> ack_due_ GUARDED_BY(mutex_);

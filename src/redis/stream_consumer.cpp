@@ -166,9 +166,9 @@ std::vector<std::string_view> StreamConsumer::read_command(std::string_view id, 
 
 std::vector<StreamEntry> StreamConsumer::read(std::string_view id, std::size_t count,
                                               std::optional<std::chrono::milliseconds> block, bool read_ahead) {
-  const bool ahead = id == ">" && take_read_ahead(count);
-  // A read-ahead finds nothing when the stream had no more entries then: wait for them now.
-  if (!ahead || read_reply_.is_nil()) {
+  // A read-ahead that found nothing answers an empty batch without waiting: the caller's next read
+  // blocks, after it has had a chance to stop.
+  if (!(id == ">" && take_read_ahead(count))) {
     const std::string count_text = std::to_string(count);
     const std::string block_text = block ? std::to_string(block->count()) : std::string();
     // The server answers nil when BLOCK runs out; give it room before calling the socket dead.
@@ -177,12 +177,22 @@ std::vector<StreamEntry> StreamConsumer::read(std::string_view id, std::size_t c
     read_reply_.clear();
     connection_.read_reply(read_reply_.builder(), timeout);
   }
-  if (!read_reply_.error().empty()) throw_reply_error(std::string(read_reply_.error()), "XREADGROUP");
-  if (!read_reply_.fault().empty()) throw RedisStreamError(read_reply_.fault());
+  check_read_reply();
   if (read_reply_.is_nil()) return {};
   // Sent before this batch is handed on, so that Redis works on the next one meanwhile.
   if (read_ahead && id == ">" && read_reply_.delivered() == count) send_read_ahead(count);
   return std::move(read_reply_.entries());
+}
+
+std::vector<StreamEntry> StreamConsumer::take_delivered_read_ahead(std::size_t count) {
+  if (!take_read_ahead(count)) return {};
+  check_read_reply();
+  return std::move(read_reply_.entries());  // none for a nil reply
+}
+
+void StreamConsumer::check_read_reply() {
+  if (!read_reply_.error().empty()) throw_reply_error(std::string(read_reply_.error()), "XREADGROUP");
+  if (!read_reply_.fault().empty()) throw RedisStreamError(read_reply_.fault());
 }
 
 bool StreamConsumer::take_read_ahead(std::size_t count) {

@@ -79,11 +79,17 @@ class StreamConsumer {
   ///
   /// Read-ahead (`read_ahead`, ">" only): when this batch is full, the next XREADGROUP > (without BLOCK)
   /// is sent before this one is parsed, so Redis prepares it while the caller works; the next read(">")
-  /// takes its reply. Its entries are delivered to this consumer from then on: any other command, or
-  /// a lost connection, leaves them in this consumer's pending list (read again by read_own_pending(),
-  /// or claimed by another instance after its idle time), never lost.
+  /// takes its reply, at once and without BLOCK (empty when the read-ahead found nothing). Its entries
+  /// are delivered to this consumer from then on: any other command, or a lost connection, leaves them
+  /// in this consumer's pending list (read again by read_own_pending(), or claimed by another instance
+  /// after its idle time), never lost.
   std::vector<StreamEntry> read(std::string_view id, std::size_t count,
                                 std::optional<std::chrono::milliseconds> block, bool read_ahead = false);
+  /// True from a read-ahead's send until the read(">") that takes its reply: that read will not block.
+  bool read_ahead_outstanding() const noexcept { return read_ahead_count_ != 0 && connection_.connected(); }
+  /// The entries of the outstanding read-ahead for reads of `count` (none when there is none), sending
+  /// nothing new: for a stop, which hands on what Redis already delivered and reads no more.
+  std::vector<StreamEntry> take_delivered_read_ahead(std::size_t count);
   /// This consumer's pending entries after `after` ("0": from the start), at most `count`, with their
   /// fields and exact delivery counts. Unlike XREADGROUP with an ID, this does not add a delivery:
   /// reading one's own pending list again after a restart is not a failed attempt.
@@ -116,6 +122,8 @@ class StreamConsumer {
   /// sent for a read of `count` (a read-ahead of another size is dropped: its entries stay pending).
   bool take_read_ahead(std::size_t count);
   void send_read_ahead(std::size_t count);
+  /// Throws for an error reply or a reply that is not XREADGROUP's in read_reply_.
+  void check_read_reply();
   std::vector<std::string_view> read_command(std::string_view id, const std::string& count_text,
                                              const std::string& block_text) const;
   bool group_exists();

@@ -4,9 +4,12 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <sstream>
+#include <thread>
 
 #include "support/child_process.hpp"
 #include "support/controllable_sink.hpp"
@@ -472,6 +475,40 @@ TEST(pipeline_test, stop_leaves_unconfirmed_entries_pending_for_redelivery) {
   pipeline.stop();  // returns after the grace period although the sink never answers
   EXPECT_EQ(pending(redis), 10);
   EXPECT_EQ(pipeline.stats().acked, 0u);
+}
+
+// A stop while the reader hands a full batch to the sink: the read-ahead has already made Redis deliver
+// the next batch to this consumer. A graceful stop sends that batch too, so nothing this instance was
+// delivered is left pending for another instance to claim after its idle time.
+TEST(pipeline_test, a_graceful_stop_sends_the_batch_the_read_ahead_was_delivered) {
+  RedisServer redis;
+  add(redis, 50);
+  std::mutex mutex;
+  std::condition_variable changed;
+  bool released = false;
+  // The first send blocks the reader until the test lets go, with the read-ahead outstanding.
+  ControllableSink sink([&](const Event&) {
+    std::unique_lock lock(mutex);
+    changed.wait(lock, [&] { return released; });
+    return std::optional(Outcome::Accepted);
+  });
+  auto options = fast_options();
+  options.shutdown_grace = 10s;
+  Pipeline pipeline(options, redis.connection_options(), stream_options(), encoder(), sink);
+  pipeline.start();
+  // Batch 1 is with the sink and the read-ahead's batch 2 delivered.
+  ASSERT_TRUE(wait_until([&] { return pending(redis) == 20; }, 10s)) << pending(redis);
+  std::thread stopper([&] { pipeline.stop(); });
+  std::this_thread::sleep_for(200ms);  // stop() begins while the reader is still in the send
+  {
+    std::lock_guard lock(mutex);
+    released = true;
+  }
+  changed.notify_all();
+  stopper.join();
+  EXPECT_EQ(pending(redis), 0);
+  EXPECT_EQ(sink.sent_ids().size(), 20u);  // batches 1 and 2; nothing read after the stop
+  EXPECT_EQ(pipeline.stats().acked, 20u);
 }
 
 /// CPU seconds (user + system) this process's thread named `name` has used so far; -1 if none is.

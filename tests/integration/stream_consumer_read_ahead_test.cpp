@@ -66,5 +66,25 @@ TEST_F(stream_consumer_read_ahead_test, a_reconnect_loses_the_read_ahead_and_rea
   EXPECT_EQ(pending(), 25);  // nothing acked: the lost read-ahead's entries wait in the pending list
 }
 
+TEST_F(stream_consumer_read_ahead_test, a_stop_takes_the_delivered_read_ahead_and_reads_nothing_new) {
+  ASSERT_EQ(consumer_.read(">", 10, 100ms, true).size(), 10u);
+  ASSERT_TRUE(consumer_.read_ahead_outstanding());
+  EXPECT_EQ(ids_of(consumer_.take_delivered_read_ahead(10)),
+            std::vector<std::string>(ids_.begin() + 10, ids_.begin() + 20));
+  EXPECT_FALSE(consumer_.read_ahead_outstanding());
+  EXPECT_TRUE(consumer_.take_delivered_read_ahead(10).empty());
+  EXPECT_EQ(connection_.pending_replies(), 0u);
+  EXPECT_EQ(pending(), 20);  // the last 5 were never delivered
+}
+
+TEST_F(stream_consumer_read_ahead_test, a_read_ahead_that_found_nothing_answers_at_once_without_blocking) {
+  for (int batch = 0; batch < 5; ++batch) ASSERT_EQ(consumer_.read(">", 5, 100ms, true).size(), 5u);
+  ASSERT_TRUE(consumer_.read_ahead_outstanding());  // sent after the fifth full batch; the stream is empty
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_TRUE(consumer_.read(">", 5, 30s, true).empty());
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 10s);  // not the 30 s BLOCK
+  EXPECT_FALSE(consumer_.read_ahead_outstanding());
+}
+
 }  // namespace
 }  // namespace connector
