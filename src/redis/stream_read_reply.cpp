@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <utility>
 
 namespace connector {
@@ -37,6 +38,10 @@ inline Role role_of(const redisReadTask* task) {
   const auto parent = static_cast<std::size_t>(*static_cast<const Role*>(task->parent->obj));
   return kChildRole[parent][task->idx == 0];
 }
+
+/// Reservations follow the counts a reply announces only this far: a misbehaving peer announcing two
+/// billion elements must not make one huge allocation before it has sent them (COUNT bounds real replies).
+constexpr std::size_t kMaxReserved = 1 << 16;
 
 /// One node as RedisReplyView::describe() words it, for fault texts.
 struct Node {
@@ -149,7 +154,7 @@ struct StreamReadReplyCallbacks {
         return tag(Role::Stream);
       case Role::Entries:
         reply.delivered_ = static_cast<std::size_t>(elements);
-        reply.entries_.reserve(reply.delivered_);
+        reply.entries_.reserve(std::min(reply.delivered_, kMaxReserved));
         return tag(Role::Entries);
       case Role::Entry:
         if (elements != 2) break;
@@ -158,7 +163,7 @@ struct StreamReadReplyCallbacks {
         return tag(Role::Entry);
       case Role::Fields:
         if (elements % 2 != 0) break;
-        reply.entries_.back().fields.reserve(static_cast<std::size_t>(elements) / 2);
+        reply.entries_.back().fields.reserve(std::min(static_cast<std::size_t>(elements) / 2, kMaxReserved));
         return tag(Role::Fields);
       case Role::Key:
       case Role::Skipped:

@@ -137,5 +137,23 @@ TEST(stream_read_reply_test, a_reply_of_another_shape_is_consumed_whole_and_name
   }
 }
 
+TEST(stream_read_reply_test, an_announced_count_is_not_taken_on_trust) {
+  // A hundred million entries announced and one sent (whose fields announce as many): nothing near
+  // 1e8 x sizeof(StreamEntry) may be reserved before the elements arrive.
+  StreamReadReply reply("s");
+  Reader reader(redisReaderCreate());
+  reader->fn = reply.builder().functions;
+  reader->privdata = reply.builder().privdata;
+  const std::string resp =
+      "*1\r\n*2\r\n" + bulk("s") + "*100000000\r\n*2\r\n" + bulk("1-1") + "*100000000\r\n" + bulk("f");
+  ASSERT_EQ(redisReaderFeed(reader.get(), resp.data(), resp.size()), REDIS_OK);
+  void* raw = nullptr;
+  ASSERT_EQ(redisReaderGetReply(reader.get(), &raw), REDIS_OK) << reader->errstr;
+  ASSERT_EQ(raw, nullptr);  // incomplete
+  ASSERT_EQ(reply.entries().size(), 1u);
+  EXPECT_LE(reply.entries().capacity(), std::size_t{1} << 16);
+  EXPECT_LE(reply.entries()[0].fields.capacity(), std::size_t{1} << 16);
+}
+
 }  // namespace
 }  // namespace connector
