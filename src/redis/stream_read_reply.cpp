@@ -116,7 +116,12 @@ struct StreamReadReplyCallbacks {
     switch (role) {
       case Role::Root:
         if (task->type != REDIS_REPLY_ERROR) break;
-        reply.error_.assign(text, length);
+        // error() empty means "no error": an error reply without text still has to read as one.
+        if (length == 0) {
+          reply.error_ = "(an error reply without text)";
+        } else {
+          reply.error_.assign(text, length);
+        }
         return tag(Role::Skipped);
       case Role::Id:
         if (!bulk) break;

@@ -101,6 +101,7 @@ TEST(stream_read_reply_test, nil_error_and_no_entries_are_told_apart) {
   EXPECT_FALSE(error.is_nil());
   EXPECT_EQ(error.error(), "NOGROUP No such key 's' or consumer group 'g'");
   EXPECT_EQ(error.fault(), "");
+  EXPECT_EQ(reader.read("-\r\n").error(), "(an error reply without text)");
   const StreamReadReply& nothing = reader.read(xreadgroup_reply("", 0));
   EXPECT_FALSE(nothing.is_nil());
   EXPECT_EQ(nothing.error(), "");
