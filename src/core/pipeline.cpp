@@ -26,6 +26,23 @@ constexpr milliseconds kStartupAttemptPause{2000};
 // A retried entry is logged at its first retry and every this many after it: an output outage then
 // leaves a trace per entry without a line per attempt.
 constexpr unsigned kRetryLogEvery = 10;
+// stop() lets a reader's Redis call run this long before it interrupts it: enough for a read whose batch
+// is on the wire (a round trip, even across regions), short enough that an idle connector, blocked in
+// XREADGROUP BLOCK on an empty stream, stops at once.
+constexpr milliseconds kReaderSettle{250};
+
+/// Runs `action` when the scope ends, however it ends.
+template <typename Action>
+class OnExit {
+ public:
+  explicit OnExit(Action action) : action_(std::move(action)) {}
+  ~OnExit() { action_(); }
+  OnExit(const OnExit&) = delete;
+  OnExit& operator=(const OnExit&) = delete;
+
+ private:
+  Action action_;
+};
 
 long long elapsed_ms(Clock::time_point since) {
   return std::chrono::duration_cast<milliseconds>(Clock::now() - since).count();
@@ -260,17 +277,17 @@ void Pipeline::reader_loop() {
 void Pipeline::send_delivered_read_ahead() {
   if (!reader_.read_ahead_outstanding()) return;
   const auto failure = try_redis([&] {
-    auto entries = reader_.take_delivered_read_ahead(options_.batch_size);
+    std::vector<StreamEntry> entries;
+    {
+      begin_reader_call(/*stopping=*/true);
+      const OnExit call_done([this] { end_reader_call(); });
+      entries = reader_.take_delivered_read_ahead(options_.batch_size);
+    }
     if (!entries.empty()) dispatch(std::move(entries), EntrySource::New);
   });
   if (failure) {
     logger().warn("read_ahead_left_pending", {{"error", failure->message}});
   }
-}
-
-void Pipeline::note_read_ahead() {
-  MutexLock lock(mutex_);
-  read_ahead_outstanding_ = reader_.read_ahead_outstanding();
 }
 
 bool Pipeline::has_room_for_batches(std::size_t count) const {
@@ -279,10 +296,14 @@ bool Pipeline::has_room_for_batches(std::size_t count) const {
 
 // Read ahead only with room for the batch just read and the next one: what Redis has delivered to this
 // consumer stays within MAX_IN_FLIGHT_BATCHES x BATCH_SIZE, and the next batch is dispatched as soon
-// as it is read, without waiting for capacity (and idling towards another instance's claim).
-bool Pipeline::may_read_ahead() const {
+// as it is read, without waiting for capacity (and idling towards another instance's claim). Asked when
+// a full batch has come in, and marked under the same lock as the lifecycle: either stop() came first
+// and nothing is sent, or it finds the read-ahead marked and lets the reader take it.
+bool Pipeline::grant_read_ahead() {
   MutexLock lock(mutex_);
-  return state_ == Lifecycle::Running && has_room_for_batches(2);
+  if (state_ != Lifecycle::Running || !has_room_for_batches(2)) return false;
+  read_ahead_outstanding_ = true;
+  return true;
 }
 
 bool Pipeline::may_read() const { return state_ != Lifecycle::Running || has_room_for_batches(1); }
@@ -311,28 +332,45 @@ void Pipeline::sleep_unless_stopping(milliseconds delay) {
 }
 
 void Pipeline::read_and_dispatch(ReadPosition& position) {
-  if (!reader_connection_.connected()) {
-    reconnect(reader_connection_, reader_, "reader");
-    position.restart_own_pending();
-    // connect() clears an interruption that stop() may have sent just before it.
-    if (!running()) return;
-  }
   std::vector<StreamEntry> entries;
-  if (position.own_pending) {
-    entries = reader_.read_own_pending(position.pending_cursor, options_.batch_size);
-    if (entries.empty()) {
-      position.own_pending = false;
-      logger().debug("own_pending_drained", {{"consumer", reader_.options().consumer}});
-      return;
+  EntrySource source = EntrySource::New;
+  {
+    if (!begin_reader_call()) return;
+    const OnExit call_done([this] { end_reader_call(); });
+    if (!reader_connection_.connected()) {
+      reconnect(reader_connection_, reader_, "reader");
+      position.restart_own_pending();
+      // connect() clears an interruption that stop() may have sent just before it.
+      if (!running()) return;
     }
-    position.pending_cursor = entries.back().id;
-  } else {
-    entries = reader_.read(">", options_.batch_size, options_.poll_timeout, may_read_ahead());
-    note_read_ahead();
+    if (position.own_pending) {
+      entries = reader_.read_own_pending(position.pending_cursor, options_.batch_size);
+      if (entries.empty()) {
+        position.own_pending = false;
+        logger().debug("own_pending_drained", {{"consumer", reader_.options().consumer}});
+        return;
+      }
+      position.pending_cursor = entries.back().id;
+      source = EntrySource::OwnPending;
+    } else {
+      entries = reader_.read(">", options_.batch_size, options_.poll_timeout, [this] { return grant_read_ahead(); });
+    }
   }
-  if (!entries.empty()) {
-    dispatch(std::move(entries), position.own_pending ? EntrySource::OwnPending : EntrySource::New);
-  }
+  if (!entries.empty()) dispatch(std::move(entries), source);
+}
+
+bool Pipeline::begin_reader_call(bool stopping) {
+  MutexLock lock(mutex_);
+  if (!stopping && state_ != Lifecycle::Running) return false;
+  reader_call_since_ = Clock::now();
+  progress_.notify_all();
+  return true;
+}
+
+void Pipeline::end_reader_call() {
+  MutexLock lock(mutex_);
+  reader_call_since_.reset();
+  progress_.notify_all();
 }
 
 // The error policy on the reader thread: reconnect on the next round, recreate the group and read
@@ -348,7 +386,12 @@ void Pipeline::recover_reader(const RedisFailure& failure, ReadPosition& positio
   std::string refusal = failure.message;
   if (failure.action == RedisErrorAction::RecreateGroup) {
     position.restart_own_pending();
-    const auto again = recover_lost_group(reader_connection_, reader_, "reader", failure.message);
+    if (!begin_reader_call()) return;
+    std::optional<RedisFailure> again;
+    {
+      const OnExit call_done([this] { end_reader_call(); });
+      again = recover_lost_group(reader_connection_, reader_, "reader", failure.message);
+    }
     // Recreated: read at once. Connection gone: the next round reconnects (and backs off if that fails).
     if (!again || again->action == RedisErrorAction::Reconnect) return;
     refusal = again->message;  // e.g. OOM: XGROUP CREATE is a write
@@ -871,19 +914,25 @@ bool Pipeline::drained() const {
   return outstanding_events_ == 0 && completions_.empty() && ack_due_.empty() && dead_letter_due_.empty();
 }
 
-// Running → Draining, once: nullopt when never started, or when another stop() is under way or done.
-std::optional<bool> Pipeline::begin_draining() {
+// Running → Draining, once: false when never started, or when another stop() is under way or done.
+bool Pipeline::begin_draining() {
   MutexLock lock(mutex_);
-  if (state_ != Lifecycle::Running) return std::nullopt;
+  if (state_ != Lifecycle::Running) return false;
   state_ = Lifecycle::Draining;
-  // Any other reader may be waiting in XREADGROUP BLOCK or a connect: cut that short.
-  return !read_ahead_outstanding_;
+  return true;
 }
 
+// The reader finishes what it is doing, so that a batch Redis has already delivered is handed on instead
+// of being cut off on the wire. False when it is to be interrupted: a Redis call that has run for
+// kReaderSettle waits on an empty stream (BLOCK) or on a server that does not answer; and at the deadline,
+// whatever it does. A read-ahead's reply (asked without BLOCK) is waited for until the deadline.
 bool Pipeline::wait_for_reader(Clock::time_point deadline) {
   MutexLock lock(mutex_);
   while (!reader_finished_) {
-    if (!mutex_.wait_until(progress_, deadline)) return reader_finished_;
+    auto until = deadline;
+    if (reader_call_since_ && !read_ahead_outstanding_) until = std::min(until, *reader_call_since_ + kReaderSettle);
+    if (Clock::now() >= until) return false;
+    mutex_.wait_until(progress_, until);
   }
   return true;
 }
@@ -899,13 +948,10 @@ std::size_t Pipeline::wait_until_drained(Clock::time_point deadline) {
 
 void Pipeline::stop() {
   const auto deadline = Clock::now() + options_.shutdown_grace;
-  const auto interrupt_reader = begin_draining();
-  if (!interrupt_reader) return;
-  if (*interrupt_reader) reader_connection_.interrupt();
+  if (!begin_draining()) return;
   reader_wakeup_.notify_all();
   acker_wakeup_.notify_all();
-  // A reader taking a read-ahead's reply gets until the deadline, in case Redis stopped answering.
-  if (!*interrupt_reader && !wait_for_reader(deadline)) reader_connection_.interrupt();
+  if (!wait_for_reader(deadline)) reader_connection_.interrupt();
   if (reader_thread_.joinable()) reader_thread_.join();
 
   const std::size_t left_with_sink = wait_until_drained(deadline);

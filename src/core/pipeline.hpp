@@ -158,8 +158,10 @@ class Pipeline {
   // `count` more batches stay within MAX_IN_FLIGHT_BATCHES: the one bound for reading, read-ahead and claims.
   bool has_room_for_batches(std::size_t count) const REQUIRES(mutex_);
   bool may_read() const REQUIRES(mutex_);
-  bool may_read_ahead() const EXCLUDES(mutex_);
-  void note_read_ahead() EXCLUDES(mutex_);
+  bool grant_read_ahead() EXCLUDES(mutex_);
+  /// The reader enters a Redis call; false (and no call may be made) once stopping, unless `stopping`.
+  bool begin_reader_call(bool stopping = false) EXCLUDES(mutex_);
+  void end_reader_call() EXCLUDES(mutex_);
   void send_delivered_read_ahead() EXCLUDES(mutex_);
   bool running() const EXCLUDES(mutex_);
   void read_and_dispatch(ReadPosition& position) EXCLUDES(mutex_);
@@ -203,8 +205,7 @@ class Pipeline {
   void resolve(std::uint64_t batch_id, std::size_t index) REQUIRES(mutex_);
 
   // stop().
-  /// Running → Draining; nullopt when it was not running, else whether to interrupt the reader.
-  std::optional<bool> begin_draining() EXCLUDES(mutex_);
+  bool begin_draining() EXCLUDES(mutex_);
   bool wait_for_reader(std::chrono::steady_clock::time_point deadline) EXCLUDES(mutex_);
   std::size_t wait_until_drained(std::chrono::steady_clock::time_point deadline) EXCLUDES(mutex_);
   bool drained() const REQUIRES(mutex_);  // nothing with the sink or waiting for Redis (retry waits aside)
@@ -227,8 +228,11 @@ class Pipeline {
   std::condition_variable progress_;       // something completed or resolved (stop() waits on it)
   // Written with mutex_ held, so that no waiter misses a change (its predicate reads it under mutex_).
   Lifecycle state_ GUARDED_BY(mutex_) = Lifecycle::Idle;
-  // The reader's next read takes an outstanding read-ahead (it will not block): stop() lets it finish
-  // instead of interrupting it. reader_.read_ahead_outstanding() as of the reader's last look.
+  // What stop() looks at to let the reader finish instead of cutting a delivered batch off on the wire
+  // (wait_for_reader()): since when the reader is in a Redis call, whether that call takes a read-ahead
+  // (set when one is granted, refreshed from reader_.read_ahead_outstanding() before every read), and
+  // whether the reader thread is done.
+  std::optional<std::chrono::steady_clock::time_point> reader_call_since_ GUARDED_BY(mutex_);
   bool read_ahead_outstanding_ GUARDED_BY(mutex_) = false;
   bool reader_finished_ GUARDED_BY(mutex_) = false;
   std::map<std::uint64_t, InFlightBatch> batches_ GUARDED_BY(mutex_);

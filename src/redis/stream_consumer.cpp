@@ -165,7 +165,8 @@ std::vector<std::string_view> StreamConsumer::read_command(std::string_view id, 
 }
 
 std::vector<StreamEntry> StreamConsumer::read(std::string_view id, std::size_t count,
-                                              std::optional<std::chrono::milliseconds> block, bool read_ahead) {
+                                              std::optional<std::chrono::milliseconds> block,
+                                              const std::function<bool()>& may_read_ahead) {
   // A read-ahead that found nothing answers an empty batch without waiting: the caller's next read
   // blocks, after it has had a chance to stop.
   if (!(id == ">" && take_read_ahead(count))) {
@@ -180,7 +181,7 @@ std::vector<StreamEntry> StreamConsumer::read(std::string_view id, std::size_t c
   check_read_reply();
   if (read_reply_.is_nil()) return {};
   // Sent before this batch is handed on, so that Redis works on the next one meanwhile.
-  if (read_ahead && id == ">" && read_reply_.delivered() == count) send_read_ahead(count);
+  if (may_read_ahead && id == ">" && read_reply_.delivered() == count && may_read_ahead()) send_read_ahead(count);
   return std::move(read_reply_.entries());
 }
 

@@ -77,14 +77,16 @@ class StreamConsumer {
   /// XREADGROUP … COUNT count [BLOCK ms] STREAMS key id. `id` is ">" (new) or an ID (own pending,
   /// after that ID). A nil result (timeout) is an empty vector. Throws NoGroupError on NOGROUP.
   ///
-  /// Read-ahead (`read_ahead`, ">" only): when this batch is full, the next XREADGROUP > (without BLOCK)
-  /// is sent before this one is parsed, so Redis prepares it while the caller works; the next read(">")
-  /// takes its reply, at once and without BLOCK (empty when the read-ahead found nothing). Its entries
-  /// are delivered to this consumer from then on: any other command, or a lost connection, leaves them
-  /// in this consumer's pending list (read again by read_own_pending(), or claimed by another instance
-  /// after its idle time), never lost.
+  /// Read-ahead (">" only): when this batch is full and `may_read_ahead()` agrees — asked at that moment,
+  /// so the caller can refuse once it is stopping —, the next XREADGROUP > (without BLOCK) is sent before
+  /// this batch is returned, so Redis prepares it while the caller works; the next read(">") takes its
+  /// reply, at once and without BLOCK (empty when the read-ahead found nothing). Its entries are
+  /// delivered to this consumer from then on: any other command, or a lost connection, leaves them in
+  /// this consumer's pending list (read again by read_own_pending(), or claimed by another instance after
+  /// its idle time), never lost.
   std::vector<StreamEntry> read(std::string_view id, std::size_t count,
-                                std::optional<std::chrono::milliseconds> block, bool read_ahead = false);
+                                std::optional<std::chrono::milliseconds> block,
+                                const std::function<bool()>& may_read_ahead = {});
   /// True from a read-ahead's send until the read(">") that takes its reply: that read will not block.
   bool read_ahead_outstanding() const noexcept { return read_ahead_count_ != 0 && connection_.connected(); }
   /// The entries of the outstanding read-ahead for reads of `count` (none when there is none), sending

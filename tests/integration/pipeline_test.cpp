@@ -511,6 +511,36 @@ TEST(pipeline_test, a_graceful_stop_sends_the_batch_the_read_ahead_was_delivered
   EXPECT_EQ(pipeline.stats().acked, 20u);
 }
 
+// A stop while the reader's XREADGROUP is with Redis and its batch about to come back: the reader is given
+// time to take that batch and hand it on, instead of having its connection cut with the batch on the
+// wire (delivered to this consumer, never sent, pending until claimed).
+TEST(pipeline_test, a_stop_while_a_read_is_answered_hands_its_batch_on) {
+  RedisServer redis;
+  add(redis, 1);  // creates the stream; the group starts at 0, so this one is read first
+  ControllableSink sink([](const Event&) { return std::optional(Outcome::Accepted); });
+  auto options = fast_options();
+  options.poll_timeout = 20ms;  // the reader's blocking read is never older than this
+  options.shutdown_grace = 5s;
+  Pipeline pipeline(options, redis.connection_options(), stream_options(), encoder(), sink);
+  pipeline.start();
+  ASSERT_TRUE(wait_until([&] { return pipeline.stats().acked == 1; }, 10s));
+  // Redis busy for 60 ms, then 5 new entries: the reader's blocked XREADGROUP is answered with them
+  // after the busy spell, while stop() has already begun.
+  RedisConnection other(redis.connection_options());
+  other.connect();
+  other.append({"EVAL",
+                "local function now() local t = redis.call('TIME') return t[1] * 1000000 + t[2] end "
+                "local start = now() while now() - start < 60000 do end "
+                "for i = 1, 5 do redis.call('XADD', KEYS[1], '*', 'n', tostring(i)) end return 1",
+                "1", kStream});
+  other.flush();
+  std::this_thread::sleep_for(20ms);
+  pipeline.stop();
+  EXPECT_EQ(other.read_reply().integer(), 1);
+  EXPECT_EQ(pending(redis), 0);
+  EXPECT_EQ(pipeline.stats().acked, 6u);
+}
+
 /// CPU seconds (user + system) this process's thread named `name` has used so far; -1 if none is.
 double thread_cpu_seconds(const std::string& name) {
   for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {

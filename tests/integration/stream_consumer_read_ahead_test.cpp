@@ -13,6 +13,7 @@ using testing::RedisServer;
 
 constexpr const char* kStream = "ra:stream";
 constexpr const char* kGroup = "ra-group";
+const std::function<bool()> kAlways = [] { return true; };
 
 class stream_consumer_read_ahead_test : public ::testing::Test {
  protected:
@@ -36,12 +37,12 @@ class stream_consumer_read_ahead_test : public ::testing::Test {
 
 TEST_F(stream_consumer_read_ahead_test, every_entry_once_in_order_with_the_next_batch_already_read) {
   std::vector<std::string> seen;
-  const auto first = consumer_.read(">", 10, 100ms, true);
+  const auto first = consumer_.read(">", 10, 100ms, kAlways);
   ASSERT_EQ(first.size(), 10u);
   // A full batch: the next XREADGROUP went out with it, so Redis delivered 20 entries by now.
   EXPECT_TRUE(::connector::testing::wait_until([&] { return pending() == 20; }, 10s)) << pending();
   EXPECT_EQ(connection_.pending_replies(), 1u);
-  for (auto batch = first; !batch.empty(); batch = consumer_.read(">", 10, 100ms, true)) {
+  for (auto batch = first; !batch.empty(); batch = consumer_.read(">", 10, 100ms, kAlways)) {
     const auto ids = ids_of(batch);
     seen.insert(seen.end(), ids.begin(), ids.end());
   }
@@ -50,24 +51,39 @@ TEST_F(stream_consumer_read_ahead_test, every_entry_once_in_order_with_the_next_
 }
 
 TEST_F(stream_consumer_read_ahead_test, another_command_drops_the_read_ahead_and_its_entries_stay_pending) {
-  ASSERT_EQ(consumer_.read(">", 10, 100ms, true).size(), 10u);
+  ASSERT_EQ(consumer_.read(">", 10, 100ms, kAlways).size(), 10u);
   // Any other command first reads the read-ahead's reply; its entries are this consumer's pending ones.
   const auto own = consumer_.read_own_pending("0", 100);
   EXPECT_EQ(ids_of(own), std::vector<std::string>(ids_.begin(), ids_.begin() + 20));
   EXPECT_EQ(connection_.pending_replies(), 0u);
-  EXPECT_EQ(ids_of(consumer_.read(">", 10, 100ms, true)), std::vector<std::string>(ids_.begin() + 20, ids_.end()));
+  EXPECT_EQ(ids_of(consumer_.read(">", 10, 100ms, kAlways)), std::vector<std::string>(ids_.begin() + 20, ids_.end()));
 }
 
 TEST_F(stream_consumer_read_ahead_test, a_reconnect_loses_the_read_ahead_and_reading_goes_on) {
-  ASSERT_EQ(consumer_.read(">", 10, 100ms, true).size(), 10u);
+  ASSERT_EQ(consumer_.read(">", 10, 100ms, kAlways).size(), 10u);
   connection_.close();
   connection_.connect();
-  EXPECT_EQ(ids_of(consumer_.read(">", 10, 100ms, true)), std::vector<std::string>(ids_.begin() + 20, ids_.end()));
+  EXPECT_EQ(ids_of(consumer_.read(">", 10, 100ms, kAlways)), std::vector<std::string>(ids_.begin() + 20, ids_.end()));
   EXPECT_EQ(pending(), 25);  // nothing acked: the lost read-ahead's entries wait in the pending list
 }
 
+TEST_F(stream_consumer_read_ahead_test, the_caller_is_asked_once_a_full_batch_came_in_and_may_refuse) {
+  int asked = 0;
+  const std::function<bool()> refuse = [&] {
+    ++asked;
+    return false;
+  };
+  ASSERT_EQ(consumer_.read(">", 10, 100ms, refuse).size(), 10u);
+  EXPECT_EQ(asked, 1);
+  EXPECT_FALSE(consumer_.read_ahead_outstanding());
+  EXPECT_EQ(pending(), 10);  // nothing more was delivered
+  ASSERT_EQ(consumer_.read(">", 10, 100ms, refuse).size(), 10u);
+  ASSERT_EQ(consumer_.read(">", 10, 100ms, refuse).size(), 5u);  // a short batch: not asked
+  EXPECT_EQ(asked, 2);
+}
+
 TEST_F(stream_consumer_read_ahead_test, a_stop_takes_the_delivered_read_ahead_and_reads_nothing_new) {
-  ASSERT_EQ(consumer_.read(">", 10, 100ms, true).size(), 10u);
+  ASSERT_EQ(consumer_.read(">", 10, 100ms, kAlways).size(), 10u);
   ASSERT_TRUE(consumer_.read_ahead_outstanding());
   EXPECT_EQ(ids_of(consumer_.take_delivered_read_ahead(10)),
             std::vector<std::string>(ids_.begin() + 10, ids_.begin() + 20));
@@ -78,10 +94,10 @@ TEST_F(stream_consumer_read_ahead_test, a_stop_takes_the_delivered_read_ahead_an
 }
 
 TEST_F(stream_consumer_read_ahead_test, a_read_ahead_that_found_nothing_answers_at_once_without_blocking) {
-  for (int batch = 0; batch < 5; ++batch) ASSERT_EQ(consumer_.read(">", 5, 100ms, true).size(), 5u);
+  for (int batch = 0; batch < 5; ++batch) ASSERT_EQ(consumer_.read(">", 5, 100ms, kAlways).size(), 5u);
   ASSERT_TRUE(consumer_.read_ahead_outstanding());  // sent after the fifth full batch; the stream is empty
   const auto started = std::chrono::steady_clock::now();
-  EXPECT_TRUE(consumer_.read(">", 5, 30s, true).empty());
+  EXPECT_TRUE(consumer_.read(">", 5, 30s, kAlways).empty());
   EXPECT_LT(std::chrono::steady_clock::now() - started, 10s);  // not the 30 s BLOCK
   EXPECT_FALSE(consumer_.read_ahead_outstanding());
 }
