@@ -33,18 +33,8 @@ redisReply* new_element(const redisReadTask* task, int type) {
   return reply;
 }
 
-// hiredis treats a null result as out of memory and fails the reader; an exception must not cross C.
-template <typename Build>
-void* guarded(Build build) noexcept {
-  try {
-    return build();
-  } catch (...) {
-    return nullptr;
-  }
-}
-
 void* create_string(const redisReadTask* task, char* text, std::size_t length) {
-  return guarded([&] {
+  return guard_reader_callback([&] {
     redisReply* reply = new_element(task, task->type);
     auto* copy = static_cast<char*>(arena_of(task).allocate(length + 1));
     if (length != 0) std::memcpy(copy, text, length);
@@ -56,7 +46,7 @@ void* create_string(const redisReadTask* task, char* text, std::size_t length) {
 }
 
 void* create_array(const redisReadTask* task, int elements) {
-  return guarded([&] {
+  return guard_reader_callback([&] {
     redisReply* reply = new_element(task, REDIS_REPLY_ARRAY);
     if (elements > 0) {
       const auto count = static_cast<std::size_t>(elements);
@@ -70,7 +60,7 @@ void* create_array(const redisReadTask* task, int elements) {
 }
 
 void* create_integer(const redisReadTask* task, long long value) {
-  return guarded([&] {
+  return guard_reader_callback([&] {
     redisReply* reply = new_element(task, REDIS_REPLY_INTEGER);
     reply->integer = value;
     return reply;
@@ -78,7 +68,7 @@ void* create_integer(const redisReadTask* task, long long value) {
 }
 
 void* create_nil(const redisReadTask* task) {
-  return guarded([&] { return new_element(task, REDIS_REPLY_NIL); });
+  return guard_reader_callback([&] { return new_element(task, REDIS_REPLY_NIL); });
 }
 
 void free_nothing(void*) {}

@@ -38,6 +38,17 @@ class ReplyArena {
   std::size_t used_ = 0;  // bytes used in blocks_.back()
 };
 
+/// Runs the work of a hiredis reader callback: hiredis takes a null result as out of memory and fails the
+/// reader, and an exception must not cross its C frames.
+template <typename Build>
+void* guard_reader_callback(Build build) noexcept {
+  try {
+    return build();
+  } catch (...) {
+    return nullptr;
+  }
+}
+
 /// hiredis reader callbacks that build standard `redisReply` trees in the ReplyArena that the
 /// reader's `privdata` points to. freeObject does nothing: the arena owns the memory.
 redisReplyObjectFunctions* reply_arena_functions();

@@ -1,5 +1,7 @@
 #include "redis/stream_read_reply.hpp"
 
+#include "redis/reply_arena.hpp"
+
 #include <hiredis/hiredis.h>
 
 #include <fmt/format.h>
@@ -64,8 +66,8 @@ struct Node {
 
 }  // namespace
 
-/// The hiredis callbacks; privdata is the StreamReadReply. They never throw into C: a failure to
-/// allocate returns null, which hiredis reports as out of memory.
+/// The hiredis callbacks; privdata is the StreamReadReply. They never throw into C
+/// (guard_reader_callback): a failure to allocate is reported by hiredis as out of memory.
 struct StreamReadReplyCallbacks {
   static StreamReadReply& reply_of(const redisReadTask* task) { return *static_cast<StreamReadReply*>(task->privdata); }
 
@@ -75,7 +77,8 @@ struct StreamReadReplyCallbacks {
     return tag(Role::Skipped);
   }
 
-  /// The fault for `node` in the place `role` of the reply, in parse_entries()'s words.
+  /// A node that builds nothing: under the stream key or after a fault it is only consumed; anywhere else
+  /// it is the fault, worded as parse_entries() words it.
   static void* misplaced(StreamReadReply& reply, Role role, const redisReadTask* task, const Node& node) {
     switch (role) {
       case Role::Root:
@@ -109,106 +112,98 @@ struct StreamReadReplyCallbacks {
     return reply.fault_.empty() ? role_of(task) : Role::Skipped;
   }
 
-  static void* create_string(const redisReadTask* task, char* text, std::size_t length) noexcept try {
-    StreamReadReply& reply = reply_of(task);
-    const Role role = role_here(reply, task);
-    const bool bulk = task->type == REDIS_REPLY_STRING;
-    switch (role) {
-      case Role::Root:
-        if (task->type != REDIS_REPLY_ERROR) break;
-        // error() empty means "no error": an error reply without text still has to read as one.
-        if (length == 0) {
-          reply.error_ = "(an error reply without text)";
-        } else {
-          reply.error_.assign(text, length);
-        }
-        return tag(Role::Skipped);
-      case Role::Id:
-        if (!bulk) break;
-        reply.entries_.back().id.assign(text, length);
-        return tag(Role::Skipped);
-      case Role::Field:
-        // Field names and values are bulk strings; a status reply is text all the same.
-        if (!bulk && task->type != REDIS_REPLY_STATUS) break;
-        if (task->idx % 2 == 0) {
-          reply.entries_.back().fields.emplace_back().name.assign(text, length);
-        } else {
-          reply.entries_.back().fields.back().value.assign(text, length);
-        }
-        return tag(Role::Skipped);
-      case Role::Key:
-      case Role::Skipped:
-        return tag(Role::Skipped);
-      default:
-        break;
-    }
-    return misplaced(reply, role, task, Node{task->type, text, length});
-  } catch (...) {
-    return nullptr;
+  static void* create_string(const redisReadTask* task, char* text, std::size_t length) noexcept {
+    return guard_reader_callback([&]() -> void* {
+      StreamReadReply& reply = reply_of(task);
+      const Role role = role_here(reply, task);
+      const bool bulk = task->type == REDIS_REPLY_STRING;
+      switch (role) {
+        case Role::Root:
+          if (task->type != REDIS_REPLY_ERROR) break;
+          // error() empty means "no error": an error reply without text still has to read as one.
+          if (length == 0) {
+            reply.error_ = "(an error reply without text)";
+          } else {
+            reply.error_.assign(text, length);
+          }
+          return tag(Role::Skipped);
+        case Role::Id:
+          if (!bulk) break;
+          reply.entries_.back().id.assign(text, length);
+          return tag(Role::Skipped);
+        case Role::Field:
+          // Field names and values are bulk strings; a status reply is text all the same.
+          if (!bulk && task->type != REDIS_REPLY_STATUS) break;
+          if (task->idx % 2 == 0) {
+            reply.entries_.back().fields.emplace_back().name.assign(text, length);
+          } else {
+            reply.entries_.back().fields.back().value.assign(text, length);
+          }
+          return tag(Role::Skipped);
+        default:
+          break;
+      }
+      return misplaced(reply, role, task, Node{task->type, text, length});
+    });
   }
 
-  static void* create_array(const redisReadTask* task, int elements) noexcept try {
-    StreamReadReply& reply = reply_of(task);
-    const Role role = role_here(reply, task);
-    switch (role) {
-      case Role::Root:
-        if (elements != 1) break;
-        return tag(Role::Root);
-      case Role::Stream:
-        if (elements != 2) break;
-        return tag(Role::Stream);
-      case Role::Entries:
-        reply.delivered_ = static_cast<std::size_t>(elements);
-        reply.entries_.reserve(std::min(reply.delivered_, kMaxReserved));
-        return tag(Role::Entries);
-      case Role::Entry:
-        if (elements != 2) break;
-        reply.entry_position_ = static_cast<std::size_t>(task->idx);
-        reply.entries_.emplace_back();
-        return tag(Role::Entry);
-      case Role::Fields:
-        if (elements % 2 != 0) break;
-        reply.entries_.back().fields.reserve(std::min(static_cast<std::size_t>(elements) / 2, kMaxReserved));
-        return tag(Role::Fields);
-      case Role::Key:
-      case Role::Skipped:
-        return tag(Role::Skipped);
-      default:
-        break;
-    }
-    return misplaced(reply, role, task, Node{REDIS_REPLY_ARRAY, nullptr, 0, 0, elements});
-  } catch (...) {
-    return nullptr;
+  static void* create_array(const redisReadTask* task, int elements) noexcept {
+    return guard_reader_callback([&]() -> void* {
+      StreamReadReply& reply = reply_of(task);
+      const Role role = role_here(reply, task);
+      switch (role) {
+        case Role::Root:
+          if (elements != 1) break;
+          return tag(Role::Root);
+        case Role::Stream:
+          if (elements != 2) break;
+          return tag(Role::Stream);
+        case Role::Entries:
+          reply.delivered_ = static_cast<std::size_t>(elements);
+          reply.entries_.reserve(std::min(reply.delivered_, kMaxReserved));
+          return tag(Role::Entries);
+        case Role::Entry:
+          if (elements != 2) break;
+          reply.entry_position_ = static_cast<std::size_t>(task->idx);
+          reply.entries_.emplace_back();
+          return tag(Role::Entry);
+        case Role::Fields:
+          if (elements % 2 != 0) break;
+          reply.entries_.back().fields.reserve(std::min(static_cast<std::size_t>(elements) / 2, kMaxReserved));
+          return tag(Role::Fields);
+        default:
+          break;
+      }
+      return misplaced(reply, role, task, Node{REDIS_REPLY_ARRAY, nullptr, 0, 0, elements});
+    });
   }
 
-  static void* create_integer(const redisReadTask* task, long long value) noexcept try {
-    StreamReadReply& reply = reply_of(task);
-    return misplaced(reply, role_here(reply, task), task, Node{REDIS_REPLY_INTEGER, nullptr, 0, value});
-  } catch (...) {
-    return nullptr;
+  static void* create_integer(const redisReadTask* task, long long value) noexcept {
+    return guard_reader_callback([&]() -> void* {
+      StreamReadReply& reply = reply_of(task);
+      return misplaced(reply, role_here(reply, task), task, Node{REDIS_REPLY_INTEGER, nullptr, 0, value});
+    });
   }
 
-  static void* create_nil(const redisReadTask* task) noexcept try {
-    StreamReadReply& reply = reply_of(task);
-    const Role role = role_here(reply, task);
-    switch (role) {
-      case Role::Root:
-        reply.nil_ = true;
-        return tag(Role::Skipped);
-      case Role::Fields:
-        reply.entries_.back().deleted = true;  // pending, but trimmed from the stream
-        return tag(Role::Skipped);
-      case Role::Entries:  // no entries
-      case Role::Entry:    // an entry Redis cannot name
-      case Role::Key:
-      case Role::Skipped:
-        return tag(Role::Skipped);
-      default:
-        break;
-    }
-    return misplaced(reply, role, task, Node{REDIS_REPLY_NIL});
-  } catch (...) {
-    return nullptr;
+  static void* create_nil(const redisReadTask* task) noexcept {
+    return guard_reader_callback([&]() -> void* {
+      StreamReadReply& reply = reply_of(task);
+      const Role role = role_here(reply, task);
+      switch (role) {
+        case Role::Root:
+          reply.nil_ = true;
+          return tag(Role::Skipped);
+        case Role::Fields:
+          reply.entries_.back().deleted = true;  // pending, but trimmed from the stream
+          return tag(Role::Skipped);
+        case Role::Entries:  // no entries
+        case Role::Entry:    // an entry Redis cannot name
+          return tag(Role::Skipped);
+        default:
+          break;
+      }
+      return misplaced(reply, role, task, Node{REDIS_REPLY_NIL});
+    });
   }
 
   static void free_nothing(void*) {}  // the entries belong to the StreamReadReply
