@@ -31,19 +31,6 @@ constexpr unsigned kRetryLogEvery = 10;
 // XREADGROUP BLOCK on an empty stream, stops at once.
 constexpr milliseconds kReaderSettle{250};
 
-/// Runs `action` when the scope ends, however it ends.
-template <typename Action>
-class OnExit {
- public:
-  explicit OnExit(Action action) : action_(std::move(action)) {}
-  ~OnExit() { action_(); }
-  OnExit(const OnExit&) = delete;
-  OnExit& operator=(const OnExit&) = delete;
-
- private:
-  Action action_;
-};
-
 long long elapsed_ms(Clock::time_point since) {
   return std::chrono::duration_cast<milliseconds>(Clock::now() - since).count();
 }
@@ -279,8 +266,7 @@ void Pipeline::send_delivered_read_ahead() {
   const auto failure = try_redis([&] {
     std::vector<StreamEntry> entries;
     {
-      begin_reader_call(/*stopping=*/true);
-      const OnExit call_done([this] { end_reader_call(); });
+      const ReaderCall call(*this, /*stopping=*/true);
       entries = reader_.take_delivered_read_ahead(options_.batch_size);
     }
     if (!entries.empty()) dispatch(std::move(entries), EntrySource::New);
@@ -335,8 +321,8 @@ void Pipeline::read_and_dispatch(ReadPosition& position) {
   std::vector<StreamEntry> entries;
   EntrySource source = EntrySource::New;
   {
-    if (!begin_reader_call()) return;
-    const OnExit call_done([this] { end_reader_call(); });
+    const ReaderCall call(*this);
+    if (!call) return;
     if (!reader_connection_.connected()) {
       reconnect(reader_connection_, reader_, "reader");
       position.restart_own_pending();
@@ -359,18 +345,19 @@ void Pipeline::read_and_dispatch(ReadPosition& position) {
   if (!entries.empty()) dispatch(std::move(entries), source);
 }
 
-bool Pipeline::begin_reader_call(bool stopping) {
-  MutexLock lock(mutex_);
-  if (!stopping && state_ != Lifecycle::Running) return false;
-  reader_call_since_ = Clock::now();
-  progress_.notify_all();
-  return true;
+Pipeline::ReaderCall::ReaderCall(Pipeline& pipeline, bool stopping) : pipeline_(pipeline) {
+  MutexLock lock(pipeline_.mutex_);
+  if (!stopping && pipeline_.state_ != Lifecycle::Running) return;
+  pipeline_.reader_call_since_ = Clock::now();
+  pipeline_.progress_.notify_all();
+  entered_ = true;
 }
 
-void Pipeline::end_reader_call() {
-  MutexLock lock(mutex_);
-  reader_call_since_.reset();
-  progress_.notify_all();
+Pipeline::ReaderCall::~ReaderCall() {
+  if (!entered_) return;
+  MutexLock lock(pipeline_.mutex_);
+  pipeline_.reader_call_since_.reset();
+  pipeline_.progress_.notify_all();
 }
 
 // The error policy on the reader thread: reconnect on the next round, recreate the group and read
@@ -386,10 +373,10 @@ void Pipeline::recover_reader(const RedisFailure& failure, ReadPosition& positio
   std::string refusal = failure.message;
   if (failure.action == RedisErrorAction::RecreateGroup) {
     position.restart_own_pending();
-    if (!begin_reader_call()) return;
     std::optional<RedisFailure> again;
     {
-      const OnExit call_done([this] { end_reader_call(); });
+      const ReaderCall call(*this);
+      if (!call) return;
       again = recover_lost_group(reader_connection_, reader_, "reader", failure.message);
     }
     // Recreated: read at once. Connection gone: the next round reconnects (and backs off if that fails).

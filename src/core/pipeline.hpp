@@ -159,9 +159,20 @@ class Pipeline {
   bool has_room_for_batches(std::size_t count) const REQUIRES(mutex_);
   bool may_read() const REQUIRES(mutex_);
   bool grant_read_ahead() EXCLUDES(mutex_);
-  /// The reader enters a Redis call; false (and no call may be made) once stopping, unless `stopping`.
-  bool begin_reader_call(bool stopping = false) EXCLUDES(mutex_);
-  void end_reader_call() EXCLUDES(mutex_);
+  /// The reader inside a Redis call, for stop() (wait_for_reader()), for the scope of one of these. False
+  /// once the pipeline is stopping, and then no call may be made; `stopping` enters all the same.
+  class ReaderCall {
+   public:
+    explicit ReaderCall(Pipeline& pipeline, bool stopping = false) EXCLUDES(pipeline.mutex_);
+    ~ReaderCall() EXCLUDES(pipeline_.mutex_);
+    ReaderCall(const ReaderCall&) = delete;
+    ReaderCall& operator=(const ReaderCall&) = delete;
+    explicit operator bool() const { return entered_; }
+
+   private:
+    Pipeline& pipeline_;
+    bool entered_ = false;
+  };
   void send_delivered_read_ahead() EXCLUDES(mutex_);
   bool running() const EXCLUDES(mutex_);
   void read_and_dispatch(ReadPosition& position) EXCLUDES(mutex_);
