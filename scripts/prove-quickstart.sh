@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Proves the README's two quick-start commands on a bare Debian 12: a debootstrap `minbase` root plus git
 # and ca-certificates (what a newcomer has), a clone of this repository's HEAD in it, then, as root in
-# that root: `scripts/demo.sh` (for DEMO_SECONDS, default 30, instead of until Ctrl+C) and `scripts/test.sh`.
+# that root: `scripts/demo.sh` (for DEMO_SECONDS, default 30, instead of until Ctrl+C) and `scripts/test.sh`,
+# and on request CI's own `.ci/run` (step `ci`), so a change to CI is proved the way a new machine sees it.
 # Run by hand (as root; it downloads Debian packages and, in the interop test, npm packages):
 #   scripts/prove-quickstart.sh            # both commands
 #   QUICKSTART_STEPS=demo scripts/prove-quickstart.sh
+#   QUICKSTART_STEPS="demo test ci" scripts/prove-quickstart.sh   # and then CI, in the same root
 # Behind a TLS-intercepting proxy, QUICKSTART_EXTRA_CA_DIR names a folder of its CA certificates (*.crt),
 # trusted in the root as on the host (npm reaches its registry over HTTPS; apt uses plain HTTP).
 # The base tarball is cached in QUICKSTART_CACHE (default /var/cache/connector-quickstart), so only the
@@ -43,6 +45,10 @@ timed debootstrap --variant=minbase --include=git,ca-certificates --unpack-tarba
   bookworm "$root" "$mirror"
 git clone --quiet --no-local "$repo" "$root/root/redis-eventhubs-connector"
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+# The /etc/hosts of an installed Debian (debootstrap writes none): localhost is ::1 as well as 127.0.0.1,
+# which is what a client that tries IPv6 first meets on a user's machine.
+printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\nff02::1\t\tip6-allnodes\nff02::2\t\tip6-allrouters\n' \
+  >"$root/etc/hosts"
 if [[ -n "${QUICKSTART_EXTRA_CA_DIR:-}" ]]; then
   mkdir -p "$root/usr/local/share/ca-certificates"
   cp "$QUICKSTART_EXTRA_CA_DIR"/*.crt "$root/usr/local/share/ca-certificates/"
@@ -66,7 +72,8 @@ for step in $steps; do
   case "$step" in
     demo) timed in_root "DEMO_SECONDS=${DEMO_SECONDS:-30} scripts/demo.sh" ;;
     test) timed in_root "scripts/test.sh" ;;
-    *) echo "prove-quickstart: unknown step '$step' (demo, test)" >&2; exit 2 ;;
+    ci) timed in_root "CI=true bash .ci/run" ;;
+    *) echo "prove-quickstart: unknown step '$step' (demo, test, ci)" >&2; exit 2 ;;
   esac
 done
 echo "prove-quickstart: PASS ($steps)"

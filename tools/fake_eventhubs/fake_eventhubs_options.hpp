@@ -7,7 +7,10 @@ namespace connector {
 
 /// Settings of one fake-eventhubs process; defaults match the CLI's.
 struct FakeEventHubsOptions {
-  std::string host = "127.0.0.1";
+  // "localhost" listens on every address the name resolves to, on one port: on Debian's usual
+  // /etc/hosts that is 127.0.0.1 and ::1, so a client that resolves localhost to either finds the server
+  // (Node.js takes ::1 first; a listener on 127.0.0.1 alone refuses it).
+  std::string host = "localhost";
   int port = 0;
   std::string tls_cert_file;  // TLS is on when both files are given
   std::string tls_key_file;

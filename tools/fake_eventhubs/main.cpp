@@ -51,7 +51,7 @@ int main(int argc, char** argv) {
   app.add_option("--port", options.port, "TCP port to listen on (0: any free port)")
       ->required()
       ->check(CLI::Range(0, 65535));
-  app.add_option("--host", options.host, "address to listen on")->capture_default_str();
+  app.add_option("--host", options.host, "address to listen on (a name: every address it resolves to)")->capture_default_str();
   app.add_option("--tls-cert", options.tls_cert_file, "PEM certificate: serve AMQPS")
       ->check(CLI::ExistingFile);
   app.add_option("--tls-key", options.tls_key_file, "PEM private key of --tls-cert")
