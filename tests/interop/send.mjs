@@ -2,7 +2,13 @@
 // hub properties through $management, a batch with a partition key, a batch to partition "1".
 // Usage: FAKE_EVENTHUBS_CONNECTION_STRING="Endpoint=sb://localhost:PORT/;..." node send.mjs
 // Prints one JSON line with what the service reported and exits 0, or prints the error and exits 1.
+import net from "node:net";
 import { EventHubProducerClient } from "@azure/event-hubs";
+
+// Connect the way Debian 12's Node.js 18 does by default: to the first address the host name resolves to,
+// with no fallback to the other family. Newer Node.js tries both (autoSelectFamily), which would hide a
+// server that listens on 127.0.0.1 only while localhost resolves to ::1 first.
+if (typeof net.setDefaultAutoSelectFamily === "function") net.setDefaultAutoSelectFamily(false);
 
 const connectionString = process.env.FAKE_EVENTHUBS_CONNECTION_STRING;
 if (!connectionString) {
