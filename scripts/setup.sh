@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential g++ clang cmake ninja-build pkg-config git ca-certificates openssl procps
   libhiredis-dev libssl-dev libqpid-proton-cpp12-dev libqpid-proton11-dev
-  libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcpp-httplib-dev
+  libcli11-dev nlohmann-json3-dev libfmt-dev libcpp-httplib-dev
   libjemalloc-dev libgtest-dev libgmock-dev gcovr
   redis-server redis-tools
   prometheus
