@@ -4,12 +4,9 @@
 #include <string>
 #include <string_view>
 
-namespace connector {
+#include "common/url_encoding.hpp"  // the encoding tokens are signed in
 
-/// Percent-encodes everything but RFC 3986 unreserved characters (A-Z a-z 0-9 - _ . ~), like the SDKs.
-std::string url_encode(std::string_view text);
-/// Decodes %XX escapes ("+" stays "+"); malformed escapes are kept as they are.
-std::string url_decode(std::string_view text);
+namespace connector {
 
 /// "SharedAccessSignature sr=<enc(uri)>&sig=<enc(b64(HMAC-SHA256(key, enc(uri)\n<expiry>)))>&se=<expiry>&skn=<name>".
 /// `key` is used as its UTF-8 bytes, not base64-decoded.

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "common/errors.hpp"
-#include "eventhubs/sas_token.hpp"
+#include "common/url_encoding.hpp"
 
 namespace connector {
 namespace {
@@ -131,7 +131,7 @@ class ClientCredentialsFlow final : public HttpCredential {
   std::string describe() const override { return settings_.describe(); }
 
  private:
-  bool workload() const { return settings_.client_secret.empty(); }
+  bool workload() const { return settings_.kind() == EntraCredentialKind::WorkloadIdentity; }
   std::string flow() const { return workload() ? "WorkloadIdentityCredential" : "ClientSecretCredential"; }
 
   std::string read_assertion() const {
@@ -192,7 +192,7 @@ class ManagedIdentityFlow final : public HttpCredential {
   std::string describe() const override { return settings_.describe(); }
 
  private:
-  bool app_service() const { return !settings_.identity_endpoint.empty(); }
+  bool app_service() const { return settings_.kind() == EntraCredentialKind::ManagedIdentityAppService; }
   EntraSettings settings_;
 };
 
