@@ -5,7 +5,7 @@
 
 #include "common/errors.hpp"
 #include "identity/credential.hpp"
-#include "identity/jwt.hpp"
+#include "stand_ins/hs256_jwt.hpp"
 #include "identity/token_refresher.hpp"
 #include "support/child_process.hpp"
 #include "support/fake_token_service.hpp"

@@ -5,7 +5,7 @@
 #include <mutex>
 
 #include "common/errors.hpp"
-#include "identity/jwt.hpp"
+#include "stand_ins/hs256_jwt.hpp"
 #include "redis/redis_connection.hpp"
 #include "support/redis_server.hpp"
 

@@ -7,7 +7,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "identity/jwt.hpp"
+#include "stand_ins/hs256_jwt.hpp"
 
 namespace connector::testing {
 

@@ -2,6 +2,7 @@
 
 #include "identity/credential.hpp"
 #include "identity/jwt.hpp"
+#include "stand_ins/hs256_jwt.hpp"
 #include "identity/token_refresher.hpp"
 
 namespace connector {

@@ -26,7 +26,7 @@
 #include "core/json_writer.hpp"
 #include "entity_path.hpp"
 #include "eventhubs/sas_token.hpp"
-#include "identity/jwt.hpp"
+#include "stand_ins/hs256_jwt.hpp"
 #include "observability/logger.hpp"
 #include "plain_event.hpp"
 #include "proton_c_access.hpp"
