@@ -11,6 +11,9 @@
 namespace connector {
 namespace {
 using std::chrono::system_clock;
+// A failed refresh is retried well before the token runs out (the margin is minutes), so the retries may
+// be frequent; 30 s keeps a broken identity endpoint from being hammered while leaving several tries.
+constexpr std::chrono::milliseconds kRetryCap = std::chrono::seconds(30);
 
 long long seconds_between(system_clock::time_point from, system_clock::time_point to) {
   return std::chrono::duration_cast<std::chrono::seconds>(to - from).count();
@@ -62,7 +65,7 @@ TokenSnapshot TokenRefresher::current() const {
 
 void TokenRefresher::run(std::stop_token stop) {
   pthread_setname_np(pthread_self(), "token-refresh");
-  Backoff backoff(retry_base_, std::chrono::seconds(30), std::random_device{}());
+  Backoff backoff(retry_base_, kRetryCap, std::random_device{}());
   std::unique_lock lock(mutex_);
   auto next = snapshot_.refresh_at;
   for (;;) {

@@ -4,8 +4,8 @@
 #include <httplib.h>
 
 #include <cerrno>
-#include <cstring>
 
+#include "common/errno_text.hpp"
 #include "common/errors.hpp"
 
 namespace connector {
@@ -77,17 +77,22 @@ void HttpServer::start() {
     throw ListenError(
         fmt::format("cannot listen on HTTP_ADDRESS {}: {}; free the port, pick another host:port, or set "
                     "HTTP_ADDRESS=off",
-                    shown, error != 0 ? std::strerror(error) : "the address cannot be bound"));
+                    shown, error != 0 ? errno_text(error) : "the address cannot be bound"));
   }
   port_ = address_.port;
-  thread_ = std::thread([&server] { server.listen_after_bind(); });
-  // httplib's stop() does nothing until the loop runs, so a stop() right after start() would hang the join.
-  for (int i = 0; i < 5000 && !server.is_running(); ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  loop_returned_ = false;
+  thread_ = std::thread([this, &server] {
+    server.listen_after_bind();
+    loop_returned_ = true;
+  });
 }
 
 void HttpServer::stop() {
   if (!server_) return;
+  // httplib's stop() does nothing until its accept loop runs, so a stop() in the microseconds between
+  // start() and the loop's start would leave the join hanging: wait out that window here, where it is
+  // rare, instead of delaying every start().
+  while (!server_->is_running() && !loop_returned_) std::this_thread::yield();
   server_->stop();
   if (thread_.joinable()) thread_.join();
   server_.reset();

@@ -1,5 +1,6 @@
 #pragma once
 // The read-only HTTP endpoint: /metrics, /healthz, /readyz (cpp-httplib).
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -43,6 +44,7 @@ class HttpServer {
   HttpHandlers handlers_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
+  std::atomic<bool> loop_returned_{false};  // httplib's accept loop has ended (or never started)
   std::uint16_t port_ = 0;
 };
 
