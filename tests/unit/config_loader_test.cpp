@@ -9,6 +9,7 @@
 #include <iterator>
 #include <regex>
 #include <sstream>
+#include <utility>
 
 #include "common/errors.hpp"
 #include "config/settings.hpp"
@@ -684,13 +685,21 @@ TEST_F(config_loader_test, env_example_loads_and_names_every_setting) {
   EXPECT_EQ(c.stream_key, "telemetry:events");
   EXPECT_EQ(c.consumer_group, "eventhubs-connector");
 
-  // Every setting has a line; a commented-out line shows the default, a required setting an example.
-  std::map<std::string, std::string> lines;  // variable → the value its line shows
+  // Every setting has a line; a commented-out line shows the default, a required setting an example;
+  // the comment above a Choice row's line names each word it accepts.
+  std::map<std::string, std::string> lines;     // variable → the value its line shows
+  std::map<std::string, std::string> comments;  // variable → the comment lines since the previous one
   const std::regex assignment("^(# )?([A-Z][A-Z0-9_]*)=(.*)$");
   std::ifstream in(example);
+  std::string comment;
   for (std::string line; std::getline(in, line);) {
     std::smatch found;
-    if (std::regex_match(line, found, assignment)) lines[found[2]] = found[3];
+    if (std::regex_match(line, found, assignment)) {
+      lines[found[2]] = found[3];
+      comments[found[2]] = std::exchange(comment, "");
+    } else {
+      comment += line + "\n";
+    }
   }
   for (const Setting& row : settings()) {
     const auto found = lines.find(std::string(row.variable));
@@ -700,6 +709,11 @@ TEST_F(config_loader_test, env_example_loads_and_names_every_setting) {
     }
     if (!row.default_value.empty()) {
       EXPECT_EQ(found->second, row.default_value) << row.variable;
+    }
+    for (const auto& choice : row.choices) {
+      const std::regex word("\\b" + std::string(choice.word) + "\\b");
+      EXPECT_TRUE(std::regex_search(comments[found->first], word))
+          << row.variable << ": .env.example does not name " << choice.word;
     }
     lines.erase(found);
   }
