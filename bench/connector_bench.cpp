@@ -49,8 +49,8 @@ struct Settings {
   std::size_t entries = 200000;
   std::size_t size = 200;
   std::vector<std::string> outputs = {"blackhole", "local_file", "event_hubs"};
-  std::size_t batch_size = 100;
-  std::size_t in_flight = 4;
+  std::size_t batch_size = default_config().tuning.batch_size;
+  std::size_t in_flight = default_config().tuning.max_in_flight_batches;
   int instances = 1;
   bool fsync = false;
   std::string local_dir = "/dev/shm";
@@ -543,15 +543,17 @@ LatencyRow measure_latency(const Settings& settings, const RedisProcess& redis, 
     inner = std::make_unique<LocalFileSink>(options);
   } else {
     fake = start_fake(settings, dir, false);
-    EventHubsSinkOptions options;
-    options.retry_delay = defaults.tuning.retry_delay;
-    options.connection.host = "localhost";
-    options.connection.port = fake->port;
-    options.connection.endpoint = fmt::format("sb://localhost:{}/", fake->port);
-    options.connection.shared_access_key_name = kKeyName;
-    options.connection.shared_access_key = kKey;
-    options.connection.use_development_emulator = true;
-    options.hub = kHub;
+    Config with_endpoint = defaults;
+    EventHubsConnectionString endpoint;
+    endpoint.host = "localhost";
+    endpoint.port = fake->port;
+    endpoint.endpoint = fmt::format("sb://localhost:{}/", fake->port);
+    endpoint.shared_access_key_name = kKeyName;
+    endpoint.shared_access_key = kKey;
+    endpoint.use_development_emulator = true;
+    with_endpoint.eventhubs = endpoint;
+    with_endpoint.event_hub_name = kHub;
+    EventHubsSinkOptions options = eventhubs_options_from_config(with_endpoint);
     options.max_in_flight_events = settings.batch_size * settings.in_flight;
     inner = std::make_unique<EventHubsSink>(options);
   }

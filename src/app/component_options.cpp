@@ -64,6 +64,7 @@ EventHubsSinkOptions eventhubs_options_from_config(const Config& config) {
   options.max_in_flight_events =
       std::max<std::size_t>(1, config.tuning.batch_size * config.tuning.max_in_flight_batches);
   options.retry_delay = config.tuning.retry_delay;
+  options.max_retry_delay = max_retry_delay(config);
   options.sender_links = config.eventhubs_sender_links;
   return options;
 }

@@ -121,7 +121,7 @@ struct Config {
   std::optional<std::string> partition_id;
   std::optional<std::string> partition_key_field;
   std::string eventhubs_ca_file;
-  std::size_t eventhubs_sender_links = 1;  // EVENT_HUBS_SENDER_LINKS
+  std::size_t eventhubs_sender_links = 0;  // EVENT_HUBS_SENDER_LINKS
   bool eventhubs_entra = false;  // EVENT_HUB_FULLY_QUALIFIED_NAMESPACE: Entra ID tokens instead of SAS
 
   bool redis_entra = false;            // REDIS_AUTH=entra: the password is an Entra ID token

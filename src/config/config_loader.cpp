@@ -3,21 +3,17 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <array>
 #include <charconv>
 #include <cstdio>
 #include <filesystem>
 #include <optional>
 #include <stdexcept>
 #include <string_view>
-#include <type_traits>
 #include <vector>
 
 #include "common/errors.hpp"
 #include "config/env_file.hpp"
 #include "config/eventhubs_connection_string.hpp"
-#include "config/http_address.hpp"
-#include "config/redis_url.hpp"
 #include "config/settings.hpp"
 #include "config/text.hpp"
 #include "observability/build_info.hpp"
@@ -36,7 +32,15 @@ std::string flag_name(std::string_view variable) {
   return flag;
 }
 
-/// The placeholder --help shows after the flag.
+/// A Choice row's words, separated by `separator`.
+std::string words(const Setting& s, std::string_view separator) {
+  std::string list;
+  for (const auto& choice : s.choices)
+    list += (list.empty() ? "" : std::string(separator)) + std::string(choice.word);
+  return list;
+}
+
+/// The placeholder --help shows after the flag; a Choice row shows its words (bash completion reads them).
 std::string value_kind(const Setting& s) {
   switch (s.kind) {
     case SettingKind::Millis:
@@ -47,8 +51,9 @@ std::string value_kind(const Setting& s) {
       return "BOOL";
     case SettingKind::Number:
       return "N";
-    case SettingKind::Text:
     case SettingKind::Choice:
+      return words(s, "|");
+    case SettingKind::Text:
       break;
   }
   return "TEXT";
@@ -63,12 +68,12 @@ std::string help_default(const Setting& s) {
 
 std::string in_quotes(std::string_view value) { return "\"" + std::string(value) + "\""; }
 
-/// "a, b or c".
-std::string one_of(const std::vector<std::string_view>& words) {
+/// A Choice row's words as a sentence: "a, b or c".
+std::string one_of(const Setting& s) {
   std::string list;
-  for (std::size_t i = 0; i < words.size(); ++i) {
-    if (i > 0) list += i + 1 == words.size() ? " or " : ", ";
-    list += words[i];
+  for (std::size_t i = 0; i < s.choices.size(); ++i) {
+    if (i > 0) list += i + 1 == s.choices.size() ? " or " : ", ";
+    list += s.choices[i].word;
   }
   return list;
 }
@@ -91,22 +96,55 @@ std::optional<bool> parse_boolean(std::string_view value) {
   return std::nullopt;
 }
 
-std::string expand_placeholders(std::string value) {
-  const auto replace_all = [&value](std::string_view from, const std::string& to) {
-    for (auto pos = value.find(from); pos != std::string::npos; pos = value.find(from, pos + to.size())) {
-      value.replace(pos, from.size(), to);
-    }
-  };
-  char host[256] = {};
-  if (::gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
-  replace_all("{PID}", std::to_string(::getpid()));
-  replace_all("{HOSTNAME}", host);
-  return value;
-}
-
 /// The default of a row, converted; a default the row's own validation refuses is a bug in the table.
 [[noreturn]] void bad_default(const Setting& row) {
   throw std::logic_error("the settings table's default of " + std::string(row.variable) + " is invalid");
+}
+
+/// `value` converted by the row's kind; nullopt when the kind refuses it.
+std::optional<SettingValue> convert(const Setting& row, std::string_view value) {
+  switch (row.kind) {
+    case SettingKind::Number:
+    case SettingKind::Millis:
+      if (const auto number = parse_whole_number(value, row.min, row.max)) return SettingValue(*number);
+      return std::nullopt;
+    case SettingKind::Bool:
+      if (const auto flag = parse_boolean(value)) return SettingValue(std::in_place_type<bool>, *flag);
+      return std::nullopt;
+    case SettingKind::Choice: {
+      const auto word = text::to_lower(text::trim(value));
+      for (const auto& choice : row.choices) {
+        if (text::to_lower(choice.word) == word) return SettingValue(static_cast<long long>(choice.value));
+      }
+      return std::nullopt;
+    }
+    case SettingKind::Text:
+    case SettingKind::Path:
+      break;
+  }
+  return SettingValue(std::string(value));
+}
+
+/// What a problem says after a value the row's kind refused: what it accepts.
+std::string refusal(const Setting& row) {
+  switch (row.kind) {
+    case SettingKind::Number:
+    case SettingKind::Millis: {
+      const std::string unit = row.kind != SettingKind::Millis ? ""
+                               : row.min == 0                  ? "of milliseconds (0 = off) "
+                                                               : "of milliseconds ";
+      return " is not a whole number " + unit + "from " + std::to_string(row.min) + " to " +
+             std::to_string(row.max);
+    }
+    case SettingKind::Bool:
+      return " is not a boolean (true, false, 1, 0, yes or no)";
+    case SettingKind::Choice:
+      return " is not " + one_of(row);
+    case SettingKind::Text:
+    case SettingKind::Path:
+      break;
+  }
+  return " is not accepted";
 }
 
 /// Resolves each setting through the layers and converts it, collecting every problem. An unset setting
@@ -137,52 +175,25 @@ class Resolver {
     return std::nullopt;
   }
 
-  /// The value, else the row's default (empty when it has none).
-  std::string text(std::string_view variable) const {
-    return get(variable).value_or(std::string(setting(variable).default_value));
+  void required(std::string_view variable) {
+    problem(variable,
+            "required, but not set (set " + std::string(variable) + " or " + flag_name(variable) + ")");
   }
 
-  std::string required(std::string_view variable) {
-    auto value = get(variable);
-    if (!value)
-      problem(variable,
-              "required, but not set (set " + std::string(variable) + " or " + flag_name(variable) + ")");
-    return value.value_or("");
-  }
-
-  /// Number and Millis rows: a whole number in the row's range.
-  long long whole_number(std::string_view variable) {
-    const Setting& row = setting(variable);
-    const std::string unit = row.kind != SettingKind::Millis ? ""
-                             : row.min == 0                  ? "of milliseconds (0 = off) "
-                                                             : "of milliseconds ";
-    return converted(
-        row, [&row](std::string_view value) { return parse_whole_number(value, row.min, row.max); },
-        " is not a whole number " + unit + "from " + std::to_string(row.min) + " to " +
-            std::to_string(row.max));
-  }
-
-  std::chrono::milliseconds millis(std::string_view variable) {
-    return std::chrono::milliseconds(whole_number(variable));
-  }
-
-  bool boolean(std::string_view variable) {
-    return converted(setting(variable), parse_boolean, " is not a boolean (true, false, 1, 0, yes or no)");
-  }
-
-  /// Choice rows: one of `choices` (compared without case); the row's default must be one of them.
-  template <typename T>
-  T choice(std::string_view variable, std::initializer_list<std::pair<std::string_view, T>> choices) {
-    const auto find = [&](std::string_view value) -> std::optional<T> {
-      const auto word = text::to_lower(text::trim(value));
-      for (const auto& [name, result] : choices) {
-        if (text::to_lower(name) == word) return result;
-      }
+  /// The row's value converted, else its default converted; a refused value is a problem and the default
+  /// stands in for it. Nullopt for a required setting that is not set.
+  std::optional<SettingValue> resolve(const Setting& row) {
+    const auto fallback = convert(row, row.default_value);
+    if (!fallback) bad_default(row);
+    const auto value = get(row.variable);
+    if (!value) {
+      if (!row.required()) return fallback;
+      required(row.variable);
       return std::nullopt;
-    };
-    std::vector<std::string_view> names;
-    for (const auto& entry : choices) names.push_back(entry.first);
-    return converted(setting(variable), find, " is not " + one_of(names));
+    }
+    if (auto converted = convert(row, *value)) return converted;
+    problem(row.variable, in_quotes(*value) + refusal(row));
+    return fallback;
   }
 
   /// Checks that a file named by a setting can be opened for reading.
@@ -199,43 +210,15 @@ class Resolver {
   }
 
  private:
-  /// The setting's value converted by `parse`, else the row's default converted by it. A value `parse`
-  /// refuses is a problem ("<value>" + `refusal`), and the default stands in for it.
-  template <typename Parse>
-  auto converted(const Setting& row, Parse parse, const std::string& refusal) ->
-      typename std::invoke_result_t<Parse, std::string_view>::value_type {
-    const auto fallback = parse(row.default_value);
-    if (!fallback) bad_default(row);
-    const auto value = get(row.variable);
-    if (!value) return *fallback;
-    if (const auto parsed = parse(*value)) return *parsed;
-    problem(row.variable, in_quotes(*value) + refusal);
-    return *fallback;
-  }
-
   std::map<std::string, std::string> flags_;
   const Environment& environment_;
   std::map<std::string, std::string> dotenv_;
   std::vector<std::string> problems_;
 };
 
-void resolve_redis(Resolver& r, Config& config) {
-  if (const auto url = r.required("REDIS_URL"); !url.empty()) {
-    try {
-      config.redis = parse_redis_url(url);
-    } catch (const std::invalid_argument& e) {
-      r.problem("REDIS_URL", e.what());
-    }
-  }
-  if (auto username = r.get("REDIS_USERNAME")) config.redis.username = std::move(*username);
-  if (auto password = r.get("REDIS_PASSWORD")) config.redis.password = std::move(*password);
-
-  auto& tls = config.redis_tls;
-  tls.ca_file = r.text("REDIS_TLS_CA_FILE");
-  tls.cert_file = r.text("REDIS_TLS_CERT_FILE");
-  tls.key_file = r.text("REDIS_TLS_KEY_FILE");
-  tls.server_name = r.text("REDIS_TLS_SERVER_NAME");
-  tls.insecure = r.boolean("REDIS_TLS_INSECURE");
+/// The rediss:// settings need a rediss:// URL; a client certificate needs its key; the files are readable.
+void check_redis_tls(Resolver& r, const Config& config) {
+  const auto& tls = config.redis_tls;
   if (config.redis.scheme != RedisEndpoint::Scheme::Tls) {
     // REDIS_TLS_INSECURE=false asks for nothing, so a shared .env may keep it.
     for (const auto* name : {"REDIS_TLS_CA_FILE", "REDIS_TLS_CERT_FILE", "REDIS_TLS_KEY_FILE",
@@ -264,23 +247,18 @@ bool is_stream_id(std::string_view id) {
   return digits(id.substr(0, dash)) && (dash == std::string_view::npos || digits(id.substr(dash + 1)));
 }
 
-void resolve_stream(Resolver& r, Config& config) {
-  config.stream_key = r.required("STREAM_KEY");
-  config.consumer_group = r.required("CONSUMER_GROUP_NAME");
-  config.consumer_name = expand_placeholders(r.text("CONSUMER_NAME"));
-  config.group_start_id = r.text("GROUP_START_ID");
+/// GROUP_START_ID is an ID; DEAD_LETTER_STREAM defaults to, and must differ from, STREAM_KEY's.
+void check_stream(Resolver& r, Config& config) {
   if (config.group_start_id != "$" && !is_stream_id(config.group_start_id)) {
     r.problem("GROUP_START_ID",
               in_quotes(config.group_start_id) +
                   " is not $ (new entries), 0 (everything) or a stream ID like 1700000000000-0");
   }
-  config.dead_letter_stream = r.get("DEAD_LETTER_STREAM").value_or(config.stream_key + ":dead-letter");
+  if (config.dead_letter_stream.empty()) config.dead_letter_stream = config.stream_key + ":dead-letter";
   if (!config.stream_key.empty() && config.dead_letter_stream == config.stream_key) {
     r.problem("DEAD_LETTER_STREAM", in_quotes(config.dead_letter_stream) +
                                         " is STREAM_KEY itself; dead letters would be read again");
   }
-  config.tuning.max_delivery_attempts = static_cast<unsigned>(r.whole_number("MAX_DELIVERY_ATTEMPTS"));
-  config.message_body_field = r.get("MESSAGE_BODY_FIELD");
 }
 
 /// EVENT_HUB_FULLY_QUALIFIED_NAMESPACE: "ns.servicebus.windows.net[:port]" (an "sb://" prefix and a
@@ -316,37 +294,17 @@ void resolve_eventhubs_namespace(Resolver& r, Config& config, std::string_view v
   }
 }
 
-void resolve_eventhubs(Resolver& r, Config& config) {
-  config.event_hub_name = r.text("EVENT_HUB_NAME");
-  config.partition_id = r.get("EVENT_HUB_PARTITION_ID");
-  config.partition_key_field = r.get("PARTITION_KEY_FIELD");
-  config.eventhubs_ca_file = r.text("EVENT_HUBS_TLS_CA_FILE");
-  config.eventhubs_sender_links = static_cast<std::size_t>(r.whole_number("EVENT_HUBS_SENDER_LINKS"));
-  if (config.partition_id && config.partition_key_field) {
-    r.problem(
-        "EVENT_HUB_PARTITION_ID",
-        "set together with PARTITION_KEY_FIELD; an event goes to one partition or by key, set only one");
-  }
-  if (config.output != OutputType::EventHubs) return;
-
-  if (const auto fqns = r.get("EVENT_HUB_FULLY_QUALIFIED_NAMESPACE")) {
-    if (r.get("EVENT_HUB_CONNECTION_STRING")) {
-      r.problem(
-          "EVENT_HUB_FULLY_QUALIFIED_NAMESPACE",
-          "set together with EVENT_HUB_CONNECTION_STRING; use the namespace (Microsoft Entra ID) or the "
-          "connection string (SAS), not both");
-      return;
-    }
-    resolve_eventhubs_namespace(r, config, *fqns);
-    return;
-  }
-  const auto connection_string = r.required("EVENT_HUB_CONNECTION_STRING");
-  if (!connection_string.empty()) {
+/// EVENT_HUB_CONNECTION_STRING (required for EVENT_HUBS without the namespace), checked against
+/// EVENT_HUB_NAME and EVENT_HUBS_TLS_CA_FILE.
+void resolve_connection_string(Resolver& r, Config& config) {
+  if (const auto connection_string = r.get("EVENT_HUB_CONNECTION_STRING")) {
     try {
-      config.eventhubs = parse_eventhubs_connection_string(connection_string);
+      config.eventhubs = parse_eventhubs_connection_string(*connection_string);
     } catch (const std::invalid_argument& e) {
       r.problem("EVENT_HUB_CONNECTION_STRING", e.what());
     }
+  } else {
+    r.required("EVENT_HUB_CONNECTION_STRING");
   }
   if (config.eventhubs) {
     const auto& entity_path = config.eventhubs->entity_path;
@@ -369,29 +327,36 @@ void resolve_eventhubs(Resolver& r, Config& config) {
   if (!config.eventhubs_ca_file.empty()) r.readable_file("EVENT_HUBS_TLS_CA_FILE", config.eventhubs_ca_file);
 }
 
-/// REDIS_AUTH: the password is REDIS_PASSWORD (or the URL's), or a Microsoft Entra ID token.
-void resolve_redis_auth(Resolver& r, Config& config) {
-  config.redis_entra = r.choice<bool>("REDIS_AUTH", {{"password", false}, {"entra", true}});
+/// The partition settings exclude each other; EVENT_HUBS takes its endpoint from the connection string
+/// or, with Microsoft Entra ID, from the namespace.
+void finalize_eventhubs(Resolver& r, Config& config) {
+  if (config.partition_id && config.partition_key_field) {
+    r.problem(
+        "EVENT_HUB_PARTITION_ID",
+        "set together with PARTITION_KEY_FIELD; an event goes to one partition or by key, set only one");
+  }
+  if (config.output != OutputType::EventHubs) return;
+
+  if (const auto fqns = r.get("EVENT_HUB_FULLY_QUALIFIED_NAMESPACE")) {
+    if (r.get("EVENT_HUB_CONNECTION_STRING")) {
+      r.problem(
+          "EVENT_HUB_FULLY_QUALIFIED_NAMESPACE",
+          "set together with EVENT_HUB_CONNECTION_STRING; use the namespace (Microsoft Entra ID) or the "
+          "connection string (SAS), not both");
+      return;
+    }
+    resolve_eventhubs_namespace(r, config, *fqns);
+    return;
+  }
+  resolve_connection_string(r, config);
+}
+/// REDIS_AUTH=entra takes the password from Microsoft Entra ID, so none may be given.
+void check_redis_auth(Resolver& r, const Config& config) {
   if (config.redis_entra && !config.redis.password.empty()) {
     r.problem("REDIS_AUTH",
               "entra takes the password from Microsoft Entra ID; unset REDIS_PASSWORD and the "
               "password in REDIS_URL");
   }
-}
-
-EntraSettings read_entra_settings(Resolver& r) {
-  EntraSettings e;
-  e.tenant_id = r.text("AZURE_TENANT_ID");
-  e.client_id = r.text("AZURE_CLIENT_ID");
-  e.client_secret = r.text("AZURE_CLIENT_SECRET");
-  e.federated_token_file = r.text("AZURE_FEDERATED_TOKEN_FILE");
-  e.authority_host = r.text("AZURE_AUTHORITY_HOST");
-  e.identity_endpoint = r.text("IDENTITY_ENDPOINT");
-  e.identity_header = r.text("IDENTITY_HEADER");
-  e.imds_host = r.text("AZURE_POD_IDENTITY_AUTHORITY_HOST");
-  e.ca_file = r.text("AZURE_IDENTITY_TLS_CA_FILE");
-  e.refresh_margin = r.millis("ENTRA_TOKEN_REFRESH_MARGIN_MS");
-  return e;
 }
 
 /// The pieces each credential needs come together (DefaultAzureCredential's rules).
@@ -433,12 +398,29 @@ void check_entra_endpoints(Resolver& r, const EntraSettings& e) {
   if (!e.ca_file.empty()) r.readable_file("AZURE_IDENTITY_TLS_CA_FILE", e.ca_file);
 }
 
-/// azure-identity's variables, checked only when something uses Entra ID (a shared .env may hold them).
-void resolve_entra(Resolver& r, Config& config) {
-  resolve_redis_auth(r, config);
+/// Every row of one side of the table through the layers into Config: the Microsoft Entra ID rows, or
+/// all others. A row without a `store` is read by the finalize step.
+void resolve_rows(Resolver& r, Config& config, bool entra_rows) {
+  for (const Setting& row : settings()) {
+    if (row.entra() != entra_rows || row.binding.store == nullptr) continue;
+    const auto value = r.resolve(row);
+    if (!value) continue;
+    try {
+      row.binding.store(config, *value);
+    } catch (const std::invalid_argument& e) {
+      r.problem(row.variable, e.what());
+    }
+  }
+}
+
+/// azure-identity's variables, read and checked only when something uses Entra ID (a shared .env may
+/// hold them).
+void finalize_entra(Resolver& r, Config& config) {
+  check_redis_auth(r, config);
   if (!config.eventhubs_entra && !config.redis_entra) return;
 
-  EntraSettings e = read_entra_settings(r);
+  resolve_rows(r, config, true);
+  const EntraSettings& e = config.entra.value();
   check_entra_credentials(r, e);
   check_entra_endpoints(r, e);
   if (config.redis_entra && e.refresh_margin <= config.tuning.poll_timeout) {
@@ -447,46 +429,6 @@ void resolve_entra(Resolver& r, Config& config) {
                                                    std::to_string(config.tuning.poll_timeout.count()) +
                                                    ") so that a blocked reader re-authenticates in time");
   }
-  config.entra = std::move(e);
-}
-
-void resolve_output(Resolver& r, Config& config) {
-  config.output = r.choice<OutputType>("OUTPUT_ADAPTER_TYPE", {{"LOCAL_FILE", OutputType::LocalFile},
-                                                               {"EVENT_HUBS", OutputType::EventHubs},
-                                                               {"BLACKHOLE", OutputType::Blackhole}});
-  config.output_directory = r.text("OUTPUT_DIRECTORY");
-  config.output_fsync = r.boolean("OUTPUT_FSYNC");
-  config.output_layout = r.choice<OutputLayout>(
-      "OUTPUT_LAYOUT", {{"flat", OutputLayout::Flat}, {"hourly", OutputLayout::Hourly}});
-  config.output_writers = static_cast<std::size_t>(r.whole_number("OUTPUT_WRITERS"));
-}
-
-void resolve_tuning(Resolver& r, Config& config) {
-  auto& t = config.tuning;
-  t.batch_size = static_cast<std::size_t>(r.whole_number("BATCH_SIZE"));
-  t.max_in_flight_batches = static_cast<std::size_t>(r.whole_number("MAX_IN_FLIGHT_BATCHES"));
-  t.poll_timeout = r.millis("POLL_TIMEOUT_MS");
-  t.retry_delay = r.millis("RETRY_DELAY_MS");
-  t.shutdown_grace = r.millis("SHUTDOWN_GRACE_PERIOD_MS");
-  t.claim_interval = r.millis("PENDING_MESSAGE_CLAIM_INTERVAL_MS");
-  t.claim_min_idle = r.millis("PENDING_MESSAGE_MIN_IDLE_MS");
-}
-
-void resolve_monitoring_and_logging(Resolver& r, Config& config) {
-  try {
-    config.http_address = parse_http_address(r.text("HTTP_ADDRESS"));
-  } catch (const std::invalid_argument& e) {
-    r.problem("HTTP_ADDRESS", e.what());
-  }
-  config.stats_interval = r.millis("STATS_INTERVAL_MS");
-  config.log_level = r.choice<LogLevel>("LOG_LEVEL", {{"trace", LogLevel::Trace},
-                                                      {"debug", LogLevel::Debug},
-                                                      {"info", LogLevel::Info},
-                                                      {"warn", LogLevel::Warn},
-                                                      {"error", LogLevel::Error},
-                                                      {"fatal", LogLevel::Fatal}});
-  config.log_format =
-      r.choice<LogFormat>("LOG_FORMAT", {{"json", LogFormat::Json}, {"pretty", LogFormat::Pretty}});
 }
 
 /// Reports what CLI11 left unparsed without echoing values: a stray word may be a secret.
@@ -505,15 +447,13 @@ void report_extras(const std::vector<std::string>& extras, std::vector<std::stri
   }
 }
 
-/// Every setting through the layers, in the order their problems are reported.
+/// Every row through the layers into Config, then the finalize step: what needs several settings.
 void resolve_all(Resolver& resolver, Config& config) {
-  resolve_redis(resolver, config);
-  resolve_stream(resolver, config);
-  resolve_output(resolver, config);
-  resolve_eventhubs(resolver, config);
-  resolve_tuning(resolver, config);
-  resolve_monitoring_and_logging(resolver, config);
-  resolve_entra(resolver, config);
+  resolve_rows(resolver, config, false);
+  check_redis_tls(resolver, config);
+  check_stream(resolver, config);
+  finalize_eventhubs(resolver, config);
+  finalize_entra(resolver, config);
 }
 
 /// The command line's parser: the general flags and one option per row of the settings table.
@@ -649,110 +589,10 @@ void report_configuration_error(const ConfigurationError& error) {
   }
 }
 
-namespace {
-/// REDIS_URL as --check-config shows it: the user, and `***` where the password is, so that the reader
-/// sees that one is set.
-std::string redis_url_for_display(const RedisEndpoint& endpoint) {
-  std::string url = endpoint.describe();
-  if (endpoint.username.empty() && endpoint.password.empty()) return url;
-  const auto credentials = endpoint.username + (endpoint.password.empty() ? "" : ":***") + "@";
-  return url.insert(url.find("://") + 3, credentials);
-}
-
-using DisplayValues = std::map<std::string_view, std::string>;
-
-std::string optional_text(const std::optional<std::string>& value) { return value.value_or(""); }
-std::string ms_text(std::chrono::milliseconds value) { return std::to_string(value.count()); }
-std::string bool_text(bool value) { return value ? "true" : "false"; }
-std::string secret_text(const std::string& value) { return value.empty() ? "" : "***"; }
-
-void add_redis_and_stream(const Config& c, DisplayValues& values) {
-  values.insert({
-      {"REDIS_URL", redis_url_for_display(c.redis)},
-      {"REDIS_USERNAME", c.redis.username},
-      {"REDIS_PASSWORD", secret_text(c.redis.password)},
-      {"REDIS_AUTH", c.redis_entra ? "entra" : "password"},
-      {"REDIS_TLS_CA_FILE", c.redis_tls.ca_file},
-      {"REDIS_TLS_CERT_FILE", c.redis_tls.cert_file},
-      {"REDIS_TLS_KEY_FILE", c.redis_tls.key_file},
-      {"REDIS_TLS_SERVER_NAME", c.redis_tls.server_name},
-      {"REDIS_TLS_INSECURE", bool_text(c.redis_tls.insecure)},
-      {"STREAM_KEY", c.stream_key},
-      {"CONSUMER_GROUP_NAME", c.consumer_group},
-      {"CONSUMER_NAME", c.consumer_name},
-      {"GROUP_START_ID", c.group_start_id},
-      {"DEAD_LETTER_STREAM", c.dead_letter_stream},
-      {"MAX_DELIVERY_ATTEMPTS", std::to_string(c.tuning.max_delivery_attempts)},
-      {"MESSAGE_BODY_FIELD", optional_text(c.message_body_field)},
-  });
-}
-
-void add_outputs(const Config& c, DisplayValues& values) {
-  const auto output = c.output == OutputType::EventHubs   ? "EVENT_HUBS"
-                      : c.output == OutputType::Blackhole ? "BLACKHOLE"
-                                                          : "LOCAL_FILE";
-  const auto& hubs = c.eventhubs;
-  values.insert({
-      {"OUTPUT_ADAPTER_TYPE", output},
-      {"OUTPUT_DIRECTORY", c.output_directory.string()},
-      {"OUTPUT_FSYNC", bool_text(c.output_fsync)},
-      {"OUTPUT_LAYOUT", c.output_layout == OutputLayout::Hourly ? "hourly" : "flat"},
-      {"OUTPUT_WRITERS", std::to_string(c.output_writers)},
-      {"EVENT_HUB_CONNECTION_STRING", hubs && !c.eventhubs_entra ? describe_connection_string(*hubs) : ""},
-      {"EVENT_HUB_FULLY_QUALIFIED_NAMESPACE",
-       c.eventhubs_entra ? hubs->host + (hubs->port == 5671 ? "" : ":" + std::to_string(hubs->port)) : ""},
-      {"EVENT_HUB_NAME", c.event_hub_name},
-      {"EVENT_HUB_PARTITION_ID", optional_text(c.partition_id)},
-      {"PARTITION_KEY_FIELD", optional_text(c.partition_key_field)},
-      {"EVENT_HUBS_TLS_CA_FILE", c.eventhubs_ca_file},
-      {"EVENT_HUBS_SENDER_LINKS", std::to_string(c.eventhubs_sender_links)},
-  });
-}
-
-/// Empty when nothing uses Entra ID: its defaults would only suggest a flow that does not run.
-void add_entra(const Config& c, DisplayValues& values) {
-  const EntraSettings e = c.entra.value_or(EntraSettings{});
-  values.insert({
-      {"AZURE_TENANT_ID", e.tenant_id},
-      {"AZURE_CLIENT_ID", e.client_id},
-      {"AZURE_CLIENT_SECRET", secret_text(e.client_secret)},
-      {"AZURE_FEDERATED_TOKEN_FILE", e.federated_token_file},
-      {"AZURE_AUTHORITY_HOST", e.authority_host},
-      {"IDENTITY_ENDPOINT", e.identity_endpoint},
-      {"IDENTITY_HEADER", secret_text(e.identity_header)},
-      {"AZURE_POD_IDENTITY_AUTHORITY_HOST", e.imds_host},
-      {"AZURE_IDENTITY_TLS_CA_FILE", e.ca_file},
-      {"ENTRA_TOKEN_REFRESH_MARGIN_MS", c.entra ? ms_text(e.refresh_margin) : ""},
-  });
-}
-
-void add_tuning_and_monitoring(const Config& c, DisplayValues& values) {
-  const auto& t = c.tuning;
-  values.insert({
-      {"BATCH_SIZE", std::to_string(t.batch_size)},
-      {"MAX_IN_FLIGHT_BATCHES", std::to_string(t.max_in_flight_batches)},
-      {"POLL_TIMEOUT_MS", ms_text(t.poll_timeout)},
-      {"RETRY_DELAY_MS", ms_text(t.retry_delay)},
-      {"SHUTDOWN_GRACE_PERIOD_MS", ms_text(t.shutdown_grace)},
-      {"PENDING_MESSAGE_CLAIM_INTERVAL_MS", ms_text(t.claim_interval)},
-      {"PENDING_MESSAGE_MIN_IDLE_MS", ms_text(t.claim_min_idle)},
-      {"HTTP_ADDRESS", c.http_address ? c.http_address->describe() : "off"},
-      {"STATS_INTERVAL_MS", ms_text(c.stats_interval)},
-      {"LOG_LEVEL", std::string(log_level_name(c.log_level))},
-      {"LOG_FORMAT", c.log_format == LogFormat::Pretty ? "pretty" : "json"},
-  });
-}
-}  // namespace
-
 std::string describe_config(const Config& c) {
-  DisplayValues values;
-  add_redis_and_stream(c, values);
-  add_outputs(c, values);
-  add_entra(c, values);
-  add_tuning_and_monitoring(c, values);
   std::string text;
-  for (const auto& setting : settings())
-    text += std::string(setting.variable) + "=" + values.at(setting.variable) + "\n";
+  for (const auto& row : settings())
+    text += std::string(row.variable) + "=" + row.binding.show(row, c) + "\n";
   // Not a setting: what the settings select, so an operator sees which flow will run.
   if (c.entra) text += "# Microsoft Entra ID credential: " + c.entra->describe() + "\n";
   return text;

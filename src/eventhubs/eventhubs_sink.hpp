@@ -23,8 +23,8 @@ struct EventHubsSinkOptions {
   std::chrono::milliseconds retry_delay{};  // base of the capped exponential reconnect back-off
   // Sender links on the connection: each has the service's credit (~300) in flight, so a long round
   // trip needs several. Events with the same partition key always take the same link.
-  std::size_t sender_links = 1;
-  std::chrono::milliseconds max_retry_delay{60000};
+  std::size_t sender_links = 0;                 // EVENT_HUBS_SENDER_LINKS (0 opens one)
+  std::chrono::milliseconds max_retry_delay{};  // the back-off's cap: max_retry_delay(Config)
   // A CBS reply, and a delivery's disposition: after that the connection is presumed dead (closed,
   // reconnected, unconfirmed events sent again). 60 s, as the SDKs; tests shorten it.
   std::chrono::milliseconds operation_timeout{60000};

@@ -21,6 +21,7 @@ TEST(component_options_test, eventhubs_options_take_the_event_hubs_settings) {
   config.tuning.batch_size = 250;
   config.tuning.max_in_flight_batches = 8;
   config.tuning.retry_delay = milliseconds(1234);
+  config.eventhubs_sender_links = 3;
   EventHubsSinkOptions options = eventhubs_options_from_config(config);
   EXPECT_EQ(options.hub, "from-entity-path");
   EXPECT_EQ(options.connection.host, "ns.servicebus.windows.net");
@@ -28,6 +29,11 @@ TEST(component_options_test, eventhubs_options_take_the_event_hubs_settings) {
   EXPECT_EQ(options.ca_file, "/ca.pem");
   EXPECT_EQ(options.max_in_flight_events, 2000u);
   EXPECT_EQ(options.retry_delay, milliseconds(1234));
+  EXPECT_EQ(options.sender_links, 3u);
+  EXPECT_EQ(options.max_retry_delay, milliseconds(60000));
+  // The back-off cap is the connector's, not a default of the options: a longer base raises it.
+  config.tuning.retry_delay = milliseconds(90000);
+  EXPECT_EQ(eventhubs_options_from_config(config).max_retry_delay, milliseconds(90000));
   config.event_hub_name = "named";
   EXPECT_EQ(eventhubs_options_from_config(config).hub, "named");
   config.eventhubs.reset();
@@ -36,10 +42,13 @@ TEST(component_options_test, eventhubs_options_take_the_event_hubs_settings) {
 
 TEST(component_options_test, pipeline_options_take_the_tuning_and_cap_the_back_off) {
   Config config = default_config();
+  config.tuning.batch_size = 123;
+  config.tuning.max_delivery_attempts = 7;
+  config.tuning.claim_min_idle = milliseconds(4567);
   PipelineOptions options = pipeline_options_from_config(config);
-  EXPECT_EQ(options.batch_size, 100u);
-  EXPECT_EQ(options.max_delivery_attempts, 10u);
-  EXPECT_EQ(options.claim_min_idle, milliseconds(60000));
+  EXPECT_EQ(options.batch_size, 123u);
+  EXPECT_EQ(options.max_delivery_attempts, 7u);
+  EXPECT_EQ(options.claim_min_idle, milliseconds(4567));
   EXPECT_EQ(options.max_retry_delay, milliseconds(60000));
   config.tuning.retry_delay = milliseconds(90000);
   EXPECT_EQ(pipeline_options_from_config(config).max_retry_delay, milliseconds(90000));
@@ -48,18 +57,23 @@ TEST(component_options_test, pipeline_options_take_the_tuning_and_cap_the_back_o
 TEST(component_options_test, local_file_and_observability_options) {
   Config config = default_config();
   config.stream_key = "s";
+  config.output_writers = 5;
+  config.output_directory = "/files";
+  config.output_fsync = false;
+  config.output_layout = OutputLayout::Hourly;
+  config.tuning.poll_timeout = milliseconds(700);
   const LocalFileSinkOptions files = local_file_options_from_config(config);
-  EXPECT_EQ(files.directory, std::filesystem::path("./output"));
-  EXPECT_TRUE(files.fsync);
+  EXPECT_EQ(files.directory, std::filesystem::path("/files"));
+  EXPECT_FALSE(files.fsync);
   EXPECT_EQ(files.stream_key, "s");
-  EXPECT_EQ(files.layout, OutputLayout::Flat);
-  EXPECT_EQ(files.writers, 2u);
+  EXPECT_EQ(files.layout, OutputLayout::Hourly);
+  EXPECT_EQ(files.writers, 5u);
   const ObservabilityOptions observability = observability_options_from_config(config);
   ASSERT_TRUE(observability.http_address.has_value());
-  EXPECT_EQ(observability.http_address->describe(), "0.0.0.0:9464");
-  EXPECT_EQ(observability.stats_interval, milliseconds(60000));
+  EXPECT_EQ(observability.http_address->describe(), config.http_address->describe());
+  EXPECT_EQ(observability.stats_interval, config.stats_interval);
   // A blocking read, the longest back-off, and a margin for a reconnect.
-  EXPECT_EQ(observability.stuck_after, milliseconds(5000 + 60000 + 60000));
+  EXPECT_EQ(observability.stuck_after, milliseconds(700 + 60000 + 60000));
   EXPECT_FALSE(observability.eventhubs_output);
 }
 

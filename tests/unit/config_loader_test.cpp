@@ -9,6 +9,7 @@
 #include <iterator>
 #include <regex>
 #include <sstream>
+#include <utility>
 
 #include "common/errors.hpp"
 #include "config/settings.hpp"
@@ -29,6 +30,17 @@ Environment with(Environment base, const Environment& more) {
 
 bool contains(const std::vector<std::string>& list, const std::string& item) {
   return std::find(list.begin(), list.end(), item) != list.end();
+}
+
+/// A row's literal default as T, read from the settings table: the tests spell no default themselves.
+template <typename T>
+T table_default(std::string_view variable) {
+  const std::string text(setting(variable).default_value);
+  if constexpr (std::is_same_v<T, std::string>) {
+    return text;
+  } else {
+    return static_cast<T>(std::stoll(text));
+  }
 }
 
 }  // namespace
@@ -98,9 +110,9 @@ TEST_F(config_loader_test, every_default) {
   EXPECT_EQ(c.stream_key, "telemetry:events");
   EXPECT_EQ(c.consumer_group, "g");
   EXPECT_EQ(c.consumer_name, "connector-instance-" + std::to_string(::getpid()));
-  EXPECT_EQ(c.group_start_id, "$");
+  EXPECT_EQ(c.group_start_id, table_default<std::string>("GROUP_START_ID"));
   EXPECT_EQ(c.output, OutputType::LocalFile);
-  EXPECT_EQ(c.output_directory, fs::path("./output"));
+  EXPECT_EQ(c.output_directory, table_default<std::string>("OUTPUT_DIRECTORY"));
   EXPECT_TRUE(c.output_fsync);
   EXPECT_FALSE(c.eventhubs.has_value());
   EXPECT_EQ(c.event_hub_name, "");
@@ -108,18 +120,20 @@ TEST_F(config_loader_test, every_default) {
   EXPECT_FALSE(c.partition_key_field.has_value());
   EXPECT_EQ(c.eventhubs_ca_file, "");
   EXPECT_FALSE(c.message_body_field.has_value());
-  EXPECT_EQ(c.tuning.batch_size, 100u);
-  EXPECT_EQ(c.tuning.max_in_flight_batches, 4u);
-  EXPECT_EQ(c.tuning.poll_timeout.count(), 5000);
-  EXPECT_EQ(c.tuning.retry_delay.count(), 5000);
-  EXPECT_EQ(c.tuning.shutdown_grace.count(), 2000);
-  EXPECT_EQ(c.tuning.claim_interval.count(), 30000);
-  EXPECT_EQ(c.tuning.claim_min_idle.count(), 60000);
-  EXPECT_EQ(c.tuning.max_delivery_attempts, 10u);
+  EXPECT_EQ(c.tuning.batch_size, table_default<std::size_t>("BATCH_SIZE"));
+  EXPECT_EQ(c.tuning.max_in_flight_batches, table_default<std::size_t>("MAX_IN_FLIGHT_BATCHES"));
+  EXPECT_EQ(c.tuning.poll_timeout.count(), table_default<long long>("POLL_TIMEOUT_MS"));
+  EXPECT_EQ(c.tuning.retry_delay.count(), table_default<long long>("RETRY_DELAY_MS"));
+  EXPECT_EQ(c.tuning.shutdown_grace.count(), table_default<long long>("SHUTDOWN_GRACE_PERIOD_MS"));
+  EXPECT_EQ(c.tuning.claim_interval.count(), table_default<long long>("PENDING_MESSAGE_CLAIM_INTERVAL_MS"));
+  EXPECT_EQ(c.tuning.claim_min_idle.count(), table_default<long long>("PENDING_MESSAGE_MIN_IDLE_MS"));
+  EXPECT_EQ(c.tuning.max_delivery_attempts, table_default<unsigned>("MAX_DELIVERY_ATTEMPTS"));
   EXPECT_EQ(c.dead_letter_stream, "telemetry:events:dead-letter");
   ASSERT_TRUE(c.http_address.has_value());
-  EXPECT_EQ(c.http_address->describe(), "0.0.0.0:9464");
-  EXPECT_EQ(c.stats_interval.count(), 60000);
+  EXPECT_EQ(c.http_address->describe(), table_default<std::string>("HTTP_ADDRESS"));
+  EXPECT_EQ(c.stats_interval.count(), table_default<long long>("STATS_INTERVAL_MS"));
+  EXPECT_EQ(c.output_writers, table_default<std::size_t>("OUTPUT_WRITERS"));
+  EXPECT_EQ(c.eventhubs_sender_links, table_default<std::size_t>("EVENT_HUBS_SENDER_LINKS"));
   EXPECT_EQ(c.log_level, LogLevel::Info);
   EXPECT_EQ(c.log_format, LogFormat::Json);
 }
@@ -166,6 +180,7 @@ TEST_F(config_loader_test, a_range_in_the_help_is_the_rows_range) {
 TEST_F(config_loader_test, readme_table_lists_every_setting_with_its_default) {
   std::ifstream in(std::string(SOURCE_DIR) + "/README.md");
   std::map<std::string, std::string> readme;  // variable → default cell, without backticks; "—" is none
+  std::map<std::string, std::string> lines;   // variable → its whole row
   bool in_table = false;
   for (std::string line; std::getline(in, line);) {
     if (line == "| variable | default | meaning |") {
@@ -184,6 +199,7 @@ TEST_F(config_loader_test, readme_table_lists_every_setting_with_its_default) {
     const std::regex name("`([A-Z_]+)`");
     for (auto it = std::sregex_iterator(names.begin(), names.end(), name); it != std::sregex_iterator(); ++it) {
       readme[(*it)[1]] = cell;
+      lines[(*it)[1]] = line;
     }
   }
   for (const Setting& row : settings()) {
@@ -193,6 +209,10 @@ TEST_F(config_loader_test, readme_table_lists_every_setting_with_its_default) {
       continue;
     }
     EXPECT_EQ(found->second, row.default_text()) << row.variable;
+    for (const auto& choice : row.choices) {
+      EXPECT_NE(lines[found->first].find("`" + std::string(choice.word) + "`"), std::string::npos)
+          << row.variable << ": the README does not name " << choice.word;
+    }
     readme.erase(found);
   }
   for (const auto& [variable, cell] : readme) ADD_FAILURE() << variable << " is in the README but not a setting";
@@ -584,7 +604,7 @@ TEST_F(config_loader_test, describe_config_lists_every_setting_in_order) {
   EXPECT_NE(text.find("\nSTREAM_KEY=telemetry:events\n"), std::string::npos);
   EXPECT_NE(text.find("\nDEAD_LETTER_STREAM=telemetry:events:dead-letter\n"), std::string::npos);
   EXPECT_NE(text.find("\nOUTPUT_ADAPTER_TYPE=LOCAL_FILE\n"), std::string::npos);
-  EXPECT_NE(text.find("\nBATCH_SIZE=100\n"), std::string::npos);
+  EXPECT_NE(text.find("\nBATCH_SIZE=" + table_default<std::string>("BATCH_SIZE") + "\n"), std::string::npos);
   EXPECT_TRUE(text.ends_with("LOG_LEVEL=info\nLOG_FORMAT=json\n")) << text;
   EXPECT_NE(text.find("\nHTTP_ADDRESS=0.0.0.0:9464\nSTATS_INTERVAL_MS=60000\n"), std::string::npos) << text;
   EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 49);
@@ -594,15 +614,20 @@ TEST_F(config_loader_test, describe_config_lists_every_setting_in_order) {
 TEST_F(config_loader_test, help_lists_every_setting_with_variable_and_default) {
   const auto cl = parse({"--help"}, {});
   EXPECT_EQ(cl.action, CliAction::PrintHelp);
-  for (const auto* expected :
-       {"--redis-url", "[REDIS_URL, required", "--batch-size", "[BATCH_SIZE, default: 100]",
-        "[CONSUMER_NAME, default: connector-instance-{PID}]",
-        "[DEAD_LETTER_STREAM, default: <STREAM_KEY>:dead-letter]", "--pending-message-claim-interval-ms",
-        "[PENDING_MESSAGE_CLAIM_INTERVAL_MS, default: 30000]", "--event-hubs-tls-ca-file",
-        "[LOG_FORMAT, default: json]", "--check-config", "--env-file", "--version",
-        "set but empty counts as unset"}) {
+  for (const std::string& expected : std::vector<std::string>{
+           "--redis-url", "[REDIS_URL, required", "--batch-size",
+           "[BATCH_SIZE, default: " + table_default<std::string>("BATCH_SIZE") + "]",
+           "[CONSUMER_NAME, default: connector-instance-{PID}]",
+           "[DEAD_LETTER_STREAM, default: <STREAM_KEY>:dead-letter]", "--pending-message-claim-interval-ms",
+           "[PENDING_MESSAGE_CLAIM_INTERVAL_MS, default: 30000]", "--event-hubs-tls-ca-file",
+           "[LOG_FORMAT, default: json]", "--check-config", "--env-file", "--version",
+           "set but empty counts as unset"}) {
     EXPECT_NE(cl.text.find(expected), std::string::npos) << expected << "\n" << cl.text;
   }
+  // Bash completion offers a Choice row's words from the placeholder after its flag.
+  EXPECT_NE(cl.text.find("--log-level trace|debug|info|warn|error|fatal\n"), std::string::npos) << cl.text;
+  EXPECT_NE(cl.text.find("--output-adapter-type LOCAL_FILE|EVENT_HUBS|BLACKHOLE"), std::string::npos);
+  EXPECT_NE(cl.text.find("--redis-tls-insecure BOOL "), std::string::npos);
   for (const auto* variable : {"REDIS_USERNAME",
                                "REDIS_PASSWORD",
                                "REDIS_TLS_CA_FILE",
@@ -660,17 +685,40 @@ TEST_F(config_loader_test, env_example_loads_and_names_every_setting) {
   EXPECT_EQ(c.stream_key, "telemetry:events");
   EXPECT_EQ(c.consumer_group, "eventhubs-connector");
 
+  // Every setting has a line; a commented-out line shows the default, a required setting an example;
+  // the comment above a Choice row's line names each word it accepts.
+  std::map<std::string, std::string> lines;     // variable → the value its line shows
+  std::map<std::string, std::string> comments;  // variable → the comment lines since the previous one
+  const std::regex assignment("^(# )?([A-Z][A-Z0-9_]*)=(.*)$");
   std::ifstream in(example);
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const auto description = describe_config(c);
-  for (std::size_t start = 0; start < description.size();) {
-    const auto end = description.find('\n', start);
-    const auto variable = description.substr(start, description.find('=', start) - start);
-    const bool listed = text.find("\n# " + variable + "=") != std::string::npos ||
-                        text.find("\n" + variable + "=") != std::string::npos;
-    EXPECT_TRUE(listed) << variable << " is not in .env.example";
-    start = end + 1;
+  std::string comment;
+  for (std::string line; std::getline(in, line);) {
+    std::smatch found;
+    if (std::regex_match(line, found, assignment)) {
+      lines[found[2]] = found[3];
+      comments[found[2]] = std::exchange(comment, "");
+    } else {
+      comment += line + "\n";
+    }
   }
+  for (const Setting& row : settings()) {
+    const auto found = lines.find(std::string(row.variable));
+    if (found == lines.end()) {
+      ADD_FAILURE() << row.variable << " is not in .env.example";
+      continue;
+    }
+    if (!row.default_value.empty()) {
+      EXPECT_EQ(found->second, row.default_value) << row.variable;
+    }
+    for (const auto& choice : row.choices) {
+      const std::regex word("\\b" + std::string(choice.word) + "\\b");
+      EXPECT_TRUE(std::regex_search(comments[found->first], word))
+          << row.variable << ": .env.example does not name " << choice.word;
+    }
+    lines.erase(found);
+  }
+  for (const auto& [variable, value] : lines)
+    ADD_FAILURE() << variable << " is in .env.example but not a setting";
 }
 
 // ---- Microsoft Entra ID ----------------------------------------------------------------------------
