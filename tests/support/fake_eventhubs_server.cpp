@@ -140,10 +140,10 @@ std::string FakeEventHubsServer::flush_record() {
   if (!wait_until([&] { return count_in_log(marker) > before; }, std::chrono::seconds(5))) return {};
   const std::string text = log();
   const auto at = text.rfind(marker);
-  const auto begin = text.rfind('\n', at);
+  const auto newline = text.rfind('\n', at);
+  const std::size_t begin = newline == std::string::npos ? 0 : newline + 1;
   const auto end = text.find('\n', at);
-  return text.substr(begin == std::string::npos ? 0 : begin + 1,
-                     end == std::string::npos ? std::string::npos : end - (begin == std::string::npos ? 0 : begin + 1));
+  return text.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
 }
 
 FakeEventHubsCounts FakeEventHubsServer::counts() {
