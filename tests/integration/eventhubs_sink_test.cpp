@@ -388,10 +388,11 @@ void expect_each_accepted_once_across_dropped_connections(int drop_after, bool d
     if (drop_every_10_batches && b % 10 == 5) server.drop_connections();
   });
   ASSERT_TRUE(collector.wait_for_total(3000, seconds(30))) << collector.total();
-  std::this_thread::sleep_for(milliseconds(200));  // a duplicate completion would show up here
-  expect_each_accepted_once(collector, 30, 100);
   EXPECT_TRUE(testing::wait_until([&] { return sink.ready(); }, seconds(5)));
+  // stop() waits for every answer still on the wire and reports nothing after it returns: a duplicate
+  // completion (a resent event answered twice) is in by then.
   sink.stop(milliseconds(1000));
+  expect_each_accepted_once(collector, 30, 100);
   const auto events = server.events();
   EXPECT_GE(events.size(), 3000u);
   EXPECT_EQ(by_message_id(events).size(), 3000u);  // every event arrived; duplicates are allowed
@@ -457,9 +458,8 @@ TEST(eventhubs_sink_test, a_link_detached_mid_batch_loses_nothing) {
   Collector collector;
   send_windowed(sink, collector, 20, 100, 4);
   ASSERT_TRUE(collector.wait_for_total(2000, seconds(30))) << collector.total();
-  std::this_thread::sleep_for(milliseconds(200));  // a duplicate completion would show up here
+  sink.stop(milliseconds(1000));  // a duplicate completion is in once stop() returns (see above)
   expect_each_accepted_once(collector, 20, 100);
-  sink.stop(milliseconds(1000));
   EXPECT_NE(server.log().find("\"fault\":\"detach_link\""), std::string::npos);
   EXPECT_EQ(by_message_id(server.events()).size(), 2000u);  // every event arrived; duplicates are allowed
 }
@@ -642,11 +642,15 @@ TEST(eventhubs_sink_test, stop_reports_nothing_after_it_returns) {
   sink.start();
   Collector collector;
   sink.send(make_batch(0, 20), collector.callback(0));
-  std::this_thread::sleep_for(milliseconds(300));  // on the wire, dispositions held back by the server
+  // On the wire, their dispositions held back by the server.
+  ASSERT_TRUE(testing::wait_until([&] { return server.counts().received == 20; }, seconds(10))) << server.log();
   sink.stop(milliseconds(200));
   const std::size_t at_stop = collector.total();
   EXPECT_EQ(at_stop, 0u);
-  std::this_thread::sleep_for(milliseconds(2000));
+  // Once the server has seen the connection go, none of its held-back answers can reach the sink.
+  EXPECT_TRUE(testing::wait_until([&] { return server.count_in_log("\"msg\":\"connection_closed\"") == 1; },
+                                  seconds(10)))
+      << server.log();
   EXPECT_EQ(collector.total(), at_stop);
   EXPECT_FALSE(sink.ready());
 }
@@ -659,7 +663,7 @@ TEST(eventhubs_sink_test, stop_waits_for_in_flight_dispositions_within_grace) {
   sink.start();
   Collector collector;
   sink.send(make_batch(0, 20), collector.callback(0));
-  std::this_thread::sleep_for(milliseconds(100));
+  ASSERT_TRUE(testing::wait_until([&] { return server.counts().received == 20; }, seconds(10))) << server.log();
   sink.stop(milliseconds(5000));
   EXPECT_EQ(collector.total(), 20u);
   expect_each_accepted_once(collector, 1, 20);

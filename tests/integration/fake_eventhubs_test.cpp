@@ -72,6 +72,7 @@ struct Script {
   std::string token;
   std::string target;  // event sender link when not empty
   std::vector<proton::message> messages;
+  std::vector<std::string> encoded;  // sent as they are after `messages` (e.g. batch envelopes)
   std::optional<std::map<std::string, std::string>> management;  // application properties of a request
   bool wait_for_link_error = false;  // keep the connection until the event link is detached
   std::chrono::milliseconds timeout = 10s;
@@ -177,6 +178,7 @@ class ScriptedClient : public proton::messaging_handler {
         trackers_[sender.send(script_.messages[next_message_])] = next_message_;
         ++next_message_;
       }
+      while (next_encoded_ < script_.encoded.size() && sender.credit() > 0) send_encoded(sender);
     }
   }
 
@@ -194,13 +196,32 @@ class ScriptedClient : public proton::messaging_handler {
     }
   }
 
+  // Proton C++ sends only messages it encodes itself; these bytes go out through the C API, tagged with
+  // their index in `encoded`.
+  void send_encoded(proton::sender& sender) {
+    const std::string tag = kEncodedTag + std::to_string(next_encoded_);
+    const std::string& bytes = script_.encoded[next_encoded_++];
+    pn_link_t* link = CHandle<proton::link>::get(sender);
+    pn_delivery(link, pn_dtag(tag.data(), tag.size()));
+    pn_link_send(link, bytes.data(), bytes.size());
+    pn_link_advance(link);
+  }
+
+  std::optional<std::size_t> outcome_index(const proton::tracker& tracker) const {
+    if (const auto found = trackers_.find(tracker); found != trackers_.end()) return found->second;
+    const proton::binary tag = tracker.tag();
+    const std::string text(tag.begin(), tag.end());
+    if (text.rfind(kEncodedTag, 0) != 0) return std::nullopt;
+    return script_.messages.size() + std::stoul(text.substr(std::string(kEncodedTag).size()));
+  }
+
   void record_outcome(const proton::tracker& tracker, std::string outcome) {
-    const auto found = trackers_.find(tracker);
-    if (found == trackers_.end()) return;
-    if (result_.outcomes.size() <= found->second) result_.outcomes.resize(found->second + 1);
-    result_.outcomes[found->second] = std::move(outcome);
+    const auto index = outcome_index(tracker);
+    if (!index) return;
+    if (result_.outcomes.size() <= *index) result_.outcomes.resize(*index + 1);
+    result_.outcomes[*index] = std::move(outcome);
     ++settled_;
-    if (settled_ == script_.messages.size() && !script_.wait_for_link_error) finish();
+    if (settled_ == script_.messages.size() + script_.encoded.size() && !script_.wait_for_link_error) finish();
   }
   void on_tracker_accept(proton::tracker& tracker) override { record_outcome(tracker, "accepted"); }
   void on_tracker_reject(proton::tracker& tracker) override {
@@ -237,7 +258,9 @@ class ScriptedClient : public proton::messaging_handler {
   bool management_sent_ = false;
   bool finished_ = false;
   std::chrono::steady_clock::time_point deadline_;
+  static constexpr const char* kEncodedTag = "encoded-";
   std::size_t next_message_ = 0;
+  std::size_t next_encoded_ = 0;
   std::size_t settled_ = 0;
   std::map<proton::tracker, std::size_t> trackers_;
 };
@@ -258,6 +281,38 @@ proton::message event(const std::string& body, std::optional<std::string> partit
   if (partition_key)
     message.message_annotations().put(proton::annotation_key("x-opt-partition-key"), *partition_key);
   return message;
+}
+
+std::string encode(const proton::message& message) {
+  std::vector<char> bytes;
+  message.encode(bytes);
+  return std::string(bytes.begin(), bytes.end());
+}
+
+/// What the Azure SDKs send for a batch: an envelope message whose body is one data section per event,
+/// each holding that event's encoded message, and the batch's partition key on the envelope.
+std::string batch_envelope_of(const std::vector<std::string>& sections,
+                              std::optional<std::string> partition_key = std::nullopt) {
+  proton::message envelope;
+  envelope.inferred(true);
+  envelope.body(proton::binary(sections.at(0)));
+  if (partition_key)
+    envelope.message_annotations().put(proton::annotation_key("x-opt-partition-key"), *partition_key);
+  std::string out = encode(envelope);
+  for (std::size_t i = 1; i < sections.size(); ++i) {
+    const auto size = static_cast<std::uint32_t>(sections[i].size());
+    out += std::string("\x00\x53\x75\xb0", 4);  // data section, vbin32
+    for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>(size >> shift));
+    out += sections[i];
+  }
+  return out;
+}
+
+std::string batch_envelope(const std::vector<proton::message>& events,
+                           std::optional<std::string> partition_key = std::nullopt) {
+  std::vector<std::string> sections;
+  for (const auto& event : events) sections.push_back(encode(event));
+  return batch_envelope_of(sections, std::move(partition_key));
 }
 
 FakeEventHubsOptions with(const std::function<void(FakeEventHubsOptions&)>& change) {
@@ -336,6 +391,68 @@ TEST(fake_eventhubs_test, plain_and_other_message_shapes_record_their_fields) {
   EXPECT_EQ(events[1].body, "n");
   EXPECT_EQ(events[2].body_kind, "value");
   EXPECT_EQ(events[2].body, "text");
+}
+
+proton::message numbered_event(int n) {
+  proton::message message = event(R"({"n":)" + std::to_string(n) + "}");
+  message.id("id-" + std::to_string(n));
+  message.properties().put("redis-id", std::to_string(n) + "-0");
+  return message;
+}
+
+TEST(fake_eventhubs_test, batch_envelope_events_are_recorded_one_by_one_and_counted_per_partition) {
+  FakeEventHubsServer server;
+  auto script = sending(server, {event("single", "key-b")});
+  script.encoded = {batch_envelope({numbered_event(1), numbered_event(2), numbered_event(3)}, "key-a"),
+                    batch_envelope({numbered_event(4), numbered_event(5)}, "key-b")};
+  const Result result = ScriptedClient(script).run();
+  ASSERT_FALSE(result.timed_out) << server.log();
+  ASSERT_EQ(result.outcomes, (std::vector<std::string>(3, "accepted")));
+
+  const auto events = server.events();
+  ASSERT_EQ(events.size(), 6u);
+  for (int n = 1; n <= 5; ++n) {
+    const RecordedEvent& e = events[static_cast<std::size_t>(n)];
+    EXPECT_EQ(e.message_id, "id-" + std::to_string(n));
+    EXPECT_EQ(e.body, R"({"n":)" + std::to_string(n) + "}");
+    EXPECT_EQ(e.properties.at("redis-id"), std::to_string(n) + "-0");  // each event's own properties
+    EXPECT_EQ(e.content_type, "application/json");
+    EXPECT_EQ(e.partition_key, n <= 3 ? "key-a" : "key-b");  // the envelope's key
+  }
+  EXPECT_EQ(events[4].partition, events[0].partition);  // the same key, batched or not
+
+  const auto counts = server.counts();
+  EXPECT_EQ(counts.received, 3u);
+  std::map<std::string, std::uint64_t> expected_events, expected_deliveries;
+  ++expected_deliveries[events[0].partition];  // the single event
+  expected_events[events[0].partition] += 1;
+  ++expected_deliveries[events[1].partition];  // the first batch
+  expected_events[events[1].partition] += 3;
+  ++expected_deliveries[events[4].partition];  // the second batch
+  expected_events[events[4].partition] += 2;
+  for (const auto& [partition, n] : counts.events_by_partition) {
+    EXPECT_EQ(n, expected_events[partition]) << partition;
+    EXPECT_EQ(counts.deliveries_by_partition.at(partition), expected_deliveries[partition]) << partition;
+  }
+  EXPECT_EQ(counts.events_by_partition.size(), 4u);
+}
+
+TEST(fake_eventhubs_test, one_bad_event_fails_its_whole_batch) {
+  FakeEventHubsServer server;
+  proton::message bad = numbered_event(2);
+  bad.properties().put("bad", std::string("\xff", 1));  // an AMQP string must be UTF-8
+  auto script = sending(server, {});
+  script.encoded = {batch_envelope({numbered_event(1), bad, numbered_event(3)}, "key-a"),
+                    batch_envelope({numbered_event(4)}),
+                    batch_envelope_of({encode(numbered_event(5)), "not an AMQP message"})};
+  const Result result = ScriptedClient(script).run();
+  ASSERT_FALSE(result.timed_out) << server.log();
+  EXPECT_EQ(result.outcomes, (std::vector<std::string>{"amqp:decode-error", "accepted", "amqp:decode-error"}));
+  const auto events = server.events();
+  ASSERT_EQ(events.size(), 1u);  // none of the refused batch's neighbours
+  EXPECT_EQ(events[0].message_id, "id-4");
+  EXPECT_NE(server.log().find("event 2 of the batch"), std::string::npos) << server.log();
+  EXPECT_EQ(server.counts().received, 3u);
 }
 
 TEST(fake_eventhubs_test, partition_target_and_partition_key_choose_the_partition) {

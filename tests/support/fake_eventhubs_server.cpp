@@ -132,13 +132,35 @@ std::string FakeEventHubsServer::connection_string() const {
   return text;
 }
 
+std::string FakeEventHubsServer::flush_record() {
+  if (!process_ || !process_->running()) return {};
+  const std::string marker = "\"msg\":\"record_flushed\"";
+  const int before = count_in_log(marker);
+  process_->signal(SIGUSR2);
+  if (!wait_until([&] { return count_in_log(marker) > before; }, std::chrono::seconds(5))) return {};
+  const std::string text = log();
+  const auto at = text.rfind(marker);
+  const auto newline = text.rfind('\n', at);
+  const std::size_t begin = newline == std::string::npos ? 0 : newline + 1;
+  const auto end = text.find('\n', at);
+  return text.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
+}
+
+FakeEventHubsCounts FakeEventHubsServer::counts() {
+  FakeEventHubsCounts counts;
+  const std::string line = flush_record();
+  if (line.empty()) return counts;
+  const auto json = nlohmann::json::parse(line);
+  counts.received = json.at("received").get<std::uint64_t>();
+  for (const auto& [partition, n] : json.at("events_by_partition").items())
+    counts.events_by_partition[partition] = n.get<std::uint64_t>();
+  for (const auto& [partition, n] : json.at("deliveries_by_partition").items())
+    counts.deliveries_by_partition[partition] = n.get<std::uint64_t>();
+  return counts;
+}
+
 std::vector<RecordedEvent> FakeEventHubsServer::events() {
-  if (process_ && process_->running()) {
-    const std::string marker = "\"msg\":\"record_flushed\"";
-    const int before = count_in_log(marker);
-    process_->signal(SIGUSR2);
-    wait_until([&] { return count_in_log(marker) > before; }, std::chrono::seconds(5));
-  }
+  flush_record();
   std::vector<RecordedEvent> events;
   std::ifstream in(record_file_);
   std::string line;

@@ -46,6 +46,13 @@ struct RecordedEvent {
   std::string link;  // name of the sender link it came on
 };
 
+/// What the server counted since it started, as its record_flushed log line says.
+struct FakeEventHubsCounts {
+  std::uint64_t received = 0;  // event deliveries that reached it, whatever their outcome
+  std::map<std::string, std::uint64_t> events_by_partition;      // accepted events
+  std::map<std::string, std::uint64_t> deliveries_by_partition;  // accepted deliveries (a batch is one)
+};
+
 /// fake-eventhubs on a free port in its own temp dir; stopped on destruction.
 /// Not thread-safe: use it from the test's thread.
 class FakeEventHubsServer {
@@ -65,6 +72,10 @@ class FakeEventHubsServer {
   /// Every accepted event so far, in acceptance order. Asks the server to flush first (SIGUSR2) and
   /// waits for it to confirm; when it is not running, reads what it wrote before it stopped.
   std::vector<RecordedEvent> events();
+  /// The server's counts now (SIGUSR2, then its record_flushed line); all zero when it is not running.
+  FakeEventHubsCounts counts();
+  /// How often `needle` occurs in the server's log (e.g. "\"msg\":\"connection_closed\"").
+  int count_in_log(const std::string& needle) const;
   /// Closes every client socket at once (SIGUSR1); the server keeps listening.
   void drop_connections();
   /// stop() then start again on the same port; recorded events are kept.
@@ -79,7 +90,9 @@ class FakeEventHubsServer {
   const std::filesystem::path& record_file() const { return record_file_; }
 
  private:
-  int count_in_log(const std::string& needle) const;
+  /// Asks a running server to flush its record file and waits for its record_flushed line; returns
+  /// that line, or empty when the server is not running.
+  std::string flush_record();
 
   FakeEventHubsOptions options_;
   TempDir dir_;

@@ -180,7 +180,7 @@ void FakeEventHubsBroker::tick() {
     std::lock_guard lock(records_mutex_);
     if (recorder_.dirty() || flush_requested) {
       if (!recorder_.flush()) logger().error("record_write_failed", {{"file", options_.record_file}});
-      if (flush_requested) logger().info("record_flushed", {{"recorded", recorder_.recorded()}});
+      if (flush_requested) logger().info("record_flushed", counts());
     }
   }
   if (options_.token_lifetime_check) {
@@ -229,11 +229,28 @@ void FakeEventHubsBroker::in_context(const proton::connection& connection,
   });
 }
 
+// Tests and benchmarks read these from the log: how many deliveries came and how the accepted ones
+// spread over the partitions (a batch is one delivery of many events).
+nlohmann::json FakeEventHubsBroker::counts() const {
+  nlohmann::json events = nlohmann::json::object();
+  nlohmann::json deliveries = nlohmann::json::object();
+  for (std::size_t i = 0; i < partitions_.size(); ++i) {
+    events[std::to_string(i)] = partitions_[i].events;
+    deliveries[std::to_string(i)] = partitions_[i].deliveries;
+  }
+  return {{"recorded", recorder_.recorded()},
+          {"received", received_.load()},
+          {"events_by_partition", std::move(events)},
+          {"deliveries_by_partition", std::move(deliveries)}};
+}
+
 void FakeEventHubsBroker::shutdown() {
   stopping_ = true;
   {
     std::lock_guard lock(records_mutex_);
-    logger().info("shutting_down", {{"recorded", recorder_.recorded()}, {"connections", connection_list().size()}});
+    nlohmann::json fields = counts();
+    fields["connections"] = connection_list().size();
+    logger().info("shutting_down", fields);
     if (!recorder_.flush()) logger().error("record_write_failed", {{"file", options_.record_file}});
   }
   listener_.stop();
@@ -635,25 +652,54 @@ std::optional<std::string> invalid_utf8_string(const PlainEvent& event) {
   return std::nullopt;
 }
 
-// The events of one delivery: the message itself, or each message of an SDK batch envelope.
-std::vector<EventRecord> records_of(const proton::message& message, std::string_view raw) {
-  std::vector<EventRecord> records;
+// The messages of an SDK batch envelope, decoded; empty when `message` is a single event. Throws
+// std::invalid_argument naming a data section that holds no AMQP message.
+std::vector<proton::message> batch_messages(const proton::message& message, std::string_view raw) {
   // Only a message without properties of its own can be a batch envelope: this keeps the extra
   // decoding off the path of ordinary single events.
   const bool maybe_batch = message.properties().empty() && message.id().empty() &&
                            message.content_type().empty() && message.inferred() &&
                            message.body().type() == proton::BINARY;
-  const auto sections = maybe_batch ? batch_envelope_sections(raw) : std::vector<std::string>{};
-  if (sections.empty()) {
-    records.push_back(record_of(message));
-  } else {
-    const EventRecord envelope = record_of(message);
-    for (const auto& section : sections) {
-      proton::message inner;
-      inner.decode(std::vector<char>(section.begin(), section.end()));
-      records.push_back(record_of(inner));
-      if (!records.back().partition_key) records.back().partition_key = envelope.partition_key;
+  std::vector<proton::message> inner;
+  if (!maybe_batch) return inner;
+  for (const auto& section : batch_envelope_sections(raw)) {
+    if (!is_encoded_message(section)) throw std::invalid_argument("data section " + std::to_string(inner.size() + 1));
+    inner.emplace_back().decode(std::vector<char>(section.begin(), section.end()));
+  }
+  return inner;
+}
+
+// Why the delivery must be refused with amqp:decode-error, if it must; fills `batch` with the events of
+// a batch envelope. One bad event fails its whole batch, as with the service (a batch is one delivery
+// with one outcome). `plain` is null when the delivery is not a plain event.
+std::optional<std::string> decode_problem(const proton::message& message, std::string_view raw,
+                                          const PlainEvent* plain, std::vector<proton::message>& batch) {
+  if (plain != nullptr) return invalid_utf8_string(*plain);
+  try {
+    batch = batch_messages(message, raw);
+  } catch (const std::exception& e) {
+    return std::string("the batch's ") + e.what() + " is not an AMQP message";
+  }
+  if (auto problem = invalid_utf8_string(message)) return problem;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (auto problem = invalid_utf8_string(batch[i])) {
+      return "event " + std::to_string(i + 1) + " of the batch: " + *problem;
     }
+  }
+  return std::nullopt;
+}
+
+// The events of one delivery: the message itself, or each message of an SDK batch envelope.
+std::vector<EventRecord> records_of(const proton::message& message, const std::vector<proton::message>& batch) {
+  std::vector<EventRecord> records;
+  if (batch.empty()) {
+    records.push_back(record_of(message));
+    return records;
+  }
+  const EventRecord envelope = record_of(message);
+  for (const auto& inner : batch) {
+    records.push_back(record_of(inner));
+    if (!records.back().partition_key) records.back().partition_key = envelope.partition_key;
   }
   return records;
 }
@@ -662,6 +708,7 @@ std::vector<EventRecord> records_of(const proton::message& message, std::string_
 
 void FakeEventHubsBroker::handle_event(ConnectionState& state, const IncomingLink& link,
                                        proton::delivery& delivery, const proton::message& message) {
+  ++received_;
   const std::string_view raw = last_received_message_bytes();
   std::size_t size = raw.size();
   if (size == 0) {
@@ -685,7 +732,8 @@ void FakeEventHubsBroker::handle_event(ConnectionState& state, const IncomingLin
   // envelopes, AMQP value bodies, ids that are not strings...) goes through Proton's decoded message.
   thread_local PlainEvent plain;
   const bool is_plain = read_plain_event(raw, plain);
-  if (const auto problem = is_plain ? invalid_utf8_string(plain) : invalid_utf8_string(message)) {
+  std::vector<proton::message> batch;
+  if (const auto problem = decode_problem(message, raw, is_plain ? &plain : nullptr, batch)) {
     logger().info("event_refused", {{"connection", state.id}, {"error", *problem}});
     settle_event(connection, delivery, Verdict::Reject, "amqp:decode-error", *problem, {});
     return;
@@ -713,18 +761,19 @@ void FakeEventHubsBroker::handle_event(ConnectionState& state, const IncomingLin
   }
 
   settle_event(connection, delivery, Verdict::Accept, {}, {},
-               accepted_records(link, delivery, message, raw, is_plain ? &plain : nullptr));
+               accepted_records(link, delivery, message, batch, is_plain ? &plain : nullptr));
 }
 
 std::vector<EventRecord> FakeEventHubsBroker::accepted_records(const IncomingLink& link,
                                                                const proton::delivery& delivery,
                                                                const proton::message& message,
-                                                               std::string_view raw, const PlainEvent* plain) {
+                                                               const std::vector<proton::message>& batch,
+                                                               const PlainEvent* plain) {
   // Without a record file only the partition of a plain event is needed (its statistics).
   const bool recording = !options_.record_file.empty();
   std::vector<EventRecord> records;
   if (plain == nullptr) {
-    records = records_of(message, raw);
+    records = records_of(message, batch);
   } else if (recording) {
     records.push_back(record_of(*plain));
   } else {
@@ -759,9 +808,11 @@ void FakeEventHubsBroker::settle_event(const proton::connection& connection, pro
     std::uint64_t accepted = 0;
     {
       std::lock_guard lock(records_mutex_);
+      if (!records.empty()) ++partitions_[static_cast<std::size_t>(std::stoi(records.front().partition))].deliveries;
       for (const auto& record : records) {
         PartitionStats& stats = partitions_[static_cast<std::size_t>(std::stoi(record.partition))];
         ++stats.last_sequence_number;
+        ++stats.events;
         stats.last_enqueued_ms = unix_millis_now();
         recorder_.record(record);
         accepted = ++accepted_;

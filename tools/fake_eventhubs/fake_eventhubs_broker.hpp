@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <proton/connection.hpp>
 #include <proton/container.hpp>
@@ -75,6 +76,8 @@ class FakeEventHubsBroker : public proton::messaging_handler {
   struct PartitionStats {
     long long last_sequence_number = -1;
     long long last_enqueued_ms = 0;
+    std::uint64_t events = 0;      // accepted since this process started
+    std::uint64_t deliveries = 0;  // accepted deliveries: one per event, or one per batch
   };
   enum class Verdict { Accept, Reject };
 
@@ -109,15 +112,17 @@ class FakeEventHubsBroker : public proton::messaging_handler {
   void in_context(const proton::connection& connection, std::function<void(ConnectionState&)> fn);
   void check_link_tokens(ConnectionState& state);
   void shutdown();
+  /// The log fields of record_flushed and shutting_down; call with records_mutex_ held.
+  nlohmann::json counts() const;
   void handle_put_token(ConnectionState& state, const proton::message& request);
   void handle_management(ConnectionState& state, const proton::message& request);
   void handle_event(ConnectionState& state, const IncomingLink& link, proton::delivery& delivery,
                     const proton::message& message);
-  /// The records of an accepted delivery (partition and link set); `plain` is null when it is not a
-  /// plain event.
+  /// The records of an accepted delivery (partition and link set): `batch` holds the events of a batch
+  /// envelope (empty for a single event); `plain` is null when it is not a plain event.
   std::vector<EventRecord> accepted_records(const IncomingLink& link, const proton::delivery& delivery,
-                                            const proton::message& message, std::string_view raw,
-                                            const PlainEvent* plain);
+                                            const proton::message& message,
+                                            const std::vector<proton::message>& batch, const PlainEvent* plain);
   void settle_event(const proton::connection& connection, proton::delivery delivery, Verdict verdict,
                     const std::string& condition, const std::string& description,
                     std::vector<EventRecord> records);
@@ -140,6 +145,7 @@ class FakeEventHubsBroker : public proton::messaging_handler {
   std::mutex connections_mutex_;  // guards the map, not the states (see the class comment)
   std::mutex records_mutex_;      // guards recorder_ and partitions_
   std::atomic<std::uint64_t> next_connection_id_{1};
+  std::atomic<std::uint64_t> received_{0};    // event deliveries that reached the broker, any outcome
   std::atomic<std::uint64_t> deliveries_{0};  // event deliveries that passed the size check (*-every N)
   std::atomic<std::uint64_t> accepted_{0};    // accepted events (--drop-after, --detach-link-after)
   std::atomic<std::uint64_t> round_robin_{0};

@@ -72,6 +72,27 @@ void drop_transport(const proton::connection& connection) {
 
 std::string_view last_received_message_bytes() { return t_last_received; }
 
+bool is_encoded_message(std::string_view encoded) {
+  constexpr std::uint64_t kFirstSection = 0x70, kLastSection = 0x78;  // header .. footer
+  pn_data_t* data = pn_data(0);
+  std::size_t offset = 0;
+  bool sections_only = !encoded.empty();
+  while (sections_only && offset < encoded.size()) {
+    pn_data_clear(data);
+    const ssize_t used = pn_data_decode(data, encoded.data() + offset, encoded.size() - offset);
+    pn_data_rewind(data);
+    sections_only = used > 0 && pn_data_next(data) && pn_data_type(data) == PN_DESCRIBED;
+    if (!sections_only) break;
+    offset += static_cast<std::size_t>(used);
+    pn_data_enter(data);
+    pn_data_next(data);
+    const std::uint64_t descriptor = pn_data_type(data) == PN_ULONG ? pn_data_get_ulong(data) : 0;
+    sections_only = descriptor >= kFirstSection && descriptor <= kLastSection;
+  }
+  pn_data_free(data);
+  return sections_only;
+}
+
 std::vector<std::string> batch_envelope_sections(std::string_view encoded) {
   constexpr std::uint64_t kProperties = 0x73, kApplicationProperties = 0x74, kData = 0x75;
   std::vector<std::string> sections;
@@ -90,7 +111,12 @@ std::vector<std::string> batch_envelope_sections(std::string_view encoded) {
     pn_data_next(data);
     const std::uint64_t descriptor = pn_data_type(data) == PN_ULONG ? pn_data_get_ulong(data) : 0;
     pn_data_next(data);
-    if (descriptor == kProperties || descriptor == kApplicationProperties) plain_message_sections = true;
+    // Proton writes an empty properties section (an empty list) into every message it encodes, an
+    // envelope too: only fields that are there make it an event of its own.
+    const bool empty_list = pn_data_type(data) == PN_LIST && pn_data_get_list(data) == 0;
+    if ((descriptor == kProperties && !empty_list) || descriptor == kApplicationProperties) {
+      plain_message_sections = true;
+    }
     if (descriptor == kData && pn_data_type(data) == PN_BINARY) {
       const pn_bytes_t bytes = pn_data_get_binary(data);
       sections.emplace_back(bytes.start, bytes.size);
@@ -99,15 +125,7 @@ std::vector<std::string> batch_envelope_sections(std::string_view encoded) {
   }
   pn_data_free(data);
   if (offset != encoded.size() || sections.empty()) return {};
-  if (sections.size() == 1) {
-    if (plain_message_sections) return {};
-    proton::message inner;
-    try {
-      inner.decode(std::vector<char>(sections[0].begin(), sections[0].end()));
-    } catch (const std::exception&) {
-      return {};
-    }
-  }
+  if (sections.size() == 1 && (plain_message_sections || !is_encoded_message(sections[0]))) return {};
   return sections;
 }
 

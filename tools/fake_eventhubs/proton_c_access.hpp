@@ -27,10 +27,14 @@ void drop_transport(const proton::connection& connection);
 /// the last data section of a batch (format 0x80013700) envelope, which the Azure SDKs send.
 std::string_view last_received_message_bytes();
 
+/// True when `encoded` is one whole AMQP message: message sections (header to footer) and nothing else.
+/// Proton C++'s message::decode is no test of that: it takes bytes that are no message without a word.
+bool is_encoded_message(std::string_view encoded);
+
 /// The data sections of a batch envelope, each an encoded AMQP message; empty when `encoded` is not one.
 /// Proton 0.37 does not expose a delivery's message-format, so the envelope is recognized by its shape:
-/// two or more data sections, or one data section and no properties or application-properties
-/// sections around it, whose payload itself decodes as an AMQP message.
+/// two or more data sections, or one data section and no application-properties or non-empty
+/// properties section around it, whose payload itself decodes as an AMQP message.
 std::vector<std::string> batch_envelope_sections(std::string_view encoded);
 
 /// "host:port" of the peer, for logs; empty when unknown.
