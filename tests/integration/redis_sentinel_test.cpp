@@ -153,6 +153,25 @@ TEST_F(RedisSentinelTest, after_the_primary_dies_the_promoted_replica_is_found_a
   EXPECT_EQ(find_primary(settings()), address_of(setup_->server(promoted)));
 }
 
+TEST(redis_sentinel_password_test, sentinels_get_their_own_password_and_a_wrong_one_is_never_shown) {
+  const std::string password = "sentinel-secret-7";
+  RedisSentinelSetup setup(password);
+  SentinelSettings settings = settings_for(setup.sentinel_ports(), RedisSentinelSetup::master_name());
+  settings.connection.endpoint.password = password;
+  EXPECT_EQ(find_primary(settings), address_of(setup.server(setup.primary())));
+
+  settings.connection.endpoint.password = "wrong-secret-9";
+  const std::string wrong = error_of<RedisConnectionError>(settings);
+  EXPECT_TRUE(wrong.starts_with("No sentinel could be reached to find the Redis master 'mymaster': 127.0.0.1:"))
+      << wrong;
+  EXPECT_EQ(wrong.find("wrong-secret-9"), std::string::npos) << wrong;
+  EXPECT_EQ(wrong.find(password), std::string::npos) << wrong;
+
+  settings.connection.endpoint.password.clear();
+  const std::string none = error_of<RedisConnectionError>(settings);
+  EXPECT_NE(none.find("NOAUTH"), std::string::npos) << none;
+}
+
 TEST(redis_sentinel_unreachable_test, unreachable_sentinels_are_each_named) {
   const std::uint16_t first = testing::free_port();
   const std::uint16_t second = testing::free_port();

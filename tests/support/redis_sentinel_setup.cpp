@@ -22,7 +22,8 @@ std::string field_of(const RedisReplyView& pairs, std::string_view name) {
   return {};
 }
 
-void write_sentinel_config(const std::filesystem::path& file, std::uint16_t port, std::uint16_t primary_port) {
+void write_sentinel_config(const std::filesystem::path& file, std::uint16_t port, std::uint16_t primary_port,
+                           const std::string& password) {
   std::ofstream out(file);
   // The sentinel rewrites this file as it learns replicas and other sentinels, so it lives in the
   // sentinel's own directory. The short periods make a failover take a few seconds, not minutes.
@@ -30,12 +31,14 @@ void write_sentinel_config(const std::filesystem::path& file, std::uint16_t port
       << "\nsentinel monitor mymaster 127.0.0.1 " << primary_port << " 2\n"
       << "sentinel down-after-milliseconds mymaster 1000\n"
       << "sentinel failover-timeout mymaster 3000\n";
+  if (!password.empty()) out << "requirepass \"" << password << "\"\nsentinel sentinel-pass \"" << password << "\"\n";
   if (!out) throw std::runtime_error("cannot write " + file.string());
 }
 
 }  // namespace
 
-RedisSentinelSetup::RedisSentinelSetup() {
+RedisSentinelSetup::RedisSentinelSetup(std::string sentinel_password)
+    : sentinel_password_(std::move(sentinel_password)) {
   // Everything is started from this thread: a child is SIGKILLed when the thread that forked it ends
   // (PR_SET_PDEATHSIG). The sentinels are launched together and then waited for together.
   for (std::size_t i = 0; i < kServers; ++i) servers_.push_back(std::make_unique<RedisServer>());
@@ -75,7 +78,7 @@ RedisSentinelSetup::Sentinel RedisSentinelSetup::launch_sentinel(std::size_t ind
   std::filesystem::create_directories(dir);
   Sentinel sentinel;
   sentinel.port = free_port();
-  write_sentinel_config(dir / "sentinel.conf", sentinel.port, servers_[0]->port());
+  write_sentinel_config(dir / "sentinel.conf", sentinel.port, servers_[0]->port(), sentinel_password_);
   sentinel.process = std::make_unique<ChildProcess>(
       std::vector<std::string>{"/usr/bin/redis-sentinel", (dir / "sentinel.conf").string()}, dir / "sentinel.log");
   return sentinel;
@@ -114,6 +117,7 @@ std::vector<std::uint16_t> RedisSentinelSetup::sentinel_ports() const {
 RedisConnectionOptions RedisSentinelSetup::sentinel_options(std::size_t index) const {
   RedisConnectionOptions options;
   options.endpoint.port = sentinels_.at(index).port;
+  options.endpoint.password = sentinel_password_;
   options.connect_timeout = 5s;
   options.command_timeout = 10s;
   return options;

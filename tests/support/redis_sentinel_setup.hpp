@@ -20,7 +20,9 @@ class RedisSentinelSetup {
  public:
   /// Starts the servers, then the three sentinels at once, and waits until both replicas
   /// are in sync and every sentinel knows both replicas and the two other sentinels.
-  RedisSentinelSetup();
+  /// `sentinel_password`: when set, the sentinels require it (requirepass, and sentinel-pass among
+  /// themselves); the servers stay without one.
+  explicit RedisSentinelSetup(std::string sentinel_password = {});
   ~RedisSentinelSetup();
   RedisSentinelSetup(const RedisSentinelSetup&) = delete;
   RedisSentinelSetup& operator=(const RedisSentinelSetup&) = delete;
@@ -29,7 +31,7 @@ class RedisSentinelSetup {
   std::size_t server_count() const { return servers_.size(); }
   RedisServer& server(std::size_t index) { return *servers_.at(index); }
   std::vector<std::uint16_t> sentinel_ports() const;
-  /// Options for talking to sentinel `index` (plain TCP, no password).
+  /// Options for talking to sentinel `index` (plain TCP, the sentinel password when set).
   RedisConnectionOptions sentinel_options(std::size_t index) const;
   /// Runs a command on a fresh connection to sentinel `index`.
   RedisReply sentinel_command(std::size_t index, const std::vector<std::string_view>& argv);
@@ -51,6 +53,7 @@ class RedisSentinelSetup {
   std::string named_primary(std::size_t sentinel);
   bool sentinel_ready(std::size_t sentinel);
 
+  std::string sentinel_password_;
   TempDir dir_;
   std::vector<std::unique_ptr<RedisServer>> servers_;
   std::vector<Sentinel> sentinels_;
