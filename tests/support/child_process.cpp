@@ -38,17 +38,27 @@ std::uint16_t free_port() {
   return ntohs(address.sin_port);
 }
 
-bool port_accepts(std::uint16_t port) {
+namespace {
+
+/// Runs `call(fd, address)` on a fresh TCP socket and 127.0.0.1:port; false when no socket could be had.
+template <typename Call>
+bool with_loopback_socket(std::uint16_t port, Call call) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return false;
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   address.sin_port = htons(port);
-  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+  const bool ok = call(fd, reinterpret_cast<sockaddr*>(&address), socklen_t{sizeof address}) == 0;
   ::close(fd);
   return ok;
 }
+
+}  // namespace
+
+bool port_accepts(std::uint16_t port) { return with_loopback_socket(port, ::connect); }
+
+bool port_free(std::uint16_t port) { return with_loopback_socket(port, ::bind); }
 
 ChildProcess::ChildProcess(std::vector<std::string> argv, std::filesystem::path log_file,
                            std::map<std::string, std::string> extra_env, std::filesystem::path working_dir)

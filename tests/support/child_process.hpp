@@ -70,4 +70,7 @@ class TempDir {
 /// True when a TCP connect to 127.0.0.1:port succeeds.
 bool port_accepts(std::uint16_t port);
 
+/// True when 127.0.0.1:port can be bound right now (nobody listens on it or holds it).
+bool port_free(std::uint16_t port);
+
 }  // namespace connector::testing

@@ -19,6 +19,16 @@ std::string redis_server_binary() {
   return "/usr/bin/redis-server";
 }
 
+/// A cluster node also listens on its bus port, its client port + 10000, which must exist and be free.
+std::uint16_t free_cluster_port() {
+  constexpr std::uint16_t kBusOffset = 10000;
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    const std::uint16_t port = free_port();
+    if (port < 65536 - kBusOffset && port_free(static_cast<std::uint16_t>(port + kBusOffset))) return port;
+  }
+  throw std::runtime_error("no free port below 55536 with a free cluster bus port");
+}
+
 }  // namespace
 
 RedisServer::RedisServer(RedisServerOptions options) : options_(std::move(options)) {
@@ -27,7 +37,7 @@ RedisServer::RedisServer(RedisServerOptions options) : options_(std::move(option
   // with a new port when the server could not listen.
   std::string last_error;
   for (int attempt = 0; attempt < 5; ++attempt) {
-    port_ = free_port();
+    port_ = options_.cluster ? free_cluster_port() : free_port();
     try {
       launch();
       return;
@@ -112,6 +122,9 @@ std::vector<std::string> RedisServer::arguments() const {
   }
   if (options_.unix_socket) {
     args.insert(args.end(), {"--unixsocket", unix_socket_path(), "--unixsocketperm", "700"});
+  }
+  if (options_.cluster) {
+    args.insert(args.end(), {"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"});
   }
   if (!options_.acl_user.empty()) {
     // Each word after --user becomes one argument of the "user" directive (redis 7 ACL rules).

@@ -19,6 +19,7 @@ struct RedisServerOptions {
   bool tls_client_auth = false;  // the server requires a client certificate (tls-auth-clients yes)
   bool unix_socket = false;      // also listen on unix_socket_path()
   bool aof_always = false;       // appendonly yes, appendfsync always (for crash tests)
+  bool cluster = false;          // cluster-enabled yes, nodes.conf in its dir; a port whose bus (+10000) is free
   // Every member has an initializer so designated initializers may name only what they need.
   std::string acl_user{}, acl_password{};  // an extra ACL user with every permission
   std::string requirepass{};               // password of the default user
