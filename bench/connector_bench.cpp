@@ -6,14 +6,17 @@
 #include <httplib.h>
 #include <time.h>
 #include <signal.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <mutex>
@@ -223,7 +226,7 @@ bool drained(RedisConnection& connection, const std::string& group) {
 
 // ---- the ceiling: the least a reader can do -------------------------------------------------
 
-/// The plain hiredis reader of ../shared/bench/redis-ceiling.c: XREADGROUP COUNT 1000, each batch's
+/// The plain hiredis reader, as a C programmer would write it: XREADGROUP COUNT 1000, each batch's
 /// XACK pipelined with the next read, hiredis's own blocking context and reply tree, nothing else.
 /// Runs on a thread of its own; returns the entries read and that thread's CPU seconds.
 std::pair<std::size_t, double> plain_hiredis_drain(std::uint16_t port, const char* group) {
@@ -285,6 +288,55 @@ Row measure_ceiling(const RedisProcess& redis, std::size_t entries, std::size_t 
   row.redis_busy = (redis_cpu_seconds(probe) - redis_cpu_before) / row.seconds;
   row.bytes = static_cast<double>(drained.first * size);
   if (drained.first != entries) std::cerr << "ceiling read " << drained.first << " of " << entries << "\n";
+  return row;
+}
+
+// ---- the file floor: the least a LOCAL_FILE writer can do ------------------------------------
+
+/// Creates `files` files of `bytes` bytes each in a new folder of `local_dir`, from `threads` threads, the
+/// way the sink does at best (an O_TMPFILE file written once and linked in under its final name; with
+/// `fsync`, one syncfs() per 1000 files of a thread), and nothing else: no Redis, no JSON. What the kernel
+/// charges for a file differs a lot between machines (the same code measured 5 CPU s per million files on
+/// one VM and 12-13 on another), so a LOCAL_FILE figure means little without this row beside it.
+Row measure_file_floor(const std::filesystem::path& local_dir, std::size_t files, std::size_t bytes,
+                       std::size_t threads, bool fsync) {
+  const std::filesystem::path folder = local_dir / fmt::format("file-floor-{}", ::getpid());
+  std::filesystem::create_directories(folder);
+  const int directory = ::open(folder.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+  if (directory < 0) throw std::runtime_error("file floor: cannot open " + folder.string());
+  const std::string body(bytes, 'x');
+  std::vector<double> cpu(threads, 0.0);
+  std::atomic<bool> failed{false};
+  const auto started = Clock::now();
+  std::vector<std::thread> workers;
+  for (std::size_t t = 0; t < threads; ++t) {
+    workers.emplace_back([&, t] {
+      for (std::size_t i = t; i < files && !failed; i += threads) {
+        const int fd = ::openat(directory, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+        const std::string name = fmt::format("1700000000000-{}.json", i);
+        if (fd < 0 || ::write(fd, body.data(), body.size()) != static_cast<ssize_t>(body.size()) ||
+            ::linkat(fd, "", directory, name.c_str(), AT_EMPTY_PATH) != 0) {
+          failed = true;
+        }
+        if (fd >= 0) ::close(fd);
+        if (fsync && (i / threads) % 1000 == 999) ::syncfs(directory);
+      }
+      timespec used{};
+      ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &used);
+      cpu[t] = static_cast<double>(used.tv_sec) + static_cast<double>(used.tv_nsec) / 1e9;
+    });
+  }
+  for (auto& worker : workers) worker.join();
+  if (fsync) ::syncfs(directory);
+  Row row;
+  row.name = fmt::format("file floor: O_TMPFILE + linkat, {} thread(s){}", threads, fsync ? ", syncfs" : "");
+  row.entries = files;
+  row.seconds = std::chrono::duration<double>(Clock::now() - started).count();
+  for (double seconds : cpu) row.cpu_seconds += seconds;
+  row.bytes = static_cast<double>(files * bytes);
+  ::close(directory);
+  std::filesystem::remove_all(folder);
+  if (failed) std::cerr << "file floor: O_TMPFILE/linkat failed in " << folder << " (file system without O_TMPFILE?)\n";
   return row;
 }
 
@@ -677,6 +729,12 @@ int main(int argc, char* argv[]) {
     RedisProcess redis(dir);
     preload(redis, settings.entries, settings.size);
     std::vector<Row> rows = {measure_ceiling(redis, settings.entries, settings.size)};
+    if (std::find(settings.outputs.begin(), settings.outputs.end(), "local_file") != settings.outputs.end()) {
+      // A file holds the entry's fields as JSON plus its ID, stream and properties: about twice its size.
+      rows.push_back(measure_file_floor(settings.local_dir, settings.entries, 2 * settings.size + 150,
+                                        settings.writers > 0 ? settings.writers : default_config().output_writers,
+                                        settings.fsync));
+    }
     int run = 0;
     for (const auto& output : settings.outputs) {
       for (const auto& mode : settings.metrics_modes) {
