@@ -38,8 +38,8 @@ Pipeline::Pipeline(PipelineOptions options, StreamSource& reader, StreamSource& 
     : options_(options),
       encoder_(std::move(encoder)),
       sink_(sink),
-      reader_(reader),
-      acker_(acker),
+      reader_(reader, "reader", metrics.redis_reconnects),
+      acker_(acker, "acker", metrics.redis_reconnects),
       metrics_(metrics),
       ledger_(options.max_delivery_attempts, [this](unsigned attempt) { return backoff(attempt); }, metrics) {}
 
@@ -61,83 +61,15 @@ bool Pipeline::running() const {
   return state_ == Lifecycle::Running;
 }
 
-void Pipeline::connect_with_attempts(StreamSource& source, const char* role) {
-  std::string last_error;
-  for (int attempt = 1; attempt <= options_.startup_connect_attempts; ++attempt) {
-    try {
-      source.connect();
-      const RedisVersion version = source.check_server();
-      if (std::string_view(role) == "reader") {
-        const bool created = source.ensure_group(source.options().group_start_id);
-        logger().info("redis_connected",
-                      {{"address", source.describe_endpoint()},
-                       {"redis_version", fmt::format("{}.{}.{}", version.major, version.minor, version.patch)},
-                       {"stream", source.options().stream_key},
-                       {"group", source.options().group},
-                       {"consumer", source.options().consumer},
-                       {"group_created", created}});
-      }
-      return;
-    } catch (const RedisConnectionError& error) {
-      last_error = error.what();
-      source.close();
-      logger().warn("redis_connect_failed", {{"role", role},
-                                             {"attempt", attempt},
-                                             {"of", options_.startup_connect_attempts},
-                                             {"error", last_error}});
-      if (attempt < options_.startup_connect_attempts) {
-        std::this_thread::sleep_for(std::min(options_.retry_delay, kStartupAttemptPause));
-      }
-    }
-  }
-  throw RedisConnectionError(fmt::format("Failed to connect to Redis at {} after {} attempts: {}",
-                                         source.describe_endpoint(), options_.startup_connect_attempts,
-                                         last_error));
-}
-
-void Pipeline::reconnect(StreamSource& source, const char* role) {
-  source.close();
-  source.connect();
-  source.check_server();
-  recreate_lost_group(source, role, "the group did not exist when reconnecting");
-  metrics_.redis_reconnects.inc();
-  logger().info("redis_reconnected", {{"role", role}, {"address", source.describe_endpoint()}});
-}
-
-// The one place that recreates a lost group, on either thread: after NOGROUP, after a blocking read
-// answered UNBLOCKED (stream deleted), and after a reconnect to a Redis that lost it. GROUP_START_ID
-// ("$" by default) would skip what the stream still holds; from "0", everything the lost group had
-// not acked is delivered (with what it had acked again: at least once).
-void Pipeline::recreate_lost_group(StreamSource& source, const char* role, std::string_view cause) {
-  if (!source.ensure_group(kRecreatedGroupStartId)) return;  // it exists, or another instance recreated it
-  logger().warn("consumer_group_lost",
-                {{"role", role},
-                 {"stream", source.options().stream_key},
-                 {"group", source.options().group},
-                 {"cause", cause},
-                 {"resumed_from", kRecreatedGroupStartId},
-                 {"note",
-                  "group recreated at the oldest entry the stream holds; entries it had acked are "
-                  "delivered again"}});
-}
-
-// What either thread does after RecreateGroup. A failure to recreate is returned (with the connection
-// closed when it is gone); the caller backs off as after any failure.
-std::optional<RedisFailure> Pipeline::recover_lost_group(StreamSource& source, const char* role,
-                                                         std::string_view cause) {
-  auto failure = try_redis([&] { recreate_lost_group(source, role, cause); });
-  if (failure && failure->action == RedisErrorAction::Reconnect) source.close();
-  return failure;
-}
-
 void Pipeline::start() {
   sink_.start();
   try {
-    connect_with_attempts(reader_, "reader");
-    connect_with_attempts(acker_, "acker");
+    const auto pause = std::min(options_.retry_delay, kStartupAttemptPause);
+    reader_.connect_at_startup(options_.startup_connect_attempts, pause);
+    acker_.connect_at_startup(options_.startup_connect_attempts, pause);
   } catch (...) {
-    reader_.close();
-    acker_.close();
+    reader_->close();
+    acker_->close();
     sink_.stop(options_.shutdown_grace);  // nothing was sent: it stops at once
     throw;
   }
@@ -219,12 +151,12 @@ void Pipeline::reader_loop() {
 // a graceful stop leaves nothing delivered here and unsent (stop() does not interrupt a reader that has
 // a read-ahead to take). Reads nothing new.
 void Pipeline::send_delivered_read_ahead() {
-  if (!reader_.read_ahead_outstanding()) return;
+  if (!reader_->read_ahead_outstanding()) return;
   const auto failure = try_redis([&] {
     std::vector<StreamEntry> entries;
     {
       const ReaderCall call(*this, /*stopping=*/true);
-      entries = reader_.take_delivered_read_ahead(options_.batch_size);
+      entries = reader_->take_delivered_read_ahead(options_.batch_size);
     }
     if (!entries.empty()) dispatch(std::move(entries), EntrySource::New);
   });
@@ -257,7 +189,7 @@ bool Pipeline::wait_for_capacity() {
   bool go_on = false;
   {
     MutexLock lock(mutex_);
-    read_ahead_outstanding_ = reader_.read_ahead_outstanding();
+    read_ahead_outstanding_ = reader_->read_ahead_outstanding();
     while (!may_read()) mutex_.wait(reader_wakeup_);
     go_on = state_ == Lifecycle::Running;
   }
@@ -280,23 +212,23 @@ void Pipeline::read_and_dispatch(ReadPosition& position) {
   {
     const ReaderCall call(*this);
     if (!call) return;
-    if (!reader_.connected()) {
-      reconnect(reader_, "reader");
+    if (!reader_->connected()) {
+      reader_.reconnect();
       position.restart_own_pending();
       // connect() clears an interruption that stop() may have sent just before it.
       if (!running()) return;
     }
     if (position.own_pending) {
-      entries = reader_.read_own_pending(position.pending_cursor, options_.batch_size);
+      entries = reader_->read_own_pending(position.pending_cursor, options_.batch_size);
       if (entries.empty()) {
         position.own_pending = false;
-        logger().debug("own_pending_drained", {{"consumer", reader_.options().consumer}});
+        logger().debug("own_pending_drained", {{"consumer", reader_->options().consumer}});
         return;
       }
       position.pending_cursor = entries.back().id;
       source = EntrySource::OwnPending;
     } else {
-      entries = reader_.read(">", options_.batch_size, options_.poll_timeout, [this] { return grant_read_ahead(); });
+      entries = reader_->read(">", options_.batch_size, options_.poll_timeout, [this] { return grant_read_ahead(); });
     }
   }
   if (!entries.empty()) dispatch(std::move(entries), source);
@@ -321,7 +253,7 @@ Pipeline::ReaderCall::~ReaderCall() {
 // again at once, or back off after a refusal.
 void Pipeline::recover_reader(const RedisFailure& failure, ReadPosition& position, unsigned& failures) {
   if (failure.action == RedisErrorAction::Reconnect) {
-    reader_.close();
+    reader_->close();
     const auto delay = backoff(++failures);
     logger().warn("redis_reconnect", {{"role", "reader"}, {"error", failure.message}, {"retry_in_ms", delay.count()}});
     sleep_unless_stopping(delay);
@@ -334,7 +266,7 @@ void Pipeline::recover_reader(const RedisFailure& failure, ReadPosition& positio
     {
       const ReaderCall call(*this);
       if (!call) return;
-      again = recover_lost_group(reader_, "reader", failure.message);
+      again = reader_.recover_lost_group(failure.message);
     }
     // Recreated: read at once. Connection gone: the next round reconnects (and backs off if that fails).
     if (!again || again->action == RedisErrorAction::Reconnect) return;
@@ -450,7 +382,7 @@ void Pipeline::recover_acker(const RedisFailure& failure, unsigned failures) {
   if (!acker_sleep(backoff(failures))) return;
   if (failure.action != RedisErrorAction::Reconnect) return;
   MutexUnlock unlocked(mutex_);
-  if (const auto again = try_redis([&] { reconnect(acker_, "acker"); })) {
+  if (const auto again = try_redis([&] { acker_.reconnect(); })) {
     logger().warn("redis_reconnect", {{"role", "acker"}, {"error", again->message}});
   }
 }
@@ -500,14 +432,14 @@ std::optional<RedisFailure> Pipeline::flush_redis_work() {
 
 std::optional<RedisFailure> Pipeline::ack_in_redis(const std::vector<std::string>& ids) {
   auto failure = try_redis([&] {
-    if (!acker_.connected()) reconnect(acker_, "acker");
-    acker_.ack(ids);
+    acker_.ensure_connected();
+    acker_->ack(ids);
   });
   if (!failure) return std::nullopt;
-  if (failure->action == RedisErrorAction::Reconnect) acker_.close();
+  if (failure->action == RedisErrorAction::Reconnect) acker_->close();
   if (failure->action == RedisErrorAction::RecreateGroup) {
     // The acks are kept: XACK of an ID the recreated group has not delivered is a harmless no-op.
-    const auto again = recover_lost_group(acker_, "acker", failure->message);
+    const auto again = acker_.recover_lost_group(failure->message);
     if (again && again->action == RedisErrorAction::Reconnect) failure->action = RedisErrorAction::Reconnect;
   }
   return failure;
@@ -523,13 +455,13 @@ std::optional<RedisFailure> Pipeline::write_dead_letters(std::vector<EntryRef> d
   std::optional<RedisFailure> failure;
   {
     MutexUnlock unlocked(mutex_);
-    failure = try_redis([&] { failures = acker_.dead_letter(work); });
+    failure = try_redis([&] { failures = acker_->dead_letter(work); });
     if (failure && failure->action == RedisErrorAction::Reconnect) {
-      acker_.close();
+      acker_->close();
     } else {
       // A refused XACK after the XADDs: all are written again later.
       if (failure) failures.assign(work.size(), failure->message);
-      log_dead_letters(work, failures);
+      acker_.log_dead_letters(work, failures);
     }
   }
   if (failure && failure->action == RedisErrorAction::Reconnect) {
@@ -541,26 +473,6 @@ std::optional<RedisFailure> Pipeline::write_dead_letters(std::vector<EntryRef> d
   return std::nullopt;
 }
 
-void Pipeline::log_dead_letters(const std::vector<DeadLetter>& work, const std::vector<std::string>& failures) const {
-  for (std::size_t i = 0; i < work.size(); ++i) {
-    const StreamEntry& entry = *work[i].entry;
-    if (failures[i].empty()) {
-      logger().warn("entry_dead_lettered", {{"entry", entry.id},
-                                            {"stream", acker_.options().stream_key},
-                                            {"dead_letter_stream", acker_.options().dead_letter_stream},
-                                            {"deliveries", work[i].deliveries},
-                                            {"reason", work[i].reason}});
-    } else {
-      logger().error("dead_letter_failed", {{"entry", entry.id},
-                                            {"stream", acker_.options().stream_key},
-                                            {"dead_letter_stream", acker_.options().dead_letter_stream},
-                                            {"error", failures[i]},
-                                            {"reason", work[i].reason},
-                                            {"action", "left pending; the write is tried again later"}});
-    }
-  }
-}
-
 // Records in Redis the attempts that counted (see apply_retry), so that a restart or another instance
 // sees them. Best effort, whatever the failure: a count that is not recorded errs towards more
 // attempts, never towards a premature dead letter.
@@ -568,8 +480,8 @@ void Pipeline::record_delivery_counts() {
   const auto counts = ledger_.take_delivery_counts();
   if (counts.empty()) return;
   MutexUnlock unlocked(mutex_);
-  if (const auto failure = try_redis([&] { acker_.set_delivery_counts(counts); })) {
-    if (failure->action == RedisErrorAction::Reconnect) acker_.close();
+  if (const auto failure = try_redis([&] { acker_->set_delivery_counts(counts); })) {
+    if (failure->action == RedisErrorAction::Reconnect) acker_->close();
     logger().debug("delivery_counts_not_recorded", {{"count", counts.size()}, {"error", failure->message}});
   }
 }
@@ -608,7 +520,7 @@ void Pipeline::claim_idle_entries() {
   ClaimPass pass;
   {
     MutexUnlock unlocked(mutex_);
-    pass = claim_in_redis(cursor, own);
+    pass = acker_.claim_page(options_.claim_min_idle, cursor, options_.batch_size, own);
     if (!pass.failure && !pass.result.entries.empty()) {
       logger().info("entries_claimed", {{"count", pass.result.entries.size()},
                                         {"first", pass.result.entries.front().id},
@@ -617,29 +529,6 @@ void Pipeline::claim_idle_entries() {
     }
   }
   finish_claim_pass(pass);
-}
-
-Pipeline::ClaimPass Pipeline::claim_in_redis(const std::string& cursor,
-                                             const std::unordered_set<std::string_view>& own) {
-  ClaimPass pass;
-  pass.failure = try_redis([&] {
-    if (!acker_.connected()) reconnect(acker_, "acker");
-    pass.result = acker_.claim(options_.claim_min_idle, cursor, options_.batch_size,
-                               [&own](std::string_view id) { return own.count(id) != 0; });
-    if (!pass.result.deleted_ids.empty()) {
-      acker_.ack(pass.result.deleted_ids);
-      logger().warn("pending_entries_deleted", {{"count", pass.result.deleted_ids.size()},
-                                                {"first", pass.result.deleted_ids.front()},
-                                                {"action", "acked: they were trimmed from the stream"}});
-    }
-  });
-  if (!pass.failure) return pass;
-  if (pass.failure->action == RedisErrorAction::Reconnect) acker_.close();
-  // A failure to recreate is reported with the first one; the reader meets the lost group too.
-  if (pass.failure->action == RedisErrorAction::RecreateGroup) {
-    recover_lost_group(acker_, "acker", pass.failure->message);
-  }
-  return pass;
 }
 
 void Pipeline::finish_claim_pass(const ClaimPass& pass) {
@@ -699,7 +588,7 @@ void Pipeline::stop() {
   if (!begin_draining()) return;
   reader_wakeup_.notify_all();
   acker_wakeup_.notify_all();
-  if (!wait_for_reader(deadline)) reader_.interrupt();
+  if (!wait_for_reader(deadline)) reader_->interrupt();
   if (reader_thread_.joinable()) reader_thread_.join();
 
   const std::size_t left_with_sink = wait_until_drained(deadline);
@@ -711,8 +600,8 @@ void Pipeline::stop() {
   }
   acker_wakeup_.notify_all();
   if (acker_thread_.joinable()) acker_thread_.join();
-  reader_.close();
-  acker_.close();
+  reader_->close();
+  acker_->close();
 
   MutexLock lock(mutex_);
   logger().info("pipeline_stopped", {{"left_with_output_at_grace", left_with_sink},

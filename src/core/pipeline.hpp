@@ -17,6 +17,7 @@
 #include "core/encoder.hpp"
 #include "core/in_flight_ledger.hpp"
 #include "core/redis_error_policy.hpp"
+#include "core/stream_session.hpp"
 #include "core/stream_source.hpp"
 #include "observability/metrics.hpp"
 #include "sinks/sink.hpp"
@@ -113,17 +114,8 @@ class Pipeline {
     std::string pending_cursor = "0";
     void restart_own_pending();
   };
-  /// One page of a claim pass, and what failed.
-  struct ClaimPass {
-    ClaimResult result;
-    std::optional<RedisFailure> failure;
-  };
 
   // Startup and Redis connections (either thread; none of them takes the lock for long).
-  void connect_with_attempts(StreamSource& source, const char* role);
-  void reconnect(StreamSource& source, const char* role);
-  void recreate_lost_group(StreamSource& source, const char* role, std::string_view cause);
-  std::optional<RedisFailure> recover_lost_group(StreamSource& source, const char* role, std::string_view cause);
   void record_fatal(const std::exception& error, const char* thread) EXCLUDES(mutex_);
   std::chrono::milliseconds backoff(unsigned attempt) const;
 
@@ -168,13 +160,10 @@ class Pipeline {
   std::optional<RedisFailure> flush_redis_work() REQUIRES(mutex_);
   std::optional<RedisFailure> ack_in_redis(const std::vector<std::string>& ids) EXCLUDES(mutex_);
   std::optional<RedisFailure> write_dead_letters(std::vector<EntryRef> due) REQUIRES(mutex_);
-  void log_dead_letters(const std::vector<DeadLetter>& work, const std::vector<std::string>& failures) const;
   void record_delivery_counts() REQUIRES(mutex_);
   void resend_due_retries() REQUIRES(mutex_);
   void send_entries(const InFlightLedger::Resend& resend) EXCLUDES(mutex_);
   void claim_idle_entries() REQUIRES(mutex_);
-  ClaimPass claim_in_redis(const std::string& cursor, const std::unordered_set<std::string_view>& own)
-      EXCLUDES(mutex_);
   void finish_claim_pass(const ClaimPass& pass) REQUIRES(mutex_);
 
   // stop().
@@ -187,8 +176,8 @@ class Pipeline {
   Encoder encoder_;
   Sink& sink_;  // started and stopped here only (see the class comment); its methods are thread-safe
 
-  StreamSource& reader_;  // reader thread (stop() may interrupt() it from another)
-  StreamSource& acker_;   // acker thread
+  StreamSession reader_;  // reader thread (stop() may interrupt() it from another)
+  StreamSession acker_;   // acker thread
   Metrics& metrics_;      // thread-safe
 
   std::thread reader_thread_;  // started by start(), joined by stop()
