@@ -95,8 +95,8 @@ std::uint64_t InFlightLedger::add(std::vector<StreamEntry> entries, const std::v
 }
 
 void InFlightLedger::apply(std::uint64_t batch_id, const std::vector<std::size_t>& entry_indices,
-                           const std::vector<Completion>& completions, const std::function<bool()>& output_ready,
-                           Clock::time_point now) {
+                           const std::vector<Completion>& completions,
+                           const std::function<bool()>& output_ready, Clock::time_point now) {
   accepted_total_ += static_cast<std::uint64_t>(
       std::count_if(completions.begin(), completions.end(),
                     [](const Completion& completion) { return completion.outcome == Outcome::Accepted; }));
@@ -201,7 +201,8 @@ std::size_t InFlightLedger::acked(const std::vector<EntryRef>& acked, Clock::tim
 }
 
 std::size_t InFlightLedger::dead_letters_written(const std::vector<EntryRef>& due,
-                                                 const std::vector<std::string>& failures, Clock::time_point now) {
+                                                 const std::vector<std::string>& failures,
+                                                 Clock::time_point now) {
   bool any_failed = false;
   std::size_t ended = 0;
   for (std::size_t i = 0; i < due.size(); ++i) {
@@ -252,7 +253,8 @@ bool InFlightLedger::resolve(const EntryRef& ref, Clock::time_point now) {
   if (--batch.unresolved != 0) return false;
   metrics_.batch_duration.observe(std::chrono::duration<double>(now - batch.started).count());
   if (logger().enabled(LogLevel::Debug)) {
-    logger().debug("batch_done", {{"entries", batch.entries.size()}, {"duration_ms", elapsed_ms(batch.started, now)}});
+    logger().debug("batch_done",
+                   {{"entries", batch.entries.size()}, {"duration_ms", elapsed_ms(batch.started, now)}});
   }
   batches_.erase(found);
   return true;
@@ -285,7 +287,8 @@ void InFlightLedger::drop_in_flight(std::vector<StreamEntry>& entries) const {
 std::optional<InFlightLedger::Clock::time_point> InFlightLedger::next_retry() const {
   std::optional<Clock::time_point> earliest;
   for (const auto& [id, batch] : batches_) {
-    if (std::find(batch.states.begin(), batch.states.end(), EntryState::RetryWait) == batch.states.end()) continue;
+    if (std::find(batch.states.begin(), batch.states.end(), EntryState::RetryWait) == batch.states.end())
+      continue;
     if (!earliest || batch.retry_at < *earliest) earliest = batch.retry_at;
   }
   return earliest;

@@ -71,7 +71,8 @@ class InFlightLedger {
 
   /// A new batch whose entries `plans` decided (plan_entries): trimmed ones are due for an ack, the
   /// dead-letter ones for the dead-letter stream, the rest are with the output from now. Returns its id.
-  std::uint64_t add(std::vector<StreamEntry> entries, const std::vector<EntryPlan>& plans, Clock::time_point now);
+  std::uint64_t add(std::vector<StreamEntry> entries, const std::vector<EntryPlan>& plans,
+                    Clock::time_point now);
 
   /// The outcomes of one send of `batch_id`: `entry_indices` maps the send's event indices to entries.
   /// A retry counts towards max_delivery_attempts only when `output_ready()` and the output accepted
@@ -126,7 +127,7 @@ class InFlightLedger {
  private:
   enum class EntryState : std::uint8_t { Sending, RetryWait, AckDue, DeadLetterDue, Done };
   struct InFlightBatch {
-    std::vector<StreamEntry> entries;          // as read; never changed after add()
+    std::vector<StreamEntry> entries;  // as read; never changed after add()
     std::vector<EntryState> states;
     std::vector<unsigned> deliveries;          // Redis's delivery count, raised by counted retries
     std::vector<std::string> reasons;          // dead-letter reasons
@@ -137,11 +138,13 @@ class InFlightLedger {
     Clock::time_point retry_at;
   };
 
-  void apply_one(std::uint64_t batch_id, InFlightBatch& batch, std::size_t index, const Completion& completion,
-                 const std::function<bool()>& output_ready, Clock::time_point now);
-  void apply_retry(std::uint64_t batch_id, InFlightBatch& batch, std::size_t index, const Completion& completion,
-                   bool output_up, Clock::time_point now);
-  void mark_dead_letter_due(std::uint64_t batch_id, InFlightBatch& batch, std::size_t index, std::string reason);
+  void apply_one(std::uint64_t batch_id, InFlightBatch& batch, std::size_t index,
+                 const Completion& completion, const std::function<bool()>& output_ready,
+                 Clock::time_point now);
+  void apply_retry(std::uint64_t batch_id, InFlightBatch& batch, std::size_t index,
+                   const Completion& completion, bool output_up, Clock::time_point now);
+  void mark_dead_letter_due(std::uint64_t batch_id, InFlightBatch& batch, std::size_t index,
+                            std::string reason);
   /// True when the entry's batch ended with it.
   bool resolve(const EntryRef& ref, Clock::time_point now);
 

@@ -62,9 +62,10 @@ struct PipelineFailure {
 /// Threads: the reader thread owns `reader_` (the blocking XREADGROUP connection); the acker thread
 /// owns `acker_` (XACK, dead-letter, claims, on a second connection so acks never wait behind a
 /// blocking read). Both sources are the caller's (PipelineStreams in production, a double in tests) and
-/// outlive the pipeline. What is in flight is kept by an InFlightLedger. Sink completions arrive on any thread and only enqueue. Each waiter has its own
-/// condition variable: the reader waits on `reader_wakeup_`, the acker on `acker_wakeup_`, stop() on
-/// `progress_`. Both threads meet Redis errors with one policy (core/redis_error_policy.hpp).
+/// outlive the pipeline. What is in flight is kept by an InFlightLedger. Sink completions arrive on any
+/// thread and only enqueue. Each waiter has its own condition variable: the reader waits on
+/// `reader_wakeup_`, the acker on `acker_wakeup_`, stop() on `progress_`. Both threads meet Redis errors
+/// with one policy (core/redis_error_policy.hpp).
 ///
 /// Locking: what `mutex_` guards is marked GUARDED_BY, and the functions that need it REQUIRES; the
 /// `thread-safety` preset checks both with Clang's -Wthread-safety. One exception the analysis cannot

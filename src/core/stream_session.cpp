@@ -17,13 +17,14 @@ void StreamSession::connect_at_startup(int attempts, std::chrono::milliseconds p
       const RedisVersion version = source_.check_server();
       if (std::string_view(role_) == "reader") {
         const bool created = source_.ensure_group(source_.options().group_start_id);
-        logger().info("redis_connected",
-                      {{"address", source_.describe_endpoint()},
-                       {"redis_version", fmt::format("{}.{}.{}", version.major, version.minor, version.patch)},
-                       {"stream", source_.options().stream_key},
-                       {"group", source_.options().group},
-                       {"consumer", source_.options().consumer},
-                       {"group_created", created}});
+        logger().info(
+            "redis_connected",
+            {{"address", source_.describe_endpoint()},
+             {"redis_version", fmt::format("{}.{}.{}", version.major, version.minor, version.patch)},
+             {"stream", source_.options().stream_key},
+             {"group", source_.options().group},
+             {"consumer", source_.options().consumer},
+             {"group_created", created}});
       }
       return;
     } catch (const RedisConnectionError& error) {

@@ -1,4 +1,5 @@
-// InFlightLedger: the pipeline's at-least-once bookkeeping, without threads, Redis or a sink, on a fake clock.
+// InFlightLedger: the pipeline's at-least-once bookkeeping, without threads, Redis or a sink, on a fake
+// clock.
 #include "core/in_flight_ledger.hpp"
 
 #include <gtest/gtest.h>
@@ -46,7 +47,8 @@ class in_flight_ledger_test : public ::testing::Test {
 
   void apply(std::uint64_t batch, std::vector<std::size_t> indices, std::vector<Completion> completions,
              Clock::time_point now = t0) {
-    ledger.apply(batch, indices, completions, [this] { return output_ready; }, now);
+    ledger.apply(
+        batch, indices, completions, [this] { return output_ready; }, now);
   }
 };
 
@@ -129,7 +131,8 @@ TEST_F(in_flight_ledger_test, the_output_asks_for_a_longer_wait_than_the_back_of
   EXPECT_EQ(ledger.next_retry(), t0 + milliseconds(4000));
 }
 
-TEST_F(in_flight_ledger_test, retries_count_only_while_the_output_accepts_others_and_leave_the_entry_unchanged) {
+TEST_F(in_flight_ledger_test,
+       retries_count_only_while_the_output_accepts_others_and_leave_the_entry_unchanged) {
   const auto batch = ledger.add(entries(4), send_all(4), t0);
   // An outage: nothing is accepted, so the retry does not count.
   apply(batch, {0, 1, 2, 3}, {outcome(0, Outcome::Retry, "down")});
@@ -139,7 +142,8 @@ TEST_F(in_flight_ledger_test, retries_count_only_while_the_output_accepts_others
   apply(batch, {0, 1, 2, 3}, {outcome(1, Outcome::Accepted), outcome(0, Outcome::Retry, "bad")});
   EXPECT_EQ(ledger.take_delivery_counts(), (std::vector<std::pair<std::string, unsigned>>{{"1-0", 2}}));
   EXPECT_EQ(ledger.dead_letter({batch, 0}).deliveries, 2u);
-  EXPECT_EQ(ledger.entry({batch, 0}).deliveries, 1u) << "the entry read from Redis changed after it was added";
+  EXPECT_EQ(ledger.entry({batch, 0}).deliveries, 1u)
+      << "the entry read from Redis changed after it was added";
   // Not ready: no attempt counts even though others were accepted.
   output_ready = false;
   ledger.take_due_retries(t0 + std::chrono::hours(2));

@@ -30,9 +30,9 @@ struct FakeStream {
   std::set<std::string> delivered;  // read and neither acked nor dead-lettered
   std::vector<std::string> acked;
   std::vector<std::pair<std::string, std::string>> dead_letters;  // id, reason
-  int ack_failures = 0;       // the next acks that fail with a lost connection
-  bool hold_reads = false;    // a read with entries waits until this is false again
-  int reads_held = 0;         // reads waiting for hold_reads
+  int ack_failures = 0;     // the next acks that fail with a lost connection
+  bool hold_reads = false;  // a read with entries waits until this is false again
+  int reads_held = 0;       // reads waiting for hold_reads
   int connects = 0;
   bool refuse_connect = false;
   int next_id = 1;
@@ -52,8 +52,12 @@ struct FakeStream {
     std::lock_guard lock(mutex);
     return read();
   }
-  std::size_t acked_count() { return locked<std::size_t>([&] { return acked.size(); }); }
-  std::size_t pending() { return locked<std::size_t>([&] { return delivered.size(); }); }
+  std::size_t acked_count() {
+    return locked<std::size_t>([&] { return acked.size(); });
+  }
+  std::size_t pending() {
+    return locked<std::size_t>([&] { return delivered.size(); });
+  }
 };
 
 StreamConsumerOptions stream_options() {
@@ -89,7 +93,8 @@ class FakeSource final : public StreamSource {
   bool ensure_group(std::string_view) override { return false; }
   const StreamConsumerOptions& options() const noexcept override { return options_; }
 
-  std::vector<StreamEntry> read(std::string_view, std::size_t count, std::optional<std::chrono::milliseconds> block,
+  std::vector<StreamEntry> read(std::string_view, std::size_t count,
+                                std::optional<std::chrono::milliseconds> block,
                                 const std::function<bool()>&) override {
     std::unique_lock lock(stream_.mutex);
     const auto deadline = std::chrono::steady_clock::now() + block.value_or(0ms);
@@ -173,8 +178,8 @@ class pipeline_threads_test : public ::testing::Test {
   FakeSource acker{stream};
   Metrics metrics;
   std::unique_ptr<Pipeline> make(Sink& sink, PipelineOptions options = fast_options()) {
-    return std::make_unique<Pipeline>(options, reader, acker, Encoder({"s", std::nullopt, std::nullopt}), sink,
-                                      metrics);
+    return std::make_unique<Pipeline>(options, reader, acker, Encoder({"s", std::nullopt, std::nullopt}),
+                                      sink, metrics);
   }
 };
 
