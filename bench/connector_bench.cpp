@@ -619,7 +619,8 @@ LatencyRow measure_latency(const Settings& settings, const RedisProcess& redis, 
   stream.group = group;
   stream.consumer = "latency";
   stream.group_start_id = "$";
-  Pipeline pipeline(pipeline_options, redis.options(), stream, Encoder({kStream, std::nullopt, std::nullopt}),
+  PipelineStreams streams(redis.options(), stream);
+  Pipeline pipeline(pipeline_options, streams.reader, streams.acker, Encoder({kStream, std::nullopt, std::nullopt}),
                     sink);
   pipeline.start();
 

@@ -17,6 +17,7 @@
 #include "observability/build_info.hpp"
 #include "observability/logger.hpp"
 #include "redis/client_list.hpp"
+#include "redis/stream_consumer.hpp"
 #include "sinks/blackhole_sink.hpp"
 #include "sinks/local_file_sink.hpp"
 
@@ -204,6 +205,7 @@ int supervise(Pipeline& pipeline) {
 struct ConnectorParts {
   EntraTokens entra;
   std::unique_ptr<Sink> sink;
+  std::unique_ptr<PipelineStreams> streams;  // the pipeline's Redis connections
   std::unique_ptr<Pipeline> pipeline;
   std::unique_ptr<Observability> observability;
 };
@@ -225,9 +227,10 @@ void start_parts(const Config& config, ConnectorParts& parts) {
   ensure_consumer_name_is_free(config, redis_options);
   parts.sink = make_sink(config, parts.entra.eventhubs);
   // Constructing connects nothing; the endpoint needs the pipeline and the sink to read from.
-  parts.pipeline = std::make_unique<Pipeline>(pipeline_options_from_config(config), redis_options,
-                                              stream_options_from_config(config),
-                                              Encoder(encoder_options_from_config(config)), *parts.sink);
+  parts.streams = std::make_unique<PipelineStreams>(redis_options, stream_options_from_config(config));
+  parts.pipeline = std::make_unique<Pipeline>(pipeline_options_from_config(config), parts.streams->reader,
+                                              parts.streams->acker, Encoder(encoder_options_from_config(config)),
+                                              *parts.sink);
   parts.observability = std::make_unique<Observability>(observability_options_from_config(config),
                                                         *parts.pipeline, *parts.sink);
   parts.observability->start();  // bound first, so a taken port fails before anything connects

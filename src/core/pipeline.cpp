@@ -23,74 +23,25 @@ constexpr milliseconds kAckerTick{1000};
 // Startup connection attempts pause at most this long between them (RETRY_DELAY_MS may be much
 // longer), so that an unreachable Redis fails the start within seconds.
 constexpr milliseconds kStartupAttemptPause{2000};
-// A retried entry is logged at its first retry and every this many after it: an output outage then
-// leaves a trace per entry without a line per attempt.
-constexpr unsigned kRetryLogEvery = 10;
 // stop() lets a reader's Redis call run this long before it interrupts it: enough for a read whose batch
 // is on the wire (a round trip, even across regions), short enough that an idle connector, blocked in
 // XREADGROUP BLOCK on an empty stream, stops at once.
 constexpr milliseconds kReaderSettle{250};
-
-long long elapsed_ms(Clock::time_point since) {
-  return std::chrono::duration_cast<milliseconds>(Clock::now() - since).count();
-}
 
 milliseconds left_until(Clock::time_point deadline) {
   return std::max(milliseconds(0), std::chrono::duration_cast<milliseconds>(deadline - Clock::now()));
 }
 }  // namespace
 
-std::vector<EntryPlan> plan_entries(const std::vector<StreamEntry>& entries, const Encoder& encoder,
-                                    std::size_t max_event_bytes, unsigned max_delivery_attempts,
-                                    Batch& events) {
-  std::vector<EntryPlan> plans(entries.size());
-  events.reserve(events.size() + entries.size());
-  for (std::size_t i = 0; i < entries.size(); ++i) {
-    const StreamEntry& entry = entries[i];
-    EntryPlan& plan = plans[i];
-    if (entry.deleted) {
-      plan.action = EntryAction::AckTrimmed;
-      continue;
-    }
-    if (entry.deliveries > max_delivery_attempts) {
-      plan = {EntryAction::DeadLetter, fmt::format("delivered {} times, more than MAX_DELIVERY_ATTEMPTS ({})",
-                                                   entry.deliveries, max_delivery_attempts)};
-      continue;
-    }
-    try {
-      Event& event = events.emplace_back();
-      encoder.encode_into(entry, event);
-      if (event.body.size() > max_event_bytes) {
-        plan = {EntryAction::DeadLetter,
-                fmt::format("event body of {} bytes exceeds the output's maximum of {} bytes",
-                            event.body.size(), max_event_bytes)};
-        events.pop_back();
-      }
-    } catch (const MessageProcessingError& error) {
-      events.pop_back();
-      plan = {EntryAction::DeadLetter, error.what()};
-    }
-  }
-  return plans;
-}
-
-Pipeline::Pipeline(PipelineOptions options, RedisConnectionOptions redis, StreamConsumerOptions stream,
-                   Encoder encoder, Sink& sink)
+Pipeline::Pipeline(PipelineOptions options, StreamSource& reader, StreamSource& acker, Encoder encoder, Sink& sink,
+                   Metrics& metrics)
     : options_(options),
       encoder_(std::move(encoder)),
       sink_(sink),
-      reader_connection_([&] {
-        auto reader = redis;
-        if (!reader.client_name.empty()) reader.client_name += ":reader";
-        return reader;
-      }()),
-      reader_(reader_connection_, stream),
-      acker_connection_([&] {
-        auto acker = redis;
-        if (!acker.client_name.empty()) acker.client_name += ":acker";
-        return acker;
-      }()),
-      acker_(acker_connection_, stream) {}
+      reader_(reader, "reader", metrics.redis_reconnects),
+      acker_(acker, "acker", metrics.redis_reconnects),
+      metrics_(metrics),
+      ledger_(options.max_delivery_attempts, [this](unsigned attempt) { return backoff(attempt); }, metrics) {}
 
 Pipeline::~Pipeline() { stop(); }
 
@@ -110,86 +61,15 @@ bool Pipeline::running() const {
   return state_ == Lifecycle::Running;
 }
 
-void Pipeline::connect_with_attempts(RedisConnection& connection, StreamConsumer& consumer, const char* role) {
-  std::string last_error;
-  for (int attempt = 1; attempt <= options_.startup_connect_attempts; ++attempt) {
-    try {
-      connection.connect();
-      const RedisVersion version = consumer.check_server();
-      if (std::string_view(role) == "reader") {
-        const bool created = consumer.ensure_group(consumer.options().group_start_id);
-        logger().info("redis_connected",
-                      {{"address", connection.endpoint().describe()},
-                       {"redis_version", fmt::format("{}.{}.{}", version.major, version.minor, version.patch)},
-                       {"stream", consumer.options().stream_key},
-                       {"group", consumer.options().group},
-                       {"consumer", consumer.options().consumer},
-                       {"group_created", created}});
-      }
-      return;
-    } catch (const RedisConnectionError& error) {
-      last_error = error.what();
-      connection.close();
-      logger().warn("redis_connect_failed", {{"role", role},
-                                             {"attempt", attempt},
-                                             {"of", options_.startup_connect_attempts},
-                                             {"error", last_error}});
-      if (attempt < options_.startup_connect_attempts) {
-        std::this_thread::sleep_for(std::min(options_.retry_delay, kStartupAttemptPause));
-      }
-    }
-  }
-  throw RedisConnectionError(fmt::format("Failed to connect to Redis at {} after {} attempts: {}",
-                                         connection.endpoint().describe(), options_.startup_connect_attempts,
-                                         last_error));
-}
-
-void Pipeline::reconnect(RedisConnection& connection, StreamConsumer& consumer, const char* role) {
-  connection.close();
-  connection.connect();
-  consumer.check_server();
-  recreate_lost_group(consumer, role, "the group did not exist when reconnecting");
-  {
-    MutexLock lock(mutex_);
-    ++stats_.redis_reconnects;
-  }
-  logger().info("redis_reconnected", {{"role", role}, {"address", connection.endpoint().describe()}});
-}
-
-// The one place that recreates a lost group, on either thread: after NOGROUP, after a blocking read
-// answered UNBLOCKED (stream deleted), and after a reconnect to a Redis that lost it. GROUP_START_ID
-// ("$" by default) would skip what the stream still holds; from "0", everything the lost group had
-// not acked is delivered (with what it had acked again: at least once).
-void Pipeline::recreate_lost_group(StreamConsumer& consumer, const char* role, std::string_view cause) {
-  if (!consumer.ensure_group(kRecreatedGroupStartId)) return;  // it exists, or another instance recreated it
-  logger().warn("consumer_group_lost",
-                {{"role", role},
-                 {"stream", consumer.options().stream_key},
-                 {"group", consumer.options().group},
-                 {"cause", cause},
-                 {"resumed_from", kRecreatedGroupStartId},
-                 {"note",
-                  "group recreated at the oldest entry the stream holds; entries it had acked are "
-                  "delivered again"}});
-}
-
-// What either thread does after RecreateGroup. A failure to recreate is returned (with the connection
-// closed when it is gone); the caller backs off as after any failure.
-std::optional<RedisFailure> Pipeline::recover_lost_group(RedisConnection& connection, StreamConsumer& consumer,
-                                                         const char* role, std::string_view cause) {
-  auto failure = try_redis([&] { recreate_lost_group(consumer, role, cause); });
-  if (failure && failure->action == RedisErrorAction::Reconnect) connection.close();
-  return failure;
-}
-
 void Pipeline::start() {
   sink_.start();
   try {
-    connect_with_attempts(reader_connection_, reader_, "reader");
-    connect_with_attempts(acker_connection_, acker_, "acker");
+    const auto pause = std::min(options_.retry_delay, kStartupAttemptPause);
+    reader_.connect_at_startup(options_.startup_connect_attempts, pause);
+    acker_.connect_at_startup(options_.startup_connect_attempts, pause);
   } catch (...) {
-    reader_connection_.close();
-    acker_connection_.close();
+    reader_->close();
+    acker_->close();
     sink_.stop(options_.shutdown_grace);  // nothing was sent: it stops at once
     throw;
   }
@@ -224,11 +104,20 @@ void Pipeline::record_fatal(const std::exception& error, const char* thread) {
 }
 
 PipelineStats Pipeline::stats() const {
+  PipelineStats stats;
+  stats.read = metrics_.entries_read.value();
+  stats.claimed = metrics_.entries_claimed.value();
+  stats.claim_scans = metrics_.claim_scans.value();
+  stats.sent = metrics_.events_sent.value();
+  stats.acked = metrics_.entries_acked.value();
+  stats.retried = metrics_.retried_total();
+  stats.dead_lettered = metrics_.dead_lettered_total();
+  stats.deleted_acked = metrics_.entries_deleted_acked.value();
+  stats.redis_reconnects = metrics_.redis_reconnects.value();
   MutexLock lock(mutex_);
-  PipelineStats copy = stats_;
-  copy.in_flight_events = outstanding_events_;
-  copy.in_flight_batches = batches_.size();
-  return copy;
+  stats.in_flight_events = ledger_.outstanding_events();
+  stats.in_flight_batches = ledger_.batches();
+  return stats;
 }
 
 // ---- reader thread ---------------------------------------------------------------------------
@@ -262,12 +151,12 @@ void Pipeline::reader_loop() {
 // a graceful stop leaves nothing delivered here and unsent (stop() does not interrupt a reader that has
 // a read-ahead to take). Reads nothing new.
 void Pipeline::send_delivered_read_ahead() {
-  if (!reader_.read_ahead_outstanding()) return;
+  if (!reader_->read_ahead_outstanding()) return;
   const auto failure = try_redis([&] {
     std::vector<StreamEntry> entries;
     {
       const ReaderCall call(*this, /*stopping=*/true);
-      entries = reader_.take_delivered_read_ahead(options_.batch_size);
+      entries = reader_->take_delivered_read_ahead(options_.batch_size);
     }
     if (!entries.empty()) dispatch(std::move(entries), EntrySource::New);
   });
@@ -277,7 +166,7 @@ void Pipeline::send_delivered_read_ahead() {
 }
 
 bool Pipeline::has_room_for_batches(std::size_t count) const {
-  return batches_.size() + count <= options_.max_in_flight_batches;
+  return ledger_.batches() + count <= options_.max_in_flight_batches;
 }
 
 // Read ahead only with room for the batch just read and the next one: what Redis has delivered to this
@@ -296,15 +185,15 @@ bool Pipeline::may_read() const { return state_ != Lifecycle::Running || has_roo
 
 // Waits while MAX_IN_FLIGHT_BATCHES are with the sink; false once the pipeline stops running.
 bool Pipeline::wait_for_capacity() {
-  metrics().reader_heartbeat.park();
+  metrics_.reader_heartbeat.park();
   bool go_on = false;
   {
     MutexLock lock(mutex_);
-    read_ahead_outstanding_ = reader_.read_ahead_outstanding();
+    read_ahead_outstanding_ = reader_->read_ahead_outstanding();
     while (!may_read()) mutex_.wait(reader_wakeup_);
     go_on = state_ == Lifecycle::Running;
   }
-  metrics().reader_heartbeat.beat();
+  metrics_.reader_heartbeat.beat();
   return go_on;
 }
 
@@ -323,23 +212,23 @@ void Pipeline::read_and_dispatch(ReadPosition& position) {
   {
     const ReaderCall call(*this);
     if (!call) return;
-    if (!reader_connection_.connected()) {
-      reconnect(reader_connection_, reader_, "reader");
+    if (!reader_->connected()) {
+      reader_.reconnect();
       position.restart_own_pending();
       // connect() clears an interruption that stop() may have sent just before it.
       if (!running()) return;
     }
     if (position.own_pending) {
-      entries = reader_.read_own_pending(position.pending_cursor, options_.batch_size);
+      entries = reader_->read_own_pending(position.pending_cursor, options_.batch_size);
       if (entries.empty()) {
         position.own_pending = false;
-        logger().debug("own_pending_drained", {{"consumer", reader_.options().consumer}});
+        logger().debug("own_pending_drained", {{"consumer", reader_->options().consumer}});
         return;
       }
       position.pending_cursor = entries.back().id;
       source = EntrySource::OwnPending;
     } else {
-      entries = reader_.read(">", options_.batch_size, options_.poll_timeout, [this] { return grant_read_ahead(); });
+      entries = reader_->read(">", options_.batch_size, options_.poll_timeout, [this] { return grant_read_ahead(); });
     }
   }
   if (!entries.empty()) dispatch(std::move(entries), source);
@@ -364,7 +253,7 @@ Pipeline::ReaderCall::~ReaderCall() {
 // again at once, or back off after a refusal.
 void Pipeline::recover_reader(const RedisFailure& failure, ReadPosition& position, unsigned& failures) {
   if (failure.action == RedisErrorAction::Reconnect) {
-    reader_connection_.close();
+    reader_->close();
     const auto delay = backoff(++failures);
     logger().warn("redis_reconnect", {{"role", "reader"}, {"error", failure.message}, {"retry_in_ms", delay.count()}});
     sleep_unless_stopping(delay);
@@ -377,7 +266,7 @@ void Pipeline::recover_reader(const RedisFailure& failure, ReadPosition& positio
     {
       const ReaderCall call(*this);
       if (!call) return;
-      again = recover_lost_group(reader_connection_, reader_, "reader", failure.message);
+      again = reader_.recover_lost_group(failure.message);
     }
     // Recreated: read at once. Connection gone: the next round reconnects (and backs off if that fails).
     if (!again || again->action == RedisErrorAction::Reconnect) return;
@@ -388,83 +277,31 @@ void Pipeline::recover_reader(const RedisFailure& failure, ReadPosition& positio
   sleep_unless_stopping(delay);
 }
 
-// Own pending re-reads and claims can name entries that are already here. They are rare, so the set
-// is built for them instead of being kept up to date for every entry on the hot path.
-void Pipeline::drop_entries_in_flight(std::vector<StreamEntry>& entries) {
-  MutexLock lock(mutex_);
-  const auto in_flight = in_flight_ids();
-  std::erase_if(entries, [&](const StreamEntry& entry) { return in_flight.count(entry.id) != 0; });
-}
-
-// Views into batches_: valid while mutex_ is held, and on the acker thread (the only one that erases).
-std::unordered_set<std::string_view> Pipeline::in_flight_ids() const {
-  std::unordered_set<std::string_view> ids;
-  for (const auto& [id, batch] : batches_) {
-    for (std::size_t i = 0; i < batch.entries.size(); ++i) {
-      if (batch.states[i] != EntryState::Done) ids.insert(batch.entries[i].id);
-    }
-  }
-  return ids;
-}
-
-// On the reader thread (new and own pending entries) and the acker thread (claimed ones).
+// On the reader thread (new and own pending entries) and the acker thread (claimed ones). Own pending
+// re-reads and claims can name entries that are already here: those are left out.
 void Pipeline::dispatch(std::vector<StreamEntry> entries, EntrySource source) {
-  if (source != EntrySource::New) drop_entries_in_flight(entries);
+  const auto started = Clock::now();
+  if (source != EntrySource::New) {
+    MutexLock lock(mutex_);
+    ledger_.drop_in_flight(entries);
+  }
   if (entries.empty()) return;
-
-  InFlightBatch batch;
   const std::size_t count = entries.size();
-  batch.entries = std::move(entries);
-  batch.states.assign(count, EntryState::Sending);
-  batch.reasons.resize(count);
-  batch.retries.assign(count, 0);
-  batch.unresolved = count;
-  batch.started = Clock::now();
-
   Batch events;
-  const auto plans =
-      plan_entries(batch.entries, encoder_, sink_.max_event_bytes(), options_.max_delivery_attempts, events);
+  const auto plans = plan_entries(entries, encoder_, sink_.max_event_bytes(), options_.max_delivery_attempts, events);
   auto indices = std::make_shared<std::vector<std::size_t>>();
   indices->reserve(events.size());
-  std::size_t trimmed = 0;
   for (std::size_t i = 0; i < count; ++i) {
-    switch (plans[i].action) {
-      case EntryAction::Send:
-        indices->push_back(i);
-        break;
-      case EntryAction::AckTrimmed:
-        batch.states[i] = EntryState::AckDue;
-        ++trimmed;
-        break;
-      case EntryAction::DeadLetter:
-        batch.states[i] = EntryState::DeadLetterDue;
-        batch.reasons[i] = plans[i].reason;
-        break;
-    }
+    if (plans[i].action == EntryAction::Send) indices->push_back(i);
   }
-  const std::uint64_t batch_id = register_batch(std::move(batch), source, events.size(), trimmed);
+  std::uint64_t batch_id = 0;
+  {
+    MutexLock lock(mutex_);
+    batch_id = ledger_.add(std::move(entries), plans, started);
+    (source == EntrySource::Claimed ? metrics_.entries_claimed : metrics_.entries_read).inc(count);
+  }
   if (events.size() != count) acker_wakeup_.notify_one();
   if (!events.empty()) sink_.send(std::move(events), on_completions(batch_id, std::move(indices)));
-}
-
-// The bookkeeping of a new batch: its acks and dead letters due at once, counters, the batch itself.
-std::uint64_t Pipeline::register_batch(InFlightBatch batch, EntrySource source, std::size_t events,
-                                       std::size_t trimmed) {
-  const std::size_t count = batch.entries.size();
-  MutexLock lock(mutex_);
-  const std::uint64_t batch_id = next_batch_id_++;
-  for (std::size_t i = 0; i < count; ++i) {
-    if (batch.states[i] == EntryState::AckDue) ack_due_.emplace_back(batch_id, i);
-    if (batch.states[i] == EntryState::DeadLetterDue) dead_letter_due_.emplace_back(batch_id, i);
-  }
-  (source == EntrySource::Claimed ? stats_.claimed : stats_.read) += count;
-  (source == EntrySource::Claimed ? metrics().entries_claimed : metrics().entries_read).inc(count);
-  stats_.deleted_acked += trimmed;
-  stats_.sent += events;
-  outstanding_events_ += events;
-  batch.accepted_mark.assign(count, accepted_total_);
-  batches_.emplace(batch_id, std::move(batch));
-  return batch_id;
 }
 
 // The sink's callback, on any thread: it only queues the outcomes for the acker.
@@ -486,10 +323,9 @@ void Pipeline::acker_loop() {
   try {
     MutexLock lock(mutex_);
     for (;;) {
-      metrics().acker_heartbeat.beat();
+      metrics_.acker_heartbeat.beat();
       wait_for_acker_work();
       apply_completions();
-      requeue_due_dead_letters();
       if (const auto failure = flush_redis_work()) {
         if (state_ == Lifecycle::Closing) break;
         recover_acker(*failure, ++failures);
@@ -512,22 +348,18 @@ void Pipeline::acker_loop() {
 }
 
 bool Pipeline::acker_has_work() const {
-  return state_ == Lifecycle::Closing || !completions_.empty() || !ack_due_.empty() || !dead_letter_due_.empty();
+  return state_ == Lifecycle::Closing || !completions_.empty() || ledger_.has_due_work();
 }
 
 // Until there is work, or the next retry, dead-letter retry or claim is due (at most kAckerTick).
 void Pipeline::wait_for_acker_work() {
   auto wake_at = Clock::now() + kAckerTick;
-  if (!dead_letter_retry_.empty()) wake_at = std::min(wake_at, dead_letter_retry_at_);
+  if (const auto due = ledger_.next_dead_letter_retry()) wake_at = std::min(wake_at, *due);
   if (state_ == Lifecycle::Running) {
     // A claim held back by back-pressure waits for a completion (which wakes us), not for its due
     // time: that time is already past and would make this wait a busy loop for a whole outage.
     if (has_room_for_batches(1)) wake_at = std::min(wake_at, next_claim_);
-    for (const auto& [id, batch] : batches_) {
-      if (std::find(batch.states.begin(), batch.states.end(), EntryState::RetryWait) != batch.states.end()) {
-        wake_at = std::min(wake_at, batch.retry_at);
-      }
-    }
+    if (const auto due = ledger_.next_retry()) wake_at = std::min(wake_at, *due);
   }
   while (!acker_has_work()) {
     if (!mutex_.wait_until(acker_wakeup_, wake_at)) return;
@@ -550,103 +382,25 @@ void Pipeline::recover_acker(const RedisFailure& failure, unsigned failures) {
   if (!acker_sleep(backoff(failures))) return;
   if (failure.action != RedisErrorAction::Reconnect) return;
   MutexUnlock unlocked(mutex_);
-  if (const auto again = try_redis([&] { reconnect(acker_connection_, acker_, "acker"); })) {
+  if (const auto again = try_redis([&] { acker_.reconnect(); })) {
     logger().warn("redis_reconnect", {{"role", "acker"}, {"error", again->message}});
   }
 }
 
 void Pipeline::apply_completions() {
   const auto now = Clock::now();
+  const auto output_ready = [this] { return sink_.ready(); };
   while (!completions_.empty()) {
     const CompletionRecord record = std::move(completions_.front());
     completions_.pop_front();
-    accepted_total_ += static_cast<std::uint64_t>(
-        std::count_if(record.completions.begin(), record.completions.end(),
-                      [](const Completion& completion) { return completion.outcome == Outcome::Accepted; }));
-    const auto found = batches_.find(record.batch_id);
-    InFlightBatch* batch = found == batches_.end() ? nullptr : &found->second;
-    for (const Completion& completion : record.completions) apply_completion(record, batch, completion, now);
+    ledger_.apply(record.batch_id, *record.entry_indices, record.completions, output_ready, now);
   }
   progress_.notify_all();
 }
 
-// `found` is the record's batch, null when it is unknown.
-void Pipeline::apply_completion(const CompletionRecord& record, InFlightBatch* found, const Completion& completion,
-                                Clock::time_point now) {
-  // A misbehaving sink must not corrupt the books: unknown or repeated completions are ignored.
-  if (found == nullptr || completion.index >= record.entry_indices->size()) {
-    logger().error("sink_completion_ignored", {{"batch", record.batch_id}, {"index", completion.index}});
-    return;
-  }
-  InFlightBatch& batch = *found;
-  const std::size_t index = (*record.entry_indices)[completion.index];
-  if (batch.states[index] != EntryState::Sending) {
-    logger().error("sink_completion_repeated", {{"entry", batch.entries[index].id}});
-    return;
-  }
-  --outstanding_events_;
-  switch (completion.outcome) {
-    case Outcome::Accepted:
-      batch.states[index] = EntryState::AckDue;
-      ack_due_.emplace_back(record.batch_id, index);
-      metrics().events_confirmed.inc();
-      break;
-    case Outcome::Reject:
-      mark_dead_letter_due(record.batch_id, batch, index,
-                           completion.reason.empty() ? "rejected by the output" : completion.reason);
-      break;
-    case Outcome::Retry:
-      apply_retry(record.batch_id, batch, index, completion, now);
-      break;
-  }
-}
-
-void Pipeline::mark_dead_letter_due(std::uint64_t batch_id, InFlightBatch& batch, std::size_t index,
-                                    std::string reason) {
-  batch.states[index] = EntryState::DeadLetterDue;
-  batch.reasons[index] = std::move(reason);
-  dead_letter_due_.emplace_back(batch_id, index);
-}
-
-void Pipeline::apply_retry(std::uint64_t batch_id, InFlightBatch& batch, std::size_t index,
-                           const Completion& completion, Clock::time_point now) {
-  StreamEntry& entry = batch.entries[index];
-  // A failed attempt counts towards MAX_DELIVERY_ATTEMPTS only when the output was up: ready, and
-  // accepting other events since this entry's previous outcome (or since it was sent). During an
-  // outage nothing is accepted, so no attempt counts, however long it lasts; the price is that a lone
-  // failing entry on an idle stream is retried without counting.
-  const bool output_up = sink_.ready() && accepted_total_ > batch.accepted_mark[index];
-  batch.accepted_mark[index] = accepted_total_;
-  if (output_up) {
-    if (entry.deliveries >= options_.max_delivery_attempts) {
-      mark_dead_letter_due(batch_id, batch, index,
-                           fmt::format("failed {} times while the output accepted other events, "
-                                       "MAX_DELIVERY_ATTEMPTS is {}; last: {}",
-                                       entry.deliveries, options_.max_delivery_attempts, completion.reason));
-      return;
-    }
-    counts_due_.emplace_back(entry.id, ++entry.deliveries);
-  }
-  batch.states[index] = EntryState::RetryWait;
-  const unsigned attempt = ++batch.retries[index];
-  const auto delay = std::max(backoff(attempt), completion.retry_after);
-  // One wait per batch: the earliest-due retry of the batch decides, later ones join it.
-  const bool first_waiter = batch.retry_at <= now;
-  if (first_waiter || now + delay < batch.retry_at) batch.retry_at = now + delay;
-  ++stats_.retried;
-  metrics().retried(classify_retry(completion.reason, RetryCause::Rejected)).inc();
-  if (attempt == 1 || attempt % kRetryLogEvery == 0) {
-    logger().warn("event_retry", {{"entry", entry.id},
-                                  {"attempt", attempt},
-                                  {"retry_in_ms", delay.count()},
-                                  {"reason", completion.reason}});
-  }
-}
-
-void Pipeline::requeue_due_dead_letters() {
-  if (dead_letter_retry_.empty() || Clock::now() < dead_letter_retry_at_) return;
-  dead_letter_due_.insert(dead_letter_due_.end(), dead_letter_retry_.begin(), dead_letter_retry_.end());
-  dead_letter_retry_.clear();
+void Pipeline::entries_resolved(std::size_t ended) {
+  if (ended != 0) reader_wakeup_.notify_one();
+  progress_.notify_all();
 }
 
 // Acks first, then dead letters. A failure is returned for the acker loop to recover from by the error
@@ -654,183 +408,102 @@ void Pipeline::requeue_due_dead_letters() {
 // dead-letter write is not a failure of the flush: that entry waits for its own back-off, and healthy
 // acks go on.
 std::optional<RedisFailure> Pipeline::flush_redis_work() {
-  if (ack_due_.empty() && dead_letter_due_.empty()) return std::nullopt;
-  auto acks = std::move(ack_due_);
-  auto dead_letters = std::move(dead_letter_due_);
-  ack_due_.clear();
-  dead_letter_due_.clear();
-
+  auto work = ledger_.take_due_work(Clock::now());
+  if (work.empty()) return std::nullopt;
   std::vector<std::string> ids;
-  ids.reserve(acks.size());
-  for (const auto& [batch_id, index] : acks) ids.push_back(batches_.at(batch_id).entries[index].id);
+  ids.reserve(work.acks.size());
+  for (const EntryRef& ref : work.acks) ids.push_back(ledger_.entry(ref).id);
   std::optional<RedisFailure> failure;
   {
     MutexUnlock unlocked(mutex_);
     failure = ack_in_redis(ids);
   }
   if (failure) {
-    ack_due_.insert(ack_due_.end(), acks.begin(), acks.end());
-    dead_letter_due_.insert(dead_letter_due_.end(), dead_letters.begin(), dead_letters.end());
-    logger().warn("redis_ack_failed", {{"error", failure->message},
-                                       {"acks_kept", ack_due_.size()},
-                                       {"dead_letters_kept", dead_letter_due_.size()}});
+    const auto kept = ledger_.give_back(std::move(work));
+    logger().warn("redis_ack_failed",
+                  {{"error", failure->message}, {"acks_kept", kept.acks}, {"dead_letters_kept", kept.dead_letters}});
     return failure;
   }
-  stats_.acked += acks.size();
-  metrics().entries_acked.inc(acks.size());
-  metrics().observe_acked(ids);
-  for (const auto& [batch_id, index] : acks) resolve(batch_id, index);
-  if (dead_letters.empty()) return std::nullopt;
-  return write_dead_letters(std::move(dead_letters));
+  metrics_.observe_acked(ids);
+  entries_resolved(ledger_.acked(work.acks, Clock::now()));
+  if (work.dead_letters.empty()) return std::nullopt;
+  return write_dead_letters(std::move(work.dead_letters));
 }
 
 std::optional<RedisFailure> Pipeline::ack_in_redis(const std::vector<std::string>& ids) {
   auto failure = try_redis([&] {
-    if (!acker_connection_.connected()) reconnect(acker_connection_, acker_, "acker");
-    acker_.ack(ids);
+    acker_.ensure_connected();
+    acker_->ack(ids);
   });
   if (!failure) return std::nullopt;
-  if (failure->action == RedisErrorAction::Reconnect) acker_connection_.close();
+  if (failure->action == RedisErrorAction::Reconnect) acker_->close();
   if (failure->action == RedisErrorAction::RecreateGroup) {
     // The acks are kept: XACK of an ID the recreated group has not delivered is a harmless no-op.
-    const auto again = recover_lost_group(acker_connection_, acker_, "acker", failure->message);
+    const auto again = acker_.recover_lost_group(failure->message);
     if (again && again->action == RedisErrorAction::Reconnect) failure->action = RedisErrorAction::Reconnect;
   }
   return failure;
 }
 
-// Entries whose dead-letter write Redis refused stay pending (never acked) and wait in
-// dead_letter_retry_; when the connection is gone, all go back to dead_letter_due_ and the failure is
-// returned.
+// Entries whose dead-letter write Redis refused stay pending (never acked) and wait for their own
+// back-off in the ledger; when the connection is gone, all are due again and the failure is returned.
 std::optional<RedisFailure> Pipeline::write_dead_letters(std::vector<EntryRef> due) {
   std::vector<DeadLetter> work;
   work.reserve(due.size());
-  for (const auto& [batch_id, index] : due) {
-    const InFlightBatch& batch = batches_.at(batch_id);
-    work.push_back({&batch.entries[index], batch.reasons[index]});
-  }
+  for (const EntryRef& ref : due) work.push_back(ledger_.dead_letter(ref));
   std::vector<std::string> failures;
   std::optional<RedisFailure> failure;
   {
     MutexUnlock unlocked(mutex_);
-    failure = try_redis([&] { failures = acker_.dead_letter(work); });
+    failure = try_redis([&] { failures = acker_->dead_letter(work); });
     if (failure && failure->action == RedisErrorAction::Reconnect) {
-      acker_connection_.close();
+      acker_->close();
     } else {
       // A refused XACK after the XADDs: all are written again later.
       if (failure) failures.assign(work.size(), failure->message);
-      log_dead_letters(work, failures);
+      acker_.log_dead_letters(work, failures);
     }
   }
   if (failure && failure->action == RedisErrorAction::Reconnect) {
-    dead_letter_due_.insert(dead_letter_due_.end(), due.begin(), due.end());
-    logger().warn("redis_ack_failed", {{"error", failure->message}, {"dead_letters_kept", dead_letter_due_.size()}});
+    const auto kept = ledger_.give_back({{}, std::move(due)});
+    logger().warn("redis_ack_failed", {{"error", failure->message}, {"dead_letters_kept", kept.dead_letters}});
     return failure;
   }
-  settle_dead_letters(due, failures);
+  entries_resolved(ledger_.dead_letters_written(due, failures, Clock::now()));
   return std::nullopt;
-}
-
-void Pipeline::log_dead_letters(const std::vector<DeadLetter>& work, const std::vector<std::string>& failures) const {
-  for (std::size_t i = 0; i < work.size(); ++i) {
-    const StreamEntry& entry = *work[i].entry;
-    if (failures[i].empty()) {
-      logger().warn("entry_dead_lettered", {{"entry", entry.id},
-                                            {"stream", acker_.options().stream_key},
-                                            {"dead_letter_stream", acker_.options().dead_letter_stream},
-                                            {"deliveries", entry.deliveries},
-                                            {"reason", work[i].reason}});
-      metrics().dead_lettered(work[i].reason).inc();
-    } else {
-      logger().error("dead_letter_failed", {{"entry", entry.id},
-                                            {"stream", acker_.options().stream_key},
-                                            {"dead_letter_stream", acker_.options().dead_letter_stream},
-                                            {"error", failures[i]},
-                                            {"reason", work[i].reason},
-                                            {"action", "left pending; the write is tried again later"}});
-    }
-  }
-}
-
-void Pipeline::settle_dead_letters(const std::vector<EntryRef>& due, const std::vector<std::string>& failures) {
-  bool any_failed = false;
-  for (std::size_t i = 0; i < due.size(); ++i) {
-    if (failures[i].empty()) {
-      ++stats_.dead_lettered;
-      resolve(due[i].first, due[i].second);
-    } else {
-      any_failed = true;
-      dead_letter_retry_.push_back(due[i]);
-    }
-  }
-  dead_letter_failures_ = any_failed ? dead_letter_failures_ + 1 : 0;
-  if (any_failed) dead_letter_retry_at_ = Clock::now() + backoff(dead_letter_failures_);
 }
 
 // Records in Redis the attempts that counted (see apply_retry), so that a restart or another instance
 // sees them. Best effort, whatever the failure: a count that is not recorded errs towards more
 // attempts, never towards a premature dead letter.
 void Pipeline::record_delivery_counts() {
-  if (counts_due_.empty()) return;
-  auto counts = std::move(counts_due_);
-  counts_due_.clear();
+  const auto counts = ledger_.take_delivery_counts();
+  if (counts.empty()) return;
   MutexUnlock unlocked(mutex_);
-  if (const auto failure = try_redis([&] { acker_.set_delivery_counts(counts); })) {
-    if (failure->action == RedisErrorAction::Reconnect) acker_connection_.close();
+  if (const auto failure = try_redis([&] { acker_->set_delivery_counts(counts); })) {
+    if (failure->action == RedisErrorAction::Reconnect) acker_->close();
     logger().debug("delivery_counts_not_recorded", {{"count", counts.size()}, {"error", failure->message}});
   }
 }
 
-void Pipeline::resolve(std::uint64_t batch_id, std::size_t index) {
-  auto found = batches_.find(batch_id);
-  InFlightBatch& batch = found->second;
-  // Acked entries of a stream deleted-and-recreated can be resolved twice; count each entry once.
-  if (batch.states[index] == EntryState::Done) return;
-  batch.states[index] = EntryState::Done;
-  if (--batch.unresolved == 0) {
-    metrics().batch_duration.observe(std::chrono::duration<double>(Clock::now() - batch.started).count());
-    if (logger().enabled(LogLevel::Debug)) {
-      logger().debug("batch_done", {{"entries", batch.entries.size()}, {"duration_ms", elapsed_ms(batch.started)}});
-    }
-    batches_.erase(found);
-    reader_wakeup_.notify_one();
-  }
-  progress_.notify_all();
-}
-
 void Pipeline::resend_due_retries() {
-  const auto now = Clock::now();
-  std::vector<std::pair<std::uint64_t, std::vector<std::size_t>>> due;
-  for (auto& [id, batch] : batches_) {
-    if (batch.retry_at > now) continue;
-    std::vector<std::size_t> indices;
-    for (std::size_t i = 0; i < batch.states.size(); ++i) {
-      if (batch.states[i] == EntryState::RetryWait) {
-        batch.states[i] = EntryState::Sending;
-        indices.push_back(i);
-      }
-    }
-    if (!indices.empty()) {
-      outstanding_events_ += indices.size();
-      stats_.sent += indices.size();
-      due.emplace_back(id, std::move(indices));
-    }
-  }
+  const auto due = ledger_.take_due_retries(Clock::now());
   if (due.empty()) return;
   MutexUnlock unlocked(mutex_);
-  for (auto& [id, indices] : due) send_entries(id, indices);
+  for (const auto& resend : due) send_entries(resend);
 }
 
-void Pipeline::send_entries(std::uint64_t batch_id, const std::vector<std::size_t>& indices) {
-  const InFlightBatch* batch = nullptr;
+// Encodes without the lock (entries do not change in the ledger, and only this thread ends batches).
+void Pipeline::send_entries(const InFlightLedger::Resend& resend) {
+  std::vector<const StreamEntry*> entries;
   {
     MutexLock lock(mutex_);
-    batch = &batches_.at(batch_id);
+    for (const std::size_t index : resend.indices) entries.push_back(&ledger_.entry({resend.batch_id, index}));
   }
-  Batch events(indices.size());
-  for (std::size_t i = 0; i < indices.size(); ++i) encoder_.encode_into(batch->entries[indices[i]], events[i]);
-  auto shared_indices = std::make_shared<const std::vector<std::size_t>>(indices);
-  sink_.send(std::move(events), on_completions(batch_id, std::move(shared_indices)));
+  Batch events(entries.size());
+  for (std::size_t i = 0; i < entries.size(); ++i) encoder_.encode_into(*entries[i], events[i]);
+  auto indices = std::make_shared<const std::vector<std::size_t>>(resend.indices);
+  sink_.send(std::move(events), on_completions(resend.batch_id, std::move(indices)));
 }
 
 void Pipeline::claim_idle_entries() {
@@ -842,12 +515,12 @@ void Pipeline::claim_idle_entries() {
   }
   // This instance's own entries in flight are never claimed (they may sit idle in Redis while they
   // wait for the output).
-  const auto own = in_flight_ids();
+  const auto own = ledger_.in_flight_ids();
   const std::string cursor = claim_cursor_;
   ClaimPass pass;
   {
     MutexUnlock unlocked(mutex_);
-    pass = claim_in_redis(cursor, own);
+    pass = acker_.claim_page(options_.claim_min_idle, cursor, options_.batch_size, own);
     if (!pass.failure && !pass.result.entries.empty()) {
       logger().info("entries_claimed", {{"count", pass.result.entries.size()},
                                         {"first", pass.result.entries.front().id},
@@ -858,38 +531,15 @@ void Pipeline::claim_idle_entries() {
   finish_claim_pass(pass);
 }
 
-Pipeline::ClaimPass Pipeline::claim_in_redis(const std::string& cursor,
-                                             const std::unordered_set<std::string_view>& own) {
-  ClaimPass pass;
-  pass.failure = try_redis([&] {
-    if (!acker_connection_.connected()) reconnect(acker_connection_, acker_, "acker");
-    pass.result = acker_.claim(options_.claim_min_idle, cursor, options_.batch_size,
-                               [&own](std::string_view id) { return own.count(id) != 0; });
-    if (!pass.result.deleted_ids.empty()) {
-      acker_.ack(pass.result.deleted_ids);
-      logger().warn("pending_entries_deleted", {{"count", pass.result.deleted_ids.size()},
-                                                {"first", pass.result.deleted_ids.front()},
-                                                {"action", "acked: they were trimmed from the stream"}});
-    }
-  });
-  if (!pass.failure) return pass;
-  if (pass.failure->action == RedisErrorAction::Reconnect) acker_connection_.close();
-  // A failure to recreate is reported with the first one; the reader meets the lost group too.
-  if (pass.failure->action == RedisErrorAction::RecreateGroup) {
-    recover_lost_group(acker_connection_, acker_, "acker", pass.failure->message);
-  }
-  return pass;
-}
-
 void Pipeline::finish_claim_pass(const ClaimPass& pass) {
-  stats_.deleted_acked += pass.result.deleted_ids.size();
+  metrics_.entries_deleted_acked.inc(pass.result.deleted_ids.size());
   if (pass.failure) {
     logger().warn("claim_failed", {{"error", pass.failure->message}});
     claim_cursor_ = kClaimScanStart;
     next_claim_ = Clock::now() + options_.claim_interval;
     return;
   }
-  ++stats_.claim_scans;
+  metrics_.claim_scans.inc();
   claim_cursor_ = pass.result.next_cursor;
   // More pages wait: go on as soon as capacity allows; otherwise sleep a whole interval.
   next_claim_ = Clock::now() + (claim_cursor_ == kClaimScanStart ? options_.claim_interval : milliseconds(0));
@@ -898,7 +548,7 @@ void Pipeline::finish_claim_pass(const ClaimPass& pass) {
 // ---- shutdown --------------------------------------------------------------------------------
 
 bool Pipeline::drained() const {
-  return outstanding_events_ == 0 && completions_.empty() && ack_due_.empty() && dead_letter_due_.empty();
+  return ledger_.drained() && completions_.empty();
 }
 
 // Running → Draining, once: false when never started, or when another stop() is under way or done.
@@ -930,7 +580,7 @@ std::size_t Pipeline::wait_until_drained(Clock::time_point deadline) {
   while (!drained()) {
     if (!mutex_.wait_until(progress_, deadline)) break;
   }
-  return outstanding_events_;
+  return ledger_.outstanding_events();
 }
 
 void Pipeline::stop() {
@@ -938,7 +588,7 @@ void Pipeline::stop() {
   if (!begin_draining()) return;
   reader_wakeup_.notify_all();
   acker_wakeup_.notify_all();
-  if (!wait_for_reader(deadline)) reader_connection_.interrupt();
+  if (!wait_for_reader(deadline)) reader_->interrupt();
   if (reader_thread_.joinable()) reader_thread_.join();
 
   const std::size_t left_with_sink = wait_until_drained(deadline);
@@ -950,16 +600,14 @@ void Pipeline::stop() {
   }
   acker_wakeup_.notify_all();
   if (acker_thread_.joinable()) acker_thread_.join();
-  reader_connection_.close();
-  acker_connection_.close();
+  reader_->close();
+  acker_->close();
 
-  std::size_t unacked = 0;
   MutexLock lock(mutex_);
-  for (const auto& [id, batch] : batches_) unacked += batch.unresolved;
   logger().info("pipeline_stopped", {{"left_with_output_at_grace", left_with_sink},
-                                     {"unacked_left_pending", unacked},
-                                     {"acked", stats_.acked},
-                                     {"dead_lettered", stats_.dead_lettered}});
+                                     {"unacked_left_pending", ledger_.unresolved()},
+                                     {"acked", metrics_.entries_acked.value()},
+                                     {"dead_lettered", metrics_.dead_lettered_total()}});
 }
 
 }  // namespace connector

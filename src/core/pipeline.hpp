@@ -4,23 +4,22 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
-#include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
-#include <utility>
 #include <unordered_set>
 #include <vector>
 
 #include "common/thread_annotations.hpp"
 #include "config/config.hpp"
 #include "core/encoder.hpp"
+#include "core/in_flight_ledger.hpp"
 #include "core/redis_error_policy.hpp"
-#include "redis/redis_connection.hpp"
-#include "redis/stream_consumer.hpp"
+#include "core/stream_session.hpp"
+#include "core/stream_source.hpp"
+#include "observability/metrics.hpp"
 #include "sinks/sink.hpp"
 
 namespace connector {
@@ -32,7 +31,8 @@ struct PipelineOptions : DeliveryTuning {
   int startup_connect_attempts = 3;
 };
 
-/// Counters since start; read with Pipeline::stats() from any thread.
+/// The pipeline's counters (kept in its Metrics, the one set) and in-flight gauges at one moment; read
+/// with Pipeline::stats() from any thread.
 struct PipelineStats {
   std::uint64_t read = 0;            // entries read from the stream (new and own pending)
   std::uint64_t claimed = 0;         // entries claimed from idle consumers
@@ -46,22 +46,6 @@ struct PipelineStats {
   std::size_t in_flight_batches = 0;
   std::size_t in_flight_events = 0;  // with the sink, not completed yet
 };
-
-/// What the pipeline does with an entry it read, decided before anything is sent.
-enum class EntryAction : std::uint8_t {
-  Send,        // encoded into the batch for the output
-  AckTrimmed,  // pending but deleted from the stream: nothing to deliver, ack it
-  DeadLetter,  // delivered too often, not encodable, or larger than the output takes
-};
-struct EntryPlan {
-  EntryAction action = EntryAction::Send;
-  std::string reason;  // DeadLetter: the dlq-reason
-};
-/// Decides each entry's fate and appends the events to send to `events`, in entry order. Pure (no I/O,
-/// no shared state): the decision part of Pipeline::dispatch, unit-tested alone.
-std::vector<EntryPlan> plan_entries(const std::vector<StreamEntry>& entries, const Encoder& encoder,
-                                    std::size_t max_event_bytes, unsigned max_delivery_attempts,
-                                    Batch& events);
 
 /// Why a pipeline thread stopped for good; main maps it to the exit status.
 struct PipelineFailure {
@@ -77,18 +61,21 @@ struct PipelineFailure {
 ///
 /// Threads: the reader thread owns `reader_` (the blocking XREADGROUP connection); the acker thread
 /// owns `acker_` (XACK, dead-letter, claims, on a second connection so acks never wait behind a
-/// blocking read). Sink completions arrive on any thread and only enqueue. Each waiter has its own
-/// condition variable: the reader waits on `reader_wakeup_`, the acker on `acker_wakeup_`, stop() on
-/// `progress_`. Both threads meet Redis errors with one policy (core/redis_error_policy.hpp).
+/// blocking read). Both sources are the caller's (PipelineStreams in production, a double in tests) and
+/// outlive the pipeline. What is in flight is kept by an InFlightLedger. Sink completions arrive on any
+/// thread and only enqueue. Each waiter has its own condition variable: the reader waits on
+/// `reader_wakeup_`, the acker on `acker_wakeup_`, stop() on `progress_`. Both threads meet Redis errors
+/// with one policy (core/redis_error_policy.hpp).
 ///
 /// Locking: what `mutex_` guards is marked GUARDED_BY, and the functions that need it REQUIRES; the
 /// `thread-safety` preset checks both with Clang's -Wthread-safety. One exception the analysis cannot
-/// see: an InFlightBatch's `entries` do not change after dispatch() and only the acker erases a batch,
-/// so the acker reads them without the lock while Redis works (std::map nodes do not move).
+/// see: an entry does not change once the ledger has it and only the acker ends batches, so the acker
+/// reads entries without the lock while Redis works (see InFlightLedger).
 class Pipeline {
  public:
-  Pipeline(PipelineOptions options, RedisConnectionOptions redis, StreamConsumerOptions stream, Encoder encoder,
-           Sink& sink);
+  /// Counts into `metrics` (the process-wide one unless a test gives its own).
+  Pipeline(PipelineOptions options, StreamSource& reader, StreamSource& acker, Encoder encoder, Sink& sink,
+           Metrics& metrics = connector::metrics());
   ~Pipeline();
   Pipeline(const Pipeline&) = delete;
   Pipeline& operator=(const Pipeline&) = delete;
@@ -104,28 +91,19 @@ class Pipeline {
   /// Set when a thread stopped for good: a ConfigurationError found while running (the same policy on
   /// both threads: main exits with status 2), or an unexpected error (a bug, never data: status 1).
   std::optional<PipelineFailure> fatal_error() const EXCLUDES(mutex_);
+  /// True from a successful start() until stop() begins.
+  bool running() const EXCLUDES(mutex_);
 
   PipelineStats stats() const EXCLUDES(mutex_);
 
  private:
   // A claim scan starts here, and the stream commands answer it when the scan is complete.
   static constexpr std::string_view kClaimScanStart = "0-0";
-  enum class EntryState : std::uint8_t { Sending, RetryWait, AckDue, DeadLetterDue, Done };
   /// Idle → Running (start) → Draining (stop: no more reads, resends or claims; in-flight work may still
   /// complete and be acked) → Closing (the acker finishes what is queued and exits). A Pipeline runs once.
   enum class Lifecycle : std::uint8_t { Idle, Running, Draining, Closing };
   enum class EntrySource { New, OwnPending, Claimed };
-  using EntryRef = std::pair<std::uint64_t, std::size_t>;  // batch id, entry index in the batch
-  struct InFlightBatch {
-    std::vector<StreamEntry> entries;
-    std::vector<EntryState> states;
-    std::vector<std::string> reasons;          // dead-letter reasons
-    std::vector<unsigned> retries;             // Retry outcomes so far, per entry
-    std::vector<std::uint64_t> accepted_mark;  // accepted_total_ at the entry's last outcome (or send)
-    std::size_t unresolved = 0;
-    std::chrono::steady_clock::time_point started;
-    std::chrono::steady_clock::time_point retry_at;
-  };
+  using EntryRef = InFlightLedger::EntryRef;
   struct CompletionRecord {
     std::uint64_t batch_id;
     std::shared_ptr<const std::vector<std::size_t>> entry_indices;  // event index → entry index
@@ -137,18 +115,8 @@ class Pipeline {
     std::string pending_cursor = "0";
     void restart_own_pending();
   };
-  /// One page of a claim pass, and what failed.
-  struct ClaimPass {
-    ClaimResult result;
-    std::optional<RedisFailure> failure;
-  };
 
   // Startup and Redis connections (either thread; none of them takes the lock for long).
-  void connect_with_attempts(RedisConnection& connection, StreamConsumer& consumer, const char* role);
-  void reconnect(RedisConnection& connection, StreamConsumer& consumer, const char* role) EXCLUDES(mutex_);
-  void recreate_lost_group(StreamConsumer& consumer, const char* role, std::string_view cause);
-  std::optional<RedisFailure> recover_lost_group(RedisConnection& connection, StreamConsumer& consumer,
-                                                 const char* role, std::string_view cause);
   void record_fatal(const std::exception& error, const char* thread) EXCLUDES(mutex_);
   std::chrono::milliseconds backoff(unsigned attempt) const;
 
@@ -174,15 +142,10 @@ class Pipeline {
     bool entered_ = false;
   };
   void send_delivered_read_ahead() EXCLUDES(mutex_);
-  bool running() const EXCLUDES(mutex_);
   void read_and_dispatch(ReadPosition& position) EXCLUDES(mutex_);
   void recover_reader(const RedisFailure& failure, ReadPosition& position, unsigned& failures) EXCLUDES(mutex_);
   void sleep_unless_stopping(std::chrono::milliseconds delay) EXCLUDES(mutex_);
   void dispatch(std::vector<StreamEntry> entries, EntrySource source) EXCLUDES(mutex_);
-  void drop_entries_in_flight(std::vector<StreamEntry>& entries) EXCLUDES(mutex_);
-  std::uint64_t register_batch(InFlightBatch batch, EntrySource source, std::size_t events, std::size_t trimmed)
-      EXCLUDES(mutex_);
-  std::unordered_set<std::string_view> in_flight_ids() const REQUIRES(mutex_);
   CompletionCallback on_completions(std::uint64_t batch_id,
                                     std::shared_ptr<const std::vector<std::size_t>> indices);
 
@@ -193,27 +156,16 @@ class Pipeline {
   bool acker_sleep(std::chrono::milliseconds delay) REQUIRES(mutex_);
   void recover_acker(const RedisFailure& failure, unsigned failures) REQUIRES(mutex_);
   void apply_completions() REQUIRES(mutex_);
-  void apply_completion(const CompletionRecord& record, InFlightBatch* batch, const Completion& completion,
-                        std::chrono::steady_clock::time_point now) REQUIRES(mutex_);
-  void apply_retry(std::uint64_t batch_id, InFlightBatch& batch, std::size_t index, const Completion& completion,
-                   std::chrono::steady_clock::time_point now) REQUIRES(mutex_);
-  void mark_dead_letter_due(std::uint64_t batch_id, InFlightBatch& batch, std::size_t index, std::string reason)
-      REQUIRES(mutex_);
-  void requeue_due_dead_letters() REQUIRES(mutex_);
+  /// Wakes the reader when `ended` batches freed capacity, and stop() in any case.
+  void entries_resolved(std::size_t ended) REQUIRES(mutex_);
   std::optional<RedisFailure> flush_redis_work() REQUIRES(mutex_);
   std::optional<RedisFailure> ack_in_redis(const std::vector<std::string>& ids) EXCLUDES(mutex_);
   std::optional<RedisFailure> write_dead_letters(std::vector<EntryRef> due) REQUIRES(mutex_);
-  void log_dead_letters(const std::vector<DeadLetter>& work, const std::vector<std::string>& failures) const;
-  void settle_dead_letters(const std::vector<EntryRef>& due, const std::vector<std::string>& failures)
-      REQUIRES(mutex_);
   void record_delivery_counts() REQUIRES(mutex_);
   void resend_due_retries() REQUIRES(mutex_);
-  void send_entries(std::uint64_t batch_id, const std::vector<std::size_t>& indices) EXCLUDES(mutex_);
+  void send_entries(const InFlightLedger::Resend& resend) EXCLUDES(mutex_);
   void claim_idle_entries() REQUIRES(mutex_);
-  ClaimPass claim_in_redis(const std::string& cursor, const std::unordered_set<std::string_view>& own)
-      EXCLUDES(mutex_);
   void finish_claim_pass(const ClaimPass& pass) REQUIRES(mutex_);
-  void resolve(std::uint64_t batch_id, std::size_t index) REQUIRES(mutex_);
 
   // stop().
   bool begin_draining() EXCLUDES(mutex_);
@@ -225,10 +177,9 @@ class Pipeline {
   Encoder encoder_;
   Sink& sink_;  // started and stopped here only (see the class comment); its methods are thread-safe
 
-  RedisConnection reader_connection_;  // reader thread (stop() may interrupt() it from another)
-  StreamConsumer reader_;              // reader thread
-  RedisConnection acker_connection_;   // acker thread
-  StreamConsumer acker_;               // acker thread
+  StreamSession reader_;  // reader thread (stop() may interrupt() it from another)
+  StreamSession acker_;   // acker thread
+  Metrics& metrics_;      // thread-safe
 
   std::thread reader_thread_;  // started by start(), joined by stop()
   std::thread acker_thread_;   // started by start(), joined by stop()
@@ -246,22 +197,11 @@ class Pipeline {
   std::optional<std::chrono::steady_clock::time_point> reader_call_since_ GUARDED_BY(mutex_);
   bool read_ahead_outstanding_ GUARDED_BY(mutex_) = false;
   bool reader_finished_ GUARDED_BY(mutex_) = false;
-  std::map<std::uint64_t, InFlightBatch> batches_ GUARDED_BY(mutex_);
-  std::deque<CompletionRecord> completions_ GUARDED_BY(mutex_);
-  std::vector<EntryRef> ack_due_ GUARDED_BY(mutex_);
-  std::vector<EntryRef> dead_letter_due_ GUARDED_BY(mutex_);
-  // Dead letters whose XADD Redis refused: they wait for their own back-off so that acks go on.
-  std::vector<EntryRef> dead_letter_retry_ GUARDED_BY(mutex_);
-  std::chrono::steady_clock::time_point dead_letter_retry_at_ GUARDED_BY(mutex_);
-  unsigned dead_letter_failures_ GUARDED_BY(mutex_) = 0;
-  std::vector<std::pair<std::string, unsigned>> counts_due_ GUARDED_BY(mutex_);  // delivery counts to record
-  std::uint64_t accepted_total_ GUARDED_BY(mutex_) = 0;                         // Accepted outcomes so far
-  std::size_t outstanding_events_ GUARDED_BY(mutex_) = 0;  // with the sink, not completed yet
-  std::uint64_t next_batch_id_ GUARDED_BY(mutex_) = 1;
+  InFlightLedger ledger_ GUARDED_BY(mutex_);
+  std::deque<CompletionRecord> completions_ GUARDED_BY(mutex_);  // from the sink, for the acker
   std::optional<PipelineFailure> fatal_error_ GUARDED_BY(mutex_);
   std::chrono::steady_clock::time_point next_claim_ GUARDED_BY(mutex_);
   std::string claim_cursor_ GUARDED_BY(mutex_) = std::string(kClaimScanStart);
-  PipelineStats stats_ GUARDED_BY(mutex_);
 };
 
 }  // namespace connector

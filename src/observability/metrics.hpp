@@ -70,12 +70,17 @@ class Heartbeat {
   std::atomic<bool> parked_{false};
 };
 
-/// Every metric the pipeline and the sinks update; one process-wide instance, metrics().
+/// Every metric the pipeline and the sinks update; one process-wide instance, metrics() (a test may
+/// give a Pipeline its own).
 struct Metrics {
   Counter entries_read;      // new entries and own pending entries read with XREADGROUP
   Counter entries_claimed;   // entries claimed from idle consumers
   Counter events_confirmed;  // Accepted outcomes reported by the output
   Counter entries_acked;     // XACKed after the output confirmed them
+  Counter events_sent;            // events handed to the output, retries included
+  Counter entries_deleted_acked;  // pending entries found trimmed from the stream, acked unsent
+  Counter claim_scans;            // pages of the pending list scanned for idle entries
+  Counter redis_reconnects;       // reconnects of either pipeline connection
   std::array<Counter, static_cast<std::size_t>(DeadLetterReason::Count)> dead_lettered_by_reason;
   std::array<Counter, static_cast<std::size_t>(RetryCause::Count)> retried_by_cause;
   Histogram batch_duration;      // a batch from read to its last entry acked or dead-lettered

@@ -80,6 +80,19 @@ std::optional<RedisVersion> parse_redis_version(std::string_view info) {
   return version;
 }
 
+namespace {
+RedisConnectionOptions with_role(RedisConnectionOptions redis, const char* role) {
+  if (!redis.client_name.empty()) redis.client_name += role;
+  return redis;
+}
+}  // namespace
+
+PipelineStreams::PipelineStreams(const RedisConnectionOptions& redis, const StreamConsumerOptions& stream)
+    : reader_connection(with_role(redis, ":reader")),
+      reader(reader_connection, stream),
+      acker_connection(with_role(redis, ":acker")),
+      acker(acker_connection, stream) {}
+
 StreamConsumer::StreamConsumer(RedisConnection& connection, StreamConsumerOptions options)
     : connection_(connection), options_(std::move(options)), read_reply_(options_.stream_key) {
   if (options_.dead_letter_stream.empty()) options_.dead_letter_stream = options_.stream_key + ":dead-letter";
@@ -341,7 +354,7 @@ std::vector<std::string> StreamConsumer::dead_letter(const std::vector<DeadLette
   std::vector<std::string_view> xadd;
   for (std::size_t i = 0; i < entries.size(); ++i) {
     const StreamEntry& entry = *entries[i].entry;
-    deliveries[i] = std::to_string(entry.deliveries);
+    deliveries[i] = std::to_string(entries[i].deliveries);
     xadd.assign({"XADD", options_.dead_letter_stream, "*"});
     for (const auto& field : entry.fields) {
       xadd.emplace_back(field.name);

@@ -9,8 +9,10 @@
 
 #include "common/errors.hpp"
 #include "core/event.hpp"
+#include "core/stream_source.hpp"
 #include "redis/redis_connection.hpp"
 #include "redis/stream_read_reply.hpp"
+#include "redis/stream_types.hpp"
 
 namespace connector {
 
@@ -21,58 +23,24 @@ class NoGroupError : public RedisStreamError {
   using RedisStreamError::RedisStreamError;
 };
 
-/// An entry to move to the dead-letter stream, with why and how often it was delivered.
-struct DeadLetter {
-  const StreamEntry* entry = nullptr;
-  std::string reason;
-};
-
-/// How idle pending entries of other consumers are claimed.
-enum class ClaimMode {
-  Auto,             // XAUTOCLAIM on Redis 6.2+, else XPENDING + XCLAIM
-  AutoClaim,        // XAUTOCLAIM (6.2+)
-  PendingAndClaim,  // XPENDING + XCLAIM (works on 5.0+)
-};
-
-struct StreamConsumerOptions {
-  std::string stream_key;
-  std::string group;
-  std::string consumer;
-  std::string group_start_id;  // GROUP_START_ID: $, 0 or an entry ID
-  std::string dead_letter_stream;
-  ClaimMode claim_mode = ClaimMode::Auto;
-};
-
-struct RedisVersion {
-  int major = 0, minor = 0, patch = 0;
-  bool at_least(int want_major, int want_minor) const {
-    return major > want_major || (major == want_major && minor >= want_minor);
-  }
-};
-
-/// Where a group is created after it was lost: the oldest entry the stream still holds, so that nothing
-/// the lost group had not acked is skipped (GROUP_START_ID applies only to the first creation).
-inline constexpr std::string_view kRecreatedGroupStartId = "0";
-
-/// One page of claimed entries (each with its exact delivery count). `deleted_ids` were pending but
-/// trimmed from the stream: ack them.
-struct ClaimResult {
-  std::vector<StreamEntry> entries;
-  std::vector<std::string> deleted_ids;
-  std::string next_cursor = "0-0";  // "0-0" when the scan is complete
-};
-
-/// Stream and consumer-group commands over one RedisConnection. Not thread-safe: one per connection.
-/// Unexpected replies throw RedisStreamError naming the command; I/O failures throw RedisConnectionError.
-class StreamConsumer {
+/// Stream and consumer-group commands over one RedisConnection: the Pipeline's StreamSource. Not
+/// thread-safe (interrupt() aside): one per connection. Unexpected replies throw RedisStreamError naming
+/// the command; I/O failures throw RedisConnectionError.
+class StreamConsumer final : public StreamSource {
  public:
   StreamConsumer(RedisConnection& connection, StreamConsumerOptions options);
 
+  void connect() override { connection_.connect(); }
+  bool connected() const override { return connection_.connected(); }
+  void close() override { connection_.close(); }
+  void interrupt() override { connection_.interrupt(); }
+  std::string describe_endpoint() const override { return connection_.endpoint().describe(); }
+
   /// INFO server → version; throws RedisStreamError below 5.0 (no streams). Remembers it for claim().
-  RedisVersion check_server();
+  RedisVersion check_server() override;
   /// Creates the group at `start_id` with MKSTREAM unless it exists; true when created. A key of
   /// another type is a ConfigurationError (STREAM_KEY names something that is not a stream).
-  bool ensure_group(std::string_view start_id);
+  bool ensure_group(std::string_view start_id) override;
 
   /// XREADGROUP … COUNT count [BLOCK ms] STREAMS key id. `id` is ">" (new) or an ID (own pending,
   /// after that ID). A nil result (timeout) is an empty vector. Throws NoGroupError on NOGROUP.
@@ -86,30 +54,30 @@ class StreamConsumer {
   /// its idle time), never lost.
   std::vector<StreamEntry> read(std::string_view id, std::size_t count,
                                 std::optional<std::chrono::milliseconds> block,
-                                const std::function<bool()>& may_read_ahead = {});
+                                const std::function<bool()>& may_read_ahead = {}) override;
   /// True from a read-ahead's send until the read(">") that takes its reply: that read will not block.
-  bool read_ahead_outstanding() const noexcept { return read_ahead_count_ != 0 && connection_.connected(); }
+  bool read_ahead_outstanding() const noexcept override { return read_ahead_count_ != 0 && connection_.connected(); }
   /// The entries of the outstanding read-ahead for reads of `count` (none when there is none), sending
   /// nothing new: for a stop, which hands on what Redis already delivered and reads no more.
-  std::vector<StreamEntry> take_delivered_read_ahead(std::size_t count);
+  std::vector<StreamEntry> take_delivered_read_ahead(std::size_t count) override;
   /// This consumer's pending entries after `after` ("0": from the start), at most `count`, with their
   /// fields and exact delivery counts. Unlike XREADGROUP with an ID, this does not add a delivery:
   /// reading one's own pending list again after a restart is not a failed attempt.
-  std::vector<StreamEntry> read_own_pending(std::string_view after, std::size_t count);
+  std::vector<StreamEntry> read_own_pending(std::string_view after, std::size_t count) override;
   /// XACK in groups of at most 1000 IDs, pipelined. Returns how many were still pending.
-  long long ack(const std::vector<std::string>& ids);
+  long long ack(const std::vector<std::string>& ids) override;
   /// Moves each entry to the dead-letter stream (original fields plus dlq-* fields) and acks it only
   /// once its XADD succeeded. Returns, per entry, the failure (empty when it moved).
-  std::vector<std::string> dead_letter(const std::vector<DeadLetter>& entries);
+  std::vector<std::string> dead_letter(const std::vector<DeadLetter>& entries) override;
   /// Claims up to `count` entries idle for at least `min_idle` from any consumer, starting at `cursor`,
   /// without adding to their delivery counts (JUSTID). Entries for which `skip` is true (this
   /// instance's own in flight) are left out.
   ClaimResult claim(std::chrono::milliseconds min_idle, std::string_view cursor, std::size_t count,
-                    const std::function<bool(std::string_view)>& skip);
+                    const std::function<bool(std::string_view)>& skip) override;
   /// Records that `id` has been delivered `deliveries` times (XCLAIM … RETRYCOUNT, JUSTID).
-  void set_delivery_counts(const std::vector<std::pair<std::string, unsigned>>& counts);
+  void set_delivery_counts(const std::vector<std::pair<std::string, unsigned>>& counts) override;
 
-  const StreamConsumerOptions& options() const noexcept { return options_; }
+  const StreamConsumerOptions& options() const noexcept override { return options_; }
   const RedisVersion& version() const noexcept { return version_; }
 
  private:
@@ -150,6 +118,19 @@ class StreamConsumer {
   RedisVersion version_;
   std::size_t read_ahead_count_ = 0;  // COUNT of the read-ahead sent and not yet read; 0: none
   StreamReadReply read_reply_;        // the last XREADGROUP reply, reused for the next
+};
+
+/// The Pipeline's two StreamConsumers, each on its own connection ("<CLIENT_NAME>:reader" and
+/// ":acker"), so that acks never wait behind a blocking read. Connects nothing until used.
+struct PipelineStreams {
+  PipelineStreams(const RedisConnectionOptions& redis, const StreamConsumerOptions& stream);
+  PipelineStreams(const PipelineStreams&) = delete;
+  PipelineStreams& operator=(const PipelineStreams&) = delete;
+
+  RedisConnection reader_connection;
+  StreamConsumer reader;
+  RedisConnection acker_connection;
+  StreamConsumer acker;
 };
 
 /// Parses [[id, [field, value, …] | nil], …] (XRANGE/XCLAIM/XAUTOCLAIM shape) into entries; nil

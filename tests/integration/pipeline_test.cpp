@@ -86,6 +86,17 @@ std::map<std::string, long long> integer_fields(RedisReplyView map) {
   return fields;
 }
 
+// The Pipeline with its two StreamConsumers on a real redis-server, and counters of its own.
+class RedisPipeline : private PipelineStreams, private Metrics, public Pipeline {
+ public:
+  RedisPipeline(PipelineOptions options, const RedisConnectionOptions& redis, const StreamConsumerOptions& stream,
+                Encoder encoder, Sink& sink)
+      : PipelineStreams(redis, stream),
+        Pipeline(options, PipelineStreams::reader, PipelineStreams::acker, std::move(encoder), sink,
+                 static_cast<Metrics&>(*this)) {}
+  const Metrics& counters() const { return *this; }
+};
+
 // Accepts everything and counts its lifecycle calls: the pipeline is the one owner of its sink's start and stop.
 class LifecycleSink final : public Sink {
  public:
@@ -106,7 +117,7 @@ TEST(pipeline_test, the_pipeline_starts_and_stops_its_sink_once) {
   add(redis, 3);
   LifecycleSink sink;
   {
-    Pipeline pipeline(fast_options(), redis.connection_options(), stream_options(), encoder(), sink);
+    RedisPipeline pipeline(fast_options(), redis.connection_options(), stream_options(), encoder(), sink);
     pipeline.start();
     EXPECT_EQ(sink.starts, 1);
     ASSERT_TRUE(wait_until([&] { return pipeline.stats().acked == 3; }, 10s));
@@ -126,7 +137,7 @@ TEST(pipeline_test, a_failed_start_stops_the_sink_it_started) {
   auto options = fast_options();
   options.startup_connect_attempts = 1;
   LifecycleSink sink;
-  Pipeline pipeline(options, unreachable, stream_options(), encoder(), sink);
+  RedisPipeline pipeline(options, unreachable, stream_options(), encoder(), sink);
   EXPECT_THROW(pipeline.start(), RedisConnectionError);
   EXPECT_EQ(sink.starts, 1);
   EXPECT_EQ(sink.stops, 1);
@@ -136,7 +147,7 @@ TEST(pipeline_test, acks_only_after_the_sink_confirms) {
   RedisServer redis;
   add(redis, 10);
   ControllableSink sink;  // holds everything
-  Pipeline pipeline(fast_options(), redis.connection_options(), stream_options(), encoder(), sink);
+  RedisPipeline pipeline(fast_options(), redis.connection_options(), stream_options(), encoder(), sink);
   pipeline.start();
   ASSERT_TRUE(sink.wait_for_sent(10, 10s));
   // The acker has gone round its loop several times (one claim pass each) with nothing confirmed.
@@ -157,7 +168,7 @@ TEST(pipeline_test, retry_outcomes_are_sent_again_until_accepted) {
     std::lock_guard lock(mutex);
     return ++attempts[event.entry_id] < 3 ? Outcome::Retry : Outcome::Accepted;
   });
-  Pipeline pipeline(fast_options(), redis.connection_options(), stream_options(), encoder(), sink);
+  RedisPipeline pipeline(fast_options(), redis.connection_options(), stream_options(), encoder(), sink);
   pipeline.start();
   ASSERT_TRUE(wait_until([&] { return pending(redis) == 0 && pipeline.stats().acked == 5; }, 10s));
   pipeline.stop();
@@ -172,7 +183,7 @@ TEST(pipeline_test, rejected_events_move_to_the_dead_letter_stream_with_their_fi
   ControllableSink sink([&](const Event& event) -> std::optional<Outcome> {
     return event.entry_id == ids[2] ? Outcome::Reject : Outcome::Accepted;
   });
-  Pipeline pipeline(fast_options(), redis.connection_options(), stream_options(), encoder(), sink);
+  RedisPipeline pipeline(fast_options(), redis.connection_options(), stream_options(), encoder(), sink);
   pipeline.start();
   ASSERT_TRUE(wait_until([&] { return pending(redis) == 0 && dead_letters(redis) == 1; }, 10s));
   pipeline.stop();
@@ -192,7 +203,7 @@ TEST(pipeline_test, in_flight_batches_are_bounded_and_reading_resumes) {
   auto options = fast_options();
   options.batch_size = 10;
   options.max_in_flight_batches = 2;
-  Pipeline pipeline(options, redis.connection_options(), stream_options(), encoder(), sink);
+  RedisPipeline pipeline(options, redis.connection_options(), stream_options(), encoder(), sink);
   pipeline.start();
   ASSERT_TRUE(sink.wait_for_sent(20, 10s));
   // The consumer has not talked to Redis for five poll timeouts: the reader waits for capacity.
@@ -218,12 +229,14 @@ TEST(pipeline_test, confirmations_are_kept_while_redis_restarts_and_acked_after)
   RedisServer redis(server_options);
   add(redis, 10);
   ControllableSink sink;
-  Pipeline pipeline(fast_options(), redis.connection_options(), stream_options(), encoder(), sink);
+  RedisPipeline pipeline(fast_options(), redis.connection_options(), stream_options(), encoder(), sink);
   pipeline.start();
   ASSERT_TRUE(sink.wait_for_sent(10, 10s));
   redis.stop();
   sink.complete_held(Outcome::Accepted);
-  std::this_thread::sleep_for(300ms);  // the outage: the acker fails meanwhile and keeps the confirmations
+  // The acker has the confirmations while Redis is down: its acks fail, and it keeps them.
+  ASSERT_TRUE(wait_until([&] { return pipeline.stats().in_flight_events == 0; }, 10s));
+  EXPECT_EQ(pipeline.stats().acked, 0u);
   redis.start();
   EXPECT_TRUE(wait_until([&] { return pending(redis) == 0 && pipeline.stats().acked == 10; }, 20s));
   pipeline.stop();
@@ -236,7 +249,7 @@ TEST(pipeline_test, pending_entries_trimmed_from_the_stream_are_acked_not_retrie
   redis.command({"XREADGROUP", "GROUP", kGroup, "me", "COUNT", "6", "STREAMS", kStream, ">"});
   redis.command({"XDEL", kStream, ids[1], ids[4]});
   ControllableSink sink([](const Event&) { return std::optional(Outcome::Accepted); });
-  Pipeline pipeline(fast_options(), redis.connection_options(), stream_options(), encoder(), sink);
+  RedisPipeline pipeline(fast_options(), redis.connection_options(), stream_options(), encoder(), sink);
   pipeline.start();
   ASSERT_TRUE(wait_until([&] { return pending(redis) == 0; }, 10s));
   pipeline.stop();
@@ -255,7 +268,7 @@ TEST_P(claim_test, idle_entries_of_a_dead_consumer_are_claimed_and_delivered) {
   ControllableSink sink([](const Event&) { return std::optional(Outcome::Accepted); });
   auto stream = stream_options();
   stream.claim_mode = GetParam();
-  Pipeline pipeline(fast_options(), redis.connection_options(), stream, encoder(), sink);
+  RedisPipeline pipeline(fast_options(), redis.connection_options(), stream, encoder(), sink);
   pipeline.start();
   ASSERT_TRUE(wait_until([&] { return pending(redis) == 0; }, 15s));
   pipeline.stop();
@@ -276,7 +289,7 @@ TEST(pipeline_test, an_entry_delivered_too_often_is_dead_lettered_unsent) {
   redis.command({"XREADGROUP", "GROUP", kGroup, "me", "COUNT", "3", "STREAMS", kStream, ">"});
   redis.command({"XCLAIM", kStream, kGroup, "me", "0", ids[1], "RETRYCOUNT", "20"});
   ControllableSink sink([](const Event&) { return std::optional(Outcome::Accepted); });
-  Pipeline pipeline(fast_options(), redis.connection_options(), stream_options(), encoder(), sink);
+  RedisPipeline pipeline(fast_options(), redis.connection_options(), stream_options(), encoder(), sink);
   pipeline.start();
   ASSERT_TRUE(wait_until([&] { return pending(redis) == 0 && dead_letters(redis) == 1; }, 10s));
   pipeline.stop();
@@ -294,7 +307,7 @@ TEST(pipeline_test, an_event_larger_than_the_output_takes_is_dead_lettered) {
   add(redis, 1, "small");
   ControllableSink sink([](const Event&) { return std::optional(Outcome::Accepted); });
   sink.set_max_event_bytes(1000);
-  Pipeline pipeline(fast_options(), redis.connection_options(), stream_options(), encoder(), sink);
+  RedisPipeline pipeline(fast_options(), redis.connection_options(), stream_options(), encoder(), sink);
   pipeline.start();
   ASSERT_TRUE(wait_until([&] { return pending(redis) == 0 && dead_letters(redis) == 1; }, 10s));
   pipeline.stop();
@@ -314,7 +327,7 @@ TEST_P(lost_group_test, entries_the_lost_group_had_not_acked_are_delivered) {
   auto stream = stream_options();
   stream.group_start_id = "$";
   redis.command({"XGROUP", "CREATE", kStream, kGroup, "0"});
-  Pipeline pipeline(fast_options(), redis.connection_options(), stream, encoder(), sink);
+  RedisPipeline pipeline(fast_options(), redis.connection_options(), stream, encoder(), sink);
   pipeline.start();
   ASSERT_TRUE(wait_until([&] { return pipeline.stats().acked == 5; }, 10s));
   RedisConnection connection(redis.connection_options());
@@ -356,7 +369,7 @@ TEST(pipeline_test, a_refused_dead_letter_write_leaves_the_entry_pending_and_hea
   const std::string poison(redis.command({"XADD", kStream, "*", "nobody", "1"}).str());
   for (int i = 0; i < 50; ++i) redis.command({"XADD", kStream, "*", "body", std::to_string(i)});
   ControllableSink sink([](const Event&) { return std::optional(Outcome::Accepted); });
-  Pipeline pipeline(fast_options(), redis.connection_options(), stream_options(), encoder("body"), sink);
+  RedisPipeline pipeline(fast_options(), redis.connection_options(), stream_options(), encoder("body"), sink);
   pipeline.start();
   // The 50 healthy entries are acked; the one whose dead-letter write fails is not.
   ASSERT_TRUE(wait_until([&] { return pipeline.stats().acked == 50; }, 10s));
@@ -394,8 +407,8 @@ TEST(pipeline_test, an_output_outage_with_claims_and_restarts_dead_letters_nothi
   sink_a.set_ready(false);
   sink_b.set_ready(false);
   {
-    Pipeline a(options, redis.connection_options(), stream_options("a"), encoder(), sink_a);
-    Pipeline b(options, redis.connection_options(), stream_options("b"), encoder(), sink_b);
+    RedisPipeline a(options, redis.connection_options(), stream_options("a"), encoder(), sink_a);
+    RedisPipeline b(options, redis.connection_options(), stream_options("b"), encoder(), sink_b);
     a.start();
     b.start();
     ASSERT_TRUE(wait_until([&] { return sink_a.held_events() + sink_b.held_events() == 20; }, 10s));
@@ -407,7 +420,7 @@ TEST(pipeline_test, an_output_outage_with_claims_and_restarts_dead_letters_nothi
     for (const auto& [id, count] : idle_pending(redis, 0ms)) EXPECT_EQ(count, 1) << id;
   }  // both stop: the entries stay pending with their consumers
   ControllableSink accept([](const Event&) { return std::optional(Outcome::Accepted); });
-  Pipeline a(options, redis.connection_options(), stream_options("a"), encoder(), accept);
+  RedisPipeline a(options, redis.connection_options(), stream_options("a"), encoder(), accept);
   a.start();  // b stays down: a claims its entries
   ASSERT_TRUE(wait_until([&] { return pending(redis) == 0; }, 15s));
   a.stop();
@@ -420,7 +433,7 @@ TEST(pipeline_test, claims_never_take_this_instances_own_entries_in_flight) {
   RedisServer redis;
   add(redis, 10);
   ControllableSink sink;  // ready, but holds everything
-  Pipeline pipeline(fast_options(), redis.connection_options(), stream_options(), encoder(), sink);
+  RedisPipeline pipeline(fast_options(), redis.connection_options(), stream_options(), encoder(), sink);
   pipeline.start();
   ASSERT_TRUE(sink.wait_for_sent(10, 10s));
   // Every entry idle long enough to be claimed, and several claim passes after that.
@@ -444,7 +457,7 @@ TEST(pipeline_test, retries_while_the_output_accepts_others_count_towards_max_de
   ControllableSink sink([&](const Event& event) -> std::optional<Outcome> {
     return event.entry_id == ids[2] ? Outcome::Retry : Outcome::Accepted;
   });
-  Pipeline pipeline(options, redis.connection_options(), stream_options(), encoder(), sink);
+  RedisPipeline pipeline(options, redis.connection_options(), stream_options(), encoder(), sink);
   pipeline.start();
   // Other entries keep arriving and are accepted: the output is up while the poison entry fails.
   ASSERT_TRUE(wait_until(
@@ -469,7 +482,7 @@ TEST(pipeline_test, stop_leaves_unconfirmed_entries_pending_for_redelivery) {
   ControllableSink sink;
   auto options = fast_options();
   options.shutdown_grace = 300ms;
-  Pipeline pipeline(options, redis.connection_options(), stream_options(), encoder(), sink);
+  RedisPipeline pipeline(options, redis.connection_options(), stream_options(), encoder(), sink);
   pipeline.start();
   ASSERT_TRUE(sink.wait_for_sent(10, 10s));
   pipeline.stop();  // returns after the grace period although the sink never answers
@@ -494,12 +507,13 @@ TEST(pipeline_test, a_graceful_stop_sends_the_batch_the_read_ahead_was_delivered
   });
   auto options = fast_options();
   options.shutdown_grace = 10s;
-  Pipeline pipeline(options, redis.connection_options(), stream_options(), encoder(), sink);
+  RedisPipeline pipeline(options, redis.connection_options(), stream_options(), encoder(), sink);
   pipeline.start();
   // Batch 1 is with the sink and the read-ahead's batch 2 delivered.
   ASSERT_TRUE(wait_until([&] { return pending(redis) == 20; }, 10s)) << pending(redis);
   std::thread stopper([&] { pipeline.stop(); });
-  std::this_thread::sleep_for(200ms);  // stop() begins while the reader is still in the send
+  // stop() begins while the reader is still in the send.
+  EXPECT_TRUE(wait_until([&] { return !pipeline.running(); }, 10s));
   {
     std::lock_guard lock(mutex);
     released = true;
@@ -511,32 +525,38 @@ TEST(pipeline_test, a_graceful_stop_sends_the_batch_the_read_ahead_was_delivered
   EXPECT_EQ(pipeline.stats().acked, 20u);
 }
 
-// A stop while the reader's XREADGROUP is with Redis and its batch about to come back: the reader is given
-// time to take that batch and hand it on, instead of having its connection cut with the batch on the
-// wire (delivered to this consumer, never sent, pending until claimed).
+long long blocked_clients(RedisServer& redis) {
+  const std::string info(redis.command({"INFO", "clients"}).str());
+  const auto at = info.find("blocked_clients:");
+  return at == std::string::npos ? -1 : std::stoll(info.substr(at + 16));
+}
+
+// A stop while the reader's XREADGROUP is with Redis and its batch arrives: the reader is given time to
+// take that batch and hand it on, instead of having its connection cut with the batch on the wire
+// (delivered to this consumer, never sent, pending until claimed).
 TEST(pipeline_test, a_stop_while_a_read_is_answered_hands_its_batch_on) {
   RedisServer redis;
   add(redis, 1);  // creates the stream; the group starts at 0, so this one is read first
   ControllableSink sink([](const Event&) { return std::optional(Outcome::Accepted); });
   auto options = fast_options();
-  options.poll_timeout = 20ms;  // the reader's blocking read is never older than this
+  options.poll_timeout = 10s;  // the reader's read is answered by the entries below, never by a timeout
   options.shutdown_grace = 5s;
-  Pipeline pipeline(options, redis.connection_options(), stream_options(), encoder(), sink);
+  RedisPipeline pipeline(options, redis.connection_options(), stream_options(), encoder(), sink);
   pipeline.start();
   ASSERT_TRUE(wait_until([&] { return pipeline.stats().acked == 1; }, 10s));
-  // Redis busy for 60 ms, then 5 new entries: the reader's blocked XREADGROUP is answered with them
-  // after the busy spell, while stop() has already begun.
+  // The reader's XREADGROUP blocks (it began after the first entry was handed on: it is young).
+  ASSERT_TRUE(wait_until([&] { return blocked_clients(redis) == 1; }, 10s));
+  std::thread stopper([&] { pipeline.stop(); });
+  EXPECT_TRUE(wait_until([&] { return !pipeline.running(); }, 10s));
+  // Five entries at once answer the blocked read after stop() has begun.
   RedisConnection other(redis.connection_options());
   other.connect();
-  other.append({"EVAL",
-                "local function now() local t = redis.call('TIME') return t[1] * 1000000 + t[2] end "
-                "local start = now() while now() - start < 60000 do end "
-                "for i = 1, 5 do redis.call('XADD', KEYS[1], '*', 'n', tostring(i)) end return 1",
-                "1", kStream});
+  other.append({"MULTI"});
+  for (int i = 0; i < 5; ++i) other.append({"XADD", kStream, "*", "n", std::to_string(i)});
+  other.append({"EXEC"});
   other.flush();
-  std::this_thread::sleep_for(20ms);
-  pipeline.stop();
-  EXPECT_EQ(other.read_reply().integer(), 1);
+  for (int i = 0; i < 7; ++i) other.read_reply();
+  stopper.join();
   EXPECT_EQ(pending(redis), 0);
   EXPECT_EQ(pipeline.stats().acked, 6u);
 }
@@ -569,13 +589,16 @@ TEST(pipeline_test, the_acker_sleeps_while_back_pressure_holds_claims_back) {
   ControllableSink sink;  // holds everything: no completion wakes the acker
   auto options = fast_options();
   options.max_in_flight_batches = 2;
-  Pipeline pipeline(options, redis.connection_options(), stream_options(), encoder(), sink);
+  RedisPipeline pipeline(options, redis.connection_options(), stream_options(), encoder(), sink);
   pipeline.start();
   ASSERT_TRUE(sink.wait_for_sent(20, 10s));
   // The acker names itself when it starts, which a loaded machine can delay.
   ASSERT_TRUE(wait_until([] { return thread_cpu_seconds("acker") >= 0; }, 10s)) << "no thread named acker";
   const double before = thread_cpu_seconds("acker");
-  std::this_thread::sleep_for(2s);  // 20 claim intervals pass while nothing can be claimed
+  // 20 claim intervals pass while nothing can be claimed, and the acker is alive throughout (it beats
+  // at least once a second when idle).
+  const auto from = pipeline.counters().acker_heartbeat.last_ms();
+  ASSERT_TRUE(wait_until([&] { return pipeline.counters().acker_heartbeat.last_ms() >= from + 2000; }, 10s));
   const double used = thread_cpu_seconds("acker") - before;
   EXPECT_LT(used, 0.5) << "the acker used " << used << " CPU seconds in 2 s of waiting";
   sink.set_policy([](const Event&) { return std::optional(Outcome::Accepted); });

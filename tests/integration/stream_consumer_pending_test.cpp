@@ -98,7 +98,7 @@ TEST_F(stream_consumer_pending_test, dead_letter_time_is_utc_iso8601_with_millis
   StreamEntry entry;
   entry.id = ids_[0];
   entry.fields = {{"n", "0"}};
-  ASSERT_EQ(consumer_.dead_letter({DeadLetter{&entry, "test"}}), std::vector<std::string>{""});
+  ASSERT_EQ(consumer_.dead_letter({DeadLetter{&entry, "test", entry.deliveries}}), std::vector<std::string>{""});
   RedisReply dead = redis_.command({"XRANGE", std::string(kStream) + ":dead-letter", "-", "+"});
   ASSERT_EQ(dead.size(), 1u);
   std::string time;
