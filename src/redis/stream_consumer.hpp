@@ -14,13 +14,6 @@
 
 namespace connector {
 
-/// The group or the stream vanished (NOGROUP, or a blocking read answered "UNBLOCKED the stream key no
-/// longer exists"): recreate the group and go on.
-class NoGroupError : public RedisStreamError {
- public:
-  using RedisStreamError::RedisStreamError;
-};
-
 /// An entry to move to the dead-letter stream, with why and how often it was delivered.
 struct DeadLetter {
   const StreamEntry* entry = nullptr;
@@ -75,7 +68,8 @@ class StreamConsumer {
   bool ensure_group(std::string_view start_id);
 
   /// XREADGROUP … COUNT count [BLOCK ms] STREAMS key id. `id` is ">" (new) or an ID (own pending,
-  /// after that ID). A nil result (timeout) is an empty vector. Throws NoGroupError on NOGROUP.
+  /// after that ID). A nil result (timeout) is an empty vector. Throws RedisStreamError with code NoGroup on
+  /// NOGROUP.
   ///
   /// Read-ahead (">" only): when this batch is full and `may_read_ahead()` agrees — asked at that moment,
   /// so the caller can refuse once it is stopping —, the next XREADGROUP > (without BLOCK) is sent before
