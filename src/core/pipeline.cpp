@@ -53,8 +53,10 @@ std::vector<EntryPlan> plan_entries(const std::vector<StreamEntry>& entries, con
       continue;
     }
     if (entry.deliveries > max_delivery_attempts) {
-      plan = {EntryAction::DeadLetter, fmt::format("delivered {} times, more than MAX_DELIVERY_ATTEMPTS ({})",
-                                                   entry.deliveries, max_delivery_attempts)};
+      plan = {EntryAction::DeadLetter,
+              fmt::format("delivered {} times, more than MAX_DELIVERY_ATTEMPTS ({})", entry.deliveries,
+                          max_delivery_attempts),
+              Cause::MaxDeliveries};
       continue;
     }
     try {
@@ -63,12 +65,13 @@ std::vector<EntryPlan> plan_entries(const std::vector<StreamEntry>& entries, con
       if (event.body.size() > max_event_bytes) {
         plan = {EntryAction::DeadLetter,
                 fmt::format("event body of {} bytes exceeds the output's maximum of {} bytes",
-                            event.body.size(), max_event_bytes)};
+                            event.body.size(), max_event_bytes),
+                Cause::TooLarge};
         events.pop_back();
       }
     } catch (const MessageProcessingError& error) {
       events.pop_back();
-      plan = {EntryAction::DeadLetter, error.what()};
+      plan = {EntryAction::DeadLetter, error.what(), Cause::Unencodable};
     }
   }
   return plans;
@@ -417,6 +420,7 @@ void Pipeline::dispatch(std::vector<StreamEntry> entries, EntrySource source) {
   batch.entries = std::move(entries);
   batch.states.assign(count, EntryState::Sending);
   batch.reasons.resize(count);
+  batch.causes.resize(count);
   batch.retries.assign(count, 0);
   batch.unresolved = count;
   batch.started = Clock::now();
@@ -439,6 +443,7 @@ void Pipeline::dispatch(std::vector<StreamEntry> entries, EntrySource source) {
       case EntryAction::DeadLetter:
         batch.states[i] = EntryState::DeadLetterDue;
         batch.reasons[i] = plans[i].reason;
+        batch.causes[i] = plans[i].cause;
         break;
     }
   }
@@ -593,7 +598,8 @@ void Pipeline::apply_completion(const CompletionRecord& record, InFlightBatch* f
       break;
     case Outcome::Reject:
       mark_dead_letter_due(record.batch_id, batch, index,
-                           completion.reason.empty() ? "rejected by the output" : completion.reason);
+                           completion.reason.empty() ? "rejected by the output" : completion.reason,
+                           completion.cause);
       break;
     case Outcome::Retry:
       apply_retry(record.batch_id, batch, index, completion, now);
@@ -602,9 +608,10 @@ void Pipeline::apply_completion(const CompletionRecord& record, InFlightBatch* f
 }
 
 void Pipeline::mark_dead_letter_due(std::uint64_t batch_id, InFlightBatch& batch, std::size_t index,
-                                    std::string reason) {
+                                    std::string reason, Cause cause) {
   batch.states[index] = EntryState::DeadLetterDue;
   batch.reasons[index] = std::move(reason);
+  batch.causes[index] = cause;
   dead_letter_due_.emplace_back(batch_id, index);
 }
 
@@ -622,7 +629,8 @@ void Pipeline::apply_retry(std::uint64_t batch_id, InFlightBatch& batch, std::si
       mark_dead_letter_due(batch_id, batch, index,
                            fmt::format("failed {} times while the output accepted other events, "
                                        "MAX_DELIVERY_ATTEMPTS is {}; last: {}",
-                                       entry.deliveries, options_.max_delivery_attempts, completion.reason));
+                                       entry.deliveries, options_.max_delivery_attempts, completion.reason),
+                           Cause::MaxDeliveries);
       return;
     }
     counts_due_.emplace_back(entry.id, ++entry.deliveries);
@@ -634,7 +642,7 @@ void Pipeline::apply_retry(std::uint64_t batch_id, InFlightBatch& batch, std::si
   const bool first_waiter = batch.retry_at <= now;
   if (first_waiter || now + delay < batch.retry_at) batch.retry_at = now + delay;
   ++stats_.retried;
-  metrics().retried(classify_retry(completion.reason, RetryCause::Rejected)).inc();
+  metrics().retried(completion.cause).inc();
   if (attempt == 1 || attempt % kRetryLogEvery == 0) {
     logger().warn("event_retry", {{"entry", entry.id},
                                   {"attempt", attempt},
@@ -707,7 +715,7 @@ std::optional<RedisFailure> Pipeline::write_dead_letters(std::vector<EntryRef> d
   work.reserve(due.size());
   for (const auto& [batch_id, index] : due) {
     const InFlightBatch& batch = batches_.at(batch_id);
-    work.push_back({&batch.entries[index], batch.reasons[index]});
+    work.push_back({&batch.entries[index], batch.reasons[index], batch.causes[index]});
   }
   std::vector<std::string> failures;
   std::optional<RedisFailure> failure;
@@ -740,7 +748,7 @@ void Pipeline::log_dead_letters(const std::vector<DeadLetter>& work, const std::
                                             {"dead_letter_stream", acker_.options().dead_letter_stream},
                                             {"deliveries", entry.deliveries},
                                             {"reason", work[i].reason}});
-      metrics().dead_lettered(work[i].reason).inc();
+      metrics().dead_lettered(work[i].cause).inc();
     } else {
       logger().error("dead_letter_failed", {{"entry", entry.id},
                                             {"stream", acker_.options().stream_key},

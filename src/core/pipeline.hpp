@@ -56,6 +56,7 @@ enum class EntryAction : std::uint8_t {
 struct EntryPlan {
   EntryAction action = EntryAction::Send;
   std::string reason;  // DeadLetter: the dlq-reason
+  Cause cause = Cause::None;  // DeadLetter: why, for the metric label
 };
 /// Decides each entry's fate and appends the events to send to `events`, in entry order. Pure (no I/O,
 /// no shared state): the decision part of Pipeline::dispatch, unit-tested alone.
@@ -120,6 +121,7 @@ class Pipeline {
     std::vector<StreamEntry> entries;
     std::vector<EntryState> states;
     std::vector<std::string> reasons;          // dead-letter reasons
+    std::vector<Cause> causes;                 // dead-letter causes, for the metric label
     std::vector<unsigned> retries;             // Retry outcomes so far, per entry
     std::vector<std::uint64_t> accepted_mark;  // accepted_total_ at the entry's last outcome (or send)
     std::size_t unresolved = 0;
@@ -197,8 +199,8 @@ class Pipeline {
                         std::chrono::steady_clock::time_point now) REQUIRES(mutex_);
   void apply_retry(std::uint64_t batch_id, InFlightBatch& batch, std::size_t index, const Completion& completion,
                    std::chrono::steady_clock::time_point now) REQUIRES(mutex_);
-  void mark_dead_letter_due(std::uint64_t batch_id, InFlightBatch& batch, std::size_t index, std::string reason)
-      REQUIRES(mutex_);
+  void mark_dead_letter_due(std::uint64_t batch_id, InFlightBatch& batch, std::size_t index,
+                            std::string reason, Cause cause) REQUIRES(mutex_);
   void requeue_due_dead_letters() REQUIRES(mutex_);
   std::optional<RedisFailure> flush_redis_work() REQUIRES(mutex_);
   std::optional<RedisFailure> ack_in_redis(const std::vector<std::string>& ids) EXCLUDES(mutex_);

@@ -334,7 +334,7 @@ void EventHubsConnection::connection_failed(const std::string& condition, const 
   }
   release_connection();
   const std::size_t resent = tracker_.requeue();
-  metrics().retried(classify_retry(condition, RetryCause::Connection)).inc(resent);
+  metrics().retried(cause_of_lost_connection(condition)).inc(resent);
   if (started_) {
     logger().error("eventhubs_connect_failed",
                    where({{"error", describe_condition(condition, description)}}));

@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/cause.hpp"
 #include "common/errors.hpp"
 #include "core/event.hpp"
 #include "redis/redis_connection.hpp"
@@ -18,6 +19,7 @@ namespace connector {
 struct DeadLetter {
   const StreamEntry* entry = nullptr;
   std::string reason;
+  Cause cause = Cause::None;  // for the metric label; not written to Redis
 };
 
 /// How idle pending entries of other consumers are claimed.
