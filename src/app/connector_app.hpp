@@ -10,7 +10,7 @@
 
 namespace connector {
 
-/// Exit statuses (DESIGN.md "Configuration").
+/// Exit statuses, as the README lists them under "Signals" (systemd and Kubernetes act on them).
 enum ExitStatus : int {
   kExitOk = 0,
   kExitFatal = 1,

@@ -1,5 +1,5 @@
 #pragma once
-// The connector's error hierarchy (DESIGN.md "Errors"). Messages say what failed, where, and what to
+// The connector's error hierarchy. Messages say what failed, where, and what to
 // check; they never contain a secret.
 #include <cstdint>
 #include <stdexcept>

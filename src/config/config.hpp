@@ -1,5 +1,5 @@
 #pragma once
-// The connector's one validated, immutable configuration (DESIGN.md "Configuration").
+// The connector's one validated, immutable configuration.
 #include <chrono>
 #include <cstdint>
 #include <filesystem>

@@ -361,9 +361,12 @@ void check_redis_auth(Resolver& r, const Config& config) {
 
 /// The pieces each credential needs come together (DefaultAzureCredential's rules).
 void check_entra_credentials(Resolver& r, const EntraSettings& e) {
-  const bool client_flow = !e.client_secret.empty() || !e.federated_token_file.empty();
+  // Which credential is used is EntraSettings::kind()'s decision alone; this only checks its pieces.
+  const EntraCredentialKind kind = e.kind();
+  const bool client_flow =
+      kind == EntraCredentialKind::ClientSecret || kind == EntraCredentialKind::WorkloadIdentity;
   const std::string client_flow_variable =
-      e.client_secret.empty() ? "AZURE_FEDERATED_TOKEN_FILE" : "AZURE_CLIENT_SECRET";
+      kind == EntraCredentialKind::WorkloadIdentity ? "AZURE_FEDERATED_TOKEN_FILE" : "AZURE_CLIENT_SECRET";
   if (!e.tenant_id.empty() && e.client_id.empty()) {
     r.problem("AZURE_TENANT_ID",
               "set without AZURE_CLIENT_ID; set the client ID of the app registration or "
@@ -374,7 +377,7 @@ void check_entra_credentials(Resolver& r, const EntraSettings& e) {
   if (client_flow && e.client_id.empty() && e.tenant_id.empty()) {
     r.problem("AZURE_CLIENT_ID", "required with " + client_flow_variable);
   }
-  if (!e.federated_token_file.empty() && e.client_secret.empty()) {
+  if (kind == EntraCredentialKind::WorkloadIdentity) {
     r.readable_file("AZURE_FEDERATED_TOKEN_FILE", e.federated_token_file);
   }
   if (e.identity_endpoint.empty() != e.identity_header.empty()) {

@@ -1,5 +1,5 @@
 #pragma once
-// Builds the one Config from command-line flags > environment > `.env` (DESIGN.md "Configuration").
+// Builds the one Config from command-line flags > environment > `.env`.
 #include <map>
 #include <string>
 

@@ -1,5 +1,5 @@
 #pragma once
-// The settings table (DESIGN.md "Configuration"): one row per setting, the one place that holds its
+// The settings table: one row per setting, the one place that holds its
 // variable, default, validation, help and the Config member its value goes to. The loader, --help,
 // --check-config and the README follow it. A new setting is one row in settings.cpp and one Config member.
 #include <span>

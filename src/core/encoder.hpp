@@ -1,5 +1,5 @@
 #pragma once
-// Stream entry → event (DESIGN.md "Event mapping").
+// Stream entry → event (README "Event mapping").
 #include <optional>
 #include <string>
 

@@ -21,7 +21,7 @@ struct StreamEntry {
   unsigned deliveries = 1;  // times Redis delivered it (XPENDING), when known
 };
 
-/// An entry encoded for the output (DESIGN.md "Event mapping").
+/// An entry encoded for the output (README "Event mapping").
 struct Event {
   std::string entry_id;      // the Redis entry ID; also the `redis-id` property
   std::string body;          // raw bytes

@@ -1,5 +1,5 @@
 #pragma once
-// The loop that reads, hands batches to the sink, tracks what is in flight, and acks (DESIGN.md "Pipeline").
+// The loop that reads, hands batches to the sink, tracks what is in flight, and acks.
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>

@@ -1,6 +1,6 @@
 #pragma once
-// How the connector treats the AMQP error conditions Event Hubs returns (DESIGN.md "Errors the service
-// returns").
+// How the connector treats the AMQP error conditions Event Hubs returns: retried (busy, timeouts, lost
+// links), permanent for one event (size, decode, argument), or a configuration problem (auth, not found).
 #include <chrono>
 #include <string>
 #include <string_view>

@@ -1,6 +1,6 @@
 #pragma once
-// Claims-based security on one AMQP connection: put-token requests over the `$cbs` links
-// (DESIGN.md "CBS put-token").
+// Claims-based security on one AMQP connection: put-token requests over one `$cbs` sender and one named
+// `$cbs` receiver, reused for every token, each request answered (or timed out) by its correlation-id.
 #include <chrono>
 #include <cstdint>
 #include <deque>

@@ -1,6 +1,6 @@
 #pragma once
-// The EVENT_HUBS output: events to one Event Hub over AMQP 1.0, at least once (DESIGN.md "Event Hubs
-// over AMQP 1.0").
+// The EVENT_HUBS output: events to one Event Hub over AMQP 1.0, at least once (an event is confirmed only
+// by the service's Accepted disposition; README "EVENT_HUBS").
 #include <chrono>
 #include <cstddef>
 #include <memory>

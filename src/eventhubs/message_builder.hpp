@@ -1,5 +1,5 @@
 #pragma once
-// Event → AMQP message bytes, the way Event Hubs consumers expect them (DESIGN.md "Sending").
+// Event → AMQP message bytes, the way Event Hubs consumers expect them (README "Event mapping").
 #include <cstddef>
 #include <string>
 #include <string_view>

@@ -1,5 +1,6 @@
 #pragma once
-// Shared Access Signature tokens for Event Hubs claims-based security (DESIGN.md "SAS token").
+// Shared Access Signature tokens for Event Hubs claims-based security; the key signs as its UTF-8 text,
+// and exactly the URL-encoded resource that is sent is signed.
 #include <chrono>
 #include <string>
 #include <string_view>

@@ -1,6 +1,6 @@
 #pragma once
-// azure-identity's credentials for a daemon: client secret, workload identity, managed identity
-// (DESIGN.md "Microsoft Entra ID").
+// azure-identity's credentials for a daemon: client secret, workload identity, managed identity, each
+// asking Microsoft Entra ID for a token the way the Azure SDKs do (README "Authentication").
 #include <chrono>
 #include <memory>
 #include <string>

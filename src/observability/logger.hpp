@@ -1,5 +1,5 @@
 #pragma once
-// Structured logging in pino's line format (DESIGN.md "Logs").
+// Structured logging in pino's line format: `npx pino-pretty` renders it.
 #include <atomic>
 #include <cstdio>
 #include <mutex>

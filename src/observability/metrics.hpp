@@ -1,5 +1,5 @@
 #pragma once
-// The connector's counters, gauges and histograms (DESIGN.md "Operating it"). Updated on the reader,
+// The connector's counters, gauges and histograms (README "Metrics"). Updated on the reader,
 // acker and sink threads with relaxed atomics only: no lock is ever taken on the hot path.
 #include <array>
 #include <atomic>

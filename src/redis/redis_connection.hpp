@@ -1,5 +1,5 @@
 #pragma once
-// One socket to Redis (TCP, TLS or unix) with hiredis doing the RESP work (DESIGN.md "RedisConnection").
+// One socket to Redis (TCP, TLS or unix) with hiredis doing the RESP work.
 #include <chrono>
 #include <memory>
 #include <optional>

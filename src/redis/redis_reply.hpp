@@ -1,5 +1,6 @@
 #pragma once
-// Typed access to hiredis replies; a parser never trusts the server (STYLE.md rule 4).
+// Typed access to hiredis replies; a parser never trusts the server: every shape is checked before it
+// is used, and a surprise is an error naming the command, never a crash.
 #include <cstddef>
 #include <memory>
 #include <string>

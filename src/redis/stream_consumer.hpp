@@ -1,5 +1,6 @@
 #pragma once
-// Every Redis command the connector sends lives here (DESIGN.md "StreamConsumer").
+// Every Redis command the connector sends lives here: group creation, reads, acks, claims and
+// dead letters.
 #include <chrono>
 #include <functional>
 #include <optional>

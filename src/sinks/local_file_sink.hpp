@@ -1,5 +1,5 @@
 #pragma once
-// LOCAL_FILE output (DESIGN.md "Event mapping", last point).
+// LOCAL_FILE output: one JSON file per entry, complete before it appears, durable before the ack.
 #include <atomic>
 #include <condition_variable>
 #include <deque>

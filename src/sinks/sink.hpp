@@ -1,5 +1,5 @@
 #pragma once
-// The output contract (DESIGN.md "The sink contract").
+// The output contract: asynchronous, exactly one outcome per event, three outcomes.
 #include <chrono>
 #include <cstddef>
 #include <functional>
