@@ -39,6 +39,25 @@ std::unique_ptr<Sink> make_sink(const Config& config,
   throw ConfigurationError({"OUTPUT_ADAPTER_TYPE: unknown output"});
 }
 
+int exit_status_of(RedisErrorKind kind) {
+  // Every kind but Reply means Redis could not be reached or would not let us in; a Reply means it
+  // works but answers what the connector cannot use.
+  return kind == RedisErrorKind::Reply ? kExitFatal : kExitCannotConnect;
+}
+
+int exit_status_of(const ConnectorError& error) {
+  if (dynamic_cast<const ConfigurationError*>(&error) != nullptr) return kExitInvalidConfiguration;
+  if (const auto* redis = dynamic_cast<const RedisError*>(&error)) return exit_status_of(redis->kind());
+  // A taken HTTP port is the environment's fault, not the settings' syntax, and a restart may succeed
+  // (the previous instance releasing it), which RestartPreventExitStatus=2 would forbid.
+  if (dynamic_cast<const EventHubsError*>(&error) != nullptr ||
+      dynamic_cast<const IdentityError*>(&error) != nullptr ||
+      dynamic_cast<const ListenError*>(&error) != nullptr) {
+    return kExitCannotConnect;
+  }
+  return kExitFatal;
+}
+
 void block_signals() {
   sigset_t set;
   sigemptyset(&set);
@@ -51,21 +70,6 @@ void block_signals() {
 namespace {
 const char* signal_name(int signo) {
   return signo == SIGINT ? "SIGINT" : signo == SIGTERM ? "SIGTERM" : "signal";
-}
-
-/// The exit status for an error that ends the connector (DESIGN.md "Configuration"): 2 for the
-/// configuration, 3 for what could not be reached, authenticated or bound at startup, else 1.
-int exit_status_of(const ConnectorError& error) {
-  if (dynamic_cast<const ConfigurationError*>(&error) != nullptr) return kExitInvalidConfiguration;
-  // A taken HTTP port is the environment's fault, not the settings' syntax, and a restart may succeed
-  // (the previous instance releasing it), which RestartPreventExitStatus=2 would forbid.
-  if (dynamic_cast<const RedisConnectionError*>(&error) != nullptr ||
-      dynamic_cast<const EventHubsError*>(&error) != nullptr ||
-      dynamic_cast<const IdentityError*>(&error) != nullptr ||
-      dynamic_cast<const ListenError*>(&error) != nullptr) {
-    return kExitCannotConnect;
-  }
-  return kExitFatal;
 }
 
 /// Logs why the connector stops (`event` names the phase) and returns its exit status.

@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "app/component_options.hpp"
+#include "common/errors.hpp"
 #include "config/config.hpp"
 #include "identity/token_refresher.hpp"
 #include "sinks/sink.hpp"
@@ -16,6 +17,12 @@ enum ExitStatus : int {
   kExitInvalidConfiguration = 2,
   kExitCannotConnect = 3,
 };
+
+/// The exit status for an error that ends the connector: 2 for the configuration, 3 for what could not
+/// be reached, authenticated or bound at startup, else 1.
+int exit_status_of(const ConnectorError& error);
+/// The exit status for a Redis failure: the one place that maps a RedisErrorKind to it.
+int exit_status_of(RedisErrorKind kind);
 
 /// The output named by OUTPUT_ADAPTER_TYPE, not started yet.
 /// `eventhubs_tokens`: the Entra ID tokens of EVENT_HUB_FULLY_QUALIFIED_NAMESPACE, else null.

@@ -27,4 +27,18 @@ std::string errno_text(int error) {
   }
 }
 
+Cause cause_of_errno(int error) {
+  switch (error) {
+    case ETIMEDOUT:
+      return Cause::Timeout;
+    case ECONNREFUSED:
+    case ECONNRESET:
+    case ECONNABORTED:
+    case EPIPE:
+      return Cause::Connection;
+    default:
+      return Cause::Io;
+  }
+}
+
 }  // namespace connector

@@ -1,6 +1,7 @@
 #pragma once
 // The connector's error hierarchy (DESIGN.md "Errors"). Messages say what failed, where, and what to
 // check; they never contain a secret.
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -13,16 +14,59 @@ class ConnectorError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-/// Redis could not be reached, the handshake or authentication failed, or the socket broke.
-class RedisConnectionError : public ConnectorError {
- public:
-  using ConnectorError::ConnectorError;
+/// What went wrong with a Redis call. The error policy (reconnect, retry) and the exit status decide by
+/// this value, never by the error's text or class.
+enum class RedisErrorKind : std::uint8_t {
+  Io,         // the socket could not be opened, written or read (refused, DNS, TLS, out of memory)
+  Timeout,    // no answer before the deadline; the connection was closed
+  Closed,     // the server closed or reset the connection, or it was interrupted or never opened
+  Protocol,   // the bytes Redis sent are not valid RESP; the connection was closed
+  Handshake,  // Redis refused AUTH, SELECT, CLIENT SETNAME or PING (or a re-AUTH); the connection was closed
+  Reply,      // Redis answered with an error or an unexpected reply; the connection is still in step
 };
 
-/// Redis answered, but not as a stream command should (error reply, unexpected reply shape, WRONGTYPE).
-class RedisStreamError : public ConnectorError {
+/// The error codes Redis puts first in an error reply ("NOGROUP No such key..."), as far as the
+/// connector acts on them; redis_reply_code() (redis/redis_reply.hpp) reads them from a reply.
+enum class RedisReplyCode : std::uint8_t {
+  Other,  // any other code, or not an error reply
+  NoGroup,
+  Unblocked,
+  WrongType,
+  BusyGroup,
+  Oom,
+  NoPerm,
+  NoAuth,
+  ReadOnly,
+  Moved,
+  Ask,
+};
+
+/// Any failure of a Redis call, with its kind (and for an error reply, its code) as values.
+class RedisError : public ConnectorError {
  public:
-  using ConnectorError::ConnectorError;
+  RedisError(RedisErrorKind kind, RedisReplyCode code, const std::string& message)
+      : ConnectorError(message), kind_(kind), code_(code) {}
+  RedisErrorKind kind() const noexcept { return kind_; }
+  RedisReplyCode code() const noexcept { return code_; }
+
+ private:
+  RedisErrorKind kind_;
+  RedisReplyCode code_;
+};
+
+/// A RedisError after which the connection is unusable and was closed (every kind but Reply).
+class RedisConnectionError : public RedisError {
+ public:
+  explicit RedisConnectionError(const std::string& message, RedisErrorKind kind = RedisErrorKind::Io)
+      : RedisError(kind, RedisReplyCode::Other, message) {}
+};
+
+/// A RedisError of kind Reply: Redis answered, but not as a stream command should (an error reply,
+/// whose code is kept, or a reply of an unexpected shape).
+class RedisStreamError : public RedisError {
+ public:
+  explicit RedisStreamError(const std::string& message, RedisReplyCode code = RedisReplyCode::Other)
+      : RedisError(RedisErrorKind::Reply, code, message) {}
 };
 
 /// Event Hubs refused, was unreachable, or broke the AMQP protocol.

@@ -32,8 +32,10 @@ std::vector<EntryPlan> plan_entries(const std::vector<StreamEntry>& entries, con
       continue;
     }
     if (entry.deliveries > max_delivery_attempts) {
-      plan = {EntryAction::DeadLetter, fmt::format("delivered {} times, more than MAX_DELIVERY_ATTEMPTS ({})",
-                                                   entry.deliveries, max_delivery_attempts)};
+      plan = {EntryAction::DeadLetter,
+              fmt::format("delivered {} times, more than MAX_DELIVERY_ATTEMPTS ({})", entry.deliveries,
+                          max_delivery_attempts),
+              Cause::MaxDeliveries};
       continue;
     }
     try {
@@ -42,12 +44,13 @@ std::vector<EntryPlan> plan_entries(const std::vector<StreamEntry>& entries, con
       if (event.body.size() > max_event_bytes) {
         plan = {EntryAction::DeadLetter,
                 fmt::format("event body of {} bytes exceeds the output's maximum of {} bytes",
-                            event.body.size(), max_event_bytes)};
+                            event.body.size(), max_event_bytes),
+                Cause::TooLarge};
         events.pop_back();
       }
     } catch (const MessageProcessingError& error) {
       events.pop_back();
-      plan = {EntryAction::DeadLetter, error.what()};
+      plan = {EntryAction::DeadLetter, error.what(), Cause::Unencodable};
     }
   }
   return plans;
@@ -64,6 +67,7 @@ std::uint64_t InFlightLedger::add(std::vector<StreamEntry> entries, const std::v
   batch.states.assign(count, EntryState::Sending);
   batch.deliveries.resize(count);
   batch.reasons.resize(count);
+  batch.causes.resize(count);
   batch.retries.assign(count, 0);
   batch.accepted_mark.assign(count, accepted_total_);
   batch.unresolved = count;
@@ -83,6 +87,7 @@ std::uint64_t InFlightLedger::add(std::vector<StreamEntry> entries, const std::v
       case EntryAction::DeadLetter:
         batch.states[i] = EntryState::DeadLetterDue;
         batch.reasons[i] = plans[i].reason;
+        batch.causes[i] = plans[i].cause;
         dead_letter_due_.emplace_back(batch_id, i);
         break;
     }
@@ -126,7 +131,8 @@ void InFlightLedger::apply_one(std::uint64_t batch_id, InFlightBatch& batch, std
       break;
     case Outcome::Reject:
       mark_dead_letter_due(batch_id, batch, index,
-                           completion.reason.empty() ? "rejected by the output" : completion.reason);
+                           completion.reason.empty() ? "rejected by the output" : completion.reason,
+                           completion.cause);
       break;
     case Outcome::Retry: {
       // A failed attempt counts towards max_delivery_attempts only when the output was up: ready, and
@@ -149,7 +155,8 @@ void InFlightLedger::apply_retry(std::uint64_t batch_id, InFlightBatch& batch, s
       mark_dead_letter_due(batch_id, batch, index,
                            fmt::format("failed {} times while the output accepted other events, "
                                        "MAX_DELIVERY_ATTEMPTS is {}; last: {}",
-                                       deliveries, max_delivery_attempts_, completion.reason));
+                                       deliveries, max_delivery_attempts_, completion.reason),
+                           Cause::MaxDeliveries);
       return;
     }
     counts_due_.emplace_back(batch.entries[index].id, ++deliveries);
@@ -160,7 +167,7 @@ void InFlightLedger::apply_retry(std::uint64_t batch_id, InFlightBatch& batch, s
   // One wait per batch: the earliest-due retry of the batch decides, later ones join it.
   const bool first_waiter = batch.retry_at <= now;
   if (first_waiter || now + delay < batch.retry_at) batch.retry_at = now + delay;
-  metrics_.retried(classify_retry(completion.reason, RetryCause::Rejected)).inc();
+  metrics_.retried(completion.cause).inc();
   if (attempt == 1 || attempt % kRetryLogEvery == 0) {
     logger().warn("event_retry", {{"entry", batch.entries[index].id},
                                   {"attempt", attempt},
@@ -170,9 +177,10 @@ void InFlightLedger::apply_retry(std::uint64_t batch_id, InFlightBatch& batch, s
 }
 
 void InFlightLedger::mark_dead_letter_due(std::uint64_t batch_id, InFlightBatch& batch, std::size_t index,
-                                          std::string reason) {
+                                          std::string reason, Cause cause) {
   batch.states[index] = EntryState::DeadLetterDue;
   batch.reasons[index] = std::move(reason);
+  batch.causes[index] = cause;
   dead_letter_due_.emplace_back(batch_id, index);
 }
 
@@ -207,7 +215,7 @@ std::size_t InFlightLedger::dead_letters_written(const std::vector<EntryRef>& du
   std::size_t ended = 0;
   for (std::size_t i = 0; i < due.size(); ++i) {
     if (failures[i].empty()) {
-      metrics_.dead_lettered(batches_.at(due[i].first).reasons[due[i].second]).inc();
+      metrics_.dead_lettered(batches_.at(due[i].first).causes[due[i].second]).inc();
       ended += resolve(due[i], now) ? 1 : 0;
     } else {
       any_failed = true;
@@ -266,7 +274,8 @@ const StreamEntry& InFlightLedger::entry(const EntryRef& ref) const {
 
 DeadLetter InFlightLedger::dead_letter(const EntryRef& ref) const {
   const InFlightBatch& batch = batches_.at(ref.first);
-  return {&batch.entries[ref.second], batch.reasons[ref.second], batch.deliveries[ref.second]};
+  return {&batch.entries[ref.second], batch.reasons[ref.second], batch.deliveries[ref.second],
+          batch.causes[ref.second]};
 }
 
 std::unordered_set<std::string_view> InFlightLedger::in_flight_ids() const {

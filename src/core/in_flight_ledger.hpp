@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/cause.hpp"
 #include "core/encoder.hpp"
 #include "core/event.hpp"
 #include "redis/stream_consumer.hpp"
@@ -29,7 +30,8 @@ enum class EntryAction : std::uint8_t {
 };
 struct EntryPlan {
   EntryAction action = EntryAction::Send;
-  std::string reason;  // DeadLetter: the dlq-reason
+  std::string reason;         // DeadLetter: the dlq-reason
+  Cause cause = Cause::None;  // DeadLetter: why, for the metric label
 };
 /// Decides each entry's fate and appends the events to send to `events`, in entry order. Pure (no I/O,
 /// no shared state): the decision part of Pipeline::dispatch, unit-tested alone.
@@ -131,6 +133,7 @@ class InFlightLedger {
     std::vector<EntryState> states;
     std::vector<unsigned> deliveries;          // Redis's delivery count, raised by counted retries
     std::vector<std::string> reasons;          // dead-letter reasons
+    std::vector<Cause> causes;                 // dead-letter causes, for the metric label
     std::vector<unsigned> retries;             // Retry outcomes so far, per entry
     std::vector<std::uint64_t> accepted_mark;  // accepted_total_ at the entry's last outcome (or send)
     std::size_t unresolved = 0;
@@ -144,7 +147,7 @@ class InFlightLedger {
   void apply_retry(std::uint64_t batch_id, InFlightBatch& batch, std::size_t index,
                    const Completion& completion, bool output_up, Clock::time_point now);
   void mark_dead_letter_due(std::uint64_t batch_id, InFlightBatch& batch, std::size_t index,
-                            std::string reason);
+                            std::string reason, Cause cause);
   /// True when the entry's batch ended with it.
   bool resolve(const EntryRef& ref, Clock::time_point now);
 

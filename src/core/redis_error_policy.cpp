@@ -1,15 +1,29 @@
 #include "core/redis_error_policy.hpp"
 
 #include "common/errors.hpp"
-#include "redis/stream_consumer.hpp"
 
 namespace connector {
 
+RedisErrorAction redis_error_action(RedisErrorKind kind, RedisReplyCode code) noexcept {
+  switch (kind) {
+    case RedisErrorKind::Io:
+    case RedisErrorKind::Timeout:
+    case RedisErrorKind::Closed:
+    case RedisErrorKind::Protocol:
+    case RedisErrorKind::Handshake:
+      return RedisErrorAction::Reconnect;
+    case RedisErrorKind::Reply:
+      break;
+  }
+  // A blocking XREADGROUP answers UNBLOCKED when the stream is deleted under it: the group went with it.
+  if (code == RedisReplyCode::NoGroup || code == RedisReplyCode::Unblocked)
+    return RedisErrorAction::RecreateGroup;
+  return RedisErrorAction::Retry;
+}
+
 RedisErrorAction classify_redis_error(const std::exception& error) noexcept {
-  // Most specific class first: NoGroupError is a RedisStreamError.
-  if (dynamic_cast<const RedisConnectionError*>(&error) != nullptr) return RedisErrorAction::Reconnect;
-  if (dynamic_cast<const NoGroupError*>(&error) != nullptr) return RedisErrorAction::RecreateGroup;
-  if (dynamic_cast<const RedisStreamError*>(&error) != nullptr) return RedisErrorAction::Retry;
+  if (const auto* redis = dynamic_cast<const RedisError*>(&error))
+    return redis_error_action(redis->kind(), redis->code());
   if (dynamic_cast<const ConfigurationError*>(&error) != nullptr) return RedisErrorAction::StopInvalidConfiguration;
   return RedisErrorAction::StopUnexpected;
 }

@@ -5,18 +5,21 @@
 #include <optional>
 #include <string>
 
+#include "common/errors.hpp"
+
 namespace connector {
 
 /// The action an error calls for. The reader and the acker thread both decide with classify_redis_error(),
 /// so one error class is never fatal on one thread and retried on the other.
 enum class RedisErrorAction : std::uint8_t {
-  // RedisConnectionError: the connection is unusable (socket, timeout, TLS, a RESP protocol error,
-  // AUTH). Close it, back off, connect again.
+  // Every RedisErrorKind but Reply: the connection is unusable (socket, timeout, TLS, a RESP protocol
+  // error, AUTH). Close it, back off, connect again.
   Reconnect,
-  // NoGroupError: the group or the stream vanished. Recreate the group (from "0") and go on.
+  // Reply with code NOGROUP or UNBLOCKED: the group or the stream vanished. Recreate the group (from
+  // "0") and go on.
   RecreateGroup,
-  // Any other RedisStreamError: Redis answered and refused (OOM, READONLY, an error reply, a reply of
-  // the wrong shape), and the connection is still in step. Back off and ask again on the same connection.
+  // Any other Reply: Redis answered and refused (OOM, READONLY, an error reply, a reply of the wrong
+  // shape), and the connection is still in step. Back off and ask again on the same connection.
   Retry,
   // ConfigurationError (e.g. STREAM_KEY turned into a string): stop the pipeline; main exits with 2.
   StopInvalidConfiguration,
@@ -24,6 +27,9 @@ enum class RedisErrorAction : std::uint8_t {
   StopUnexpected,
 };
 
+/// The action for a RedisError: the one place that maps its kind (and reply code) to what to do.
+RedisErrorAction redis_error_action(RedisErrorKind kind, RedisReplyCode code) noexcept;
+/// The action for anything a Redis call threw: redis_error_action() for a RedisError.
 RedisErrorAction classify_redis_error(const std::exception& error) noexcept;
 
 /// A failure the thread recovers from (never a Stop* action), with the error's text for the log.

@@ -16,7 +16,7 @@ namespace connector {
 
 /// One connection's worth of stream and consumer-group commands, with the connection's own lifecycle.
 /// Not thread-safe, except interrupt(): one thread uses it. Failures are thrown as StreamConsumer
-/// throws them (RedisConnectionError, RedisStreamError, NoGroupError, ConfigurationError), which the
+/// throws them (a RedisError of some kind, ConfigurationError), which the
 /// Pipeline meets with its error policy (core/redis_error_policy.hpp).
 class StreamSource {
  public:

@@ -13,6 +13,20 @@ constexpr std::array<std::string_view, 4> kConfiguration = {"amqp:unauthorized-a
                                                             "amqp:resource-limit-exceeded"};
 constexpr std::string_view kServerBusy = "com.microsoft:server-busy";
 
+struct ConditionCause {
+  std::string_view condition;
+  Cause cause;
+};
+constexpr std::array<ConditionCause, 7> kCauses = {{
+    {kServerBusy, Cause::ServerBusy},
+    {"com.microsoft:timeout", Cause::Timeout},
+    {"amqp:link:message-size-exceeded", Cause::TooLarge},
+    {"amqp:link:detach-forced", Cause::Connection},
+    {"amqp:connection:forced", Cause::Connection},
+    {"amqp:connection:framing-error", Cause::Connection},
+    {"amqp:connection:redirect", Cause::Connection},
+}};
+
 bool contains(auto const& list, std::string_view name) {
   return std::find(list.begin(), list.end(), name) != list.end();
 }
@@ -32,6 +46,18 @@ AmqpErrorKind classify_connection_failure(std::string_view condition, std::strin
     return AmqpErrorKind::Transient;
   }
   return classify_amqp_condition(condition);
+}
+
+Cause cause_of_condition(std::string_view condition, Cause otherwise) {
+  const auto* found = std::find_if(kCauses.begin(), kCauses.end(), [condition](const ConditionCause& entry) {
+    return entry.condition == condition;
+  });
+  return found == kCauses.end() ? otherwise : found->cause;
+}
+
+Cause cause_of_lost_connection(std::string_view condition) {
+  const Cause cause = cause_of_condition(condition, Cause::Connection);
+  return cause == Cause::ServerBusy || cause == Cause::Timeout ? cause : Cause::Connection;
 }
 
 Outcome outcome_for(AmqpErrorKind kind) {

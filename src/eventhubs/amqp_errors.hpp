@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/cause.hpp"
 #include "sinks/sink.hpp"
 
 namespace connector {
@@ -25,6 +26,14 @@ AmqpErrorKind classify_amqp_condition(std::string_view condition);
 /// timeout as "amqp:resource-limit-exceeded" / "local-idle-timeout expired": that is a dead connection
 /// (Transient, normal reconnect back-off), not the service's quota.
 AmqpErrorKind classify_connection_failure(std::string_view condition, std::string_view description);
+
+/// The Cause an AMQP condition names: the one map from a condition to a Cause. `otherwise` for a
+/// condition that names none (Rejected for a refused event, Connection for a connection that ended).
+Cause cause_of_condition(std::string_view condition, Cause otherwise);
+
+/// The Cause of the resends after a connection ended with `condition`: ServerBusy or Timeout when it
+/// names one, else Connection (the events on the wire did not fail themselves).
+Cause cause_of_lost_connection(std::string_view condition);
 
 /// The outcome a rejected delivery turns into: Permanent → Reject, everything else → Retry.
 Outcome outcome_for(AmqpErrorKind kind);

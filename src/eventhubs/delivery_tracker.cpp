@@ -53,12 +53,12 @@ DeliveryId DeliveryTracker::sent(Clock::time_point now, std::size_t lane) {
   return id;
 }
 
-void DeliveryTracker::complete_next(Outcome outcome, std::string reason, std::size_t lane) {
+void DeliveryTracker::complete_next(Outcome outcome, Cause cause, std::string reason, std::size_t lane) {
   auto& queue = lanes_[lane];
   const Item item = std::move(queue.front());
   queue.pop_front();
   --queued_count_;
-  complete(item, outcome, std::move(reason), {});
+  complete(item, outcome, std::move(reason), {}, cause);
 }
 
 DeliveryTracker::Sent* DeliveryTracker::find(DeliveryId id) {
@@ -82,7 +82,7 @@ std::size_t DeliveryTracker::lane_of(DeliveryId id) const {
 }
 
 bool DeliveryTracker::settle(DeliveryId id, Outcome outcome, std::string reason,
-                             std::chrono::milliseconds retry_after) {
+                             std::chrono::milliseconds retry_after, Cause cause) {
   Sent* sent = find(id);
   if (sent == nullptr) return false;
   const Item item = std::move(sent->item);
@@ -92,7 +92,7 @@ bool DeliveryTracker::settle(DeliveryId id, Outcome outcome, std::string reason,
     in_flight_.pop_front();
     ++first_id_;
   }
-  complete(item, outcome, std::move(reason), retry_after);
+  complete(item, outcome, std::move(reason), retry_after, cause);
   return true;
 }
 
@@ -119,7 +119,7 @@ bool DeliveryTracker::waiting_since_before(Clock::time_point cutoff) const {
 }
 
 void DeliveryTracker::complete(const Item& item, Outcome outcome, std::string reason,
-                               std::chrono::milliseconds retry_after) {
+                               std::chrono::milliseconds retry_after, Cause cause) {
   BatchState& batch = *item.batch;
   if (batch.ready.empty()) {
     const bool first = to_flush_.empty();
@@ -129,7 +129,7 @@ void DeliveryTracker::complete(const Item& item, Outcome outcome, std::string re
     batch.ready.reserve(std::min(batch.unreported, in_flight_count_ + 1));
   }
   --batch.unreported;
-  batch.ready.push_back(Completion{item.index, outcome, std::move(reason), retry_after});
+  batch.ready.push_back(Completion{item.index, outcome, std::move(reason), retry_after, cause});
 }
 
 void DeliveryTracker::flush() {

@@ -43,7 +43,7 @@ class DeliveryTracker {
   /// The event next(lane) returned is on the wire from `now`; returns the id its answer will carry.
   DeliveryId sent(Clock::time_point now, std::size_t lane = 0);
   /// The event next(lane) returned will not be sent: it is completed with `outcome` (e.g. too large).
-  void complete_next(Outcome outcome, std::string reason, std::size_t lane = 0);
+  void complete_next(Outcome outcome, Cause cause, std::string reason, std::size_t lane = 0);
   /// The lane of the event sent as `id` (which must be on the wire).
   std::size_t lane_of(DeliveryId id) const;
   /// True when `max_in_flight` events are on the wire: an answer frees room on every lane.
@@ -54,7 +54,7 @@ class DeliveryTracker {
   const Event* event(DeliveryId id) const;
   /// The answer to `id`; false (and nothing happens) when `id` is not on the wire.
   bool settle(DeliveryId id, Outcome outcome, std::string reason = {},
-              std::chrono::milliseconds retry_after = {});
+              std::chrono::milliseconds retry_after = {}, Cause cause = Cause::None);
 
   /// The connection is gone: every event on the wire goes back in front of its lane, in its original
   /// order, to be sent again. Returns how many events now wait.
@@ -92,7 +92,8 @@ class DeliveryTracker {
     Clock::time_point at;
   };
 
-  void complete(const Item& item, Outcome outcome, std::string reason, std::chrono::milliseconds retry_after);
+  void complete(const Item& item, Outcome outcome, std::string reason, std::chrono::milliseconds retry_after,
+                Cause cause);
   Sent* find(DeliveryId id);
   const Sent* find(DeliveryId id) const;
   std::size_t lane_for(const Event& event);

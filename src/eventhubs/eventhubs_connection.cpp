@@ -334,7 +334,7 @@ void EventHubsConnection::connection_failed(const std::string& condition, const 
   }
   release_connection();
   const std::size_t resent = tracker_.requeue();
-  metrics().retried(classify_retry(condition, RetryCause::Connection)).inc(resent);
+  metrics().retried(cause_of_lost_connection(condition)).inc(resent);
   if (started_) {
     logger().error("eventhubs_connect_failed",
                    where({{"error", describe_condition(condition, description)}}));
@@ -497,7 +497,7 @@ void EventHubsConnection::pump(std::size_t lane) {
     encode_event_head(*event, with_partition_key, scratch_);
     const std::size_t size = scratch_.size() + event->body.size();
     if (size > link_max_message_size_) {
-      tracker_.complete_next(Outcome::Reject,
+      tracker_.complete_next(Outcome::Reject, Cause::TooLarge,
                              fmt::format("event of {} bytes exceeds the Event Hub's maximum message size of {} bytes",
                                          size, link_max_message_size_),
                              lane);
@@ -531,10 +531,10 @@ std::optional<DeliveryId> EventHubsConnection::delivery_id(const proton::tracker
   return tag.number;
 }
 
-void EventHubsConnection::settle(proton::tracker& tracker, Outcome outcome, std::string reason,
+void EventHubsConnection::settle(proton::tracker& tracker, Outcome outcome, Cause cause, std::string reason,
                                  milliseconds retry_after) {
   const auto id = delivery_id(tracker);
-  if (!id || !tracker_.settle(*id, outcome, std::move(reason), retry_after)) return;
+  if (!id || !tracker_.settle(*id, outcome, std::move(reason), retry_after, cause)) return;
   // An accepted event, not a successful attach, proves the path works: a link that attaches and then
   // never answers must see its reconnect delay grow.
   if (outcome == Outcome::Accepted) backoff_.reset();
@@ -542,7 +542,9 @@ void EventHubsConnection::settle(proton::tracker& tracker, Outcome outcome, std:
   // per burst of answers, not once per answer.
 }
 
-void EventHubsConnection::on_tracker_accept(proton::tracker& t) { settle(t, Outcome::Accepted, {}); }
+void EventHubsConnection::on_tracker_accept(proton::tracker& t) {
+  settle(t, Outcome::Accepted, Cause::None, {});
+}
 
 void EventHubsConnection::on_tracker_reject(proton::tracker& t) {
   const RemoteCondition condition = remote_rejection(t);
@@ -556,11 +558,11 @@ void EventHubsConnection::on_tracker_reject(proton::tracker& t) {
   if (kind == AmqpErrorKind::Configuration && event != nullptr) {
     logger().error("eventhubs_event_refused", where({{"entry_id", event->entry_id}, {"error", reason}}));
   }
-  settle(t, outcome_for(kind), reason, retry_after);
+  settle(t, outcome_for(kind), cause_of_condition(condition.name, Cause::Rejected), reason, retry_after);
 }
 
 void EventHubsConnection::on_tracker_release(proton::tracker& t) {
-  settle(t, Outcome::Retry, "released by Event Hubs without processing");
+  settle(t, Outcome::Retry, Cause::Rejected, "released by Event Hubs without processing");
 }
 
 // Completions gather until Proton's current burst of events is handled, then go out one callback per

@@ -98,7 +98,7 @@ class EventHubsConnection : public proton::messaging_handler {
   void pump(std::size_t lane);
   std::optional<std::size_t> lane_of(const proton::sender& sender) const;
   std::optional<DeliveryId> delivery_id(const proton::tracker& tracker) const;
-  void settle(proton::tracker& tracker, Outcome outcome, std::string reason,
+  void settle(proton::tracker& tracker, Outcome outcome, Cause cause, std::string reason,
               std::chrono::milliseconds retry_after = {});
   void flush_completions();
   void finish(Clock::time_point stop_deadline);

@@ -12,9 +12,6 @@ std::int64_t steady_millis() noexcept {
       .count();
 }
 
-bool contains(std::string_view text, std::string_view what) {
-  return text.find(what) != std::string_view::npos;
-}
 }  // namespace
 
 Histogram::Histogram(std::vector<double> bounds)
@@ -74,21 +71,42 @@ std::string_view label(RetryCause cause) {
   return "unknown";
 }
 
-DeadLetterReason classify_dead_letter(std::string_view reason) {
-  // The texts come from Pipeline::dispatch (delivery count, size, encoding) and the sinks' Reject reasons.
-  if (contains(reason, "MAX_DELIVERY_ATTEMPTS")) return DeadLetterReason::MaxDeliveries;
-  if (contains(reason, "exceeds") || contains(reason, "message-size-exceeded"))
-    return DeadLetterReason::TooLarge;
-  if (contains(reason, "rejected") || contains(reason, "Event Hubs")) return DeadLetterReason::Rejected;
-  return DeadLetterReason::Unencodable;
+DeadLetterReason dead_letter_reason(Cause cause) noexcept {
+  switch (cause) {
+    case Cause::MaxDeliveries:
+      return DeadLetterReason::MaxDeliveries;
+    case Cause::TooLarge:
+      return DeadLetterReason::TooLarge;
+    case Cause::Unencodable:
+      return DeadLetterReason::Unencodable;
+    case Cause::None:
+    case Cause::ServerBusy:
+    case Cause::Timeout:
+    case Cause::Connection:
+    case Cause::Rejected:
+    case Cause::Io:
+      break;
+  }
+  return DeadLetterReason::Rejected;
 }
 
-RetryCause classify_retry(std::string_view text, RetryCause fallback) {
-  if (contains(text, "server-busy")) return RetryCause::Busy;
-  if (contains(text, "timeout") || contains(text, "timed out")) return RetryCause::Timeout;
-  if (contains(text, "connection") || contains(text, "detach-forced") || contains(text, "transport"))
-    return RetryCause::Connection;
-  return fallback;
+RetryCause retry_cause(Cause cause) noexcept {
+  switch (cause) {
+    case Cause::ServerBusy:
+      return RetryCause::Busy;
+    case Cause::Timeout:
+      return RetryCause::Timeout;
+    case Cause::Connection:
+      return RetryCause::Connection;
+    case Cause::None:
+    case Cause::Rejected:
+    case Cause::TooLarge:
+    case Cause::Unencodable:
+    case Cause::MaxDeliveries:
+    case Cause::Io:
+      break;
+  }
+  return RetryCause::Rejected;
 }
 
 void Heartbeat::beat() noexcept {

@@ -11,6 +11,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/cause.hpp"
+
 namespace connector {
 
 /// A monotonically increasing count.
@@ -50,10 +52,9 @@ enum class RetryCause { Busy, Timeout, Connection, Rejected, Count };
 
 std::string_view label(DeadLetterReason reason);
 std::string_view label(RetryCause cause);
-/// Maps the pipeline's dead-letter reason text to its label (texts from pipeline.cpp and the sinks).
-DeadLetterReason classify_dead_letter(std::string_view reason);
-/// Maps an AMQP condition or a Retry completion's reason to its cause; `fallback` when nothing matches.
-RetryCause classify_retry(std::string_view text, RetryCause fallback);
+/// The one map from a Cause to each counter's label: what is not one of the other labels is "rejected".
+DeadLetterReason dead_letter_reason(Cause cause) noexcept;
+RetryCause retry_cause(Cause cause) noexcept;
 
 /// Liveness of one pipeline thread: it beats once per loop turn, or parks in a wait that has no
 /// deadline by design (waiting for capacity while the output is slow), which counts as alive.
@@ -90,10 +91,10 @@ struct Metrics {
   Heartbeat acker_heartbeat;
 
   Metrics();
-  Counter& dead_lettered(std::string_view reason) {
-    return dead_lettered_by_reason[static_cast<std::size_t>(classify_dead_letter(reason))];
+  Counter& dead_lettered(Cause cause) {
+    return dead_lettered_by_reason[static_cast<std::size_t>(dead_letter_reason(cause))];
   }
-  Counter& retried(RetryCause cause) { return retried_by_cause[static_cast<std::size_t>(cause)]; }
+  Counter& retried(Cause cause) { return retried_by_cause[static_cast<std::size_t>(retry_cause(cause))]; }
   /// Records the end-to-end latency of entries acked now, from their IDs ("<ms>-<seq>").
   void observe_acked(std::span<const std::string> entry_ids) noexcept;
   void set_token_expiry(std::chrono::system_clock::time_point expiry) noexcept;

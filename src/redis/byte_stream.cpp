@@ -192,12 +192,12 @@ void ByteStream::fail(const std::string& message) {
 
 void ByteStream::fail_closed(const std::string& cause) {
   close();
-  throw ByteStreamClosed(cause);
+  throw RedisConnectionError(cause, RedisErrorKind::Closed);
 }
 
 void ByteStream::fail_timeout(const std::string& message) {
   close();
-  throw ByteStreamTimeout(message);
+  throw RedisConnectionError(message, RedisErrorKind::Timeout);
 }
 
 void ByteStream::check_interrupted() {
@@ -434,10 +434,10 @@ void ByteStream::tls_handshake(Clock::time_point deadline) {
     const int error = SSL_get_error(ssl_.get(), result);
     if (error != SSL_ERROR_WANT_READ && error != SSL_ERROR_WANT_WRITE) fail_tls_handshake(error);
     if (wait_for(error == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline) == Wait::TimedOut) {
-      fail("TLS handshake with " + address_ + " did not finish within " +
-           std::to_string(options_.connect_timeout.count()) +
-           " ms (connect timeout). Check that this port speaks TLS (rediss://) and the server is not "
-           "overloaded");
+      fail_timeout("TLS handshake with " + address_ + " did not finish within " +
+                   std::to_string(options_.connect_timeout.count()) +
+                   " ms (connect timeout). Check that this port speaks TLS (rediss://) and the server is not "
+                   "overloaded");
     }
   }
 }

@@ -15,19 +15,6 @@ struct ssl_ctx_st;
 
 namespace connector {
 
-/// The deadline of a read or write passed; the stream was closed.
-class ByteStreamTimeout : public RedisConnectionError {
- public:
-  using RedisConnectionError::RedisConnectionError;
-};
-
-/// The peer closed or reset the connection, or TLS failed on an open stream; what() is the bare cause
-/// ("connection reset by the server"); the stream was closed.
-class ByteStreamClosed : public RedisConnectionError {
- public:
-  using RedisConnectionError::RedisConnectionError;
-};
-
 struct ByteStreamOptions {
   RedisEndpoint endpoint;  // only the address is used here, never the credentials
   RedisTlsOptions tls;
@@ -36,8 +23,9 @@ struct ByteStreamOptions {
 
 /// A connected byte stream to a Redis address: TCP (no delay, keepalive), TLS (verified, SNI, never
 /// SIGPIPE) or a unix socket. Not thread-safe, except interrupt(). Every failure throws a
-/// RedisConnectionError naming the address (ByteStreamTimeout and ByteStreamClosed for the two a
-/// caller words differently) and leaves the stream closed.
+/// RedisConnectionError and leaves the stream closed: of kind Timeout when a deadline passed, Closed
+/// when the peer closed or reset the connection or TLS failed on an open stream (what() is then the
+/// bare cause, "connection reset by the server"), else Io, naming the address.
 class ByteStream {
  public:
   using Clock = std::chrono::steady_clock;

@@ -76,29 +76,34 @@ struct RedisConnection::Impl {
 
   // ---- errors ------------------------------------------------------------------------------------
 
-  [[noreturn]] void fail(const std::string& message) {
+  [[noreturn]] void fail(const std::string& message, RedisErrorKind kind = RedisErrorKind::Io) {
     close();
-    throw RedisConnectionError(message);
+    throw RedisConnectionError(message, kind);
   }
 
   [[noreturn]] void fail_timeout(std::chrono::milliseconds timeout, const char* what) {
     if (connecting) {
       fail("Redis at " + address + " did not answer the connection handshake within " +
-           std::to_string(options.connect_timeout.count()) +
-           " ms (connect timeout). Check that this is a Redis port (TLS ports need rediss://) and that the "
-           "server is not overloaded");
+               std::to_string(options.connect_timeout.count()) +
+               " ms (connect timeout). Check that this is a Redis port (TLS ports need rediss://) and that "
+               "the "
+               "server is not overloaded",
+           RedisErrorKind::Timeout);
     }
     fail("Redis at " + address + " did not answer within " + std::to_string(timeout.count()) + " ms (" +
-         what + "); the connection was closed. Check that the server is reachable and not overloaded");
+             what + "); the connection was closed. Check that the server is reachable and not overloaded",
+         RedisErrorKind::Timeout);
   }
 
   [[noreturn]] void fail_closed(const std::string& cause) {
     if (connecting) {
       fail("Redis at " + address + " closed the connection during the handshake: " + cause +
-           ". Check that the port matches the scheme (redis:// or rediss://) and, if the server requires "
-           "client certificates, REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE");
+               ". Check that the port matches the scheme (redis:// or rediss://) and, if the server requires "
+               "client certificates, REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE",
+           RedisErrorKind::Closed);
     }
-    fail("Connection to Redis at " + address + " lost: " + cause + ". It was closed; reconnect to continue");
+    fail("Connection to Redis at " + address + " lost: " + cause + ". It was closed; reconnect to continue",
+         RedisErrorKind::Closed);
   }
 
   /// Runs one ByteStream call; its failures close this layer too and are worded for a Redis command.
@@ -106,10 +111,11 @@ struct RedisConnection::Impl {
   auto stream_io(Io&& io, std::chrono::milliseconds timeout, const char* what) {
     try {
       return io();
-    } catch (const ByteStreamTimeout&) {
-      fail_timeout(timeout, what);
-    } catch (const ByteStreamClosed& closed) {
-      fail_closed(closed.what());
+    } catch (const RedisConnectionError& error) {
+      if (error.kind() == RedisErrorKind::Timeout) fail_timeout(timeout, what);
+      if (error.kind() == RedisErrorKind::Closed) fail_closed(error.what());
+      close();
+      throw;
     } catch (...) {
       close();
       throw;
@@ -140,7 +146,8 @@ struct RedisConnection::Impl {
   void require_connected() {
     stream_io([&] { stream.check_interrupted(); }, options.command_timeout, "");
     if (!stream.is_open()) {
-      throw RedisConnectionError("Not connected to Redis at " + address + " (connect() first)");
+      throw RedisConnectionError("Not connected to Redis at " + address + " (connect() first)",
+                                 RedisErrorKind::Closed);
     }
   }
 
@@ -176,7 +183,9 @@ struct RedisConnection::Impl {
     const auto claims = jwt_claims(token);
     if (claims && claims->contains("oid") && (*claims)["oid"].is_string()) return (*claims)["oid"].get<std::string>();
     fail("The Microsoft Entra ID token for Redis at " + address +
-         " has no oid (object ID) claim to use as the user name; set REDIS_USERNAME to the principal's object ID");
+             " has no oid (object ID) claim to use as the user name; set REDIS_USERNAME to the principal's "
+             "object ID",
+         RedisErrorKind::Handshake);
   }
 
   void append_raw(const std::vector<std::string_view>& argv) {
@@ -229,7 +238,8 @@ struct RedisConnection::Impl {
       if (redisReaderGetReply(reader.get(), &raw) != REDIS_OK) {
         // The reader's error is permanent (e.g. nesting deeper than hiredis supports): drop the connection.
         fail("Protocol error in a reply from Redis at " + address + ": " + reader->errstr +
-             ". The connection was closed");
+                 ". The connection was closed",
+             RedisErrorKind::Protocol);
       }
       if (raw != nullptr) {
         --pending;
@@ -239,9 +249,11 @@ struct RedisConnection::Impl {
         if (!reauth_reply) return reply;
         reauth_replies.pop_front();
         if (reply.is_error()) {
-          fail("Redis re-authentication of user '" + entra_user + "' with a fresh Microsoft Entra ID token failed on " +
-               address + ": " + scrub(reply.str()) +
-               ". Check the user's data access policy (REDIS_USERNAME or the token's object ID)");
+          fail("Redis re-authentication of user '" + entra_user +
+                   "' with a fresh Microsoft Entra ID token failed on " + address + ": " +
+                   scrub(reply.str()) +
+                   ". Check the user's data access policy (REDIS_USERNAME or the token's object ID)",
+               RedisErrorKind::Handshake);
         }
         continue;  // the caller's reply may already be buffered
       }
@@ -346,25 +358,32 @@ struct RedisConnection::Impl {
     switch (step) {
       case Step::Auth:
         fail("Redis authentication failed for user '" + user + "' on " + address + ": " + server_text +
-             (options.entra_tokens
-                  ? ". Check that this principal (REDIS_USERNAME, else the token's object ID) has a Redis data "
-                    "access policy assignment and that Microsoft Entra authentication is enabled on the cache"
-                  : ". Check REDIS_USERNAME and REDIS_PASSWORD (or the credentials in REDIS_URL)"));
+                 (options.entra_tokens
+                      ? ". Check that this principal (REDIS_USERNAME, else the token's object ID) has a "
+                        "Redis data "
+                        "access policy assignment and that Microsoft Entra authentication is enabled on the "
+                        "cache"
+                      : ". Check REDIS_USERNAME and REDIS_PASSWORD (or the credentials in REDIS_URL)"),
+             RedisErrorKind::Handshake);
       case Step::Select:
         fail("Cannot select database " + std::to_string(options.endpoint.database) + " on " + address + ": " +
-             server_text + ". Check the database number in REDIS_URL");
+                 server_text + ". Check the database number in REDIS_URL",
+             RedisErrorKind::Handshake);
       case Step::SetName:
         // The name only helps operators find the connection in CLIENT LIST; an ACL user without
         // +client|setname must still be able to work.
-        if (reply.str().starts_with("NOPERM")) return;
-        fail("CLIENT SETNAME failed on " + address + ": " + server_text + ". Check the client name");
+        if (redis_reply_code(reply.str()) == RedisReplyCode::NoPerm) return;
+        fail("CLIENT SETNAME failed on " + address + ": " + server_text + ". Check the client name",
+             RedisErrorKind::Handshake);
       case Step::Ping:
-        if (reply.str().starts_with("NOAUTH")) {
+        if (redis_reply_code(reply.str()) == RedisReplyCode::NoAuth) {
           fail("Redis at " + address + " requires authentication: " + server_text +
-               ". Set REDIS_PASSWORD (and REDIS_USERNAME for an ACL user) or put them in REDIS_URL");
+                   ". Set REDIS_PASSWORD (and REDIS_USERNAME for an ACL user) or put them in REDIS_URL",
+               RedisErrorKind::Handshake);
         }
-        fail("Redis at " + address + " refused PING: " + server_text + ". Check the ACL permissions of user '" +
-             user + "'");
+        fail("Redis at " + address + " refused PING: " + server_text +
+                 ". Check the ACL permissions of user '" + user + "'",
+             RedisErrorKind::Handshake);
     }
   }
 

@@ -62,8 +62,9 @@ struct RedisConnectionOptions {
 
 /// A blocking Redis connection with timeouts and pipelining. Not thread-safe, except interrupt().
 /// Any I/O failure or timeout throws RedisConnectionError and leaves the connection closed
-/// (connect() again to reuse it). Error replies (-ERR, NOGROUP…) are returned, not thrown; a refused
-/// re-authentication (Entra ID) throws RedisConnectionError and closes the connection.
+/// (connect() again to reuse it); its kind tells a Timeout from a connection the server Closed, a
+/// Protocol error and other Io failures. Error replies (-ERR, NOGROUP…) are returned, not thrown; a
+/// refused (re-)authentication throws RedisConnectionError of kind Handshake and closes the connection.
 class RedisConnection {
  public:
   explicit RedisConnection(RedisConnectionOptions options);

@@ -2,6 +2,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include <array>
 #include <utility>
 
 namespace connector {
@@ -29,7 +30,39 @@ std::string printable(std::string_view text) {
   return out;
 }
 
+struct ReplyCodeWord {
+  RedisReplyCode code;
+  std::string_view word;
+};
+// Cluster and Sentinel support reads MOVED, ASK and READONLY from here too.
+constexpr std::array<ReplyCodeWord, 10> kReplyCodes = {{
+    {RedisReplyCode::NoGroup, "NOGROUP"},
+    {RedisReplyCode::Unblocked, "UNBLOCKED"},
+    {RedisReplyCode::WrongType, "WRONGTYPE"},
+    {RedisReplyCode::BusyGroup, "BUSYGROUP"},
+    {RedisReplyCode::Oom, "OOM"},
+    {RedisReplyCode::NoPerm, "NOPERM"},
+    {RedisReplyCode::NoAuth, "NOAUTH"},
+    {RedisReplyCode::ReadOnly, "READONLY"},
+    {RedisReplyCode::Moved, "MOVED"},
+    {RedisReplyCode::Ask, "ASK"},
+}};
 }  // namespace
+
+RedisReplyCode redis_reply_code(std::string_view error_text) noexcept {
+  const std::string_view word = error_text.substr(0, error_text.find(' '));
+  for (const auto& entry : kReplyCodes) {
+    if (entry.word == word) return entry.code;
+  }
+  return RedisReplyCode::Other;
+}
+
+std::string_view redis_reply_word(RedisReplyCode code) noexcept {
+  for (const auto& entry : kReplyCodes) {
+    if (entry.code == code) return entry.word;
+  }
+  return {};
+}
 
 bool RedisReplyView::is_nil() const { return reply_ == nullptr || reply_->type == REDIS_REPLY_NIL; }
 bool RedisReplyView::is_error() const { return reply_ != nullptr && reply_->type == REDIS_REPLY_ERROR; }

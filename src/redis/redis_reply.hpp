@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/errors.hpp"
 #include "redis/reply_arena.hpp"
 
 struct redisReply;
@@ -34,6 +35,12 @@ class RedisReplyView {
  protected:
   const redisReply* reply_ = nullptr;
 };
+
+/// The code an error reply's text starts with ("NOGROUP No such key..." → NoGroup), from the one table
+/// of the codes the connector acts on; Other for any other code. A code is a whole word, in capitals.
+RedisReplyCode redis_reply_code(std::string_view error_text) noexcept;
+/// The word of a code in that table ("NOGROUP"); empty for Other.
+std::string_view redis_reply_word(RedisReplyCode code) noexcept;
 
 /// Owns a top-level reply: one hiredis built with its own allocator, or one built in a ReplyArena.
 class RedisReply : public RedisReplyView {

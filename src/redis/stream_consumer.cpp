@@ -120,18 +120,21 @@ void StreamConsumer::throw_reply_error(std::string_view text, std::string_view w
                                            what, options_.stream_key, connection_.endpoint().describe(), text));
   }
   // A blocking XREADGROUP answers UNBLOCKED when the stream is deleted under it: the group went with it.
-  if (text.starts_with("NOGROUP") || text.starts_with("UNBLOCKED")) {
-    throw NoGroupError(fmt::format("{} on stream '{}': consumer group '{}' or the stream does not exist ({})",
-                                   what, options_.stream_key, options_.group, text));
+  const RedisReplyCode code = redis_reply_code(text);
+  if (code == RedisReplyCode::NoGroup || code == RedisReplyCode::Unblocked) {
+    throw RedisStreamError(
+        fmt::format("{} on stream '{}': consumer group '{}' or the stream does not exist ({})", what,
+                    options_.stream_key, options_.group, text),
+        code);
   }
-  if (text.starts_with("WRONGTYPE")) {
+  if (code == RedisReplyCode::WrongType) {
     RedisReply type = connection().command({"TYPE", options_.stream_key});
     throw ConfigurationError({fmt::format(
         "STREAM_KEY: the key '{}' holds a {}, not a stream ({} failed); name a stream key or an unused one",
         options_.stream_key,
         type.is_status() ? std::string(type.str()) : std::string("value of another type"), what)});
   }
-  throw RedisStreamError(fmt::format("{} on stream '{}' failed: {}", what, options_.stream_key, text));
+  throw RedisStreamError(fmt::format("{} on stream '{}' failed: {}", what, options_.stream_key, text), code);
 }
 
 RedisVersion StreamConsumer::check_server() {
@@ -157,10 +160,11 @@ bool StreamConsumer::ensure_group(std::string_view start_id) {
   RedisReply reply =
       connection().command({"XGROUP", "CREATE", options_.stream_key, options_.group, start_id, "MKSTREAM"});
   if (!reply.is_error()) return true;
-  if (reply.str().starts_with("BUSYGROUP")) return false;
+  const RedisReplyCode code = redis_reply_code(reply.str());
+  if (code == RedisReplyCode::BusyGroup) return false;
   // Under maxmemory with noeviction, Redis refuses XGROUP CREATE before it looks for the group; reading
   // and acking still work, so an existing group is all that is needed.
-  if (reply.str().starts_with("OOM") && group_exists()) return false;
+  if (code == RedisReplyCode::Oom && group_exists()) return false;
   throw_reply_error(reply.str(), fmt::format("XGROUP CREATE of group '{}'", options_.group));
 }
 

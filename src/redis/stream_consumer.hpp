@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/cause.hpp"
 #include "common/errors.hpp"
 #include "core/event.hpp"
 #include "core/stream_source.hpp"
@@ -15,13 +16,6 @@
 #include "redis/stream_types.hpp"
 
 namespace connector {
-
-/// The group or the stream vanished (NOGROUP, or a blocking read answered "UNBLOCKED the stream key no
-/// longer exists"): recreate the group and go on.
-class NoGroupError : public RedisStreamError {
- public:
-  using RedisStreamError::RedisStreamError;
-};
 
 /// Stream and consumer-group commands over one RedisConnection: the Pipeline's StreamSource. Not
 /// thread-safe (interrupt() aside): one per connection. Unexpected replies throw RedisStreamError naming
@@ -43,7 +37,8 @@ class StreamConsumer final : public StreamSource {
   bool ensure_group(std::string_view start_id) override;
 
   /// XREADGROUP … COUNT count [BLOCK ms] STREAMS key id. `id` is ">" (new) or an ID (own pending,
-  /// after that ID). A nil result (timeout) is an empty vector. Throws NoGroupError on NOGROUP.
+  /// after that ID). A nil result (timeout) is an empty vector. Throws RedisStreamError with code NoGroup on
+  /// NOGROUP.
   ///
   /// Read-ahead (">" only): when this batch is full and `may_read_ahead()` agrees — asked at that moment,
   /// so the caller can refuse once it is stopping —, the next XREADGROUP > (without BLOCK) is sent before

@@ -5,6 +5,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/cause.hpp"
 #include "core/event.hpp"
 
 namespace connector {
@@ -14,6 +15,7 @@ struct DeadLetter {
   const StreamEntry* entry = nullptr;
   std::string reason;
   unsigned deliveries = 1;  // the entry's delivery count now (retries since it was read raise it)
+  Cause cause = Cause::None;  // for the metric label; not written to Redis
 };
 
 /// How idle pending entries of other consumers are claimed.

@@ -138,6 +138,7 @@ class LocalFileSink::Writer {
       const auto milliseconds = entry_id_milliseconds(event.entry_id);
       if (!milliseconds) {
         completion.outcome = Outcome::Reject;
+        completion.cause = Cause::Unencodable;
         completion.reason = fmt::format("entry ID '{}' cannot name a file", event.entry_id);
         continue;
       }
@@ -157,6 +158,7 @@ class LocalFileSink::Writer {
       if (error != 0) {
         // A full or read-only disk can heal; the pipeline retries with back-off.
         completion.outcome = Outcome::Retry;
+        completion.cause = cause_of_errno(error);
         completion.reason =
             fmt::format("writing {} in '{}' failed: {}", relative_file_of(event.entry_id, options_.layout),
                         options_.directory.string(), errno_text(error));
@@ -315,7 +317,7 @@ void LocalFileSink::written(const std::shared_ptr<Job>& job) {
   const bool wrote_any = std::any_of(job->completions.begin(), job->completions.end(),
                                      [](const Completion& c) { return c.outcome == Outcome::Accepted; });
   if (!options_.fsync || !wrote_any) {
-    finish(*job, {});
+    finish(*job, {}, Cause::None);
     return;
   }
   {
@@ -339,10 +341,10 @@ void LocalFileSink::run_syncer() {
     // directory entries and any new hour directories durable (group commit: while it runs, the next
     // batches gather for the next one).
     std::string error;
-    if (::syncfs(directory_.root()->fd()) != 0) {
-      error = fmt::format("syncfs on '{}' failed: {}", options_.directory.string(), errno_text(errno));
-    }
-    for (const auto& job : jobs) finish(*job, error);
+    const int failed = ::syncfs(directory_.root()->fd()) != 0 ? errno : 0;
+    if (failed != 0)
+      error = fmt::format("syncfs on '{}' failed: {}", options_.directory.string(), errno_text(failed));
+    for (const auto& job : jobs) finish(*job, error, cause_of_errno(failed));
     {
       std::lock_guard lock(mutex_);
       --busy_;
@@ -351,7 +353,7 @@ void LocalFileSink::run_syncer() {
   }
 }
 
-void LocalFileSink::finish(Job& job, const std::string& sync_error) {
+void LocalFileSink::finish(Job& job, const std::string& sync_error, Cause sync_cause) {
   // Files written into a directory that the path no longer names (removed or replaced meanwhile) are
   // not where anyone looks: write them again.
   directory_.refresh(directory_.root()->generation());
@@ -361,9 +363,11 @@ void LocalFileSink::finish(Job& job, const std::string& sync_error) {
     if (completion.outcome != Outcome::Accepted) continue;
     if (!sync_error.empty()) {
       completion.outcome = Outcome::Retry;
+      completion.cause = sync_cause;
       completion.reason = sync_error;
     } else if (job.generations[i] != current) {
       completion.outcome = Outcome::Retry;
+      completion.cause = Cause::Io;
       completion.reason =
           fmt::format("OUTPUT_DIRECTORY '{}' was replaced while writing", options_.directory.string());
     }

@@ -61,7 +61,8 @@ class LocalFileSink final : public Sink {
   void run_writer(std::size_t index);
   void run_syncer();
   void written(const std::shared_ptr<Job>& job);
-  void finish(Job& job, const std::string& sync_error);
+  /// Reports the job; `sync_error` (with its `sync_cause`) fails every event the syncfs was to make durable.
+  void finish(Job& job, const std::string& sync_error, Cause sync_cause);
 
   LocalFileSinkOptions options_;
   OutputDirectory directory_;

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "common/cause.hpp"
 #include "core/event.hpp"
 
 namespace connector {
@@ -19,6 +20,7 @@ struct Completion {
   Outcome outcome = Outcome::Accepted;
   std::string reason;                        // why, for Retry and Reject; never holds a secret
   std::chrono::milliseconds retry_after{0};  // Retry: wait at least this long first (server-busy)
+  Cause cause = Cause::None;                 // why, as a value: the metric labels come from it, not `reason`
 };
 
 using CompletionCallback = std::function<void(std::vector<Completion>)>;

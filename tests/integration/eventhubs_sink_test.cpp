@@ -312,6 +312,7 @@ TEST(eventhubs_sink_test, server_busy_becomes_retry_with_a_delay) {
     EXPECT_GE(list[0].retry_after, milliseconds(4000));
     EXPECT_LE(list[0].retry_after, milliseconds(8000));
     EXPECT_NE(list[0].reason.find("com.microsoft:server-busy"), std::string::npos) << list[0].reason;
+    EXPECT_EQ(list[0].cause, Cause::ServerBusy);
   }
   EXPECT_EQ(server.events().size(), 30u);
 }
@@ -332,6 +333,7 @@ TEST(eventhubs_sink_test, rejected_events_become_reject) {
     ASSERT_EQ(list.size(), 1u);
     if (list[0].outcome == Outcome::Reject) {
       EXPECT_NE(list[0].reason.find("amqp:decode-error"), std::string::npos) << list[0].reason;
+      EXPECT_EQ(list[0].cause, Cause::Rejected);
     }
   }
   EXPECT_EQ(server.events().size(), 40u);
@@ -357,6 +359,7 @@ TEST(eventhubs_sink_test, oversize_event_is_rejected_up_front) {
   EXPECT_EQ(big.outcome, Outcome::Reject);
   EXPECT_NE(big.reason.find("exceeds the Event Hub's maximum message size of 4096 bytes"), std::string::npos)
       << big.reason;
+  EXPECT_EQ(big.cause, Cause::TooLarge);
   const auto recorded = by_message_id(server.events());
   EXPECT_EQ(recorded.size(), 2u);
   EXPECT_EQ(recorded.count("0-1"), 0u);

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <future>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -389,6 +390,54 @@ TEST(redis_connection_test, server_killed_mid_command_then_reconnect) {
   server.start();
   connection.connect();
   EXPECT_EQ(connection.command({"PING"}).str(), "PONG");
+}
+
+/// The kind of the RedisConnectionError `call` throws on `connection`; fails the test when it returns.
+template <class Call>
+std::optional<RedisErrorKind> error_kind(RedisConnection& connection, Call&& call) {
+  try {
+    call(connection);
+    ADD_FAILURE() << "the call succeeded";
+  } catch (const RedisConnectionError& error) {
+    EXPECT_FALSE(connection.connected()) << error.what();
+    return error.kind();
+  }
+  return std::nullopt;
+}
+
+TEST(redis_connection_test, a_timeout_and_a_connection_the_server_closed_are_told_apart) {
+  RedisServer server;
+  RedisConnection connection(server.connection_options());
+  connection.connect();
+  const auto timeout = error_kind(connection, [](RedisConnection& c) {
+    c.command({"BLPOP", "never", "5"}, 200ms);
+  });
+  EXPECT_EQ(timeout, RedisErrorKind::Timeout);
+
+  connection.connect();
+  const long long id = connection.command({"CLIENT", "ID"}).integer();
+  RedisConnection other(server.connection_options());
+  other.connect();
+  ASSERT_EQ(other.command({"CLIENT", "KILL", "ID", std::to_string(id)}).integer(), 1);
+  const auto closed = error_kind(connection, [](RedisConnection& c) { c.command({"PING"}); });
+  EXPECT_EQ(closed, RedisErrorKind::Closed);
+
+  // A call on a connection that is not open (closed by its owner) reads as Closed as well.
+  connection.connect();
+  const auto not_connected = error_kind(connection, [](RedisConnection& c) {
+    c.close();
+    c.command({"PING"});
+  });
+  EXPECT_EQ(not_connected, RedisErrorKind::Closed);
+}
+
+TEST(redis_connection_test, a_refused_handshake_is_its_own_kind) {
+  RedisServer server(RedisServerOptions{.requirepass = "s3cret"});
+  auto options = server.connection_options();
+  options.endpoint.password.clear();
+  RedisConnection connection(options);
+  const auto refused = error_kind(connection, [](RedisConnection& c) { c.connect(); });
+  EXPECT_EQ(refused, RedisErrorKind::Handshake);
 }
 
 // A write to a peer that is gone must raise an exception, never SIGPIPE (which would end this test).

@@ -57,7 +57,7 @@ TEST(delivery_tracker_test, reports_each_event_once_per_batch_at_flush) {
   ASSERT_EQ(ids.size(), 5u);
   EXPECT_TRUE(tracker.settle(ids[0], Outcome::Accepted));
   EXPECT_TRUE(tracker.settle(ids[4], Outcome::Reject, "bad"));
-  EXPECT_TRUE(tracker.settle(ids[1], Outcome::Retry, "busy", milliseconds(4000)));
+  EXPECT_TRUE(tracker.settle(ids[1], Outcome::Retry, "busy", milliseconds(4000), Cause::ServerBusy));
   EXPECT_FALSE(tracker.settle(ids[1], Outcome::Accepted));  // answered already
   EXPECT_EQ(flush_requests, 1);                             // one per burst, not per completion
   EXPECT_TRUE(reports.calls.empty());                       // nothing before flush()
@@ -67,6 +67,7 @@ TEST(delivery_tracker_test, reports_each_event_once_per_batch_at_flush) {
   EXPECT_EQ(reports.calls["a"][0][0].index, 0u);
   EXPECT_EQ(reports.calls["a"][0][1].outcome, Outcome::Retry);
   EXPECT_EQ(reports.calls["a"][0][1].retry_after, milliseconds(4000));
+  EXPECT_EQ(reports.calls["a"][0][1].cause, Cause::ServerBusy);
   ASSERT_EQ(reports.calls["b"].size(), 1u);
   EXPECT_EQ(reports.calls["b"][0][0].index, 1u);
   EXPECT_EQ(reports.calls["b"][0][0].reason, "bad");
@@ -126,12 +127,13 @@ TEST(delivery_tracker_test, complete_next_reports_without_sending) {
   DeliveryTracker tracker(100, [] {});
   Reports reports;
   tracker.add(make_batch("a", 2), reports.callback("a"));
-  tracker.complete_next(Outcome::Reject, "too large");
+  tracker.complete_next(Outcome::Reject, Cause::TooLarge, "too large");
   EXPECT_EQ(tracker.next()->entry_id, "a1");
   tracker.flush();
   ASSERT_EQ(reports.calls["a"].size(), 1u);
   EXPECT_EQ(reports.calls["a"][0][0].outcome, Outcome::Reject);
   EXPECT_EQ(reports.calls["a"][0][0].reason, "too large");
+  EXPECT_EQ(reports.calls["a"][0][0].cause, Cause::TooLarge);
 }
 
 TEST(delivery_tracker_test, abandon_forgets_everything_unreported) {

@@ -32,6 +32,36 @@ TEST(eventhubs_amqp_errors_test, a_local_idle_timeout_is_a_dead_connection_not_a
   EXPECT_EQ(classify_connection_failure("amqp:connection:forced", ""), AmqpErrorKind::Transient);
 }
 
+TEST(eventhubs_amqp_errors_test, each_condition_names_its_cause) {
+  const std::pair<const char*, Cause> table[] = {
+      {"com.microsoft:server-busy", Cause::ServerBusy},
+      {"com.microsoft:timeout", Cause::Timeout},
+      {"amqp:link:message-size-exceeded", Cause::TooLarge},
+      {"amqp:link:detach-forced", Cause::Connection},
+      {"amqp:connection:forced", Cause::Connection},
+      {"amqp:connection:framing-error", Cause::Connection},
+      {"amqp:connection:redirect", Cause::Connection},
+  };
+  for (const auto& [name, cause] : table) {
+    EXPECT_EQ(cause_of_condition(name, Cause::Rejected), cause) << name;
+    EXPECT_EQ(cause_of_condition(name, Cause::Connection), cause) << name;
+  }
+  for (const char* name :
+       {"amqp:decode-error", "com.microsoft:argument-error", "amqp:internal-error",
+        "amqp:unauthorized-access", "amqp:resource-limit-exceeded", "", "x-unknown:thing"}) {
+    EXPECT_EQ(cause_of_condition(name, Cause::Rejected), Cause::Rejected) << name;
+  }
+}
+
+TEST(eventhubs_amqp_errors_test, resends_after_a_lost_connection_are_busy_timeout_or_connection) {
+  EXPECT_EQ(cause_of_lost_connection("com.microsoft:server-busy"), Cause::ServerBusy);
+  EXPECT_EQ(cause_of_lost_connection("com.microsoft:timeout"), Cause::Timeout);
+  for (const char* name : {"amqp:connection:forced", "amqp:link:message-size-exceeded", "amqp:internal-error",
+                           "amqp:resource-limit-exceeded", "proton:io", ""}) {
+    EXPECT_EQ(cause_of_lost_connection(name), Cause::Connection) << name;
+  }
+}
+
 TEST(eventhubs_amqp_errors_test, only_permanent_conditions_reject) {
   EXPECT_EQ(outcome_for(AmqpErrorKind::Permanent), Outcome::Reject);
   EXPECT_EQ(outcome_for(AmqpErrorKind::Transient), Outcome::Retry);

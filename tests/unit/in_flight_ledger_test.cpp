@@ -106,6 +106,31 @@ TEST_F(in_flight_ledger_test, a_rejected_entry_is_due_for_the_dead_letter_stream
   EXPECT_EQ(ledger.batches(), 0u);
 }
 
+TEST_F(in_flight_ledger_test, each_dead_letter_and_retry_is_counted_under_its_cause) {
+  std::vector<EntryPlan> plans(3);
+  plans[0] = {EntryAction::DeadLetter, "event body of 2 MB exceeds the output's maximum", Cause::TooLarge};
+  const auto batch = ledger.add(entries(3), plans, t0);
+  // Events 0 and 1 are entries 1 and 2 (entry 0 never went out).
+  Completion busy = outcome(0, Outcome::Retry, "server busy");
+  busy.cause = Cause::ServerBusy;
+  Completion size = outcome(1, Outcome::Reject, "amqp:link:message-size-exceeded");
+  size.cause = Cause::TooLarge;
+  Completion decode = outcome(0, Outcome::Reject, "amqp:decode-error");
+  decode.cause = Cause::Rejected;
+  apply(batch, {1, 2}, {busy, size});
+  EXPECT_EQ(metrics.retried(Cause::ServerBusy).value(), 1u);
+  const auto first = ledger.take_due_work(t0);
+  EXPECT_EQ(ledger.dead_letter(first.dead_letters[0]).cause, Cause::TooLarge);
+  ledger.dead_letters_written(first.dead_letters, {"", ""}, t0);
+  ASSERT_EQ(ledger.take_due_retries(t0 + milliseconds(100)).size(), 1u);  // entry 1 is sent again
+  apply(batch, {1}, {decode}, t0 + milliseconds(100));
+  ledger.dead_letters_written(ledger.take_due_work(t0 + milliseconds(100)).dead_letters, {""},
+                              t0 + milliseconds(100));
+  EXPECT_EQ(metrics.dead_lettered(Cause::TooLarge).value(), 2u);
+  EXPECT_EQ(metrics.dead_lettered(Cause::Rejected).value(), 1u);
+  EXPECT_EQ(metrics.dead_lettered(Cause::MaxDeliveries).value(), 0u);
+}
+
 TEST_F(in_flight_ledger_test, a_retry_waits_for_its_back_off_and_is_sent_again) {
   const auto batch = ledger.add(entries(3), send_all(3), t0);
   apply(batch, {0, 1, 2}, {outcome(0, Outcome::Retry, "busy"), outcome(2, Outcome::Retry, "busy")});

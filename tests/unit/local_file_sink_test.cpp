@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <condition_variable>
 #include <fstream>
 #include <future>
@@ -14,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "common/errno_text.hpp"
 #include "core/encoder.hpp"
 #include "support/child_process.hpp"
 
@@ -128,6 +130,16 @@ TEST(local_file_sink_test, an_id_that_is_not_a_stream_id_is_rejected_not_written
   const auto completions = send_and_wait(sink, std::move(batch));
   ASSERT_EQ(completions.size(), 1u);
   EXPECT_EQ(completions[0].outcome, Outcome::Reject);
+  EXPECT_EQ(completions[0].cause, Cause::Unencodable);
+}
+
+TEST(local_file_sink_test, errno_names_the_cause_of_a_failed_write) {
+  EXPECT_EQ(cause_of_errno(ETIMEDOUT), Cause::Timeout);
+  for (const int error : {ECONNREFUSED, ECONNRESET, ECONNABORTED, EPIPE}) {
+    EXPECT_EQ(cause_of_errno(error), Cause::Connection) << error;
+  }
+  for (const int error : {ENOSPC, EROFS, EIO, EACCES, EDQUOT, ENOTDIR})
+    EXPECT_EQ(cause_of_errno(error), Cause::Io) << error;
 }
 
 TEST(local_file_sink_test, unwritable_directory_fails_at_start_with_the_path) {
@@ -154,6 +166,7 @@ TEST(local_file_sink_test, write_failure_is_retry_not_accept) {
   ASSERT_EQ(completions.size(), 2u);
   EXPECT_EQ(completions[0].outcome, Outcome::Retry);
   EXPECT_NE(completions[0].reason.find("4-0.json"), std::string::npos);
+  EXPECT_EQ(completions[0].cause, Cause::Io);
   EXPECT_EQ(completions[1].outcome, Outcome::Accepted);
 }
 

@@ -37,30 +37,38 @@ TEST(metrics_test, counters_and_histograms_add_up_across_threads) {
   EXPECT_EQ(histogram.snapshot().cumulative.back(), 40000u);
 }
 
-TEST(metrics_test, dead_letter_reasons_of_the_pipeline_and_sinks_map_to_their_labels) {
-  EXPECT_EQ(classify_dead_letter("delivered 11 times, more than MAX_DELIVERY_ATTEMPTS (10)"),
-            DeadLetterReason::MaxDeliveries);
-  EXPECT_EQ(classify_dead_letter("event body of 2000000 bytes exceeds the output's maximum of 1048576 bytes"),
-            DeadLetterReason::TooLarge);
-  EXPECT_EQ(classify_dead_letter("rejected by Event Hubs: amqp:link:message-size-exceeded: too big"),
-            DeadLetterReason::TooLarge);
-  EXPECT_EQ(classify_dead_letter("rejected by Event Hubs: amqp:decode-error: bad"),
-            DeadLetterReason::Rejected);
-  EXPECT_EQ(classify_dead_letter("rejected by the output"), DeadLetterReason::Rejected);
-  EXPECT_EQ(classify_dead_letter("entry 1-0 of stream 's' has no field 'body' (MESSAGE_BODY_FIELD)"),
-            DeadLetterReason::Unencodable);
+TEST(metrics_test, every_cause_has_one_dead_letter_label_and_one_retry_label) {
+  struct Expected {
+    Cause cause;
+    std::string_view dead_letter;
+    std::string_view retry;
+  };
+  const Expected table[] = {
+      {Cause::None, "rejected", "rejected"},
+      {Cause::ServerBusy, "rejected", "busy"},
+      {Cause::Timeout, "rejected", "timeout"},
+      {Cause::Connection, "rejected", "connection"},
+      {Cause::Rejected, "rejected", "rejected"},
+      {Cause::TooLarge, "too_large", "rejected"},
+      {Cause::Unencodable, "unencodable", "rejected"},
+      {Cause::MaxDeliveries, "max_deliveries", "rejected"},
+      {Cause::Io, "rejected", "rejected"},
+  };
+  for (const auto& expected : table) {
+    EXPECT_EQ(label(dead_letter_reason(expected.cause)), expected.dead_letter)
+        << static_cast<int>(expected.cause);
+    EXPECT_EQ(label(retry_cause(expected.cause)), expected.retry) << static_cast<int>(expected.cause);
+  }
 }
 
-TEST(metrics_test, retry_causes_come_from_amqp_conditions_and_reasons) {
-  EXPECT_EQ(
-      classify_retry("rejected by Event Hubs: com.microsoft:server-busy: slow down", RetryCause::Rejected),
-      RetryCause::Busy);
-  EXPECT_EQ(classify_retry("com.microsoft:timeout", RetryCause::Connection), RetryCause::Timeout);
-  EXPECT_EQ(classify_retry("amqp:connection:forced", RetryCause::Rejected), RetryCause::Connection);
-  EXPECT_EQ(classify_retry("amqp:link:detach-forced", RetryCause::Rejected), RetryCause::Connection);
-  EXPECT_EQ(classify_retry("released by Event Hubs without processing", RetryCause::Rejected),
-            RetryCause::Rejected);
-  EXPECT_EQ(classify_retry("amqp:internal-error", RetryCause::Connection), RetryCause::Connection);
+TEST(metrics_test, the_counters_count_by_cause) {
+  Metrics m;
+  m.dead_lettered(Cause::TooLarge).inc();
+  m.retried(Cause::Timeout).inc(2);
+  EXPECT_EQ(m.dead_lettered_by_reason[static_cast<std::size_t>(DeadLetterReason::TooLarge)].value(), 1u);
+  EXPECT_EQ(m.retried_by_cause[static_cast<std::size_t>(RetryCause::Timeout)].value(), 2u);
+  EXPECT_EQ(m.dead_lettered_total(), 1u);
+  EXPECT_EQ(m.retried_total(), 2u);
 }
 
 TEST(metrics_test, entry_ids_give_their_millisecond_time) {
@@ -87,7 +95,7 @@ TEST(metrics_test, latency_is_measured_from_the_entry_id_and_implausible_ids_are
 TEST(metrics_test, exposition_omits_an_unknown_lag_and_says_so) {
   Metrics m;
   m.entries_acked.inc(7);
-  m.dead_lettered("rejected by the output").inc();
+  m.dead_lettered(Cause::Rejected).inc();
   LiveState live;
   live.group =
       GroupStatus{.polled = true, .redis_up = true, .group_exists = true, .lag = std::nullopt, .pending = 3};

@@ -3,9 +3,9 @@
 
 #include <stdexcept>
 
+#include "app/connector_app.hpp"
 #include "common/errors.hpp"
 #include "core/redis_error_policy.hpp"
-#include "redis/stream_consumer.hpp"
 
 namespace connector {
 namespace {
@@ -14,13 +14,61 @@ TEST(pipeline_error_policy_test, each_error_class_has_one_action) {
   EXPECT_EQ(classify_redis_error(RedisConnectionError("socket closed")), RedisErrorAction::Reconnect);
   EXPECT_EQ(classify_redis_error(RedisConnectionError("Protocol error in a reply from Redis")),
             RedisErrorAction::Reconnect);
-  EXPECT_EQ(classify_redis_error(NoGroupError("NOGROUP")), RedisErrorAction::RecreateGroup);
+  EXPECT_EQ(classify_redis_error(RedisStreamError("NOGROUP", RedisReplyCode::NoGroup)),
+            RedisErrorAction::RecreateGroup);
   EXPECT_EQ(classify_redis_error(RedisStreamError("OOM command not allowed")), RedisErrorAction::Retry);
   EXPECT_EQ(classify_redis_error(RedisStreamError("XACK: unexpected reply")), RedisErrorAction::Retry);
   EXPECT_EQ(classify_redis_error(ConfigurationError({"STREAM_KEY: the key holds a string"})),
             RedisErrorAction::StopInvalidConfiguration);
   EXPECT_EQ(classify_redis_error(std::logic_error("a bug")), RedisErrorAction::StopUnexpected);
   EXPECT_EQ(classify_redis_error(EventHubsError("not from Redis")), RedisErrorAction::StopUnexpected);
+}
+
+TEST(pipeline_error_policy_test, every_kind_of_redis_error_has_one_action_and_one_exit_status) {
+  struct Expected {
+    RedisErrorKind kind;
+    RedisErrorAction action;
+    int exit_status;
+  };
+  const Expected table[] = {
+      {RedisErrorKind::Io, RedisErrorAction::Reconnect, kExitCannotConnect},
+      {RedisErrorKind::Timeout, RedisErrorAction::Reconnect, kExitCannotConnect},
+      {RedisErrorKind::Closed, RedisErrorAction::Reconnect, kExitCannotConnect},
+      {RedisErrorKind::Protocol, RedisErrorAction::Reconnect, kExitCannotConnect},
+      {RedisErrorKind::Handshake, RedisErrorAction::Reconnect, kExitCannotConnect},
+      {RedisErrorKind::Reply, RedisErrorAction::Retry, kExitFatal},
+  };
+  for (const auto& expected : table) {
+    const auto kind = static_cast<int>(expected.kind);
+    EXPECT_EQ(redis_error_action(expected.kind, RedisReplyCode::Other), expected.action) << kind;
+    EXPECT_EQ(exit_status_of(expected.kind), expected.exit_status) << kind;
+    const RedisError error(expected.kind, RedisReplyCode::Other, "text");
+    EXPECT_EQ(classify_redis_error(error), expected.action) << kind;
+    EXPECT_EQ(exit_status_of(error), expected.exit_status) << kind;
+  }
+}
+
+TEST(pipeline_error_policy_test, a_reply_code_decides_between_recreating_the_group_and_retrying) {
+  for (const RedisReplyCode code : {RedisReplyCode::NoGroup, RedisReplyCode::Unblocked}) {
+    EXPECT_EQ(redis_error_action(RedisErrorKind::Reply, code), RedisErrorAction::RecreateGroup);
+    // A connection already lost is reconnected first, whatever code it carried.
+    EXPECT_EQ(redis_error_action(RedisErrorKind::Closed, code), RedisErrorAction::Reconnect);
+  }
+  for (const RedisReplyCode code :
+       {RedisReplyCode::Other, RedisReplyCode::WrongType, RedisReplyCode::BusyGroup, RedisReplyCode::Oom,
+        RedisReplyCode::NoPerm, RedisReplyCode::NoAuth, RedisReplyCode::ReadOnly, RedisReplyCode::Moved,
+        RedisReplyCode::Ask}) {
+    EXPECT_EQ(redis_error_action(RedisErrorKind::Reply, code), RedisErrorAction::Retry)
+        << static_cast<int>(code);
+  }
+}
+
+TEST(pipeline_error_policy_test, exit_status_of_the_other_errors) {
+  EXPECT_EQ(exit_status_of(ConfigurationError({"STREAM_KEY"})), kExitInvalidConfiguration);
+  EXPECT_EQ(exit_status_of(EventHubsError("unreachable")), kExitCannotConnect);
+  EXPECT_EQ(exit_status_of(IdentityError("no token")), kExitCannotConnect);
+  EXPECT_EQ(exit_status_of(ListenError("port taken")), kExitCannotConnect);
+  EXPECT_EQ(exit_status_of(MessageProcessingError("a bug")), kExitFatal);
 }
 
 TEST(pipeline_error_policy_test, try_redis_returns_what_to_recover_from_and_rethrows_what_stops) {

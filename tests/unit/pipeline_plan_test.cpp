@@ -45,6 +45,7 @@ TEST(pipeline_plan_test, max_delivery_attempts_is_the_last_allowed_delivery) {
   EXPECT_EQ(plans[0].action, EntryAction::Send);
   EXPECT_EQ(plans[1].action, EntryAction::DeadLetter);
   EXPECT_EQ(plans[1].reason, "delivered 4 times, more than MAX_DELIVERY_ATTEMPTS (3)");
+  EXPECT_EQ(plans[1].cause, Cause::MaxDeliveries);
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].entry_id, "1-0");
 }
@@ -58,8 +59,10 @@ TEST(pipeline_plan_test, unencodable_and_oversized_entries_are_dead_lettered_wit
                    encoder, 50, 10, events);
   EXPECT_EQ(plans[0].action, EntryAction::DeadLetter);
   EXPECT_NE(plans[0].reason.find("body"), std::string::npos) << plans[0].reason;
+  EXPECT_EQ(plans[0].cause, Cause::Unencodable);
   EXPECT_EQ(plans[1].action, EntryAction::DeadLetter);
   EXPECT_EQ(plans[1].reason, "event body of 100 bytes exceeds the output's maximum of 50 bytes");
+  EXPECT_EQ(plans[1].cause, Cause::TooLarge);
   EXPECT_EQ(plans[2].action, EntryAction::Send);
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].entry_id, "3-0");

@@ -38,6 +38,36 @@ TEST(redis_reply_test, error_reply) {
   EXPECT_EQ(reply.describe(), "error reply: BUSYGROUP Consumer Group name already exists");
 }
 
+TEST(redis_reply_test, every_error_code_of_the_table_is_read_from_its_reply) {
+  const std::pair<std::string_view, RedisReplyCode> table[] = {
+      {"NOGROUP No such key 's' or consumer group 'g'", RedisReplyCode::NoGroup},
+      {"UNBLOCKED the stream key no longer exists", RedisReplyCode::Unblocked},
+      {"WRONGTYPE Operation against a key holding the wrong kind of value", RedisReplyCode::WrongType},
+      {"BUSYGROUP Consumer Group name already exists", RedisReplyCode::BusyGroup},
+      {"OOM command not allowed when used memory > 'maxmemory'.", RedisReplyCode::Oom},
+      {"NOPERM this user has no permissions to run the 'client|setname' command", RedisReplyCode::NoPerm},
+      {"NOAUTH Authentication required.", RedisReplyCode::NoAuth},
+      {"READONLY You can't write against a read only replica.", RedisReplyCode::ReadOnly},
+      {"MOVED 3999 127.0.0.1:6381", RedisReplyCode::Moved},
+      {"ASK 3999 127.0.0.1:6381", RedisReplyCode::Ask},
+  };
+  for (const auto& [text, code] : table) {
+    EXPECT_EQ(redis_reply_code(text), code) << text;
+    const std::string_view word = redis_reply_word(code);
+    EXPECT_EQ(text.substr(0, word.size() + 1), std::string(word) + " ") << text;
+    EXPECT_EQ(redis_reply_code(word), code) << word;  // a code without a message
+  }
+}
+
+TEST(redis_reply_test, a_code_is_a_whole_word_in_capitals) {
+  EXPECT_EQ(redis_reply_code("ERR unknown command"), RedisReplyCode::Other);
+  EXPECT_EQ(redis_reply_code("ASKING is not a reply"), RedisReplyCode::Other);
+  EXPECT_EQ(redis_reply_code("OOMKILLED"), RedisReplyCode::Other);
+  EXPECT_EQ(redis_reply_code("nogroup lower case"), RedisReplyCode::Other);
+  EXPECT_EQ(redis_reply_code(""), RedisReplyCode::Other);
+  EXPECT_EQ(redis_reply_word(RedisReplyCode::Other), "");
+}
+
 TEST(redis_reply_test, integer_reply) {
   const auto reply = parse(":-42\r\n");
   EXPECT_TRUE(reply.is_integer());
