@@ -74,9 +74,4 @@ RedisRoute SentinelRouter::route() const {
   return {std::move(primary.host), primary.port, {}};
 }
 
-bool is_moved_error(std::string_view error_text) {
-  if (error_text.starts_with('-')) error_text.remove_prefix(1);
-  return error_text.starts_with("MOVED ") || error_text.starts_with("ASK ") || is_readonly_error(error_text);
-}
-
 }  // namespace connector

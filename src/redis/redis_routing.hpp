@@ -4,7 +4,6 @@
 // reconnect, and the reconnect asks again, so the connector follows a failover or a slot migration.
 #include <cstdint>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "common/thread_annotations.hpp"
@@ -47,10 +46,5 @@ class SentinelRouter final : public RedisRouter {
  private:
   SentinelSettings settings_;
 };
-
-/// A connection's error reply that means "this node is no longer where the stream lives": MOVED (the slot
-/// moved), ASK (it is migrating) or READONLY (a demoted primary). The answer is to reconnect, which
-/// routes again.
-bool is_moved_error(std::string_view error_text);
 
 }  // namespace connector

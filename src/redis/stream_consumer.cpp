@@ -7,7 +7,6 @@
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 
-#include "redis/redis_routing.hpp"
 
 namespace connector {
 namespace {
@@ -113,12 +112,6 @@ RedisStreamError StreamConsumer::unexpected(std::string_view command, std::strin
 }
 
 void StreamConsumer::throw_reply_error(std::string_view text, std::string_view what) {
-  // The stream lives on another node now (MOVED; ASK while its slot migrates) or this node was demoted
-  // (READONLY): a reconnect routes again. The refused command did nothing, so nothing is lost.
-  if (is_moved_error(text)) {
-    throw RedisConnectionError(fmt::format("{} on stream '{}' at {}: {}; reconnecting to the current primary",
-                                           what, options_.stream_key, connection_.endpoint().describe(), text));
-  }
   // A blocking XREADGROUP answers UNBLOCKED when the stream is deleted under it: the group went with it.
   const RedisReplyCode code = redis_reply_code(text);
   if (code == RedisReplyCode::NoGroup || code == RedisReplyCode::Unblocked) {
