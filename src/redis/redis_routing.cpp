@@ -50,9 +50,7 @@ SlotMap ClusterRouter::load_map() const {
       MutexLock lock(mutex_);
       known_ = std::move(primaries);
       return map;
-    } catch (const RedisConnectionError& error) {
-      failures += std::string(failures.empty() ? "" : "; ") + error.what();
-    } catch (const RedisStreamError& error) {
+    } catch (const RedisError& error) {  // unreachable, or a refusal: the next node may answer
       failures += std::string(failures.empty() ? "" : "; ") + error.what();
     }
   }
