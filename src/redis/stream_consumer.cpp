@@ -7,7 +7,6 @@
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 
-
 namespace connector {
 namespace {
 constexpr std::size_t kMaxIdsPerAck = 1000;
