@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/errors.hpp"
+#include "redis/redis_routing.hpp"
 
 namespace connector {
 namespace {
@@ -17,11 +18,32 @@ milliseconds max_retry_delay(const Config& config) {
   return std::max(kBackoffCap, config.tuning.retry_delay);
 }
 
-RedisConnectionOptions redis_options_from_config(const Config& config) {
+namespace {
+/// The sentinels' own connection: REDIS_URL's scheme and TLS options, their own credentials.
+SentinelSettings sentinel_settings_from_config(const Config& config) {
+  SentinelSettings settings;
+  settings.sentinels = config.redis_sentinels;
+  settings.master_name = config.redis_sentinel_master;
+  settings.connection.endpoint.scheme = config.redis.scheme;
+  settings.connection.endpoint.username = config.redis_sentinel_username;
+  settings.connection.endpoint.password = config.redis_sentinel_password;
+  settings.connection.tls = config.redis_tls;
+  return settings;
+}
+}  // namespace
+
+RedisConnectionOptions redis_options_from_config(const Config& config,
+                                                 std::shared_ptr<const AccessTokenProvider> entra_tokens) {
   RedisConnectionOptions options;
   options.endpoint = config.redis;
   options.tls = config.redis_tls;
   options.client_name = config.consumer_name;
+  options.entra_tokens = std::move(entra_tokens);  // before the router copies the options for the nodes
+  if (config.redis_cluster) {
+    options.router = std::make_shared<ClusterRouter>(options, config.stream_key);
+  } else if (!config.redis_sentinels.empty()) {
+    options.router = std::make_shared<SentinelRouter>(sentinel_settings_from_config(config));
+  }
   return options;
 }
 

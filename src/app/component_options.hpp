@@ -30,7 +30,10 @@ struct ObservabilityOptions {
 /// RETRY_DELAY_MS when that is longer.
 std::chrono::milliseconds max_retry_delay(const Config& config);
 
-RedisConnectionOptions redis_options_from_config(const Config& config);
+/// The pipeline's Redis connection: REDIS_URL, TLS, the client name, `entra_tokens` (REDIS_AUTH=entra),
+/// and a router when REDIS_CLUSTER or REDIS_SENTINELS asks for one (consulted at every connect()).
+RedisConnectionOptions redis_options_from_config(const Config& config,
+                                                 std::shared_ptr<const AccessTokenProvider> entra_tokens = nullptr);
 StreamConsumerOptions stream_options_from_config(const Config& config);
 EncoderOptions encoder_options_from_config(const Config& config);
 PipelineOptions pipeline_options_from_config(const Config& config);

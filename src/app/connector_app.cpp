@@ -225,9 +225,8 @@ void warn_if_tls_unverified(const Config& config) {
 /// Builds and starts every part; throws ConnectorError, leaving what it built in `parts`.
 void start_parts(const Config& config, ConnectorParts& parts) {
   parts.entra = start_entra_tokens(config);
-  RedisConnectionOptions redis_options = redis_options_from_config(config);
-  redis_options.entra_tokens =
-      parts.entra.redis;  // the name check too: with REDIS_AUTH=entra it needs the token
+  // The name check too: with REDIS_AUTH=entra it needs the token.
+  RedisConnectionOptions redis_options = redis_options_from_config(config, parts.entra.redis);
   ensure_consumer_name_is_free(config, redis_options);
   parts.sink = make_sink(config, parts.entra.eventhubs);
   // Constructing connects nothing; the endpoint needs the pipeline and the sink to read from.

@@ -5,6 +5,9 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
+
+#include "config/host_port.hpp"
 
 namespace connector {
 
@@ -104,6 +107,11 @@ struct DeliveryTuning {
 struct Config {
   RedisEndpoint redis;
   RedisTlsOptions redis_tls;
+  bool redis_cluster = false;                   // REDIS_CLUSTER: route to the stream key's slot primary
+  std::vector<HostPort> redis_sentinels;        // REDIS_SENTINELS: empty, no Sentinel
+  std::string redis_sentinel_master;            // REDIS_SENTINEL_MASTER
+  std::string redis_sentinel_username;          // REDIS_SENTINEL_USERNAME
+  std::string redis_sentinel_password;          // REDIS_SENTINEL_PASSWORD; secret
 
   std::string stream_key;
   std::string consumer_group;

@@ -18,6 +18,7 @@
 #include "config/text.hpp"
 #include "observability/build_info.hpp"
 #include "observability/logger.hpp"
+#include "redis/cluster_slots.hpp"
 
 extern char** environ;
 
@@ -261,6 +262,41 @@ void check_stream(Resolver& r, Config& config) {
   }
 }
 
+/// REDIS_CLUSTER and REDIS_SENTINELS: one of them, over TCP or TLS, with what each needs. On a cluster
+/// the dead-letter stream must share STREAM_KEY's slot: its XADD goes to the stream's node, and a key
+/// of another slot would be refused there forever (MOVED), leaving the entry pending, never moved.
+void check_redis_topology(Resolver& r, const Config& config) {
+  const bool sentinel = !config.redis_sentinels.empty();
+  if (!config.redis_cluster && !sentinel) {
+    if (!config.redis_sentinel_master.empty() && !r.get("REDIS_SENTINELS"))
+      r.problem("REDIS_SENTINEL_MASTER", "set, but REDIS_SENTINELS is not; name the sentinels too");
+    return;
+  }
+  if (config.redis_cluster && sentinel) {
+    r.problem("REDIS_SENTINELS", "set with REDIS_CLUSTER=true; a Redis Cluster has no sentinels, use one of them");
+  }
+  if (config.redis.scheme == RedisEndpoint::Scheme::Unix) {
+    r.problem(config.redis_cluster ? "REDIS_CLUSTER" : "REDIS_SENTINELS",
+              "needs a redis:// or rediss:// REDIS_URL, not unix://");
+  }
+  if (sentinel && config.redis_sentinel_master.empty()) {
+    r.problem("REDIS_SENTINEL_MASTER", "required with REDIS_SENTINELS: the master name the sentinels monitor");
+  }
+  if (!config.redis_cluster) return;
+  if (config.redis.database != 0) {
+    r.problem("REDIS_URL", "names database " + std::to_string(config.redis.database) +
+                               ", but a Redis Cluster has only database 0");
+  }
+  if (!config.stream_key.empty() && key_slot(config.dead_letter_stream) != key_slot(config.stream_key)) {
+    r.problem("DEAD_LETTER_STREAM",
+              in_quotes(config.dead_letter_stream) + " hashes to slot " +
+                  std::to_string(key_slot(config.dead_letter_stream)) + ", STREAM_KEY " +
+                  in_quotes(config.stream_key) + " to slot " + std::to_string(key_slot(config.stream_key)) +
+                  "; on a Redis Cluster both must share a slot: give STREAM_KEY a hash tag, e.g. "
+                  "{telemetry}:events (its default dead-letter stream {telemetry}:events:dead-letter follows)");
+  }
+}
+
 /// EVENT_HUB_FULLY_QUALIFIED_NAMESPACE: "ns.servicebus.windows.net[:port]" (an "sb://" prefix and a
 /// trailing "/" are tolerated), always AMQPS; tokens come from Microsoft Entra ID.
 void resolve_eventhubs_namespace(Resolver& r, Config& config, std::string_view value) {
@@ -455,6 +491,7 @@ void resolve_all(Resolver& resolver, Config& config) {
   resolve_rows(resolver, config, false);
   check_redis_tls(resolver, config);
   check_stream(resolver, config);
+  check_redis_topology(resolver, config);
   finalize_eventhubs(resolver, config);
   finalize_entra(resolver, config);
 }

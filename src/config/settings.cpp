@@ -9,9 +9,11 @@
 #include <string>
 
 #include "config/eventhubs_connection_string.hpp"
+#include "config/host_port.hpp"
 #include "config/http_address.hpp"
 #include "config/redis_url.hpp"
 #include "config/setting_binding.hpp"
+#include "config/text.hpp"
 
 namespace connector {
 namespace {
@@ -64,6 +66,37 @@ std::string expand_placeholders(std::string value) {
   replace_all("{PID}", std::to_string(::getpid()));
   replace_all("{HOSTNAME}", host);
   return value;
+}
+
+/// "h1:26379,h2,[v6]:26379": a missing port stays unset (the user of the list supplies its default).
+std::vector<HostPort> parse_host_list(std::string_view text) {
+  std::vector<HostPort> hosts;
+  if (text::trim(text).empty()) return hosts;
+  for (std::size_t start = 0;;) {
+    const auto comma = text.find(',', start);
+    const auto item = text::trim(text.substr(start, comma == std::string_view::npos ? comma : comma - start));
+    if (item.empty()) throw std::invalid_argument("an entry of the list is empty");
+    HostPort host = split_host_port(item);
+    if (host.host.empty()) throw std::invalid_argument("an entry of the list has no host");
+    hosts.push_back(std::move(host));
+    if (comma == std::string_view::npos) return hosts;
+    start = comma + 1;
+  }
+}
+
+std::string host_list_for_display(const std::vector<HostPort>& hosts) {
+  std::string text;
+  for (const HostPort& host : hosts) {
+    if (!text.empty()) text += ',';
+    text += host.host.find(':') != std::string::npos ? "[" + host.host + "]" : host.host;
+    if (host.port) text += ":" + std::to_string(*host.port);
+  }
+  return text;
+}
+
+constexpr SettingBinding redis_sentinels() {
+  return {[](Config& c, const SettingValue& v) { c.redis_sentinels = parse_host_list(text_of(v)); },
+          [](const Setting&, const Config& c) { return host_list_for_display(c.redis_sentinels); }};
 }
 
 constexpr SettingBinding consumer_name() {
@@ -149,6 +182,30 @@ constexpr std::array kSettings = {
             .default_value = "false",
             .help = "true skips certificate verification (warns)",
             .binding = to<&Config::redis_tls, &RedisTlsOptions::insecure>()},
+    Setting{.variable = "REDIS_CLUSTER",
+            .group = "Redis",
+            .kind = K::Bool,
+            .default_value = "false",
+            .help = "true: REDIS_URL names any Redis Cluster node; connect to the primary of STREAM_KEY's slot",
+            .binding = to<&Config::redis_cluster>()},
+    Setting{.variable = "REDIS_SENTINELS",
+            .group = "Redis",
+            .help = "Sentinel: host[:port],… (port 26379); connect to the primary they name, with REDIS_URL's "
+                    "scheme, credentials and database (its host is not used)",
+            .binding = custom::redis_sentinels()},
+    Setting{.variable = "REDIS_SENTINEL_MASTER",
+            .group = "Redis",
+            .help = "the master name the sentinels monitor; required with REDIS_SENTINELS",
+            .binding = to<&Config::redis_sentinel_master>()},
+    Setting{.variable = "REDIS_SENTINEL_USERNAME",
+            .group = "Redis",
+            .help = "ACL user of the sentinels",
+            .binding = to<&Config::redis_sentinel_username>()},
+    Setting{.variable = "REDIS_SENTINEL_PASSWORD",
+            .group = "Redis",
+            .help = "password of the sentinels (requirepass of sentinel.conf)",
+            .secret = true,
+            .binding = to<&Config::redis_sentinel_password>()},
     Setting{.variable = "STREAM_KEY",
             .group = "Stream",
             .default_note = "required",

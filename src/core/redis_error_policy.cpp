@@ -18,6 +18,11 @@ RedisErrorAction redis_error_action(RedisErrorKind kind, RedisReplyCode code) no
   // A blocking XREADGROUP answers UNBLOCKED when the stream is deleted under it: the group went with it.
   if (code == RedisReplyCode::NoGroup || code == RedisReplyCode::Unblocked)
     return RedisErrorAction::RecreateGroup;
+  // The stream lives on another node now (MOVED; ASK while its slot migrates) or this node was demoted
+  // (READONLY): the reconnect routes again (REDIS_CLUSTER, REDIS_SENTINELS). The refused command did
+  // nothing, so nothing is lost.
+  if (code == RedisReplyCode::Moved || code == RedisReplyCode::Ask || code == RedisReplyCode::ReadOnly)
+    return RedisErrorAction::Reconnect;
   return RedisErrorAction::Retry;
 }
 

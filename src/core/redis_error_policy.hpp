@@ -13,12 +13,13 @@ namespace connector {
 /// so one error class is never fatal on one thread and retried on the other.
 enum class RedisErrorAction : std::uint8_t {
   // Every RedisErrorKind but Reply: the connection is unusable (socket, timeout, TLS, a RESP protocol
-  // error, AUTH). Close it, back off, connect again.
+  // error, AUTH). Also a Reply MOVED, ASK or READONLY: this node no longer serves the stream. Close it,
+  // back off, connect again (a routed connection asks where to go again).
   Reconnect,
   // Reply with code NOGROUP or UNBLOCKED: the group or the stream vanished. Recreate the group (from
   // "0") and go on.
   RecreateGroup,
-  // Any other Reply: Redis answered and refused (OOM, READONLY, an error reply, a reply of the wrong
+  // Any other Reply: Redis answered and refused (OOM, an error reply, a reply of the wrong
   // shape), and the connection is still in step. Back off and ask again on the same connection.
   Retry,
   // ConfigurationError (e.g. STREAM_KEY turned into a string): stop the pipeline; main exits with 2.

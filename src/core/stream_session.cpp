@@ -27,7 +27,10 @@ void StreamSession::connect_at_startup(int attempts, std::chrono::milliseconds p
              {"group_created", created}});
       }
       return;
-    } catch (const RedisConnectionError& error) {
+    } catch (const RedisError& error) {
+      // What the policy reconnects after is retried here too: a lost socket, or a node that no longer
+      // serves the stream (MOVED, READONLY) while a failover or a migration settles.
+      if (redis_error_action(error.kind(), error.code()) != RedisErrorAction::Reconnect) throw;
       last_error = error.what();
       source_.close();
       logger().warn("redis_connect_failed",

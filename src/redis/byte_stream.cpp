@@ -1,5 +1,7 @@
 #include "redis/byte_stream.hpp"
 
+#include <stdexcept>
+
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -166,6 +168,14 @@ ByteStream::ByteStream(ByteStreamOptions options)
     throw RedisConnectionError("Cannot create the wake-up descriptor for the Redis connection to " + address_ +
                                ": " + errno_text(errno));
   }
+}
+
+void ByteStream::retarget(const RedisEndpoint& endpoint, const RedisTlsOptions& tls) {
+  if (is_open()) throw std::logic_error("ByteStream::retarget: the stream is open");
+  options_.endpoint.host = endpoint.host;
+  options_.endpoint.port = endpoint.port;
+  options_.tls = tls;
+  address_ = options_.endpoint.describe();
 }
 
 ByteStream::~ByteStream() {

@@ -53,6 +53,8 @@ class ByteStream {
   void check_interrupted();
 
   const std::string& address() const noexcept { return address_; }
+  /// Points the next connect() at another node (a routed connection); only while closed.
+  void retarget(const RedisEndpoint& endpoint, const RedisTlsOptions& tls);
 
  private:
   struct SslFree {
@@ -82,8 +84,8 @@ class ByteStream {
   [[noreturn]] void fail_tls_handshake(int error);
   short tls_wait_events(int error);
 
-  const ByteStreamOptions options_;
-  const std::string address_;
+  ByteStreamOptions options_;
+  std::string address_;
   int fd_ = -1;
   std::unique_ptr<ssl_ctx_st, SslCtxFree> ssl_ctx_;
   std::unique_ptr<ssl_st, SslFree> ssl_;

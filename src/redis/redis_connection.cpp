@@ -40,15 +40,19 @@ ByteStreamOptions stream_options(const RedisConnectionOptions& options) {
 /// AUTH/SELECT/SETNAME, Entra ID re-authentication, and the wording of every failure.
 struct RedisConnection::Impl {
   explicit Impl(RedisConnectionOptions opts)
-      : options(std::move(opts)), stream(stream_options(options)), address(stream.address()) {
+      : options(std::move(opts)),
+        configured_tls_name(options.tls.server_name),
+        stream(stream_options(options)),
+        address(stream.address()) {
     input.resize(kReadChunk);
   }
 
   ~Impl() { close(); }
 
   RedisConnectionOptions options;
+  const std::string configured_tls_name;  // REDIS_TLS_SERVER_NAME: verified on every routed node
   ByteStream stream;
-  const std::string address;
+  std::string address;  // of the node connected to (a routed connection changes it at connect())
 
   // Owned by the thread that uses the connection. The reader builds each reply in `arena`, which the
   // reply takes with it (declared first: the reader may hold a partial reply in it).
@@ -259,6 +263,24 @@ struct RedisConnection::Impl {
 
   // ---- connect / close -----------------------------------------------------------------------------
 
+  /// Asks the router for the node of this connect(). A map or a sentinel that cannot be read is a
+  /// failure to connect (retried like one); an interruption while asking is kept for connect() to see.
+  void route() {
+    close();
+    RedisRoute route;
+    try {
+      route = options.router->route();
+    } catch (const RedisStreamError& error) {
+      throw RedisConnectionError(error.what());
+    }
+    stream.check_interrupted();
+    options.endpoint.host = std::move(route.host);
+    options.endpoint.port = route.port;
+    options.tls.server_name = configured_tls_name.empty() ? route.tls_name : configured_tls_name;
+    stream.retarget(options.endpoint, options.tls);
+    address = stream.address();
+  }
+
   void connect() {
     close();
     const auto deadline = Clock::now() + options.connect_timeout;
@@ -396,7 +418,17 @@ RedisConnection::RedisConnection(RedisConnectionOptions options)
 
 RedisConnection::~RedisConnection() = default;
 
-void RedisConnection::connect() { impl_->connect(); }
+void RedisConnection::connect() {
+  if (!impl_->options.router) return impl_->connect();
+  impl_->route();
+  impl_->connect();
+  try {
+    impl_->options.router->verify(*this);
+  } catch (...) {
+    impl_->close();
+    throw;
+  }
+}
 
 void RedisConnection::close() noexcept { impl_->close(); }
 

@@ -1,6 +1,7 @@
 #pragma once
 // One socket to Redis (TCP, TLS or unix) with hiredis doing the RESP work.
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -21,6 +22,27 @@ struct ReplyBuilder {
   void* privdata = nullptr;
 };
 
+class RedisConnection;
+
+/// The node a routed connection goes to, found afresh at every connect().
+struct RedisRoute {
+  std::string host;
+  std::uint16_t port = 0;
+  std::string tls_name;  // the node's announced hostname, if any (REDIS_TLS_SERVER_NAME still wins)
+};
+
+/// Decides at each connect() which node a connection goes to: the primary of a Redis Cluster slot, or
+/// the primary the sentinels name. Shared by connections on several threads: thread-safe.
+class RedisRouter {
+ public:
+  virtual ~RedisRouter() = default;
+  /// The node to connect to now. Throws RedisConnectionError when none can be found yet (retry later),
+  /// ConfigurationError when the setup is wrong (not a cluster, an unknown master name).
+  virtual RedisRoute route() const = 0;
+  /// Checks a fresh connection to the routed node (still the primary?); throws RedisConnectionError.
+  virtual void verify(RedisConnection& /*connection*/) const {}
+};
+
 struct RedisConnectionOptions {
   RedisEndpoint endpoint;
   RedisTlsOptions tls;
@@ -32,6 +54,10 @@ struct RedisConnectionOptions {
   /// token generation is older than the provider's sends AUTH first, so live connections follow every
   /// refresh and callers need not know.
   std::shared_ptr<const AccessTokenProvider> entra_tokens;
+  /// When set, every connect() asks it for the node and connects there with this endpoint's scheme,
+  /// credentials and database, and these TLS options (tls.server_name, when set, is verified on every
+  /// node; else the route's tls_name, else the route's host).
+  std::shared_ptr<const RedisRouter> router;
 };
 
 /// A blocking Redis connection with timeouts and pipelining. Not thread-safe, except interrupt().

@@ -422,6 +422,38 @@ TEST_F(config_loader_test, group_start_id_and_dead_letter_stream) {
   EXPECT_EQ(parse({"--stream-key", "k2"}, kMinimal).config.dead_letter_stream, "k2:dead-letter");
 }
 
+TEST_F(config_loader_test, redis_cluster_needs_the_dead_letter_stream_in_the_stream_key_slot) {
+  EXPECT_EQ(single_problem(with(kMinimal, {{"REDIS_CLUSTER", "true"}})),
+            "DEAD_LETTER_STREAM: \"telemetry:events:dead-letter\" hashes to slot 3072, STREAM_KEY "
+            "\"telemetry:events\" to slot 631; on a Redis Cluster both must share a slot: give STREAM_KEY a "
+            "hash tag, e.g. {telemetry}:events (its default dead-letter stream {telemetry}:events:dead-letter "
+            "follows)");
+  const auto tagged = parse({}, with(kMinimal, {{"REDIS_CLUSTER", "true"}, {"STREAM_KEY", "{t}:events"}}));
+  EXPECT_TRUE(tagged.config.redis_cluster);
+  EXPECT_EQ(single_problem(with(kMinimal, {{"REDIS_CLUSTER", "true"},
+                                           {"STREAM_KEY", "{t}:events"},
+                                           {"REDIS_URL", "redis://h:7000/3"}})),
+            "REDIS_URL: names database 3, but a Redis Cluster has only database 0");
+}
+
+TEST_F(config_loader_test, redis_sentinels_are_a_host_list_with_a_master_name) {
+  const auto c = parse({}, with(kMinimal, {{"REDIS_SENTINELS", "s1, s2:26380,[::1]:26381"},
+                                           {"REDIS_SENTINEL_MASTER", "mymaster"},
+                                           {"REDIS_SENTINEL_PASSWORD", "sentinel-secret"}}));
+  ASSERT_EQ(c.config.redis_sentinels.size(), 3u);
+  EXPECT_EQ(c.config.redis_sentinels[0].host, "s1");
+  EXPECT_FALSE(c.config.redis_sentinels[0].port);
+  EXPECT_EQ(c.config.redis_sentinels[2].host, "::1");
+  EXPECT_EQ(c.config.redis_sentinels[2].port, 26381);
+  const auto text = describe_config(c.config);
+  EXPECT_NE(text.find("\nREDIS_SENTINELS=s1,s2:26380,[::1]:26381\n"), std::string::npos) << text;
+  EXPECT_EQ(text.find("sentinel-secret"), std::string::npos);
+  EXPECT_EQ(single_problem(with(kMinimal, {{"REDIS_SENTINELS", "s1"}})),
+            "REDIS_SENTINEL_MASTER: required with REDIS_SENTINELS: the master name the sentinels monitor");
+  EXPECT_EQ(single_problem(with(kMinimal, {{"REDIS_SENTINELS", "s1,"}, {"REDIS_SENTINEL_MASTER", "m"}})),
+            "REDIS_SENTINELS: an entry of the list is empty");
+}
+
 TEST_F(config_loader_test, redis_credentials_override_the_url) {
   const auto c =
       parse({}, with(kMinimal, {{"REDIS_URL", "redis://urluser:urlpass@h"}, {"REDIS_PASSWORD", "envpass"}}))
@@ -607,7 +639,7 @@ TEST_F(config_loader_test, describe_config_lists_every_setting_in_order) {
   EXPECT_NE(text.find("\nBATCH_SIZE=" + table_default<std::string>("BATCH_SIZE") + "\n"), std::string::npos);
   EXPECT_TRUE(text.ends_with("LOG_LEVEL=info\nLOG_FORMAT=json\n")) << text;
   EXPECT_NE(text.find("\nHTTP_ADDRESS=0.0.0.0:9464\nSTATS_INTERVAL_MS=60000\n"), std::string::npos) << text;
-  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 49);
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 54);
   EXPECT_NE(text.find("\nOUTPUT_LAYOUT=flat\nOUTPUT_WRITERS=2\n"), std::string::npos);
 }
 

@@ -54,11 +54,18 @@ TEST(pipeline_error_policy_test, a_reply_code_decides_between_recreating_the_gro
     // A connection already lost is reconnected first, whatever code it carried.
     EXPECT_EQ(redis_error_action(RedisErrorKind::Closed, code), RedisErrorAction::Reconnect);
   }
-  for (const RedisReplyCode code :
-       {RedisReplyCode::Other, RedisReplyCode::WrongType, RedisReplyCode::BusyGroup, RedisReplyCode::Oom,
-        RedisReplyCode::NoPerm, RedisReplyCode::NoAuth, RedisReplyCode::ReadOnly, RedisReplyCode::Moved,
-        RedisReplyCode::Ask}) {
+  for (const RedisReplyCode code : {RedisReplyCode::Other, RedisReplyCode::WrongType, RedisReplyCode::BusyGroup,
+                                    RedisReplyCode::Oom, RedisReplyCode::NoPerm, RedisReplyCode::NoAuth}) {
     EXPECT_EQ(redis_error_action(RedisErrorKind::Reply, code), RedisErrorAction::Retry)
+        << static_cast<int>(code);
+  }
+}
+
+TEST(pipeline_error_policy_test, a_node_that_no_longer_serves_the_stream_is_left_for_the_current_primary) {
+  // MOVED and ASK (a Redis Cluster slot moved or is migrating), READONLY (a demoted primary): the
+  // reconnect routes again.
+  for (const RedisReplyCode code : {RedisReplyCode::Moved, RedisReplyCode::Ask, RedisReplyCode::ReadOnly}) {
+    EXPECT_EQ(redis_error_action(RedisErrorKind::Reply, code), RedisErrorAction::Reconnect)
         << static_cast<int>(code);
   }
 }
