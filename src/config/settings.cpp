@@ -88,8 +88,9 @@ std::string host_list_for_display(const std::vector<HostPort>& hosts) {
   std::string text;
   for (const HostPort& host : hosts) {
     if (!text.empty()) text += ',';
-    text += host.host.find(':') != std::string::npos ? "[" + host.host + "]" : host.host;
-    if (host.port) text += ":" + std::to_string(*host.port);
+    // fmt, as above: the false -Wrestrict of GCC 12 at -O3.
+    text += host.host.find(':') != std::string::npos ? fmt::format("[{}]", host.host) : host.host;
+    if (host.port) text += fmt::format(":{}", *host.port);
   }
   return text;
 }
@@ -115,7 +116,7 @@ constexpr SettingBinding eventhubs_namespace() {
   return {nullptr, [](const Setting&, const Config& c) {
             if (!c.eventhubs || !c.eventhubs_entra) return std::string();
             const auto& hubs = *c.eventhubs;
-            // fmt, not "…" + std::string&&: GCC 12 at -O3 reports a false -Wrestrict there (GCC bug 105651).
+            // fmt, not "…" + std::string: GCC 12 at -O3 reports a false -Wrestrict there (GCC bug 105651).
             return hubs.port == 5671 ? hubs.host : fmt::format("{}:{}", hubs.host, hubs.port);
           }};
 }
