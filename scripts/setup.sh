@@ -10,7 +10,7 @@ PACKAGES=(
   libjemalloc-dev libgtest-dev libgmock-dev gcovr
   redis-server redis-tools redis-sentinel
   prometheus
-  help2man lintian bash-completion python3-yaml iproute2
+  help2man lintian systemd bash-completion python3-yaml iproute2
 )
 # kubectl renders the Kubernetes manifests offline (kubectl kustomize) in their test; an image may carry
 # its own kubectl (Google's package), which Debian's kubernetes-client would conflict with.
