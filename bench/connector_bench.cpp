@@ -586,7 +586,7 @@ LatencyRow measure_latency(const Settings& settings, const RedisProcess& redis, 
   if (output == "blackhole") {
     inner = std::make_unique<BlackholeSink>();
   } else if (output == "local_file") {
-    LocalFileSinkOptions options = local_file_options_from_config(defaults);
+    LocalFileSinkOptions options = local_file_options_from_config(defaults, StreamSpec{kStream, {}});
     options.directory = files;
     options.fsync = settings.fsync;
     options.stream_key = kStream;

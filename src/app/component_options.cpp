@@ -1,5 +1,7 @@
 #include "app/component_options.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 
 #include "common/errors.hpp"
@@ -32,7 +34,7 @@ SentinelSettings sentinel_settings_from_config(const Config& config) {
 }
 }  // namespace
 
-RedisConnectionOptions redis_options_from_config(const Config& config,
+RedisConnectionOptions redis_options_from_config(const Config& config, const StreamSpec& stream,
                                                  std::shared_ptr<const AccessTokenProvider> entra_tokens) {
   RedisConnectionOptions options;
   options.endpoint = config.redis;
@@ -40,25 +42,25 @@ RedisConnectionOptions redis_options_from_config(const Config& config,
   options.client_name = config.consumer_name;
   options.entra_tokens = std::move(entra_tokens);  // before the router copies the options for the nodes
   if (config.redis_cluster) {
-    options.router = std::make_shared<ClusterRouter>(options, config.stream_key);
+    options.router = std::make_shared<ClusterRouter>(options, stream.key);
   } else if (!config.redis_sentinels.empty()) {
     options.router = std::make_shared<SentinelRouter>(sentinel_settings_from_config(config));
   }
   return options;
 }
 
-StreamConsumerOptions stream_options_from_config(const Config& config) {
+StreamConsumerOptions stream_options_from_config(const Config& config, const StreamSpec& stream) {
   StreamConsumerOptions options;
-  options.stream_key = config.stream_key;
+  options.stream_key = stream.key;
   options.group = config.consumer_group;
   options.consumer = config.consumer_name;
   options.group_start_id = config.group_start_id;
-  options.dead_letter_stream = config.dead_letter_stream;
+  options.dead_letter_stream = stream.dead_letter_stream;
   return options;
 }
 
-EncoderOptions encoder_options_from_config(const Config& config) {
-  return EncoderOptions{config.stream_key, config.message_body_field, config.partition_key_field};
+EncoderOptions encoder_options_from_config(const Config& config, const StreamSpec& stream) {
+  return EncoderOptions{stream.key, config.message_body_field, config.partition_key_field};
 }
 
 PipelineOptions pipeline_options_from_config(const Config& config) {
@@ -68,9 +70,24 @@ PipelineOptions pipeline_options_from_config(const Config& config) {
   return options;
 }
 
-LocalFileSinkOptions local_file_options_from_config(const Config& config) {
-  return LocalFileSinkOptions{config.output_directory, config.output_fsync, config.stream_key,
-                              config.output_layout, config.output_writers};
+std::string stream_directory(std::string_view stream_key) {
+  std::string name;
+  for (std::size_t i = 0; i < stream_key.size(); ++i) {
+    const char c = stream_key[i];
+    if (c == '/' || c == '%' || c == '\0' || (i == 0 && c == '.')) {
+      name += fmt::format("%{:02X}", static_cast<unsigned char>(c));
+    } else {
+      name += c;
+    }
+  }
+  return name;
+}
+
+LocalFileSinkOptions local_file_options_from_config(const Config& config, const StreamSpec& stream) {
+  auto directory = config.output_directory;
+  if (config.streams.size() > 1) directory /= stream_directory(stream.key);
+  return LocalFileSinkOptions{std::move(directory), config.output_fsync, stream.key, config.output_layout,
+                              config.output_writers};
 }
 
 EventHubsSinkOptions eventhubs_options_from_config(const Config& config) {
@@ -91,10 +108,12 @@ EventHubsSinkOptions eventhubs_options_from_config(const Config& config) {
   return options;
 }
 
-ObservabilityOptions observability_options_from_config(const Config& config) {
+ObservabilityOptions observability_options_from_config(const Config& config,
+                                                       std::shared_ptr<const AccessTokenProvider> entra_tokens) {
   ObservabilityOptions options;
-  options.redis = redis_options_from_config(config);
-  options.stream_key = config.stream_key;
+  for (const StreamSpec& stream : config.streams) {
+    options.streams.push_back({redis_options_from_config(config, stream, entra_tokens), stream.key});
+  }
   options.group = config.consumer_group;
   options.http_address = config.http_address;
   options.stats_interval = config.stats_interval;

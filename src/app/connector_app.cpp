@@ -4,14 +4,17 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <mutex>
+#include <optional>
 #include <thread>
+#include <vector>
 
 #include "app/observability.hpp"
+#include "app/stream_worker.hpp"
 #include "common/errors.hpp"
-#include "core/pipeline.hpp"
 #include "eventhubs/eventhubs_sink.hpp"
 #include "identity/entra_tokens.hpp"
 #include "observability/build_info.hpp"
@@ -20,14 +23,19 @@
 #include "redis/stream_consumer.hpp"
 #include "sinks/blackhole_sink.hpp"
 #include "sinks/local_file_sink.hpp"
+#include "sinks/shared_sink.hpp"
 
 namespace connector {
 
-std::unique_ptr<Sink> make_sink(const Config& config,
+bool output_is_shared(const Config& config) {
+  return config.output != OutputType::LocalFile || config.streams.size() == 1;
+}
+
+std::unique_ptr<Sink> make_sink(const Config& config, const StreamSpec& stream,
                                 std::shared_ptr<const AccessTokenProvider> eventhubs_tokens) {
   switch (config.output) {
     case OutputType::LocalFile:
-      return std::make_unique<LocalFileSink>(local_file_options_from_config(config));
+      return std::make_unique<LocalFileSink>(local_file_options_from_config(config, stream));
     case OutputType::Blackhole:
       return std::make_unique<BlackholeSink>();
     case OutputType::EventHubs: {
@@ -169,12 +177,49 @@ void ensure_consumer_name_is_free(const Config& config, RedisConnectionOptions o
   }
 }
 
-/// Waits for SIGINT/SIGTERM or a fatal pipeline error; runs stop() on its own thread so that a
-/// second signal can still end the process at once.
-int supervise(Pipeline& pipeline) {
+using Workers = std::vector<std::unique_ptr<StreamWorker>>;
+
+/// What run_connector() builds, in construction order; stop_parts() ends what exists, in reverse.
+struct ConnectorParts {
+  EntraTokens entra;
+  std::unique_ptr<Sink> shared_output;  // null when each stream has an output of its own
+  std::unique_ptr<SharedSink> output_leases;
+  Workers workers;  // one per stream, in STREAM_KEY's order
+  std::unique_ptr<Observability> observability;
+};
+
+/// Stops every pipeline at once, so that they share SHUTDOWN_GRACE_PERIOD_MS instead of taking it in
+/// turn; the shared output stops when the last of them has drained.
+void stop_pipelines(ConnectorParts& parts) {
+  std::vector<std::thread> stoppers;
+  for (auto& worker : parts.workers) stoppers.emplace_back([&worker] { worker->pipeline().stop(); });
+  for (auto& stopper : stoppers) stopper.join();
+  // A pipeline that never started never stops its lease; the shared output must stop all the same.
+  if (parts.output_leases) {
+    for (auto& worker : parts.workers) worker->sink().stop(std::chrono::milliseconds(0));
+  }
+}
+
+/// The first fatal error of any pipeline: every stream stops with it.
+std::optional<PipelineFailure> first_fatal_error(const Workers& workers) {
+  for (const auto& worker : workers) {
+    if (auto fatal = worker->pipeline().fatal_error()) return fatal;
+  }
+  return std::nullopt;
+}
+
+/// Waits for SIGINT/SIGTERM or a fatal pipeline error; stops the pipelines on a thread of its own so
+/// that a second signal can still end the process at once.
+int supervise(ConnectorParts& parts) {
   const sigset_t set = stop_signals();
   std::thread stopper;
   std::atomic<bool> stopped{false};
+  const auto stop_in_background = [&] {
+    stopper = std::thread([&] {
+      stop_pipelines(parts);
+      stopped = true;
+    });
+  };
   int status = kExitOk;
   for (;;) {
     const int signo = ::sigtimedwait(&set, nullptr, &kSignalTick);
@@ -186,18 +231,12 @@ int supervise(Pipeline& pipeline) {
         ::_exit(kExitFatal);
       }
       logger().info("shutdown_requested", {{"signal", signal_name(signo)}});
-      stopper = std::thread([&] {
-        pipeline.stop();
-        stopped = true;
-      });
+      stop_in_background();
     }
     if (!stopper.joinable()) {
-      if (auto fatal = pipeline.fatal_error()) {
+      if (auto fatal = first_fatal_error(parts.workers)) {
         status = fatal->invalid_configuration ? kExitInvalidConfiguration : kExitFatal;
-        stopper = std::thread([&] {
-          pipeline.stop();
-          stopped = true;
-        });
+        stop_in_background();
       }
     }
     if (stopped) break;
@@ -205,14 +244,6 @@ int supervise(Pipeline& pipeline) {
   stopper.join();
   return status;
 }
-/// What run_connector() builds, in construction order; stop_parts() ends what exists, in reverse.
-struct ConnectorParts {
-  EntraTokens entra;
-  std::unique_ptr<Sink> sink;
-  std::unique_ptr<PipelineStreams> streams;  // the pipeline's Redis connections
-  std::unique_ptr<Pipeline> pipeline;
-  std::unique_ptr<Observability> observability;
-};
 
 void warn_if_tls_unverified(const Config& config) {
   if (config.redis.scheme == RedisEndpoint::Scheme::Tls && config.redis_tls.insecure) {
@@ -222,22 +253,41 @@ void warn_if_tls_unverified(const Config& config) {
   }
 }
 
+/// A worker per stream, each with a lease of the shared output or an output of its own.
+void build_workers(const Config& config, ConnectorParts& parts) {
+  if (output_is_shared(config)) {
+    parts.shared_output = make_sink(config, config.streams.front(), parts.entra.eventhubs);
+    parts.output_leases = std::make_unique<SharedSink>(*parts.shared_output, config.streams.size());
+  }
+  for (const StreamSpec& stream : config.streams) {
+    auto sink = parts.output_leases ? parts.output_leases->lease() : make_sink(config, stream, parts.entra.eventhubs);
+    parts.workers.push_back(std::make_unique<StreamWorker>(
+        config, stream, redis_options_from_config(config, stream, parts.entra.redis), std::move(sink)));
+  }
+}
+
+std::unique_ptr<Observability> make_observability(const Config& config, ConnectorParts& parts) {
+  std::vector<ObservedPipeline> observed;
+  for (const auto& worker : parts.workers) observed.push_back({&worker->pipeline(), &worker->metrics()});
+  auto output_ready = [&workers = parts.workers] {
+    return std::all_of(workers.begin(), workers.end(), [](const auto& worker) { return worker->sink().ready(); });
+  };
+  return std::make_unique<Observability>(observability_options_from_config(config, parts.entra.redis),
+                                         std::move(observed), std::move(output_ready));
+}
+
 /// Builds and starts every part; throws ConnectorError, leaving what it built in `parts`.
 void start_parts(const Config& config, ConnectorParts& parts) {
   parts.entra = start_entra_tokens(config);
   // The name check too: with REDIS_AUTH=entra it needs the token.
-  RedisConnectionOptions redis_options = redis_options_from_config(config, parts.entra.redis);
-  ensure_consumer_name_is_free(config, redis_options);
-  parts.sink = make_sink(config, parts.entra.eventhubs);
-  // Constructing connects nothing; the endpoint needs the pipeline and the sink to read from.
-  parts.streams = std::make_unique<PipelineStreams>(redis_options, stream_options_from_config(config));
-  parts.pipeline = std::make_unique<Pipeline>(pipeline_options_from_config(config), parts.streams->reader,
-                                              parts.streams->acker, Encoder(encoder_options_from_config(config)),
-                                              *parts.sink);
-  parts.observability = std::make_unique<Observability>(observability_options_from_config(config),
-                                                        *parts.pipeline, *parts.sink);
+  ensure_consumer_name_is_free(config,
+                               redis_options_from_config(config, config.streams.front(), parts.entra.redis));
+  // Constructing connects nothing; the endpoint needs the pipelines and the outputs to read from.
+  build_workers(config, parts);
+  parts.observability = make_observability(config, parts);
   parts.observability->start();  // bound first, so a taken port fails before anything connects
-  parts.pipeline->start();         // starts the sink too: the pipeline owns its start and stop
+  // Each pipeline starts its output (a lease starts the shared one once).
+  for (auto& worker : parts.workers) worker->pipeline().start();
 }
 
 void log_started(const Config& config) {
@@ -245,17 +295,17 @@ void log_started(const Config& config) {
                 {{"version", build_version()},
                  {"commit", build_commit()},
                  {"http_address", config.http_address ? config.http_address->describe() : "off"},
-                 {"stream", config.stream_key},
+                 {"stream", stream_keys_text(config)},
                  {"group", config.consumer_group},
                  {"consumer", config.consumer_name},
                  {"batch_size", config.tuning.batch_size},
                  {"max_in_flight_batches", config.tuning.max_in_flight_batches}});
 }
 
-/// Stops what start_parts() built. The pipeline drains and stops the sink within SHUTDOWN_GRACE_PERIOD_MS,
-/// acking what the sink confirms meanwhile.
+/// Stops what start_parts() built. The pipelines drain and stop the output within SHUTDOWN_GRACE_PERIOD_MS,
+/// acking what it confirms meanwhile.
 void stop_parts(ConnectorParts& parts) {
-  if (parts.pipeline) parts.pipeline->stop();
+  stop_pipelines(parts);
   if (parts.observability) parts.observability->stop();
 }
 }  // namespace
@@ -269,7 +319,7 @@ int run_connector(const Config& config) {
     start_parts(config, parts);
     startup_signals.disarm();
     log_started(config);
-    status = supervise(*parts.pipeline);
+    status = supervise(parts);
   } catch (const ConnectorError& error) {
     status = report_failure("startup_failed", error);
   }

@@ -24,9 +24,14 @@ int exit_status_of(const ConnectorError& error);
 /// The exit status for a Redis failure: the one place that maps a RedisErrorKind to it.
 int exit_status_of(RedisErrorKind kind);
 
-/// The output named by OUTPUT_ADAPTER_TYPE, not started yet.
+/// True when every stream shares one output: Event Hubs (one connection), the blackhole, and LOCAL_FILE
+/// with one stream. LOCAL_FILE with several gives each stream an output of its own, in its own directory.
+bool output_is_shared(const Config& config);
+
+/// The output named by OUTPUT_ADAPTER_TYPE, for `stream` (LOCAL_FILE writes the stream's name and, with
+/// several streams, into its directory), not started yet.
 /// `eventhubs_tokens`: the Entra ID tokens of EVENT_HUB_FULLY_QUALIFIED_NAMESPACE, else null.
-std::unique_ptr<Sink> make_sink(const Config& config,
+std::unique_ptr<Sink> make_sink(const Config& config, const StreamSpec& stream,
                                 std::shared_ptr<const AccessTokenProvider> eventhubs_tokens = nullptr);
 
 /// Runs the connector until SIGINT or SIGTERM (a second one exits at once) and returns the exit

@@ -18,14 +18,19 @@ std::int64_t steady_now_ms() {
 }
 }  // namespace
 
-Observability::Observability(ObservabilityOptions options, const Pipeline& pipeline, const Sink& sink)
-    : pipeline_(pipeline),
-      sink_(sink),
+Observability::Observability(ObservabilityOptions options, std::vector<ObservedPipeline> pipelines,
+                             std::function<bool()> output_ready)
+    : pipelines_(std::move(pipelines)),
+      output_ready_(std::move(output_ready)),
       eventhubs_output_(options.eventhubs_output),
       stuck_after_(options.stuck_after) {
-  if (options.http_address || options.stats_interval.count() > 0) {
-    monitor_ = std::make_unique<GroupMonitor>(std::move(options.redis), std::move(options.stream_key),
-                                              std::move(options.group), kGroupPollInterval);
+  const bool watched = options.http_address || options.stats_interval.count() > 0;
+  for (ObservedStreamOptions& stream : options.streams) {
+    keys_.push_back(stream.stream_key);
+    if (watched) {
+      monitors_.push_back(std::make_unique<GroupMonitor>(std::move(stream.redis), std::move(stream.stream_key),
+                                                         options.group, kGroupPollInterval));
+    }
   }
   if (options.http_address) {
     HttpHandlers handlers;
@@ -33,13 +38,13 @@ Observability::Observability(ObservabilityOptions options, const Pipeline& pipel
       const auto now = std::chrono::duration_cast<std::chrono::seconds>(
                            std::chrono::system_clock::now().time_since_epoch())
                            .count();
-      return render_exposition(metrics(), live_state(), read_process_stats(), now);
+      return render_exposition(live_state(), metrics(), read_process_stats(), now);
     };
-    handlers.liveness = [this] {
-      return check_liveness(metrics().reader_heartbeat, metrics().acker_heartbeat, stuck_after_,
-                            steady_now_ms());
+    handlers.liveness = [this] { return check_liveness(live_state().streams, stuck_after_, steady_now_ms()); };
+    handlers.readiness = [this] {
+      const LiveState live = live_state();
+      return check_readiness(live.streams, live.output_up);
     };
-    handlers.readiness = [this] { return check_readiness(monitor_->status(), sink_.ready()); };
     http_ = std::make_unique<HttpServer>(*options.http_address, std::move(handlers));
   }
   if (options.stats_interval.count() > 0) {
@@ -51,21 +56,29 @@ Observability::~Observability() { stop(); }
 
 void Observability::start() {
   if (http_) http_->start();
-  if (monitor_) monitor_->start();
+  for (auto& monitor : monitors_) monitor->start();
   if (stats_) stats_->start();
 }
 
 void Observability::stop() {
   if (stats_) stats_->stop();
   if (http_) http_->stop();
-  if (monitor_) monitor_->stop();
+  for (auto& monitor : monitors_) monitor->stop();
 }
 
 LiveState Observability::live_state() const {
   LiveState live;
-  live.events_in_flight = pipeline_.stats().in_flight_events;
-  if (monitor_) live.group = monitor_->status();
-  live.output_up = sink_.ready();
+  for (std::size_t i = 0; i < keys_.size(); ++i) {
+    StreamLive stream;
+    stream.key = keys_[i];
+    if (i < pipelines_.size()) {
+      stream.metrics = pipelines_[i].metrics;
+      if (pipelines_[i].pipeline != nullptr) stream.events_in_flight = pipelines_[i].pipeline->stats().in_flight_events;
+    }
+    if (i < monitors_.size()) stream.group = monitors_[i]->status();
+    live.streams.push_back(std::move(stream));
+  }
+  live.output_up = output_ready_();
   live.token_metric = eventhubs_output_;
   return live;
 }

@@ -1,6 +1,9 @@
 #pragma once
-// Wires the HTTP endpoint, the consumer-group monitor and the stats line to a running pipeline.
+// Wires the HTTP endpoint, the consumer-group monitors and the stats lines to the running pipelines.
+#include <functional>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "app/component_options.hpp"
 #include "core/pipeline.hpp"
@@ -8,15 +11,23 @@
 #include "observability/group_monitor.hpp"
 #include "observability/http_server.hpp"
 #include "observability/stats_reporter.hpp"
-#include "sinks/sink.hpp"
 
 namespace connector {
 
-/// Owns what HTTP_ADDRESS and STATS_INTERVAL_MS turn on (observability_options_from_config); reads the
-/// pipeline and the sink, never changes them. The pipeline and the sink must outlive it.
+/// One stream's pipeline and counters, as Observability reads them.
+struct ObservedPipeline {
+  const Pipeline* pipeline = nullptr;
+  const Metrics* metrics = nullptr;
+};
+
+/// Owns what HTTP_ADDRESS and STATS_INTERVAL_MS turn on (observability_options_from_config): a group
+/// monitor per stream, the HTTP endpoint, the stats lines. Reads the pipelines and the output, never
+/// changes them; they must outlive it.
 class Observability {
  public:
-  Observability(ObservabilityOptions options, const Pipeline& pipeline, const Sink& sink);
+  /// `pipelines` in the order of `options.streams`; `output_ready` says whether the output can take events.
+  Observability(ObservabilityOptions options, std::vector<ObservedPipeline> pipelines,
+                std::function<bool()> output_ready);
   ~Observability();
   Observability(const Observability&) = delete;
   Observability& operator=(const Observability&) = delete;
@@ -29,11 +40,12 @@ class Observability {
  private:
   LiveState live_state() const;
 
-  const Pipeline& pipeline_;
-  const Sink& sink_;
+  std::vector<std::string> keys_;
+  std::vector<ObservedPipeline> pipelines_;
+  std::function<bool()> output_ready_;
   const bool eventhubs_output_;
   const std::chrono::milliseconds stuck_after_;
-  std::unique_ptr<GroupMonitor> monitor_;
+  std::vector<std::unique_ptr<GroupMonitor>> monitors_;  // per stream, when anything reads them
   std::unique_ptr<HttpServer> http_;
   std::unique_ptr<StatsReporter> stats_;
 };

@@ -101,6 +101,14 @@ struct DeliveryTuning {
   unsigned max_delivery_attempts = 0;
 };
 
+/// One stream the connector reads, and where its undeliverable entries go.
+struct StreamSpec {
+  std::string key;
+  std::string dead_letter_stream;
+
+  friend bool operator==(const StreamSpec&, const StreamSpec&) = default;
+};
+
 /// Every setting, validated. Built once by parse_command_line() (config_loader.hpp); nothing below main
 /// reads the environment. The defaults are the settings table's (config/settings.cpp), applied by the
 /// loader; the members have none of their own, so a Config the loader did not build holds zeros.
@@ -113,7 +121,7 @@ struct Config {
   std::string redis_sentinel_username;          // REDIS_SENTINEL_USERNAME
   std::string redis_sentinel_password;          // REDIS_SENTINEL_PASSWORD; secret
 
-  std::string stream_key;
+  std::vector<StreamSpec> streams;  // STREAM_KEY: one or more, each with its dead-letter stream
   std::string consumer_group;
   std::string consumer_name;  // {PID} and {HOSTNAME} already expanded
   std::string group_start_id;
@@ -138,7 +146,7 @@ struct Config {
   std::optional<std::string> message_body_field;
 
   DeliveryTuning tuning;
-  std::string dead_letter_stream;  // defaults to "<stream_key>:dead-letter"
+  std::string dead_letter_stream;  // DEAD_LETTER_STREAM as set; empty: each stream's "<key>:dead-letter"
 
   std::optional<HttpAddress> http_address;     // empty: HTTP_ADDRESS=off
   std::chrono::milliseconds stats_interval{};  // 0: no stats line
@@ -146,5 +154,8 @@ struct Config {
   LogLevel log_level{};
   LogFormat log_format{};
 };
+
+/// STREAM_KEY as one text, "a,b,c": for log lines.
+std::string stream_keys_text(const Config& config);
 
 }  // namespace connector

@@ -248,22 +248,27 @@ bool is_stream_id(std::string_view id) {
   return digits(id.substr(0, dash)) && (dash == std::string_view::npos || digits(id.substr(dash + 1)));
 }
 
-/// GROUP_START_ID is an ID; DEAD_LETTER_STREAM defaults to, and must differ from, STREAM_KEY's.
+/// GROUP_START_ID is an ID; each stream's dead-letter stream is DEAD_LETTER_STREAM or "<key>:dead-letter",
+/// and never one of the streams read (dead letters would be read again).
 void check_stream(Resolver& r, Config& config) {
   if (config.group_start_id != "$" && !is_stream_id(config.group_start_id)) {
     r.problem("GROUP_START_ID",
               in_quotes(config.group_start_id) +
                   " is not $ (new entries), 0 (everything) or a stream ID like 1700000000000-0");
   }
-  if (config.dead_letter_stream.empty()) config.dead_letter_stream = config.stream_key + ":dead-letter";
-  if (!config.stream_key.empty() && config.dead_letter_stream == config.stream_key) {
-    r.problem("DEAD_LETTER_STREAM", in_quotes(config.dead_letter_stream) +
-                                        " is STREAM_KEY itself; dead letters would be read again");
+  for (StreamSpec& stream : config.streams) {
+    stream.dead_letter_stream =
+        config.dead_letter_stream.empty() ? stream.key + ":dead-letter" : config.dead_letter_stream;
+    for (const StreamSpec& read : config.streams) {
+      if (stream.dead_letter_stream != read.key) continue;
+      r.problem("DEAD_LETTER_STREAM", in_quotes(stream.dead_letter_stream) +
+                                          " is a stream of STREAM_KEY; dead letters would be read again");
+    }
   }
 }
 
 /// REDIS_CLUSTER and REDIS_SENTINELS: one of them, over TCP or TLS, with what each needs. On a cluster
-/// the dead-letter stream must share STREAM_KEY's slot: its XADD goes to the stream's node, and a key
+/// each dead-letter stream must share its stream's slot: its XADD goes to the stream's node, and a key
 /// of another slot would be refused there forever (MOVED), leaving the entry pending, never moved.
 void check_redis_topology(Resolver& r, const Config& config) {
   const bool sentinel = !config.redis_sentinels.empty();
@@ -287,12 +292,13 @@ void check_redis_topology(Resolver& r, const Config& config) {
     r.problem("REDIS_URL", "names database " + std::to_string(config.redis.database) +
                                ", but a Redis Cluster has only database 0");
   }
-  if (!config.stream_key.empty() && key_slot(config.dead_letter_stream) != key_slot(config.stream_key)) {
+  for (const StreamSpec& stream : config.streams) {
+    if (key_slot(stream.dead_letter_stream) == key_slot(stream.key)) continue;
     r.problem("DEAD_LETTER_STREAM",
-              in_quotes(config.dead_letter_stream) + " hashes to slot " +
-                  std::to_string(key_slot(config.dead_letter_stream)) + ", STREAM_KEY " +
-                  in_quotes(config.stream_key) + " to slot " + std::to_string(key_slot(config.stream_key)) +
-                  "; on a Redis Cluster both must share a slot: give STREAM_KEY a hash tag, e.g. "
+              in_quotes(stream.dead_letter_stream) + " hashes to slot " +
+                  std::to_string(key_slot(stream.dead_letter_stream)) + ", its stream " + in_quotes(stream.key) +
+                  " to slot " + std::to_string(key_slot(stream.key)) +
+                  "; on a Redis Cluster both must share a slot: give the stream a hash tag, e.g. "
                   "{telemetry}:events (its default dead-letter stream {telemetry}:events:dead-letter follows)");
   }
 }

@@ -100,6 +100,44 @@ constexpr SettingBinding redis_sentinels() {
           [](const Setting&, const Config& c) { return host_list_for_display(c.redis_sentinels); }};
 }
 
+/// STREAM_KEY's list, "a,b, c": the keys in order, each once. Their dead-letter streams are filled in by
+/// the loader's finalize step, which knows DEAD_LETTER_STREAM.
+std::vector<StreamSpec> parse_stream_keys(std::string_view text) {
+  std::vector<StreamSpec> streams;
+  for (std::size_t start = 0;;) {
+    const auto comma = text.find(',', start);
+    const auto key = text::trim(text.substr(start, comma == std::string_view::npos ? comma : comma - start));
+    if (key.empty()) throw std::invalid_argument("an entry of the list is empty");
+    for (const StreamSpec& seen : streams) {
+      if (seen.key == key) throw std::invalid_argument(fmt::format("\"{}\" is listed twice", key));
+    }
+    streams.push_back({std::string(key), {}});
+    if (comma == std::string_view::npos) return streams;
+    start = comma + 1;
+  }
+}
+
+template <auto Member>
+std::string joined(const Config& c) {
+  std::string text;
+  for (const StreamSpec& stream : c.streams) {
+    if (!text.empty()) text += ',';
+    text += stream.*Member;
+  }
+  return text;
+}
+
+constexpr SettingBinding stream_keys() {
+  return {[](Config& c, const SettingValue& v) { c.streams = parse_stream_keys(text_of(v)); },
+          [](const Setting&, const Config& c) { return joined<&StreamSpec::key>(c); }};
+}
+
+/// Shown as resolved: each stream's, in STREAM_KEY's order.
+constexpr SettingBinding dead_letter_streams() {
+  return {to<&Config::dead_letter_stream>().store,
+          [](const Setting&, const Config& c) { return joined<&StreamSpec::dead_letter_stream>(c); }};
+}
+
 constexpr SettingBinding consumer_name() {
   return {[](Config& c, const SettingValue& v) { c.consumer_name = expand_placeholders(text_of(v)); },
           to<&Config::consumer_name>().show};
@@ -210,8 +248,8 @@ constexpr std::array kSettings = {
     Setting{.variable = "STREAM_KEY",
             .group = "Stream",
             .default_note = "required",
-            .help = "the Redis stream to read",
-            .binding = to<&Config::stream_key>()},
+            .help = "the Redis stream to read, or several: a,b,c (each its own reader, one output)",
+            .binding = custom::stream_keys()},
     Setting{.variable = "CONSUMER_GROUP_NAME",
             .group = "Stream",
             .default_note = "required",
@@ -230,8 +268,8 @@ constexpr std::array kSettings = {
     Setting{.variable = "DEAD_LETTER_STREAM",
             .group = "Stream",
             .default_note = "<STREAM_KEY>:dead-letter",
-            .help = "stream for entries that cannot be sent",
-            .binding = to<&Config::dead_letter_stream>()},
+            .help = "stream for entries that cannot be sent (by default one per stream)",
+            .binding = custom::dead_letter_streams()},
     Setting{.variable = "MAX_DELIVERY_ATTEMPTS",
             .group = "Stream",
             .kind = K::Number,
@@ -464,5 +502,7 @@ const Setting& setting(std::string_view variable) {
   }
   throw std::logic_error("no setting named " + std::string(variable));
 }
+
+std::string stream_keys_text(const Config& config) { return custom::joined<&StreamSpec::key>(config); }
 
 }  // namespace connector

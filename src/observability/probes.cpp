@@ -6,16 +6,36 @@
 
 namespace connector {
 namespace {
+constexpr std::string_view kOutputDown = "output not connected or not authorised";
+
+void add_reason(ProbeResult& result, std::string_view reason) {
+  result.ok = false;
+  if (!result.reason.empty()) result.reason += "; ";
+  result.reason += reason;
+}
+
 void check_thread(const char* name, const Heartbeat& heartbeat, std::chrono::milliseconds stuck_after,
                   std::int64_t now_ms, ProbeResult& result) {
   const std::int64_t last = heartbeat.last_ms();
   if (last == 0 || heartbeat.parked()) return;
   const std::int64_t silent = now_ms - last;
   if (silent <= stuck_after.count()) return;
-  result.ok = false;
-  if (!result.reason.empty()) result.reason += "; ";
-  result.reason += fmt::format("the {} thread made no progress for {} ms (limit {} ms)", name, silent,
-                               stuck_after.count());
+  add_reason(result, fmt::format("the {} thread made no progress for {} ms (limit {} ms)", name, silent,
+                                 stuck_after.count()));
+}
+
+/// Why one stream's group is not ready; empty when it is.
+std::string group_problem(const GroupStatus& group) {
+  if (!group.polled) return "Redis not checked yet";
+  if (!group.redis_up) return "Redis unreachable: " + group.error;
+  if (!group.group_exists) return group.error.empty() ? std::string("consumer group missing") : group.error;
+  return {};
+}
+
+/// Adds one stream's failed check to `result`, naming the stream when there are several.
+void add_stream_result(ProbeResult& result, const StreamLive& stream, bool several, const ProbeResult& check) {
+  if (check.ok) return;
+  add_reason(result, several ? fmt::format("stream '{}': {}", stream.key, check.reason) : check.reason);
 }
 }  // namespace
 
@@ -29,19 +49,29 @@ ProbeResult check_liveness(const Heartbeat& reader, const Heartbeat& acker,
 
 ProbeResult check_readiness(const GroupStatus& group, bool output_ready) {
   ProbeResult result;
-  const auto add = [&result](const std::string& reason) {
-    result.ok = false;
-    if (!result.reason.empty()) result.reason += "; ";
-    result.reason += reason;
-  };
-  if (!group.polled) {
-    add("Redis not checked yet");
-  } else if (!group.redis_up) {
-    add("Redis unreachable: " + group.error);
-  } else if (!group.group_exists) {
-    add(group.error.empty() ? std::string("consumer group missing") : group.error);
+  if (const auto problem = group_problem(group); !problem.empty()) add_reason(result, problem);
+  if (!output_ready) add_reason(result, kOutputDown);
+  return result;
+}
+
+ProbeResult check_liveness(const std::vector<StreamLive>& streams, std::chrono::milliseconds stuck_after,
+                           std::int64_t now_ms) {
+  ProbeResult result;
+  for (const StreamLive& stream : streams) {
+    if (stream.metrics == nullptr) continue;
+    add_stream_result(result, stream, streams.size() > 1,
+                      check_liveness(stream.metrics->reader_heartbeat, stream.metrics->acker_heartbeat,
+                                     stuck_after, now_ms));
   }
-  if (!output_ready) add("output not connected or not authorised");
+  return result;
+}
+
+ProbeResult check_readiness(const std::vector<StreamLive>& streams, bool output_ready) {
+  ProbeResult result;
+  for (const StreamLive& stream : streams) {
+    add_stream_result(result, stream, streams.size() > 1, check_readiness(stream.group, true));
+  }
+  if (!output_ready) add_reason(result, kOutputDown);
   return result;
 }
 

@@ -3,7 +3,9 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <vector>
 
+#include "observability/exposition.hpp"
 #include "observability/group_monitor.hpp"
 #include "observability/metrics.hpp"
 
@@ -23,6 +25,12 @@ ProbeResult check_liveness(const Heartbeat& reader, const Heartbeat& acker,
 
 /// Ready only when Redis answers, the group exists and the output is connected and authorised.
 ProbeResult check_readiness(const GroupStatus& group, bool output_ready);
+
+/// Both probes over every stream (one output): ok when each stream is, each reason naming its stream
+/// when there are several.
+ProbeResult check_liveness(const std::vector<StreamLive>& streams, std::chrono::milliseconds stuck_after,
+                           std::int64_t now_ms);
+ProbeResult check_readiness(const std::vector<StreamLive>& streams, bool output_ready);
 
 /// The JSON body of a probe answer: {"status":"ok"} or {"status":"unavailable","reason":"…"}.
 std::string probe_body(const ProbeResult& result);

@@ -12,8 +12,9 @@ StatsTotals StatsTotals::of(const Metrics& m) {
 }
 
 nlohmann::json stats_fields(const StatsTotals& previous, const StatsTotals& current, double seconds,
-                            const LiveState& live) {
+                            const StreamLive& stream, bool output_up) {
   nlohmann::json fields = nlohmann::json::object();
+  fields["stream"] = stream.key;
   const auto add = [&](const char* name, std::uint64_t before, std::uint64_t now) {
     const std::uint64_t delta = now >= before ? now - before : 0;
     fields[name] = delta;
@@ -28,12 +29,13 @@ nlohmann::json stats_fields(const StatsTotals& previous, const StatsTotals& curr
   add("retried", previous.retried, current.retried);
   fields["interval_s"] = std::round(seconds * 100.0) / 100.0;
   // Unknown is written as null, never as a number that could be mistaken for a measurement.
-  fields["lag"] = live.group.lag ? nlohmann::json(*live.group.lag) : nlohmann::json(nullptr);
-  fields["pending"] = live.group.group_exists ? nlohmann::json(live.group.pending) : nlohmann::json(nullptr);
+  const GroupStatus& group = stream.group;
+  fields["lag"] = group.lag ? nlohmann::json(*group.lag) : nlohmann::json(nullptr);
+  fields["pending"] = group.group_exists ? nlohmann::json(group.pending) : nlohmann::json(nullptr);
   fields["in_flight"] =
-      live.events_in_flight ? nlohmann::json(*live.events_in_flight) : nlohmann::json(nullptr);
-  fields["redis"] = live.group.redis_up ? "up" : "down";
-  fields["output"] = live.output_up ? "up" : "down";
+      stream.events_in_flight ? nlohmann::json(*stream.events_in_flight) : nlohmann::json(nullptr);
+  fields["redis"] = group.redis_up ? "up" : "down";
+  fields["output"] = output_up ? "up" : "down";
   return fields;
 }
 
@@ -42,8 +44,18 @@ StatsReporter::StatsReporter(std::chrono::milliseconds interval, std::function<L
 
 StatsReporter::~StatsReporter() { stop(); }
 
+namespace {
+std::vector<StatsTotals> totals_of(const LiveState& live) {
+  std::vector<StatsTotals> totals;
+  for (const StreamLive& stream : live.streams) {
+    totals.push_back(stream.metrics != nullptr ? StatsTotals::of(*stream.metrics) : StatsTotals{});
+  }
+  return totals;
+}
+}  // namespace
+
 void StatsReporter::start() {
-  previous_ = StatsTotals::of(metrics());
+  previous_ = totals_of(live_());
   since_ = std::chrono::steady_clock::now();
   task_.start();
 }
@@ -51,11 +63,15 @@ void StatsReporter::start() {
 void StatsReporter::stop() { task_.stop(); }
 
 void StatsReporter::report() {
-  const StatsTotals current = StatsTotals::of(metrics());
+  const LiveState live = live_();
+  std::vector<StatsTotals> current = totals_of(live);
   const auto now = std::chrono::steady_clock::now();
-  logger().info("stats", stats_fields(previous_, current, std::chrono::duration<double>(now - since_).count(),
-                                      live_()));
-  previous_ = current;
+  const double seconds = std::chrono::duration<double>(now - since_).count();
+  previous_.resize(current.size());
+  for (std::size_t i = 0; i < current.size(); ++i) {
+    logger().info("stats", stats_fields(previous_[i], current[i], seconds, live.streams[i], live.output_up));
+  }
+  previous_ = std::move(current);
   since_ = now;
 }
 

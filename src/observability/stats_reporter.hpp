@@ -7,6 +7,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
+#include <vector>
 
 #include "observability/exposition.hpp"
 #include "observability/metrics.hpp"
@@ -21,12 +22,12 @@ struct StatsTotals {
   static StatsTotals of(const Metrics& metrics);
 };
 
-/// The fields of one `stats` line: each counter's increase since `previous` and its rate per second
-/// over `seconds` (two decimals), then the live state.
+/// The fields of one stream's `stats` line: its key, each counter's increase since `previous` and its
+/// rate per second over `seconds` (two decimals), then the stream's live state and the output's.
 nlohmann::json stats_fields(const StatsTotals& previous, const StatsTotals& current, double seconds,
-                            const LiveState& live);
+                            const StreamLive& stream, bool output_up);
 
-/// Writes a `stats` line at info level every `interval` on its own thread.
+/// Writes a `stats` line per stream at info level every `interval` on its own thread.
 class StatsReporter {
  public:
   StatsReporter(std::chrono::milliseconds interval, std::function<LiveState()> live);
@@ -41,7 +42,7 @@ class StatsReporter {
   void report();
 
   std::function<LiveState()> live_;
-  StatsTotals previous_;  // the task's thread only (set by start() before it runs)
+  std::vector<StatsTotals> previous_;  // per stream; the task's thread only (set by start() before it runs)
   std::chrono::steady_clock::time_point since_;
   PeriodicTask task_;  // last: stopped before the members it uses go
 };

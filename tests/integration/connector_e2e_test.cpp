@@ -1,5 +1,6 @@
 // End to end: the real connector binary between a real redis-server and the LOCAL_FILE output.
 #include <gtest/gtest.h>
+#include <httplib.h>
 
 #include <cstdlib>
 #include <fstream>
@@ -89,6 +90,69 @@ TEST(connector_e2e_test, every_published_entry_becomes_one_file_and_nothing_stay
     ++parsed;
   }
   EXPECT_GT(parsed, 2);
+}
+
+// One process, three streams: each read by its own pipeline into a directory of its own (entry IDs are
+// unique only within a stream), one failing stream stopping none of the others, and every figure of
+// /metrics and the stats line carrying its stream.
+TEST(connector_e2e_test, several_streams_each_arrive_in_their_own_directory_with_their_own_figures) {
+  RedisServer redis;
+  TempDir dir;
+  const auto output = dir.path() / "out";
+  const std::vector<std::string> streams = {"multi:{0}", "multi:{1}", "multi/2"};
+  const std::vector<int> counts = {300, 200, 100};
+  std::vector<std::vector<std::string>> ids;
+  for (std::size_t i = 0; i < streams.size(); ++i) ids.push_back(add_entries(redis, streams[i], counts[i]));
+  auto settings = base_settings(redis, output);
+  settings["STREAM_KEY"] = "multi:{0},multi:{1}, multi/2";
+  settings["STATS_INTERVAL_MS"] = "200";
+  const std::uint16_t http_port = testing::free_port();
+  settings["HTTP_ADDRESS"] = "127.0.0.1:" + std::to_string(http_port);
+  ConnectorProcess connector(settings, dir.path());
+  const std::vector<std::filesystem::path> directories = {output / "multi:{0}", output / "multi:{1}",
+                                                          output / "multi%2F2"};
+  ASSERT_TRUE(wait_until(
+      [&] {
+        for (std::size_t i = 0; i < streams.size(); ++i) {
+          if (count_json_files(directories[i]) != static_cast<std::size_t>(counts[i])) return false;
+        }
+        return true;
+      },
+      30s))
+      << connector.log();
+  httplib::Client client("127.0.0.1", http_port);
+  std::string metrics;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        const auto answer = client.Get("/metrics");
+        metrics = answer ? answer->body : "";
+        return metrics.find("connector_entries_acked_total{stream=\"multi/2\"} 100\n") != std::string::npos;
+      },
+      10s))
+      << metrics;
+  EXPECT_NE(metrics.find("connector_entries_acked_total{stream=\"multi:{0}\"} 300\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("connector_entries_acked_total{stream=\"multi:{1}\"} 200\n"), std::string::npos) << metrics;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        const auto answer = client.Get("/readyz");
+        return answer && answer->status == 200;
+      },
+      15s));
+  EXPECT_EQ(connector.interrupt_and_wait(), 0) << connector.log();
+  for (std::size_t i = 0; i < streams.size(); ++i) {
+    EXPECT_EQ(pending_count(redis, streams[i], "e2e-group"), 0) << streams[i];
+    const auto file = nlohmann::json::parse(read_file(directories[i] / (ids[i].back() + ".json")));
+    EXPECT_EQ(file["stream"], streams[i]);
+    EXPECT_EQ(file["properties"]["redis-stream"], streams[i]);
+    bool stats_line = false;
+    std::istringstream lines(connector.log());
+    for (std::string line; std::getline(lines, line);) {
+      const auto json = nlohmann::json::parse(line);
+      stats_line |= json["msg"] == "stats" && json["stream"] == streams[i];
+    }
+    EXPECT_TRUE(stats_line) << streams[i] << "\n" << connector.log();
+  }
+  EXPECT_FALSE(std::filesystem::exists(output / "multi")) << "a '/' in a key makes no subdirectory";
 }
 
 TEST(connector_e2e_test, entries_written_while_running_arrive_without_waiting_for_the_poll_timeout) {

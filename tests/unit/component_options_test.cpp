@@ -56,13 +56,13 @@ TEST(component_options_test, pipeline_options_take_the_tuning_and_cap_the_back_o
 
 TEST(component_options_test, local_file_and_observability_options) {
   Config config = default_config();
-  config.stream_key = "s";
+  config.streams = {{"s", "s:dead-letter"}};
   config.output_writers = 5;
   config.output_directory = "/files";
   config.output_fsync = false;
   config.output_layout = OutputLayout::Hourly;
   config.tuning.poll_timeout = milliseconds(700);
-  const LocalFileSinkOptions files = local_file_options_from_config(config);
+  const LocalFileSinkOptions files = local_file_options_from_config(config, config.streams.front());
   EXPECT_EQ(files.directory, std::filesystem::path("/files"));
   EXPECT_FALSE(files.fsync);
   EXPECT_EQ(files.stream_key, "s");
@@ -75,6 +75,20 @@ TEST(component_options_test, local_file_and_observability_options) {
   // A blocking read, the longest back-off, and a margin for a reconnect.
   EXPECT_EQ(observability.stuck_after, milliseconds(700 + 60000 + 60000));
   EXPECT_FALSE(observability.eventhubs_output);
+  ASSERT_EQ(observability.streams.size(), 1u);
+  EXPECT_EQ(observability.streams[0].stream_key, "s");
+}
+
+TEST(component_options_test, several_streams_write_files_each_into_a_directory_of_its_own) {
+  Config config = default_config();
+  config.output_directory = "/files";
+  config.streams = {{"telemetry:{0}", ""}, {"../up/and/away", ""}, {".hidden%", ""}};
+  EXPECT_EQ(local_file_options_from_config(config, config.streams[0]).directory, "/files/telemetry:{0}");
+  EXPECT_EQ(local_file_options_from_config(config, config.streams[1]).directory, "/files/%2E.%2Fup%2Fand%2Faway");
+  EXPECT_EQ(local_file_options_from_config(config, config.streams[2]).directory, "/files/%2Ehidden%25");
+  EXPECT_EQ(local_file_options_from_config(config, config.streams[2]).stream_key, ".hidden%");
+  config.streams.resize(1);
+  EXPECT_EQ(local_file_options_from_config(config, config.streams[0]).directory, "/files") << "one stream: as before";
 }
 
 }  // namespace

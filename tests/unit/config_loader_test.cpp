@@ -107,7 +107,7 @@ TEST_F(config_loader_test, every_default) {
   EXPECT_EQ(c.redis.password, "");
   EXPECT_EQ(c.redis_tls.ca_file, "");
   EXPECT_FALSE(c.redis_tls.insecure);
-  EXPECT_EQ(c.stream_key, "telemetry:events");
+  EXPECT_EQ(c.streams, (std::vector<StreamSpec>{{"telemetry:events", "telemetry:events:dead-letter"}}));
   EXPECT_EQ(c.consumer_group, "g");
   EXPECT_EQ(c.consumer_name, "connector-instance-" + std::to_string(::getpid()));
   EXPECT_EQ(c.group_start_id, table_default<std::string>("GROUP_START_ID"));
@@ -128,7 +128,7 @@ TEST_F(config_loader_test, every_default) {
   EXPECT_EQ(c.tuning.claim_interval.count(), table_default<long long>("PENDING_MESSAGE_CLAIM_INTERVAL_MS"));
   EXPECT_EQ(c.tuning.claim_min_idle.count(), table_default<long long>("PENDING_MESSAGE_MIN_IDLE_MS"));
   EXPECT_EQ(c.tuning.max_delivery_attempts, table_default<unsigned>("MAX_DELIVERY_ATTEMPTS"));
-  EXPECT_EQ(c.dead_letter_stream, "telemetry:events:dead-letter");
+  EXPECT_EQ(c.dead_letter_stream, "") << "unset: each stream's own";
   ASSERT_TRUE(c.http_address.has_value());
   EXPECT_EQ(c.http_address->describe(), table_default<std::string>("HTTP_ADDRESS"));
   EXPECT_EQ(c.stats_interval.count(), table_default<long long>("STATS_INTERVAL_MS"));
@@ -307,6 +307,7 @@ TEST_F(config_loader_test, every_setting_from_the_environment) {
   EXPECT_EQ(c.tuning.claim_min_idle.count(), 2000);
   EXPECT_EQ(c.tuning.max_delivery_attempts, 1u);
   EXPECT_EQ(c.dead_letter_stream, "dlq");
+  EXPECT_EQ(c.streams.front().dead_letter_stream, "dlq");
   EXPECT_EQ(c.log_level, LogLevel::Debug);
   EXPECT_EQ(c.log_format, LogFormat::Pretty);
 }
@@ -319,7 +320,7 @@ TEST_F(config_loader_test, flag_beats_environment_beats_dotenv) {
   EXPECT_EQ(parse({}, env).config.tuning.batch_size, 20u);
   EXPECT_EQ(parse({}, kMinimal).config.tuning.batch_size, 10u);
   // STREAM_KEY is present but empty in the environment, so the .env value applies.
-  EXPECT_EQ(parse({}, env).config.stream_key, "from-dotenv");
+  EXPECT_EQ(stream_keys_text(parse({}, env).config), "from-dotenv");
   EXPECT_EQ(parse({}, env).config.log_level, LogLevel::Warn);
 }
 
@@ -334,7 +335,7 @@ TEST_F(config_loader_test, dotenv_can_hold_everything_required) {
         "REDIS_URL=redis://"
         "127.0.0.1:6379\nSTREAM_KEY=telemetry:events\nCONSUMER_GROUP_NAME=eventhubs-connector\n");
   const auto c = parse({}, {}).config;
-  EXPECT_EQ(c.stream_key, "telemetry:events");
+  EXPECT_EQ(stream_keys_text(c), "telemetry:events");
   EXPECT_EQ(c.consumer_group, "eventhubs-connector");
 }
 
@@ -426,14 +427,43 @@ TEST_F(config_loader_test, group_start_id_and_dead_letter_stream) {
             "1700000000000-0");
   EXPECT_EQ(
       single_problem(with(kMinimal, {{"DEAD_LETTER_STREAM", "telemetry:events"}})),
-      "DEAD_LETTER_STREAM: \"telemetry:events\" is STREAM_KEY itself; dead letters would be read again");
-  EXPECT_EQ(parse({"--stream-key", "k2"}, kMinimal).config.dead_letter_stream, "k2:dead-letter");
+      "DEAD_LETTER_STREAM: \"telemetry:events\" is a stream of STREAM_KEY; dead letters would be read again");
+  EXPECT_EQ(parse({"--stream-key", "k2"}, kMinimal).config.streams.front().dead_letter_stream, "k2:dead-letter");
+}
+
+TEST_F(config_loader_test, stream_key_lists_several_streams_each_with_its_dead_letter_stream) {
+  const auto c = parse({}, with(kMinimal, {{"STREAM_KEY", "telemetry:{0}, telemetry:{1},telemetry:{2}"}})).config;
+  EXPECT_EQ(c.streams, (std::vector<StreamSpec>{{"telemetry:{0}", "telemetry:{0}:dead-letter"},
+                                                {"telemetry:{1}", "telemetry:{1}:dead-letter"},
+                                                {"telemetry:{2}", "telemetry:{2}:dead-letter"}}));
+  const auto text = describe_config(c);
+  EXPECT_NE(text.find("\nSTREAM_KEY=telemetry:{0},telemetry:{1},telemetry:{2}\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\nDEAD_LETTER_STREAM=telemetry:{0}:dead-letter,telemetry:{1}:dead-letter,"
+                      "telemetry:{2}:dead-letter\n"),
+            std::string::npos)
+      << text;
+  // One DEAD_LETTER_STREAM takes every stream's dead letters.
+  const auto shared = parse({}, with(kMinimal, {{"STREAM_KEY", "a,b"}, {"DEAD_LETTER_STREAM", "dlq"}})).config;
+  EXPECT_EQ(shared.streams, (std::vector<StreamSpec>{{"a", "dlq"}, {"b", "dlq"}}));
+
+  EXPECT_EQ(single_problem(with(kMinimal, {{"STREAM_KEY", "a,,b"}})), "STREAM_KEY: an entry of the list is empty");
+  EXPECT_EQ(single_problem(with(kMinimal, {{"STREAM_KEY", "a,b,a"}})), "STREAM_KEY: \"a\" is listed twice");
+  EXPECT_EQ(single_problem(with(kMinimal, {{"STREAM_KEY", "a,a:dead-letter"}})),
+            "DEAD_LETTER_STREAM: \"a:dead-letter\" is a stream of STREAM_KEY; dead letters would be read again");
+  // On a cluster, each stream with its own dead-letter stream in its slot; streams may be anywhere.
+  EXPECT_TRUE(parse({}, with(kMinimal, {{"REDIS_CLUSTER", "true"}, {"STREAM_KEY", "{a}:s,{b}:s"}})).config.redis_cluster);
+  EXPECT_EQ(single_problem(with(kMinimal, {{"REDIS_CLUSTER", "true"},
+                                           {"STREAM_KEY", "{a}:s,{b}:s"},
+                                           {"DEAD_LETTER_STREAM", "{a}:dlq"}})),
+            "DEAD_LETTER_STREAM: \"{a}:dlq\" hashes to slot 15495, its stream \"{b}:s\" to slot 3300; on a "
+            "Redis Cluster both must share a slot: give the stream a hash tag, e.g. {telemetry}:events (its "
+            "default dead-letter stream {telemetry}:events:dead-letter follows)");
 }
 
 TEST_F(config_loader_test, redis_cluster_needs_the_dead_letter_stream_in_the_stream_key_slot) {
   EXPECT_EQ(single_problem(with(kMinimal, {{"REDIS_CLUSTER", "true"}})),
-            "DEAD_LETTER_STREAM: \"telemetry:events:dead-letter\" hashes to slot 3072, STREAM_KEY "
-            "\"telemetry:events\" to slot 631; on a Redis Cluster both must share a slot: give STREAM_KEY a "
+            "DEAD_LETTER_STREAM: \"telemetry:events:dead-letter\" hashes to slot 3072, its stream "
+            "\"telemetry:events\" to slot 631; on a Redis Cluster both must share a slot: give the stream a "
             "hash tag, e.g. {telemetry}:events (its default dead-letter stream {telemetry}:events:dead-letter "
             "follows)");
   const auto tagged = parse({}, with(kMinimal, {{"REDIS_CLUSTER", "true"}, {"STREAM_KEY", "{t}:events"}}));
@@ -722,7 +752,7 @@ TEST_F(config_loader_test, env_example_loads_and_names_every_setting) {
   const std::string example = std::string(SOURCE_DIR) + "/.env.example";
   const auto c = parse({"--env-file", example}, {}).config;
   EXPECT_EQ(c.redis.describe(), "redis://127.0.0.1:6379/0");
-  EXPECT_EQ(c.stream_key, "telemetry:events");
+  EXPECT_EQ(stream_keys_text(c), "telemetry:events");
   EXPECT_EQ(c.consumer_group, "eventhubs-connector");
 
   // Every setting has a line; a commented-out line shows the default, a required setting an example;

@@ -94,25 +94,57 @@ TEST(metrics_test, latency_is_measured_from_the_entry_id_and_implausible_ids_are
 
 TEST(metrics_test, exposition_omits_an_unknown_lag_and_says_so) {
   Metrics m;
+  Metrics output;
   m.entries_acked.inc(7);
   m.dead_lettered(Cause::Rejected).inc();
   LiveState live;
-  live.group =
+  live.streams.push_back({.key = "s", .metrics = &m, .events_in_flight = 2, .group = {}});
+  live.streams[0].group =
       GroupStatus{.polled = true, .redis_up = true, .group_exists = true, .lag = std::nullopt, .pending = 3};
-  std::string text = render_exposition(m, live, ProcessStats{}, 0);
-  EXPECT_NE(text.find("connector_entries_acked_total 7\n"), std::string::npos) << text;
-  EXPECT_NE(text.find("connector_entries_dead_lettered_total{reason=\"rejected\"} 1\n"), std::string::npos);
-  EXPECT_NE(text.find("connector_consumer_group_lag_known 0\n"), std::string::npos);
-  EXPECT_EQ(text.find("\nconnector_consumer_group_lag "), std::string::npos) << text;
-  EXPECT_NE(text.find("connector_consumer_group_pending 3\n"), std::string::npos);
+  std::string text = render_exposition(live, output, ProcessStats{}, 0);
+  EXPECT_NE(text.find("connector_entries_acked_total{stream=\"s\"} 7\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("connector_entries_dead_lettered_total{stream=\"s\",reason=\"rejected\"} 1\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("connector_consumer_group_lag_known{stream=\"s\"} 0\n"), std::string::npos);
+  EXPECT_EQ(text.find("\nconnector_consumer_group_lag{"), std::string::npos) << text;
+  EXPECT_NE(text.find("connector_consumer_group_pending{stream=\"s\"} 3\n"), std::string::npos);
+  EXPECT_NE(text.find("connector_events_in_flight{stream=\"s\"} 2\n"), std::string::npos);
+  EXPECT_NE(text.find("connector_batch_duration_seconds_bucket{stream=\"s\",le=\"+Inf\"} 0\n"), std::string::npos);
   EXPECT_EQ(text.find("connector_eventhubs_token_expires_in_seconds"), std::string::npos);
 
-  live.group.lag = 0;
+  live.streams[0].group.lag = 0;
   live.token_metric = true;
-  m.set_token_expiry(std::chrono::system_clock::time_point(std::chrono::seconds(1000)));
-  text = render_exposition(m, live, ProcessStats{}, 400);
-  EXPECT_NE(text.find("connector_consumer_group_lag 0\n"), std::string::npos) << text;
+  output.set_token_expiry(std::chrono::system_clock::time_point(std::chrono::seconds(1000)));
+  output.retried(Cause::Connection).inc(4);
+  text = render_exposition(live, output, ProcessStats{}, 400);
+  EXPECT_NE(text.find("connector_consumer_group_lag{stream=\"s\"} 0\n"), std::string::npos) << text;
   EXPECT_NE(text.find("connector_eventhubs_token_expires_in_seconds 600\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("connector_output_events_resent_total{cause=\"connection\"} 4\n"), std::string::npos) << text;
+}
+
+TEST(metrics_test, every_stream_has_its_own_samples_and_the_probes_name_the_stream_that_fails) {
+  Metrics a, b;
+  a.entries_read.inc(3);
+  b.entries_read.inc(5);
+  const GroupStatus up{.polled = true, .redis_up = true, .group_exists = true, .lag = 1};
+  LiveState live;
+  live.output_up = true;
+  live.streams.push_back({.key = "a", .metrics = &a, .events_in_flight = 0, .group = up});
+  live.streams.push_back({.key = "b\"q", .metrics = &b, .events_in_flight = 0, .group = up});
+  const std::string text = render_exposition(live, Metrics{}, ProcessStats{}, 0);
+  EXPECT_NE(text.find("connector_entries_read_total{stream=\"a\"} 3\nconnector_entries_read_total{stream=\"b\\\"q\"} 5\n"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("# TYPE connector_entries_read_total counter"),
+            text.rfind("# TYPE connector_entries_read_total counter"))
+      << "one family, many samples";
+  EXPECT_TRUE(check_readiness(live.streams, true).ok);
+  live.streams[1].group = GroupStatus{.polled = true, .error = "Connection refused"};
+  EXPECT_EQ(check_readiness(live.streams, false).reason,
+            "stream 'b\"q': Redis unreachable: Connection refused; output not connected or not authorised");
+  a.reader_heartbeat.beat();
+  const ProbeResult stuck = check_liveness(live.streams, std::chrono::seconds(1), a.reader_heartbeat.last_ms() + 5000);
+  EXPECT_NE(stuck.reason.find("stream 'a': the reader thread made no progress"), std::string::npos) << stuck.reason;
 }
 
 TEST(metrics_test, a_silent_thread_fails_liveness_and_a_parked_one_does_not) {
@@ -145,11 +177,12 @@ TEST(metrics_test, readiness_needs_redis_the_group_and_the_output) {
 TEST(metrics_test, stats_line_gives_deltas_and_rates_rounded_to_two_decimals) {
   StatsTotals before{.read = 10, .acked = 10};
   StatsTotals after{.read = 110, .acked = 40, .dead_lettered = 1};
-  LiveState live;
-  live.events_in_flight = 5;
-  live.output_up = true;
-  live.group = GroupStatus{.polled = true, .redis_up = true, .group_exists = true, .lag = 12, .pending = 4};
-  const auto fields = stats_fields(before, after, 3.0, live);
+  StreamLive stream;
+  stream.key = "s";
+  stream.events_in_flight = 5;
+  stream.group = GroupStatus{.polled = true, .redis_up = true, .group_exists = true, .lag = 12, .pending = 4};
+  const auto fields = stats_fields(before, after, 3.0, stream, true);
+  EXPECT_EQ(fields["stream"], "s");
   EXPECT_EQ(fields["read"], 100);
   EXPECT_EQ(fields["read_per_s"], 33.33);
   EXPECT_EQ(fields["acked_per_s"], 10.0);
@@ -158,8 +191,8 @@ TEST(metrics_test, stats_line_gives_deltas_and_rates_rounded_to_two_decimals) {
   EXPECT_EQ(fields["pending"], 4);
   EXPECT_EQ(fields["in_flight"], 5);
   EXPECT_EQ(fields["output"], "up");
-  live.group.lag.reset();
-  EXPECT_TRUE(stats_fields(before, after, 3.0, live)["lag"].is_null());
+  stream.group.lag.reset();
+  EXPECT_TRUE(stats_fields(before, after, 3.0, stream, true)["lag"].is_null());
 }
 
 TEST(http_address_test, accepts_host_port_ipv6_and_off) {

@@ -7,8 +7,10 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <memory>
 #include <random>
 #include <thread>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -102,14 +104,21 @@ int main(int argc, char* argv[]) {
   ::signal(SIGTERM, on_signal);
   ::signal(SIGPIPE, SIG_IGN);
 
-  RedisConnectionOptions options = redis_options_from_config(config);
-  options.client_name = "redis-stream-publisher";
-  RedisConnection redis(options);
+  // Entries go round the streams of STREAM_KEY, each over a connection of its own (on a cluster, to the
+  // primary of its slot).
+  std::vector<std::unique_ptr<RedisConnection>> connections;
+  for (const StreamSpec& stream : config.streams) {
+    RedisConnectionOptions options = redis_options_from_config(config, stream);
+    options.client_name = "redis-stream-publisher";
+    connections.push_back(std::make_unique<RedisConnection>(options));
+  }
+  const std::size_t streams = config.streams.size();
+  std::vector<std::uint64_t> sent(streams);  // replies due on each connection
   std::minstd_rand random(static_cast<unsigned>(::getpid()));
   std::uint64_t written = 0;
   unsigned failures = 0;
   const auto started = std::chrono::steady_clock::now();
-  logger().info("publisher_started", {{"stream", config.stream_key},
+  logger().info("publisher_started", {{"stream", stream_keys_text(config)},
                                       {"address", config.redis.describe()},
                                       {"rate", rate},
                                       {"count", count},
@@ -117,7 +126,9 @@ int main(int argc, char* argv[]) {
   Sample sample;
   while (!g_stop && (count == 0 || written < count)) {
     try {
-      if (!redis.connected()) redis.connect();
+      for (auto& redis : connections) {
+        if (!redis->connected()) redis->connect();
+      }
       // How many entries are due by now at the requested rate; at most one pipeline's worth at a time.
       std::uint64_t due = pipeline_depth;
       if (rate > 0) {
@@ -130,22 +141,29 @@ int main(int argc, char* argv[]) {
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
         continue;
       }
+      std::fill(sent.begin(), sent.end(), 0);
       for (std::uint64_t i = 0; i < due; ++i) {
         make_sample(sample, written + i, size, random);
-        redis.append({"XADD", config.stream_key, "*", "deviceId", sample.device, "timestamp", sample.timestamp,
-                      "temperature", sample.temperature, "humidity", sample.humidity, "status", sample.status,
-                      "seq", sample.seq, "payload", sample.padding});
+        const std::size_t stream = (written + i) % streams;
+        connections[stream]->append({"XADD", config.streams[stream].key, "*", "deviceId", sample.device,
+                                     "timestamp", sample.timestamp, "temperature", sample.temperature, "humidity",
+                                     sample.humidity, "status", sample.status, "seq", sample.seq, "payload",
+                                     sample.padding});
+        ++sent[stream];
       }
-      for (std::uint64_t i = 0; i < due; ++i) {
-        RedisReply reply = redis.read_reply();
-        if (reply.is_error()) {
-          throw RedisStreamError(fmt::format("XADD to '{}' failed: {}", config.stream_key, reply.str()));
+      for (std::size_t stream = 0; stream < streams; ++stream) {
+        for (; sent[stream] > 0; --sent[stream]) {
+          RedisReply reply = connections[stream]->read_reply();
+          if (reply.is_error()) {
+            throw RedisStreamError(
+                fmt::format("XADD to '{}' failed: {}", config.streams[stream].key, reply.str()));
+          }
+          ++written;
         }
-        ++written;
       }
       failures = 0;
     } catch (const ConnectorError& error) {
-      redis.close();
+      for (auto& redis : connections) redis->close();
       const auto delay = std::chrono::milliseconds(std::min(5000u, 100u << std::min(failures++, 6u)));
       logger().warn("publisher_retry", {{"error", error.what()}, {"retry_in_ms", delay.count()}});
       std::this_thread::sleep_for(delay);
