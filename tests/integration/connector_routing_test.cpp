@@ -3,7 +3,11 @@
 // Sentinel deployment per test: each scenario runs its phases in order on the one it started.
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include <map>
+#include <set>
 #include <string>
 
 #include "redis/cluster_slots.hpp"
@@ -30,13 +34,16 @@ const std::string kGroup = "e2e-group";
 
 /// XADDs `count` entries (seq first…) on one connection to `node`, then WAITs for a replica to have
 /// them: the producer-side guard that makes a failover lose nothing (README "Delivery guarantees").
-void add_replicated_entries(RedisConnectionOptions node, int count, int first) {
+/// `replicas` 0: no WAIT (after a SIGKILL the promoted primary has no replica left to wait for).
+void add_replicated_entries(RedisConnectionOptions node, int count, int first,
+                            const std::string& stream = kStream, int replicas = 1) {
   RedisConnection connection(std::move(node));
   connection.connect();
   for (int i = first; i < first + count; ++i) {
-    connection.append({"XADD", kStream, "*", "seq", std::to_string(i)});
+    connection.append({"XADD", stream, "*", "seq", std::to_string(i)});
   }
   for (int i = 0; i < count; ++i) ASSERT_TRUE(connection.read_reply().is_string());
+  if (replicas == 0) return;
   const RedisReply acked = connection.command({"WAIT", "1", "10000"});
   ASSERT_TRUE(acked.is_integer() && acked.integer() >= 1) << acked.describe();
 }
@@ -142,6 +149,64 @@ TEST(connector_routing_test, sentinel_routes_to_the_primary_and_follows_a_failov
       30s));
   expect_nothing_pending_or_dead_lettered(
       [&](const std::vector<std::string_view>& argv) { return sentinels.server(primary).command(argv); });
+  EXPECT_EQ(connector.interrupt_and_wait(), 0) << connector.log();
+}
+
+/// Four stream keys whose slots lie on all three primaries (hash tags picked by asking the cluster).
+std::vector<std::string> streams_on_every_primary(RedisCluster& cluster) {
+  std::vector<std::string> streams;
+  std::set<std::size_t> owners;
+  for (int tag = 0; streams.size() < 4; ++tag) {
+    const std::string key = fmt::format("{{s{}}}:stream", tag);
+    const std::size_t owner = cluster.owner_of_key(key);
+    if (owners.size() == 3 || owners.insert(owner).second) streams.push_back(key);
+  }
+  return streams;
+}
+
+// One process reading four streams spread over the three primaries, each on its own connections; the
+// primary of the first is SIGKILLed while they flow and its replica promoted: every stream is drained,
+// nothing stays pending, nothing is dead-lettered.
+TEST(connector_routing_test, four_streams_on_three_primaries_survive_a_sigkilled_primary) {
+  RedisCluster cluster;
+  TempDir dir;
+  const auto output = dir.path() / "out";
+  const std::vector<std::string> streams = streams_on_every_primary(cluster);
+  const auto add_to_every_stream = [&](int count, int first, int replicas = 1) {
+    for (const auto& stream : streams) {
+      add_replicated_entries(cluster.connection_options(cluster.owner_of_key(stream)), count, first, stream,
+                             replicas);
+    }
+  };
+  add_to_every_stream(200, 0);
+  auto config = settings("redis://127.0.0.1:" + std::to_string(cluster.port(0)), output);
+  config["REDIS_CLUSTER"] = "true";
+  config["STREAM_KEY"] = fmt::format("{}", fmt::join(streams, ","));
+  ConnectorProcess connector(config, dir.path());
+  const auto files = [&] {
+    std::size_t total = 0;
+    for (const auto& stream : streams) total += count_json_files(output / stream);
+    return total;
+  };
+  ASSERT_TRUE(wait_until([&] { return files() == 800; }, 60s)) << files() << " files\n" << connector.log();
+
+  add_to_every_stream(200, 200);  // replicated before the kill: the failover may lose none of them
+  const std::size_t promoted = cluster.kill_primary_and_wait_for_promotion(cluster.owner_of_key(streams[0]));
+  ASSERT_EQ(cluster.owner_of_key(streams[0]), promoted);
+  add_to_every_stream(200, 400, 0);
+  ASSERT_TRUE(wait_until([&] { return files() == 2400; }, 90s)) << files() << " files\n" << connector.log();
+  for (const auto& stream : streams) {
+    const std::size_t owner = cluster.owner_of_key(stream);
+    ASSERT_TRUE(wait_until(
+        [&] {
+          const RedisReply pending = cluster.command(owner, {"XPENDING", stream, kGroup});
+          return pending.is_array() && pending[0].integer() == 0;
+        },
+        30s))
+        << stream;
+    EXPECT_EQ(cluster.command(owner, {"XLEN", stream + ":dead-letter"}).integer(), 0) << stream;
+    EXPECT_EQ(count_json_files(output / stream), 600u) << stream;
+  }
   EXPECT_EQ(connector.interrupt_and_wait(), 0) << connector.log();
 }
 
