@@ -126,19 +126,30 @@ def main():
     scaled = manifests["ScaledObject"]["spec"]
     check(scaled["scaleTargetRef"]["kind"] == "StatefulSet" and
           scaled["scaleTargetRef"]["name"] == statefulset["metadata"]["name"], "ScaledObject does not target the StatefulSet")
-    trigger = scaled["triggers"][0]
-    meta = trigger["metadata"]
-    check(trigger["type"] == "redis-streams", f"trigger type {trigger['type']}")
-    check(meta.get("stream") == config["STREAM_KEY"], f"trigger stream {meta.get('stream')} != STREAM_KEY {config['STREAM_KEY']}")
-    check(meta.get("consumerGroup") == config["CONSUMER_GROUP_NAME"],
-          f"trigger consumerGroup {meta.get('consumerGroup')} != CONSUMER_GROUP_NAME {config['CONSUMER_GROUP_NAME']}")
-    check("lagCount" in meta, "the trigger does not scale on lagCount")
+    # One redis-streams trigger per stream of STREAM_KEY, in its order, summed into one metric.
+    streams = [key.strip() for key in config["STREAM_KEY"].split(",")]
+    triggers = scaled["triggers"]
+    check([t["metadata"].get("stream") for t in triggers] == streams,
+          f"trigger streams {[t['metadata'].get('stream') for t in triggers]} != STREAM_KEY {streams}")
+    names = [t.get("name") for t in triggers]
+    check(all(names) and len(set(names)) == len(names), f"triggers need distinct names: {names}")
+    modifiers = scaled.get("advanced", {}).get("scalingModifiers", {})
+    check(modifiers.get("formula") == " + ".join(names),
+          f"scalingModifiers.formula {modifiers.get('formula')!r} is not the sum of the triggers {names}")
+    check(modifiers.get("metricType") == "AverageValue" and "target" in modifiers,
+          "scalingModifiers needs a per-replica target (metricType AverageValue)")
     url = urlsplit(config["REDIS_URL"])
-    check(meta.get("address") == f"{url.hostname}:{url.port or 6379}",
-          f"trigger address {meta.get('address')} is not REDIS_URL's {url.hostname}:{url.port or 6379}")
-    check((meta.get("enableTLS") == "true") == (url.scheme == "rediss"), "trigger enableTLS does not match REDIS_URL's scheme")
     auth = manifests["TriggerAuthentication"]
-    check(trigger["authenticationRef"]["name"] == auth["metadata"]["name"], "authenticationRef names no TriggerAuthentication")
+    for trigger in triggers:
+        meta = trigger["metadata"]
+        check(trigger["type"] == "redis-streams", f"trigger type {trigger['type']}")
+        check(meta.get("consumerGroup") == config["CONSUMER_GROUP_NAME"],
+              f"trigger consumerGroup {meta.get('consumerGroup')} != CONSUMER_GROUP_NAME {config['CONSUMER_GROUP_NAME']}")
+        check("lagCount" in meta, "the trigger does not scale on lagCount")
+        check(meta.get("address") == f"{url.hostname}:{url.port or 6379}",
+              f"trigger address {meta.get('address')} is not REDIS_URL's {url.hostname}:{url.port or 6379}")
+        check((meta.get("enableTLS") == "true") == (url.scheme == "rediss"), "trigger enableTLS does not match REDIS_URL's scheme")
+        check(trigger["authenticationRef"]["name"] == auth["metadata"]["name"], "authenticationRef names no TriggerAuthentication")
     for ref in auth["spec"]["secretTargetRef"]:
         check(ref["name"] == manifests["Secret"]["metadata"]["name"] and ref["key"] in secret,
               f"TriggerAuthentication reads {ref['name']}/{ref['key']}, which the Secret does not hold")
