@@ -3,6 +3,8 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <memory>
+#include <mutex>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -44,9 +46,34 @@ std::string ChaosReport::summary() const {
   return text;
 }
 
-ChaosPublisher::ChaosPublisher(RedisServer& redis, std::string stream, ChaosScale scale,
+ChaosRedis::ChaosRedis(RedisServer& server)
+    : options_([&server] { return server.connection_options(); }),
+      command_([&server](const std::vector<std::string_view>& argv) { return server.command(argv); }),
+      fail_([&server] { server.restart(); }) {}
+
+ChaosRedis::ChaosRedis(RedisCluster& cluster, std::string stream_key) {
+  // The cluster fixture is not thread-safe: one lock for the publisher's reconnects and the failover.
+  auto lock = std::make_shared<std::mutex>();
+  auto key = std::make_shared<const std::string>(std::move(stream_key));
+  options_ = [&cluster, lock, key] {
+    std::lock_guard guard(*lock);
+    return cluster.connection_options(cluster.owner_of_key(*key));
+  };
+  command_ = [&cluster, lock, key](const std::vector<std::string_view>& argv) {
+    std::lock_guard guard(*lock);
+    return cluster.command(cluster.owner_of_key(*key), argv);
+  };
+  fail_ = [&cluster, lock, key] {
+    std::lock_guard guard(*lock);
+    const std::size_t primary = cluster.owner_of_key(*key);
+    cluster.kill_primary_and_wait_for_promotion(primary);
+    cluster.restart(primary);  // back as a replica of the promoted node
+  };
+}
+
+ChaosPublisher::ChaosPublisher(ChaosRedis redis, std::string stream, ChaosScale scale,
                                std::size_t oversized_bytes)
-    : redis_(redis), stream_(std::move(stream)), scale_(scale), oversized_bytes_(oversized_bytes) {}
+    : redis_(std::move(redis)), stream_(std::move(stream)), scale_(scale), oversized_bytes_(oversized_bytes) {}
 
 ChaosPublisher::~ChaosPublisher() { join(); }
 
@@ -57,7 +84,8 @@ void ChaosPublisher::join() {
 }
 
 void ChaosPublisher::run() {
-  RedisConnection connection(redis_.connection_options());
+  // Built again after each failure: after a failover the stream is on another node.
+  std::unique_ptr<RedisConnection> connection;
   const auto started = std::chrono::steady_clock::now();
   const std::string long_name(1000, 'n');
   const std::string binary("\x00\xFF\xFE binary \x80\x00", 14);
@@ -89,15 +117,18 @@ void ChaosPublisher::run() {
       default: argv.insert(argv.end(), {"kind", "plain", "payload", payload}); break;
     }
     try {
-      if (!connection.connected()) connection.connect();
-      RedisReply reply = connection.command(argv);
+      if (!connection) {
+        connection = std::make_unique<RedisConnection>(redis_.connection_options());
+        connection->connect();
+      }
+      RedisReply reply = connection->command(argv);
       if (reply.is_error()) throw RedisStreamError(std::string(reply.str()));
       ++seq;
       written_ = seq;
     } catch (const ConnectorError&) {
-      // Redis is restarting: try the same entry again shortly (a lost reply can make a second copy
+      // Redis is restarting or failing over: try the same entry again shortly (a lost reply can make a second copy
       // with its own ID — both must then be delivered, so the check works on stream IDs).
-      connection.close();
+      connection.reset();
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
   }
@@ -157,7 +188,7 @@ void ChaosInstances::stop_all() {
   }
 }
 
-void run_chaos(RedisServer& redis, ChaosPublisher& publisher, ChaosInstances& instances,
+void run_chaos(const ChaosRedis& redis, ChaosPublisher& publisher, ChaosInstances& instances,
                const std::vector<std::string>& restartable, const std::string& doomed, const ChaosScale& scale,
                ChaosReport& report, const std::function<void()>& output_fault) {
   using namespace std::chrono_literals;
@@ -177,7 +208,7 @@ void run_chaos(RedisServer& redis, ChaosPublisher& publisher, ChaosInstances& in
     const auto now = std::chrono::steady_clock::now();
     const auto dice = random() % 100;
     if (dice < 12 && now - last_redis_restart > 3s) {
-      redis.restart();
+      redis.fail();
       last_redis_restart = now;
       ++report.redis_restarts;
     } else if (output_fault && dice < 30) {
@@ -191,7 +222,7 @@ void run_chaos(RedisServer& redis, ChaosPublisher& publisher, ChaosInstances& in
   publisher.join();
 }
 
-std::map<std::string, std::string> check_deliveries(RedisServer& redis, const std::string& stream,
+std::map<std::string, std::string> check_deliveries(const ChaosRedis& redis, const std::string& stream,
                                                     const std::string& group,
                                                     const std::function<std::size_t(const std::string&)>& deliveries,
                                                     ChaosReport& report) {
@@ -218,7 +249,7 @@ std::map<std::string, std::string> check_deliveries(RedisServer& redis, const st
   return dead;
 }
 
-std::vector<std::string> all_stream_ids(RedisServer& redis, const std::string& stream) {
+std::vector<std::string> all_stream_ids(const ChaosRedis& redis, const std::string& stream) {
   std::vector<std::string> ids;
   std::string start = "-";
   for (;;) {
@@ -230,7 +261,7 @@ std::vector<std::string> all_stream_ids(RedisServer& redis, const std::string& s
   return ids;
 }
 
-std::map<std::string, std::string> dead_lettered(RedisServer& redis, const std::string& dead_letter_stream) {
+std::map<std::string, std::string> dead_lettered(const ChaosRedis& redis, const std::string& dead_letter_stream) {
   std::map<std::string, std::string> result;
   std::string start = "-";
   for (;;) {
@@ -250,12 +281,12 @@ std::map<std::string, std::string> dead_lettered(RedisServer& redis, const std::
   return result;
 }
 
-long long pending_entries(RedisServer& redis, const std::string& stream, const std::string& group) {
+long long pending_entries(const ChaosRedis& redis, const std::string& stream, const std::string& group) {
   RedisReply reply = redis.command({"XPENDING", stream, group});
   return reply.is_array() && reply.size() > 0 ? reply[0].integer() : -1;
 }
 
-bool wait_drained(RedisServer& redis, const std::string& stream, const std::string& group,
+bool wait_drained(const ChaosRedis& redis, const std::string& stream, const std::string& group,
                   std::chrono::milliseconds timeout) {
   // XINFO GROUPS' `lag` is nil whenever Redis cannot tell (after AOF reloads, for one), so compare the
   // group's last delivered ID with the stream's last ID instead.

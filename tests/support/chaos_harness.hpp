@@ -11,9 +11,32 @@
 #include <vector>
 
 #include "support/connector_process.hpp"
+#include "support/redis_cluster.hpp"
 #include "support/redis_server.hpp"
 
 namespace connector::testing {
+
+/// Where a chaos run's stream lives and the Redis fault it suffers: one redis-server, restarted; or a Redis
+/// Cluster, whose primary of the stream is SIGKILLed, its replica promoted and the old node brought back
+/// as a replica. Cheap to copy (the publisher keeps one); thread-safe, so the publisher can reconnect
+/// while a failover runs (it waits for its end).
+class ChaosRedis {
+ public:
+  ChaosRedis(RedisServer& server);  // NOLINT(google-explicit-constructor): the one-server suites pass theirs as is
+  ChaosRedis(RedisCluster& cluster, std::string stream_key);
+
+  /// A connection to the node that holds the stream now.
+  RedisConnectionOptions connection_options() const { return options_(); }
+  /// A command on that node.
+  RedisReply command(const std::vector<std::string_view>& argv) const { return command_(argv); }
+  /// The Redis fault of the run.
+  void fail() const { fail_(); }
+
+ private:
+  std::function<RedisConnectionOptions()> options_;
+  std::function<RedisReply(const std::vector<std::string_view>&)> command_;
+  std::function<void()> fail_;
+};
 
 /// How big and how long a chaos run is; CI uses the defaults, scripts/soak.sh scales them up.
 struct ChaosScale {
@@ -48,7 +71,7 @@ struct ChaosReport {
 /// Publishes entries of several kinds (plain, binary, empty values, long names, a few very large ones).
 class ChaosPublisher {
  public:
-  ChaosPublisher(RedisServer& redis, std::string stream, ChaosScale scale, std::size_t oversized_bytes);
+  ChaosPublisher(ChaosRedis redis, std::string stream, ChaosScale scale, std::size_t oversized_bytes);
   ~ChaosPublisher();
   void start();
   void join();
@@ -57,7 +80,7 @@ class ChaosPublisher {
 
  private:
   void run();
-  RedisServer& redis_;
+  ChaosRedis redis_;
   std::string stream_;
   ChaosScale scale_;
   std::size_t oversized_bytes_;
@@ -94,24 +117,24 @@ class ChaosInstances {
 /// Publishes the whole scale while killing and restarting `restartable` instances at random, killing
 /// `doomed` for good halfway, restarting Redis now and then, and calling `output_fault` (when given)
 /// in about one step of five. Returns when the publisher is done and every minimum of `scale` is met.
-void run_chaos(RedisServer& redis, ChaosPublisher& publisher, ChaosInstances& instances,
+void run_chaos(const ChaosRedis& redis, ChaosPublisher& publisher, ChaosInstances& instances,
                const std::vector<std::string>& restartable, const std::string& doomed, const ChaosScale& scale,
                ChaosReport& report, const std::function<void()>& output_fault = {});
 
 /// Fills `report` from the stream's IDs: `deliveries(id)` says how often the output has the entry; an
 /// entry neither delivered nor in the dead-letter stream is missing. Returns the dead-letter reasons.
-std::map<std::string, std::string> check_deliveries(RedisServer& redis, const std::string& stream,
+std::map<std::string, std::string> check_deliveries(const ChaosRedis& redis, const std::string& stream,
                                                     const std::string& group,
                                                     const std::function<std::size_t(const std::string&)>& deliveries,
                                                     ChaosReport& report);
 
 /// Every ID of the stream, read in pages with XRANGE.
-std::vector<std::string> all_stream_ids(RedisServer& redis, const std::string& stream);
+std::vector<std::string> all_stream_ids(const ChaosRedis& redis, const std::string& stream);
 /// original ID → reason, from the dead-letter stream.
-std::map<std::string, std::string> dead_lettered(RedisServer& redis, const std::string& dead_letter_stream);
-long long pending_entries(RedisServer& redis, const std::string& stream, const std::string& group);
+std::map<std::string, std::string> dead_lettered(const ChaosRedis& redis, const std::string& dead_letter_stream);
+long long pending_entries(const ChaosRedis& redis, const std::string& stream, const std::string& group);
 /// Waits until the group has no pending entries and has been delivered the stream's last entry, or `timeout`.
-bool wait_drained(RedisServer& redis, const std::string& stream, const std::string& group,
+bool wait_drained(const ChaosRedis& redis, const std::string& stream, const std::string& group,
                   std::chrono::milliseconds timeout);
 
 }  // namespace connector::testing
