@@ -4,9 +4,7 @@
 #include <pthread.h>
 
 #include <algorithm>
-#include <random>
 
-#include "common/backoff.hpp"
 #include "common/errors.hpp"
 #include "config/config.hpp"
 #include "observability/logger.hpp"
@@ -33,22 +31,20 @@ milliseconds left_until(Clock::time_point deadline) {
 }
 }  // namespace
 
-Pipeline::Pipeline(PipelineOptions options, StreamSource& reader, StreamSource& acker, Encoder encoder, Sink& sink,
-                   Metrics& metrics)
+Pipeline::Pipeline(PipelineOptions options, StreamSource& reader, StreamSource& acker, Encoder encoder,
+                   Sink& sink, Metrics& metrics)
     : options_(options),
       encoder_(std::move(encoder)),
       sink_(sink),
       reader_(reader, "reader", metrics.redis_reconnects),
       acker_(acker, "acker", metrics.redis_reconnects),
       metrics_(metrics),
-      ledger_(options.max_delivery_attempts, [this](unsigned attempt) { return backoff(attempt); }, metrics) {}
+      ledger_(options.max_delivery_attempts, options.retry_backoff(), options.jitter, metrics) {}
 
 Pipeline::~Pipeline() { stop(); }
 
-std::chrono::milliseconds Pipeline::backoff(unsigned attempt) const {
-  thread_local std::minstd_rand random(std::random_device{}());
-  return backoff_delay(options_.retry_delay, options_.max_retry_delay, attempt == 0 ? 0 : attempt - 1,
-                       std::uniform_real_distribution<double>(0.0, 1.0)(random));
+std::chrono::milliseconds Pipeline::backoff(unsigned failures) const {
+  return options_.retry_backoff().delay(failures, options_.jitter());
 }
 
 void Pipeline::ReadPosition::restart_own_pending() {

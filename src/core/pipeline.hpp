@@ -12,6 +12,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "common/backoff.hpp"
 #include "common/thread_annotations.hpp"
 #include "config/config.hpp"
 #include "core/encoder.hpp"
@@ -29,6 +30,10 @@ namespace connector {
 struct PipelineOptions : DeliveryTuning {
   std::chrono::milliseconds max_retry_delay{};  // cap of the exponential back-off
   int startup_connect_attempts = 3;
+  JitterSource jitter = thread_local_jitter;  // spreads the back-off's waits; tests may fix it
+
+  /// The back-off of Redis reconnects, event retries and refused dead-letter writes.
+  BackoffPolicy retry_backoff() const { return {retry_delay, max_retry_delay}; }
 };
 
 /// The pipeline's counters (kept in its Metrics, the one set) and in-flight gauges at one moment; read
@@ -118,7 +123,8 @@ class Pipeline {
 
   // Startup and Redis connections (either thread; none of them takes the lock for long).
   void record_fatal(const std::exception& error, const char* thread) EXCLUDES(mutex_);
-  std::chrono::milliseconds backoff(unsigned attempt) const;
+  /// The wait after `failures` failed Redis calls in a row.
+  std::chrono::milliseconds backoff(unsigned failures) const;
 
   // Reader thread.
   void reader_loop() EXCLUDES(mutex_);
