@@ -412,7 +412,7 @@ std::optional<RedisFailure> Pipeline::flush_redis_work() {
   std::optional<RedisFailure> failure;
   {
     MutexUnlock unlocked(mutex_);
-    failure = ack_in_redis(ids);
+    failure = acker_.ack(ids);
   }
   if (failure) {
     const auto kept = ledger_.give_back(std::move(work));
@@ -426,60 +426,33 @@ std::optional<RedisFailure> Pipeline::flush_redis_work() {
   return write_dead_letters(std::move(work.dead_letters));
 }
 
-std::optional<RedisFailure> Pipeline::ack_in_redis(const std::vector<std::string>& ids) {
-  auto failure = try_redis([&] {
-    acker_.ensure_connected();
-    acker_->ack(ids);
-  });
-  if (!failure) return std::nullopt;
-  if (failure->action == RedisErrorAction::Reconnect) acker_->close();
-  if (failure->action == RedisErrorAction::RecreateGroup) {
-    // The acks are kept: XACK of an ID the recreated group has not delivered is a harmless no-op.
-    const auto again = acker_.recover_lost_group(failure->message);
-    if (again && again->action == RedisErrorAction::Reconnect) failure->action = RedisErrorAction::Reconnect;
-  }
-  return failure;
-}
-
 // Entries whose dead-letter write Redis refused stay pending (never acked) and wait for their own
 // back-off in the ledger; when the connection is gone, all are due again and the failure is returned.
 std::optional<RedisFailure> Pipeline::write_dead_letters(std::vector<EntryRef> due) {
   std::vector<DeadLetter> work;
   work.reserve(due.size());
   for (const EntryRef& ref : due) work.push_back(ledger_.dead_letter(ref));
-  std::vector<std::string> failures;
-  std::optional<RedisFailure> failure;
+  DeadLetterOutcome outcome;
   {
     MutexUnlock unlocked(mutex_);
-    failure = try_redis([&] { failures = acker_->dead_letter(work); });
-    if (failure && failure->action == RedisErrorAction::Reconnect) {
-      acker_->close();
-    } else {
-      // A refused XACK after the XADDs: all are written again later.
-      if (failure) failures.assign(work.size(), failure->message);
-      acker_.log_dead_letters(work, failures);
-    }
+    outcome = acker_.write_dead_letters(work);
   }
-  if (failure && failure->action == RedisErrorAction::Reconnect) {
+  if (const auto& lost = outcome.lost_connection) {
     const auto kept = ledger_.give_back({{}, std::move(due)});
-    logger().warn("redis_ack_failed", {{"error", failure->message}, {"dead_letters_kept", kept.dead_letters}});
-    return failure;
+    logger().warn("redis_ack_failed", {{"error", lost->message}, {"dead_letters_kept", kept.dead_letters}});
+    return lost;
   }
-  entries_resolved(ledger_.dead_letters_written(due, failures, Clock::now()));
+  entries_resolved(ledger_.dead_letters_written(due, outcome.failures, Clock::now()));
   return std::nullopt;
 }
 
 // Records in Redis the attempts that counted (see apply_retry), so that a restart or another instance
-// sees them. Best effort, whatever the failure: a count that is not recorded errs towards more
-// attempts, never towards a premature dead letter.
+// sees them.
 void Pipeline::record_delivery_counts() {
   const auto counts = ledger_.take_delivery_counts();
   if (counts.empty()) return;
   MutexUnlock unlocked(mutex_);
-  if (const auto failure = try_redis([&] { acker_->set_delivery_counts(counts); })) {
-    if (failure->action == RedisErrorAction::Reconnect) acker_->close();
-    logger().debug("delivery_counts_not_recorded", {{"count", counts.size()}, {"error", failure->message}});
-  }
+  acker_.record_delivery_counts(counts);
 }
 
 void Pipeline::resend_due_retries() {

@@ -165,7 +165,6 @@ class Pipeline {
   /// Wakes the reader when `ended` batches freed capacity, and stop() in any case.
   void entries_resolved(std::size_t ended) REQUIRES(mutex_);
   std::optional<RedisFailure> flush_redis_work() REQUIRES(mutex_);
-  std::optional<RedisFailure> ack_in_redis(const std::vector<std::string>& ids) EXCLUDES(mutex_);
   std::optional<RedisFailure> write_dead_letters(std::vector<EntryRef> due) REQUIRES(mutex_);
   void record_delivery_counts() REQUIRES(mutex_);
   void resend_due_retries() REQUIRES(mutex_);
