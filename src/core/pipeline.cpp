@@ -39,7 +39,8 @@ Pipeline::Pipeline(PipelineOptions options, StreamSource& reader, StreamSource& 
       reader_(reader, "reader", metrics.redis_reconnects),
       acker_(acker, "acker", metrics.redis_reconnects),
       metrics_(metrics),
-      ledger_(options.max_delivery_attempts, options.retry_backoff(), options.jitter, metrics) {}
+      ledger_(options.max_delivery_attempts, options.retry_backoff(), options.jitter, metrics),
+      claims_(options.claim_interval) {}
 
 Pipeline::~Pipeline() { stop(); }
 
@@ -72,7 +73,7 @@ void Pipeline::start() {
   {
     MutexLock lock(mutex_);
     state_ = Lifecycle::Running;
-    next_claim_ = Clock::now() + options_.claim_interval;
+    claims_.start(Clock::now());
   }
   acker_thread_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "acker");
@@ -335,7 +336,7 @@ void Pipeline::acker_loop() {
       if (state_ == Lifecycle::Running) {
         record_delivery_counts();
         resend_due_retries();
-        if (Clock::now() >= next_claim_) claim_idle_entries();
+        if (claims_.is_due(Clock::now())) claim_idle_entries();
       }
     }
   } catch (const std::exception& error) {
@@ -354,7 +355,7 @@ void Pipeline::wait_for_acker_work() {
   if (state_ == Lifecycle::Running) {
     // A claim held back by back-pressure waits for a completion (which wakes us), not for its due
     // time: that time is already past and would make this wait a busy loop for a whole outage.
-    if (has_room_for_batches(1)) wake_at = std::min(wake_at, next_claim_);
+    if (has_room_for_batches(1)) wake_at = std::min(wake_at, claims_.due());
     if (const auto due = ledger_.next_retry()) wake_at = std::min(wake_at, *due);
   }
   while (!acker_has_work()) {
@@ -479,13 +480,13 @@ void Pipeline::claim_idle_entries() {
   if (!has_room_for_batches(1)) return;  // back-pressure: claim later
   if (!sink_.ready()) {
     // Claimed entries could only wait in this instance as they wait in the other one: leave them.
-    next_claim_ = Clock::now() + options_.claim_interval;
+    claims_.put_off(Clock::now());
     return;
   }
   // This instance's own entries in flight are never claimed (they may sit idle in Redis while they
   // wait for the output).
   const auto own = ledger_.in_flight_ids();
-  const std::string cursor = claim_cursor_;
+  const std::string cursor = claims_.cursor();
   ClaimPass pass;
   {
     MutexUnlock unlocked(mutex_);
@@ -504,14 +505,11 @@ void Pipeline::finish_claim_pass(const ClaimPass& pass) {
   metrics_.entries_deleted_acked.inc(pass.result.deleted_ids.size());
   if (pass.failure) {
     logger().warn("claim_failed", {{"error", pass.failure->message}});
-    claim_cursor_ = kClaimScanStart;
-    next_claim_ = Clock::now() + options_.claim_interval;
+    claims_.page_failed(Clock::now());
     return;
   }
   metrics_.claim_scans.inc();
-  claim_cursor_ = pass.result.next_cursor;
-  // More pages wait: go on as soon as capacity allows; otherwise sleep a whole interval.
-  next_claim_ = Clock::now() + (claim_cursor_ == kClaimScanStart ? options_.claim_interval : milliseconds(0));
+  claims_.page_done(pass.result.next_cursor, Clock::now());
 }
 
 // ---- shutdown --------------------------------------------------------------------------------

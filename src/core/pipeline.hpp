@@ -7,7 +7,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <string_view>
 #include <thread>
 #include <unordered_set>
 #include <vector>
@@ -15,6 +14,7 @@
 #include "common/backoff.hpp"
 #include "common/thread_annotations.hpp"
 #include "config/config.hpp"
+#include "core/claim_schedule.hpp"
 #include "core/encoder.hpp"
 #include "core/in_flight_ledger.hpp"
 #include "core/redis_error_policy.hpp"
@@ -102,8 +102,6 @@ class Pipeline {
   PipelineStats stats() const EXCLUDES(mutex_);
 
  private:
-  // A claim scan starts here, and the stream commands answer it when the scan is complete.
-  static constexpr std::string_view kClaimScanStart = "0-0";
   /// Idle → Running (start) → Draining (stop: no more reads, resends or claims; in-flight work may still
   /// complete and be acked) → Closing (the acker finishes what is queued and exits). A Pipeline runs once.
   enum class Lifecycle : std::uint8_t { Idle, Running, Draining, Closing };
@@ -205,8 +203,7 @@ class Pipeline {
   InFlightLedger ledger_ GUARDED_BY(mutex_);
   std::deque<CompletionRecord> completions_ GUARDED_BY(mutex_);  // from the sink, for the acker
   std::optional<PipelineFailure> fatal_error_ GUARDED_BY(mutex_);
-  std::chrono::steady_clock::time_point next_claim_ GUARDED_BY(mutex_);
-  std::string claim_cursor_ GUARDED_BY(mutex_) = std::string(kClaimScanStart);
+  ClaimSchedule claims_ GUARDED_BY(mutex_);
 };
 
 }  // namespace connector
