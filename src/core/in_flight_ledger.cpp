@@ -56,8 +56,12 @@ std::vector<EntryPlan> plan_entries(const std::vector<StreamEntry>& entries, con
   return plans;
 }
 
-InFlightLedger::InFlightLedger(unsigned max_delivery_attempts, Backoff backoff, Metrics& metrics)
-    : max_delivery_attempts_(max_delivery_attempts), backoff_(std::move(backoff)), metrics_(metrics) {}
+InFlightLedger::InFlightLedger(unsigned max_delivery_attempts, BackoffPolicy retry_backoff,
+                               JitterSource jitter, Metrics& metrics)
+    : max_delivery_attempts_(max_delivery_attempts),
+      retry_backoff_(retry_backoff),
+      jitter_(std::move(jitter)),
+      metrics_(metrics) {}
 
 std::uint64_t InFlightLedger::add(std::vector<StreamEntry> entries, const std::vector<EntryPlan>& plans,
                                   Clock::time_point now) {
@@ -163,7 +167,7 @@ void InFlightLedger::apply_retry(std::uint64_t batch_id, InFlightBatch& batch, s
   }
   batch.states[index] = EntryState::RetryWait;
   const unsigned attempt = ++batch.retries[index];
-  const auto delay = std::max(backoff_(attempt), completion.retry_after);
+  const auto delay = std::max(backoff(attempt), completion.retry_after);
   // One wait per batch: the earliest-due retry of the batch decides, later ones join it.
   const bool first_waiter = batch.retry_at <= now;
   if (first_waiter || now + delay < batch.retry_at) batch.retry_at = now + delay;
@@ -223,7 +227,7 @@ std::size_t InFlightLedger::dead_letters_written(const std::vector<EntryRef>& du
     }
   }
   dead_letter_failures_ = any_failed ? dead_letter_failures_ + 1 : 0;
-  if (any_failed) dead_letter_retry_at_ = now + backoff_(dead_letter_failures_);
+  if (any_failed) dead_letter_retry_at_ = now + backoff(dead_letter_failures_);
   return ended;
 }
 

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/backoff.hpp"
 #include "common/cause.hpp"
 #include "core/encoder.hpp"
 #include "core/event.hpp"
@@ -52,8 +53,6 @@ class InFlightLedger {
  public:
   using Clock = std::chrono::steady_clock;
   using EntryRef = std::pair<std::uint64_t, std::size_t>;  // batch id, entry index in the batch
-  /// The wait before retry number `attempt` (1 for the first).
-  using Backoff = std::function<std::chrono::milliseconds(unsigned attempt)>;
 
   /// Entries of one batch due for the output again: the event index → entry index map of the send.
   struct Resend {
@@ -67,9 +66,11 @@ class InFlightLedger {
     bool empty() const { return acks.empty() && dead_letters.empty(); }
   };
 
+  /// Retries and refused dead-letter writes wait as `retry_backoff` says, jittered by `jitter`.
   /// `metrics` receives every count the ledger makes (events sent, confirmed, retried, acked,
   /// dead-lettered, trimmed entries acked; batch durations).
-  InFlightLedger(unsigned max_delivery_attempts, Backoff backoff, Metrics& metrics);
+  InFlightLedger(unsigned max_delivery_attempts, BackoffPolicy retry_backoff, JitterSource jitter,
+                 Metrics& metrics);
 
   /// A new batch whose entries `plans` decided (plan_entries): trimmed ones are due for an ack, the
   /// dead-letter ones for the dead-letter stream, the rest are with the output from now. Returns its id.
@@ -150,9 +151,14 @@ class InFlightLedger {
                             std::string reason, Cause cause);
   /// True when the entry's batch ended with it.
   bool resolve(const EntryRef& ref, Clock::time_point now);
+  /// The wait after `failures` in a row, by the policy and the jitter.
+  std::chrono::milliseconds backoff(unsigned failures) const {
+    return retry_backoff_.delay(failures, jitter_());
+  }
 
   unsigned max_delivery_attempts_;
-  Backoff backoff_;
+  BackoffPolicy retry_backoff_;
+  JitterSource jitter_;
   Metrics& metrics_;
   std::map<std::uint64_t, InFlightBatch> batches_;  // std::map: entries stay put while others come and go
   std::vector<EntryRef> ack_due_;

@@ -4,9 +4,7 @@
 #include <pthread.h>
 
 #include <algorithm>
-#include <random>
 
-#include "common/backoff.hpp"
 #include "common/errors.hpp"
 #include "config/config.hpp"
 #include "observability/logger.hpp"
@@ -33,22 +31,21 @@ milliseconds left_until(Clock::time_point deadline) {
 }
 }  // namespace
 
-Pipeline::Pipeline(PipelineOptions options, StreamSource& reader, StreamSource& acker, Encoder encoder, Sink& sink,
-                   Metrics& metrics)
+Pipeline::Pipeline(PipelineOptions options, StreamSource& reader, StreamSource& acker, Encoder encoder,
+                   Sink& sink, Metrics& metrics)
     : options_(options),
       encoder_(std::move(encoder)),
       sink_(sink),
       reader_(reader, "reader", metrics.redis_reconnects),
       acker_(acker, "acker", metrics.redis_reconnects),
       metrics_(metrics),
-      ledger_(options.max_delivery_attempts, [this](unsigned attempt) { return backoff(attempt); }, metrics) {}
+      ledger_(options.max_delivery_attempts, options.retry_backoff(), options.jitter, metrics),
+      claims_(options.claim_interval) {}
 
 Pipeline::~Pipeline() { stop(); }
 
-std::chrono::milliseconds Pipeline::backoff(unsigned attempt) const {
-  thread_local std::minstd_rand random(std::random_device{}());
-  return backoff_delay(options_.retry_delay, options_.max_retry_delay, attempt == 0 ? 0 : attempt - 1,
-                       std::uniform_real_distribution<double>(0.0, 1.0)(random));
+std::chrono::milliseconds Pipeline::backoff(unsigned failures) const {
+  return options_.retry_backoff().delay(failures, options_.jitter());
 }
 
 void Pipeline::ReadPosition::restart_own_pending() {
@@ -76,7 +73,7 @@ void Pipeline::start() {
   {
     MutexLock lock(mutex_);
     state_ = Lifecycle::Running;
-    next_claim_ = Clock::now() + options_.claim_interval;
+    claims_.start(Clock::now());
   }
   acker_thread_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "acker");
@@ -339,7 +336,7 @@ void Pipeline::acker_loop() {
       if (state_ == Lifecycle::Running) {
         record_delivery_counts();
         resend_due_retries();
-        if (Clock::now() >= next_claim_) claim_idle_entries();
+        if (claims_.is_due(Clock::now())) claim_idle_entries();
       }
     }
   } catch (const std::exception& error) {
@@ -358,7 +355,7 @@ void Pipeline::wait_for_acker_work() {
   if (state_ == Lifecycle::Running) {
     // A claim held back by back-pressure waits for a completion (which wakes us), not for its due
     // time: that time is already past and would make this wait a busy loop for a whole outage.
-    if (has_room_for_batches(1)) wake_at = std::min(wake_at, next_claim_);
+    if (has_room_for_batches(1)) wake_at = std::min(wake_at, claims_.due());
     if (const auto due = ledger_.next_retry()) wake_at = std::min(wake_at, *due);
   }
   while (!acker_has_work()) {
@@ -416,7 +413,7 @@ std::optional<RedisFailure> Pipeline::flush_redis_work() {
   std::optional<RedisFailure> failure;
   {
     MutexUnlock unlocked(mutex_);
-    failure = ack_in_redis(ids);
+    failure = acker_.ack(ids);
   }
   if (failure) {
     const auto kept = ledger_.give_back(std::move(work));
@@ -430,60 +427,33 @@ std::optional<RedisFailure> Pipeline::flush_redis_work() {
   return write_dead_letters(std::move(work.dead_letters));
 }
 
-std::optional<RedisFailure> Pipeline::ack_in_redis(const std::vector<std::string>& ids) {
-  auto failure = try_redis([&] {
-    acker_.ensure_connected();
-    acker_->ack(ids);
-  });
-  if (!failure) return std::nullopt;
-  if (failure->action == RedisErrorAction::Reconnect) acker_->close();
-  if (failure->action == RedisErrorAction::RecreateGroup) {
-    // The acks are kept: XACK of an ID the recreated group has not delivered is a harmless no-op.
-    const auto again = acker_.recover_lost_group(failure->message);
-    if (again && again->action == RedisErrorAction::Reconnect) failure->action = RedisErrorAction::Reconnect;
-  }
-  return failure;
-}
-
 // Entries whose dead-letter write Redis refused stay pending (never acked) and wait for their own
 // back-off in the ledger; when the connection is gone, all are due again and the failure is returned.
 std::optional<RedisFailure> Pipeline::write_dead_letters(std::vector<EntryRef> due) {
   std::vector<DeadLetter> work;
   work.reserve(due.size());
   for (const EntryRef& ref : due) work.push_back(ledger_.dead_letter(ref));
-  std::vector<std::string> failures;
-  std::optional<RedisFailure> failure;
+  DeadLetterOutcome outcome;
   {
     MutexUnlock unlocked(mutex_);
-    failure = try_redis([&] { failures = acker_->dead_letter(work); });
-    if (failure && failure->action == RedisErrorAction::Reconnect) {
-      acker_->close();
-    } else {
-      // A refused XACK after the XADDs: all are written again later.
-      if (failure) failures.assign(work.size(), failure->message);
-      acker_.log_dead_letters(work, failures);
-    }
+    outcome = acker_.write_dead_letters(work);
   }
-  if (failure && failure->action == RedisErrorAction::Reconnect) {
+  if (const auto& lost = outcome.lost_connection) {
     const auto kept = ledger_.give_back({{}, std::move(due)});
-    logger().warn("redis_ack_failed", {{"error", failure->message}, {"dead_letters_kept", kept.dead_letters}});
-    return failure;
+    logger().warn("redis_ack_failed", {{"error", lost->message}, {"dead_letters_kept", kept.dead_letters}});
+    return lost;
   }
-  entries_resolved(ledger_.dead_letters_written(due, failures, Clock::now()));
+  entries_resolved(ledger_.dead_letters_written(due, outcome.failures, Clock::now()));
   return std::nullopt;
 }
 
 // Records in Redis the attempts that counted (see apply_retry), so that a restart or another instance
-// sees them. Best effort, whatever the failure: a count that is not recorded errs towards more
-// attempts, never towards a premature dead letter.
+// sees them.
 void Pipeline::record_delivery_counts() {
   const auto counts = ledger_.take_delivery_counts();
   if (counts.empty()) return;
   MutexUnlock unlocked(mutex_);
-  if (const auto failure = try_redis([&] { acker_->set_delivery_counts(counts); })) {
-    if (failure->action == RedisErrorAction::Reconnect) acker_->close();
-    logger().debug("delivery_counts_not_recorded", {{"count", counts.size()}, {"error", failure->message}});
-  }
+  acker_.record_delivery_counts(counts);
 }
 
 void Pipeline::resend_due_retries() {
@@ -510,13 +480,13 @@ void Pipeline::claim_idle_entries() {
   if (!has_room_for_batches(1)) return;  // back-pressure: claim later
   if (!sink_.ready()) {
     // Claimed entries could only wait in this instance as they wait in the other one: leave them.
-    next_claim_ = Clock::now() + options_.claim_interval;
+    claims_.put_off(Clock::now());
     return;
   }
   // This instance's own entries in flight are never claimed (they may sit idle in Redis while they
   // wait for the output).
   const auto own = ledger_.in_flight_ids();
-  const std::string cursor = claim_cursor_;
+  const std::string cursor = claims_.cursor();
   ClaimPass pass;
   {
     MutexUnlock unlocked(mutex_);
@@ -535,14 +505,11 @@ void Pipeline::finish_claim_pass(const ClaimPass& pass) {
   metrics_.entries_deleted_acked.inc(pass.result.deleted_ids.size());
   if (pass.failure) {
     logger().warn("claim_failed", {{"error", pass.failure->message}});
-    claim_cursor_ = kClaimScanStart;
-    next_claim_ = Clock::now() + options_.claim_interval;
+    claims_.page_failed(Clock::now());
     return;
   }
   metrics_.claim_scans.inc();
-  claim_cursor_ = pass.result.next_cursor;
-  // More pages wait: go on as soon as capacity allows; otherwise sleep a whole interval.
-  next_claim_ = Clock::now() + (claim_cursor_ == kClaimScanStart ? options_.claim_interval : milliseconds(0));
+  claims_.page_done(pass.result.next_cursor, Clock::now());
 }
 
 // ---- shutdown --------------------------------------------------------------------------------

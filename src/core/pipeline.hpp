@@ -7,13 +7,14 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <string_view>
 #include <thread>
 #include <unordered_set>
 #include <vector>
 
+#include "common/backoff.hpp"
 #include "common/thread_annotations.hpp"
 #include "config/config.hpp"
+#include "core/claim_schedule.hpp"
 #include "core/encoder.hpp"
 #include "core/in_flight_ledger.hpp"
 #include "core/redis_error_policy.hpp"
@@ -29,6 +30,10 @@ namespace connector {
 struct PipelineOptions : DeliveryTuning {
   std::chrono::milliseconds max_retry_delay{};  // cap of the exponential back-off
   int startup_connect_attempts = 3;
+  JitterSource jitter = thread_local_jitter;  // spreads the back-off's waits; tests may fix it
+
+  /// The back-off of Redis reconnects, event retries and refused dead-letter writes.
+  BackoffPolicy retry_backoff() const { return {retry_delay, max_retry_delay}; }
 };
 
 /// The pipeline's counters (kept in its Metrics, the one set) and in-flight gauges at one moment; read
@@ -97,8 +102,6 @@ class Pipeline {
   PipelineStats stats() const EXCLUDES(mutex_);
 
  private:
-  // A claim scan starts here, and the stream commands answer it when the scan is complete.
-  static constexpr std::string_view kClaimScanStart = "0-0";
   /// Idle → Running (start) → Draining (stop: no more reads, resends or claims; in-flight work may still
   /// complete and be acked) → Closing (the acker finishes what is queued and exits). A Pipeline runs once.
   enum class Lifecycle : std::uint8_t { Idle, Running, Draining, Closing };
@@ -118,7 +121,8 @@ class Pipeline {
 
   // Startup and Redis connections (either thread; none of them takes the lock for long).
   void record_fatal(const std::exception& error, const char* thread) EXCLUDES(mutex_);
-  std::chrono::milliseconds backoff(unsigned attempt) const;
+  /// The wait after `failures` failed Redis calls in a row.
+  std::chrono::milliseconds backoff(unsigned failures) const;
 
   // Reader thread.
   void reader_loop() EXCLUDES(mutex_);
@@ -159,7 +163,6 @@ class Pipeline {
   /// Wakes the reader when `ended` batches freed capacity, and stop() in any case.
   void entries_resolved(std::size_t ended) REQUIRES(mutex_);
   std::optional<RedisFailure> flush_redis_work() REQUIRES(mutex_);
-  std::optional<RedisFailure> ack_in_redis(const std::vector<std::string>& ids) EXCLUDES(mutex_);
   std::optional<RedisFailure> write_dead_letters(std::vector<EntryRef> due) REQUIRES(mutex_);
   void record_delivery_counts() REQUIRES(mutex_);
   void resend_due_retries() REQUIRES(mutex_);
@@ -200,8 +203,7 @@ class Pipeline {
   InFlightLedger ledger_ GUARDED_BY(mutex_);
   std::deque<CompletionRecord> completions_ GUARDED_BY(mutex_);  // from the sink, for the acker
   std::optional<PipelineFailure> fatal_error_ GUARDED_BY(mutex_);
-  std::chrono::steady_clock::time_point next_claim_ GUARDED_BY(mutex_);
-  std::string claim_cursor_ GUARDED_BY(mutex_) = std::string(kClaimScanStart);
+  ClaimSchedule claims_ GUARDED_BY(mutex_);
 };
 
 }  // namespace connector

@@ -95,6 +95,43 @@ ClaimPass StreamSession::claim_page(std::chrono::milliseconds min_idle, const st
   return pass;
 }
 
+std::optional<RedisFailure> StreamSession::ack(const std::vector<std::string>& ids) {
+  auto failure = try_redis([&] {
+    ensure_connected();
+    source_.ack(ids);
+  });
+  if (!failure) return std::nullopt;
+  if (failure->action == RedisErrorAction::Reconnect) source_.close();
+  if (failure->action == RedisErrorAction::RecreateGroup) {
+    const auto again = recover_lost_group(failure->message);
+    if (again && again->action == RedisErrorAction::Reconnect) failure->action = RedisErrorAction::Reconnect;
+  }
+  return failure;
+}
+
+DeadLetterOutcome StreamSession::write_dead_letters(const std::vector<DeadLetter>& work) {
+  DeadLetterOutcome outcome;
+  auto failure = try_redis([&] { outcome.failures = source_.dead_letter(work); });
+  if (failure && failure->action == RedisErrorAction::Reconnect) {
+    source_.close();
+    outcome.lost_connection = std::move(failure);
+    return outcome;
+  }
+  // A refused XACK after the XADDs: all are written again later.
+  if (failure) outcome.failures.assign(work.size(), failure->message);
+  log_dead_letters(work, outcome.failures);
+  return outcome;
+}
+
+// A count that is not recorded errs towards more attempts, never towards a premature dead letter: a
+// failure of any kind is only logged.
+void StreamSession::record_delivery_counts(const std::vector<std::pair<std::string, unsigned>>& counts) {
+  if (const auto failure = try_redis([&] { source_.set_delivery_counts(counts); })) {
+    if (failure->action == RedisErrorAction::Reconnect) source_.close();
+    logger().debug("delivery_counts_not_recorded", {{"count", counts.size()}, {"error", failure->message}});
+  }
+}
+
 void StreamSession::log_dead_letters(const std::vector<DeadLetter>& work,
                                      const std::vector<std::string>& failures) const {
   const StreamConsumerOptions& options = source_.options();

@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "core/redis_error_policy.hpp"
@@ -17,6 +18,12 @@ namespace connector {
 struct ClaimPass {
   ClaimResult result;
   std::optional<RedisFailure> failure;
+};
+
+/// What came of a dead-letter write: per entry, the failure (empty when it moved), or a lost connection.
+struct DeadLetterOutcome {
+  std::vector<std::string> failures;
+  std::optional<RedisFailure> lost_connection;  // set: the connection is closed and every entry is due again
 };
 
 /// A StreamSource used by one thread (`role`: "reader" or "acker"), with its startup connection, its
@@ -44,11 +51,20 @@ class StreamSession {
   /// flight); trimmed entries found pending are acked. A failure is returned, after the error policy.
   ClaimPass claim_page(std::chrono::milliseconds min_idle, const std::string& cursor, std::size_t count,
                        const std::unordered_set<std::string_view>& own);
-  /// One log line per dead-letter write: moved, or left pending with the error.
-  void log_dead_letters(const std::vector<DeadLetter>& work, const std::vector<std::string>& failures) const;
+  /// XACKs `ids`, connecting first when needed. A failure is returned after the error policy: the
+  /// connection closed when it is gone, a lost group recreated (the acks stay due; XACK of an ID the
+  /// recreated group never delivered does nothing).
+  std::optional<RedisFailure> ack(const std::vector<std::string>& ids);
+  /// Moves `work` to the dead-letter stream and logs each entry's outcome; a refusal by the server counts
+  /// as every entry's failure (all are written again later).
+  DeadLetterOutcome write_dead_letters(const std::vector<DeadLetter>& work);
+  /// Records delivery counts in Redis (XCLAIM … RETRYCOUNT); best effort: a failure is only logged.
+  void record_delivery_counts(const std::vector<std::pair<std::string, unsigned>>& counts);
 
  private:
   void recreate_lost_group(std::string_view cause);
+  /// One log line per dead-letter write: moved, or left pending with the error.
+  void log_dead_letters(const std::vector<DeadLetter>& work, const std::vector<std::string>& failures) const;
 
   StreamSource& source_;
   const char* role_;

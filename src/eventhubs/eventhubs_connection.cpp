@@ -54,7 +54,7 @@ EventHubsConnection::EventHubsConnection(EventHubsSinkOptions options)
                                     : TokenSource(options_.connection, options_.token_lifetime)),
       container_(fmt::format("redis-eventhubs-connector-{}", ::getpid())),
       max_message_size_(options_.fallback_max_message_size),
-      backoff_(options_.retry_delay, options_.max_retry_delay, std::random_device{}()),
+      backoff_({options_.retry_delay, options_.max_retry_delay}, std::random_device{}()),
       tracker_(
           options_.max_in_flight_events, [this] { post([this] { flush_completions(); }); },
           std::max<std::size_t>(1, options_.sender_links)) {

@@ -65,7 +65,7 @@ TokenSnapshot TokenRefresher::current() const {
 
 void TokenRefresher::run(std::stop_token stop) {
   pthread_setname_np(pthread_self(), "token-refresh");
-  Backoff backoff(retry_base_, kRetryCap, std::random_device{}());
+  Backoff backoff({retry_base_, kRetryCap}, std::random_device{}());
   std::unique_lock lock(mutex_);
   auto next = snapshot_.refresh_at;
   for (;;) {

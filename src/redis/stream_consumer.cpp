@@ -30,39 +30,6 @@ bool parse_number(std::string_view text, Number& value) {
 }
 }  // namespace
 
-std::vector<StreamEntry> parse_entries(RedisReplyView reply, std::string_view command) {
-  std::vector<StreamEntry> entries;
-  if (reply.is_nil()) return entries;
-  if (!reply.is_array()) {
-    throw RedisStreamError(fmt::format("{}: expected an array of entries, got {}", command, reply.describe()));
-  }
-  entries.reserve(reply.size());
-  for (std::size_t i = 0; i < reply.size(); ++i) {
-    const RedisReplyView item = reply[i];
-    if (item.is_nil()) continue;  // XCLAIM on Redis < 7 answers nil for a deleted entry it cannot name
-    if (!item.is_array() || item.size() != 2 || !item[0].is_string()) {
-      throw RedisStreamError(fmt::format("{}: expected [id, fields] for entry {}, got {}", command, i,
-                                         item.describe()));
-    }
-    StreamEntry entry;
-    entry.id = std::string(item[0].str());
-    const RedisReplyView fields = item[1];
-    if (fields.is_nil()) {
-      entry.deleted = true;
-    } else if (!fields.is_array() || fields.size() % 2 != 0) {
-      throw RedisStreamError(fmt::format("{}: entry {} has malformed fields ({})", command, entry.id,
-                                         fields.describe()));
-    } else {
-      entry.fields.reserve(fields.size() / 2);
-      for (std::size_t f = 0; f + 1 < fields.size(); f += 2) {
-        entry.fields.push_back({std::string(fields[f].str()), std::string(fields[f + 1].str())});
-      }
-    }
-    entries.push_back(std::move(entry));
-  }
-  return entries;
-}
-
 std::optional<RedisVersion> parse_redis_version(std::string_view info) {
   constexpr std::string_view kKey = "redis_version:";
   const auto at = info.find(kKey);
@@ -94,7 +61,10 @@ PipelineStreams::PipelineStreams(const RedisConnectionOptions& redis, const Stre
       acker(acker_connection, stream) {}
 
 StreamConsumer::StreamConsumer(RedisConnection& connection, StreamConsumerOptions options)
-    : connection_(connection), options_(std::move(options)), read_reply_(options_.stream_key) {
+    : connection_(connection),
+      options_(std::move(options)),
+      read_reply_(StreamReplyShape::Streams, "XREADGROUP", options_.stream_key),
+      range_reply_(StreamReplyShape::Entries, "XRANGE", options_.stream_key) {
   if (options_.dead_letter_stream.empty()) options_.dead_letter_stream = options_.stream_key + ":dead-letter";
 }
 
@@ -287,16 +257,15 @@ std::vector<StreamEntry> StreamConsumer::fetch(std::vector<Pending> pending) {
   entries.reserve(pending.size());
   std::string failure;
   for (auto& item : pending) {
-    RedisReply reply = connection().read_reply();
-    std::vector<StreamEntry> found;
-    try {
-      // Every reply is read even after a bad one: the connection must stay in step with its commands.
-      if (reply.is_error()) throw RedisStreamError(std::string(reply.str()));
-      found = parse_entries(reply, "XRANGE");
-    } catch (const RedisStreamError& error) {
-      if (failure.empty()) failure = error.what();
+    // Every reply is read even after a bad one: the connection must stay in step with its commands.
+    range_reply_.clear();
+    connection_.read_reply(range_reply_.builder());
+    const std::string& refusal = range_reply_.error().empty() ? range_reply_.fault() : range_reply_.error();
+    if (!refusal.empty()) {
+      if (failure.empty()) failure = refusal;
       continue;
     }
+    std::vector<StreamEntry>& found = range_reply_.entries();
     StreamEntry& entry = entries.emplace_back();
     if (found.empty()) {
       entry.id = std::move(item.id);

@@ -114,6 +114,7 @@ class StreamConsumer final : public StreamSource {
   RedisVersion version_;
   std::size_t read_ahead_count_ = 0;  // COUNT of the read-ahead sent and not yet read; 0: none
   StreamReadReply read_reply_;        // the last XREADGROUP reply, reused for the next
+  StreamReadReply range_reply_;       // the XRANGE reply fetch() reads, reused for the next
 };
 
 /// The Pipeline's two StreamConsumers, each on its own connection ("<CLIENT_NAME>:reader" and
@@ -128,10 +129,6 @@ struct PipelineStreams {
   RedisConnection acker_connection;
   StreamConsumer acker;
 };
-
-/// Parses [[id, [field, value, …] | nil], …] (XRANGE/XCLAIM/XAUTOCLAIM shape) into entries; nil
-/// fields mark a deleted entry. Throws RedisStreamError on any other shape.
-std::vector<StreamEntry> parse_entries(RedisReplyView reply, std::string_view command);
 
 /// Parses "redis_version:7.0.15" out of an INFO reply.
 std::optional<RedisVersion> parse_redis_version(std::string_view info);

@@ -12,8 +12,9 @@
 namespace connector {
 namespace {
 
-/// What a node is in `[[key, [[id, [field, value, …] | nil] | nil, …]]]`. A node's role travels as the
-/// object hiredis hands to its children (task->parent->obj).
+/// What a node is in `[[key, [[id, [field, value, …] | nil] | nil, …]]]` (Streams shape; the Entries
+/// shape starts at the entries array). A node's role travels as the object hiredis hands to its
+/// children (task->parent->obj).
 enum class Role : unsigned char { Root, Stream, Key, Entries, Entry, Id, Fields, Field, Skipped };
 
 Role role_tags[] = {Role::Root,  Role::Stream, Role::Key,   Role::Entries, Role::Entry,
@@ -35,8 +36,8 @@ constexpr Role kChildRole[][2] = {
 };
 
 /// The role the reply's shape gives the node that `task` reads.
-inline Role role_of(const redisReadTask* task) {
-  if (task->parent == nullptr) return Role::Root;
+inline Role role_of(const redisReadTask* task, StreamReplyShape shape) {
+  if (task->parent == nullptr) return shape == StreamReplyShape::Streams ? Role::Root : Role::Entries;
   const auto parent = static_cast<std::size_t>(*static_cast<const Role*>(task->parent->obj));
   return kChildRole[parent][task->idx == 0];
 }
@@ -78,28 +79,30 @@ struct StreamReadReplyCallbacks {
   }
 
   /// A node that builds nothing: under the stream key or after a fault it is only consumed; anywhere else
-  /// it is the fault, worded as parse_entries() words it.
+  /// it is the fault.
   static void* misplaced(StreamReadReply& reply, Role role, const redisReadTask* task, const Node& node) {
     switch (role) {
       case Role::Root:
-        return fault(reply, fmt::format("XREADGROUP on stream '{}': unexpected reply {}", reply.stream_key_,
-                                        node.describe()));
-      case Role::Stream:
-        return fault(reply, fmt::format("XREADGROUP on stream '{}': unexpected reply, an array of 1 holding {}",
+        return fault(reply, fmt::format("{} on stream '{}': unexpected reply {}", reply.command_,
                                         reply.stream_key_, node.describe()));
+      case Role::Stream:
+        return fault(reply, fmt::format("{} on stream '{}': unexpected reply, an array of 1 holding {}",
+                                        reply.command_, reply.stream_key_, node.describe()));
       case Role::Entries:
-        return fault(reply, fmt::format("XREADGROUP: expected an array of entries, got {}", node.describe()));
+        return fault(
+            reply, fmt::format("{}: expected an array of entries, got {}", reply.command_, node.describe()));
       case Role::Entry:
-        return fault(reply,
-                     fmt::format("XREADGROUP: expected [id, fields] for entry {}, got {}", task->idx, node.describe()));
+        return fault(reply, fmt::format("{}: expected [id, fields] for entry {}, got {}", reply.command_,
+                                        task->idx, node.describe()));
       case Role::Id:
-        return fault(reply, fmt::format("XREADGROUP: expected [id, fields] for entry {}, got array of 2 whose id is {}",
-                                        reply.entry_position_, node.describe()));
+        return fault(reply,
+                     fmt::format("{}: expected [id, fields] for entry {}, got array of 2 whose id is {}",
+                                 reply.command_, reply.entry_position_, node.describe()));
       case Role::Fields:
-        return fault(reply, fmt::format("XREADGROUP: entry {} has malformed fields ({})", reply.entries_.back().id,
-                                        node.describe()));
+        return fault(reply, fmt::format("{}: entry {} has malformed fields ({})", reply.command_,
+                                        reply.entries_.back().id, node.describe()));
       case Role::Field:
-        return fault(reply, fmt::format("XREADGROUP: entry {} has malformed fields (item {} is {})",
+        return fault(reply, fmt::format("{}: entry {} has malformed fields (item {} is {})", reply.command_,
                                         reply.entries_.back().id, task->idx, node.describe()));
       case Role::Key:
       case Role::Skipped:
@@ -109,24 +112,24 @@ struct StreamReadReplyCallbacks {
   }
 
   static Role role_here(const StreamReadReply& reply, const redisReadTask* task) {
-    return reply.fault_.empty() ? role_of(task) : Role::Skipped;
+    return reply.fault_.empty() ? role_of(task, reply.shape_) : Role::Skipped;
   }
 
   static void* create_string(const redisReadTask* task, char* text, std::size_t length) noexcept {
     return guard_reader_callback([&]() -> void* {
       StreamReadReply& reply = reply_of(task);
+      if (task->parent == nullptr && task->type == REDIS_REPLY_ERROR) {
+        // error() empty means "no error": an error reply without text still has to read as one.
+        if (length == 0) {
+          reply.error_ = "(an error reply without text)";
+        } else {
+          reply.error_.assign(text, length);
+        }
+        return tag(Role::Skipped);
+      }
       const Role role = role_here(reply, task);
       const bool bulk = task->type == REDIS_REPLY_STRING;
       switch (role) {
-        case Role::Root:
-          if (task->type != REDIS_REPLY_ERROR) break;
-          // error() empty means "no error": an error reply without text still has to read as one.
-          if (length == 0) {
-            reply.error_ = "(an error reply without text)";
-          } else {
-            reply.error_.assign(text, length);
-          }
-          return tag(Role::Skipped);
         case Role::Id:
           if (!bulk) break;
           reply.entries_.back().id.assign(text, length);
@@ -188,11 +191,12 @@ struct StreamReadReplyCallbacks {
   static void* create_nil(const redisReadTask* task) noexcept {
     return guard_reader_callback([&]() -> void* {
       StreamReadReply& reply = reply_of(task);
+      if (task->parent == nullptr) {
+        reply.nil_ = true;
+        return tag(Role::Skipped);
+      }
       const Role role = role_here(reply, task);
       switch (role) {
-        case Role::Root:
-          reply.nil_ = true;
-          return tag(Role::Skipped);
         case Role::Fields:
           reply.entries_.back().deleted = true;  // pending, but trimmed from the stream
           return tag(Role::Skipped);
@@ -212,7 +216,8 @@ struct StreamReadReplyCallbacks {
                                                         free_nothing};
 };
 
-StreamReadReply::StreamReadReply(std::string stream_key) : stream_key_(std::move(stream_key)) {}
+StreamReadReply::StreamReadReply(StreamReplyShape shape, std::string command, std::string stream_key)
+    : shape_(shape), command_(std::move(command)), stream_key_(std::move(stream_key)) {}
 
 ReplyBuilder StreamReadReply::builder() noexcept { return {&StreamReadReplyCallbacks::functions, this}; }
 

@@ -1,5 +1,5 @@
 #pragma once
-// XREADGROUP replies read straight into StreamEntry values, without a reply tree.
+// Stream replies (XREADGROUP, XRANGE) read straight into StreamEntry values, without a reply tree.
 #include <cstddef>
 #include <string>
 #include <vector>
@@ -9,13 +9,19 @@
 
 namespace connector {
 
-/// The reply to one `XREADGROUP … STREAMS key id`, built by hiredis's reader callbacks: each id, field
-/// name and value is copied once, from the input buffer into its StreamEntry. A reply of any other shape
-/// is still consumed whole (the connection stays in step) and fault() says what was wrong with it.
+/// Where a stream reply keeps its array of [id, [field, value, …]] entries.
+enum class StreamReplyShape : unsigned char {
+  Streams,  // XREADGROUP … STREAMS key id: [[key, [entry, …]]]
+  Entries,  // XRANGE (and XCLAIM without JUSTID): the array of entries itself
+};
+
+/// One stream reply, built by hiredis's reader callbacks: each id, field name and value is copied once,
+/// from the input buffer into its StreamEntry. A reply of any other shape is still consumed whole (the
+/// connection stays in step) and fault() says what was wrong with it.
 class StreamReadReply {
  public:
-  /// `stream_key` names the stream in fault texts.
-  explicit StreamReadReply(std::string stream_key);
+  /// `command` and `stream_key` name the reply in fault texts.
+  StreamReadReply(StreamReplyShape shape, std::string command, std::string stream_key);
   StreamReadReply(const StreamReadReply&) = delete;
   StreamReadReply& operator=(const StreamReadReply&) = delete;
 
@@ -27,7 +33,7 @@ class StreamReadReply {
   bool is_nil() const noexcept { return nil_; }
   /// The server's error reply (NOGROUP…), empty when there is none.
   const std::string& error() const noexcept { return error_; }
-  /// Why this is not an XREADGROUP reply, as an error text naming the command; empty when it is one.
+  /// Why this is not a reply of the expected shape, as an error text naming the command; empty when it is.
   const std::string& fault() const noexcept { return fault_; }
   /// How many entries Redis delivered (the entry array's length), as COUNT limits it.
   std::size_t delivered() const noexcept { return delivered_; }
@@ -38,6 +44,8 @@ class StreamReadReply {
  private:
   friend struct StreamReadReplyCallbacks;
 
+  StreamReplyShape shape_;
+  std::string command_;
   std::string stream_key_;
   std::vector<StreamEntry> entries_;
   std::size_t delivered_ = 0;

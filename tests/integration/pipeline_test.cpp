@@ -13,6 +13,7 @@
 
 #include "support/child_process.hpp"
 #include "support/controllable_sink.hpp"
+#include "support/pipeline_options.hpp"
 #include "support/redis_server.hpp"
 
 namespace connector {
@@ -26,19 +27,8 @@ using testing::wait_until;
 constexpr const char* kStream = "pipe:stream";
 constexpr const char* kGroup = "pipe-group";
 
-PipelineOptions fast_options() {
-  PipelineOptions options;
-  options.batch_size = 10;
-  options.max_in_flight_batches = 4;
-  options.poll_timeout = 100ms;
-  options.retry_delay = 50ms;
-  options.max_retry_delay = 500ms;
-  options.shutdown_grace = 2000ms;
-  options.claim_interval = 100ms;
-  options.claim_min_idle = 200ms;
-  options.max_delivery_attempts = 10;
-  return options;
-}
+// A real redis-server on loopback: the support library's default waits are made for it.
+PipelineOptions fast_options() { return testing::fast_pipeline_options(); }
 
 StreamConsumerOptions stream_options(std::string consumer = "me") {
   StreamConsumerOptions options;

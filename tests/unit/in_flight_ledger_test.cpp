@@ -38,12 +38,14 @@ Completion outcome(std::size_t index, Outcome kind, std::string reason = {}, mil
   return completion;
 }
 
-// The back-off is 100 ms times the attempt: predictable waits.
+// The back-off doubles from 100 ms and its jitter is fixed at the middle (a factor of exactly 1):
+// predictable waits.
 class in_flight_ledger_test : public ::testing::Test {
  protected:
   Metrics metrics;
   bool output_ready = true;
-  InFlightLedger ledger{3, [](unsigned attempt) { return milliseconds(100 * attempt); }, metrics};
+  InFlightLedger ledger{3, BackoffPolicy{milliseconds(100), std::chrono::seconds(10)}, [] { return 0.5; },
+                        metrics};
 
   void apply(std::uint64_t batch, std::vector<std::size_t> indices, std::vector<Completion> completions,
              Clock::time_point now = t0) {

@@ -14,6 +14,7 @@
 #include "core/pipeline.hpp"
 #include "support/child_process.hpp"
 #include "support/controllable_sink.hpp"
+#include "support/pipeline_options.hpp"
 
 namespace connector {
 namespace {
@@ -155,18 +156,15 @@ class FakeSource final : public StreamSource {
   bool interrupted_ = false;  // stream_.mutex
 };
 
+// The in-memory stream answers at once, so the waits can be shorter than against a redis-server; claims
+// are kept out of the way (the fake source has nothing to claim).
 PipelineOptions fast_options() {
-  PipelineOptions options;
-  options.batch_size = 10;
-  options.max_in_flight_batches = 4;
-  options.poll_timeout = 50ms;
-  options.retry_delay = 5ms;
-  options.max_retry_delay = 20ms;
-  options.shutdown_grace = 5s;
-  options.claim_interval = 10s;
-  options.claim_min_idle = 10s;
-  options.max_delivery_attempts = 10;
-  return options;
+  return testing::fast_pipeline_options({.poll_timeout = 50ms,
+                                         .retry_delay = 5ms,
+                                         .max_retry_delay = 20ms,
+                                         .shutdown_grace = 5s,
+                                         .claim_interval = 10s,
+                                         .claim_min_idle = 10s});
 }
 
 std::optional<Outcome> accept(const Event&) { return Outcome::Accepted; }

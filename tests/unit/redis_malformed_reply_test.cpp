@@ -6,6 +6,7 @@
 
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "redis/stream_consumer.hpp"
 #include "support/loopback_listener.hpp"
@@ -15,10 +16,13 @@ namespace {
 
 using namespace std::chrono_literals;
 
-/// Accepts one client, answers its handshake PING, then answers the next command with `reply` bytes.
+/// Accepts one client, answers its handshake PING, then answers each next write of commands with the
+/// next of `replies` (pipelined commands arrive in one write: give their replies as one).
 class ScriptedRedis {
  public:
-  explicit ScriptedRedis(std::string reply) : thread_([this, reply = std::move(reply)] { serve(reply); }) {}
+  explicit ScriptedRedis(std::string reply) : ScriptedRedis(std::vector<std::string>{std::move(reply)}) {}
+  explicit ScriptedRedis(std::vector<std::string> replies)
+      : thread_([this, replies = std::move(replies)] { serve(replies); }) {}
   ~ScriptedRedis() {
     listener_.shutdown();
     thread_.join();
@@ -32,11 +36,12 @@ class ScriptedRedis {
   }
 
  private:
-  void serve(const std::string& reply) {
+  void serve(std::vector<std::string> replies) {
     const int client = listener_.accept();
     if (client < 0) return;
     char buffer[4096];
-    for (const std::string& answer : {std::string("+PONG\r\n"), reply}) {
+    replies.insert(replies.begin(), "+PONG\r\n");
+    for (const std::string& answer : replies) {
       if (::recv(client, buffer, sizeof buffer, 0) <= 0) break;
       if (::send(client, answer.data(), answer.size(), MSG_NOSIGNAL) < 0) break;
     }
@@ -85,6 +90,28 @@ TEST(redis_malformed_reply_test, an_odd_number_of_field_strings_names_the_entry)
 TEST(redis_malformed_reply_test, a_reply_of_the_wrong_shape_names_the_stream) {
   const auto message = read_error<RedisStreamError>("*2\r\n:1\r\n:2\r\n");
   EXPECT_NE(message.find("XREADGROUP on stream 's': unexpected reply array of 2"), std::string::npos) << message;
+}
+
+TEST(redis_malformed_reply_test, a_malformed_xrange_reply_names_xrange_and_the_next_reply_is_still_read) {
+  // Two pending entries: the first XRANGE answer is no entries array, the second is fine. Both are read,
+  // so the connection stays in step for the next command.
+  ScriptedRedis server(
+      std::vector<std::string>{"*2\r\n*4\r\n$3\r\n1-1\r\n$1\r\nc\r\n:5\r\n:1\r\n"
+                               "*4\r\n$3\r\n1-2\r\n$1\r\nc\r\n:5\r\n:1\r\n",
+                               ":5\r\n*1\r\n*2\r\n$3\r\n1-2\r\n*2\r\n$1\r\nf\r\n$1\r\nv\r\n"});
+  RedisConnection connection(server.options());
+  connection.connect();
+  StreamConsumer consumer(connection, StreamConsumerOptions{"s", "g", "c", "0", "", ClaimMode::Auto});
+  try {
+    consumer.read_own_pending("0", 10);
+    ADD_FAILURE() << "no error for a malformed XRANGE reply";
+  } catch (const RedisStreamError& error) {
+    EXPECT_NE(std::string(error.what()).find("XRANGE: expected an array of entries, got integer 5"),
+              std::string::npos)
+        << error.what();
+  }
+  EXPECT_TRUE(connection.connected());
+  EXPECT_EQ(connection.pending_replies(), 0u);
 }
 
 TEST(redis_malformed_reply_test, bytes_that_are_not_resp_are_a_protocol_error_and_close_the_connection) {
