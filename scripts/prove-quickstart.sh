@@ -23,6 +23,9 @@ tarball="$cache/bookworm-minbase-git.tgz"
 command -v debootstrap >/dev/null || { apt-get update -qq && apt-get install -y -qq debootstrap >/dev/null; }
 
 root=$(mktemp -d /var/tmp/connector-quickstart.XXXXXX)
+# mktemp makes it 0700: as the root's "/" that would keep every user but root out of everything (the
+# package test runs the connector as its system user), which no installed Debian does.
+chmod 0755 "$root"
 cleanup() {
   if [[ -n "${QUICKSTART_KEEP:-}" ]]; then echo "prove-quickstart: root kept in $root"; else rm -rf "$root"; fi
 }
