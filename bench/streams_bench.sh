@@ -3,6 +3,7 @@
 # entries (~200 B, preloaded by redis-stream-publisher) drained by the real connector (BLACKHOLE output,
 # BATCH_SIZE=1000) from
 #   single:  one stream on one redis-server;
+#   single-N: the same N streams on that one server (what parallel readers alone give);
 #   cluster: STREAM_KEYS streams (default 4, hash-tagged onto every primary) on a 3-primary cluster.
 # Prints entries/s, the connector's CPU seconds per million entries, and each Redis process's busy share
 # (INFO cpu, user + system, over the drain) so the reader sees which side limits the figure.
@@ -95,7 +96,7 @@ run() {
   wait "$connector" || true
   local seconds
   seconds=$(calc "$ended - $started")
-  printf '%-8s %2d stream(s) %9d entries %7.2f s %9.0f entries/s  connector %5.2f CPU s/M' "$label" \
+  printf '%-9s %2d stream(s) %9d entries %7.2f s %9.0f entries/s  connector %5.2f CPU s/M' "$label" \
     "${#key_list[@]}" "$entries" "$seconds" "$(calc "$entries / $seconds")" \
     "$(calc "$cpu * 1000000 / $entries")"
   for p in $ports; do
@@ -146,4 +147,7 @@ done
 
 echo "streams_bench: $entries entries of ~200 B, BATCH_SIZE=1000, BLACKHOLE; $(nproc) cores"
 run single "$single" false "bench:stream" "$single"
+single_owners=()
+for _ in "${keys[@]}"; do single_owners+=("$single"); done
+run "single-$streams" "$single" false "$(IFS=,; echo "${keys[*]}")" "${single_owners[@]}"
 run cluster "${cluster_ports[0]}" true "$(IFS=,; echo "${keys[*]}")" "${owners[@]}"
