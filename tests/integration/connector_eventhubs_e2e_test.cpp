@@ -96,6 +96,43 @@ TEST(connector_eventhubs_e2e_test, entries_arrive_with_properties_and_partition_
   EXPECT_EQ(connector.log().find(hub.options().key), std::string::npos) << "the SAS key reached the log";
 }
 
+// Three streams, one output: every entry of each stream arrives once, says which stream it came from,
+// and all of them travel on one AMQP connection to the service.
+TEST(connector_eventhubs_e2e_test, several_streams_share_one_connection) {
+  RedisServer redis;
+  FakeEventHubsServer hub;
+  const std::vector<std::string> streams = {"eh:{a}", "eh:{b}", "eh:{c}"};
+  std::map<std::string, std::string> stream_of;  // entry ID → its stream (IDs may repeat across streams)
+  for (int i = 0; i < 150; ++i) {
+    for (const auto& stream : streams) {
+      const std::string id(redis.command({"XADD", stream, "*", "seq", std::to_string(i)}).str());
+      stream_of[stream + "/" + id] = stream;
+    }
+  }
+  auto settings = settings_for(redis, hub);
+  settings["STREAM_KEY"] = "eh:{a},eh:{b},eh:{c}";
+  ConnectorProcess connector(settings, hub.record_file().parent_path() / "connector");
+  std::set<std::string> arrived;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        arrived.clear();
+        for (const auto& event : hub.events()) {
+          arrived.insert(event.properties.at("redis-stream") + "/" + event.properties.at("redis-id"));
+        }
+        return arrived.size() == stream_of.size();
+      },
+      30s))
+      << arrived.size() << " of " << stream_of.size() << "\n"
+      << connector.log();
+  for (const auto& [key, stream] : stream_of) EXPECT_TRUE(arrived.count(key)) << key;
+  EXPECT_EQ(connector.interrupt_and_wait(), 0) << connector.log();
+  for (const auto& stream : streams) {
+    const RedisReply still = redis.command({"XPENDING", stream, kGroup});
+    EXPECT_EQ(still[0].integer(), 0) << stream;
+  }
+  EXPECT_EQ(hub.count_in_log("\"msg\":\"connection_opened\""), 1) << hub.log();
+}
+
 TEST(connector_eventhubs_e2e_test, sender_links_setting_spreads_keys_over_links_and_keeps_each_keys_order) {
   RedisServer redis;
   FakeEventHubsServer hub;
