@@ -8,6 +8,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
 #include <functional>
 #include <memory>
@@ -16,6 +17,20 @@
 #include <utility>
 
 namespace connector {
+
+/// The names both ends of the WebSocket transport use (`using namespace` it in a .cpp, never in a header).
+namespace websocket_transport {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+namespace websocket = boost::beast::websocket;
+using tcp = boost::asio::ip::tcp;
+using ErrorCode = boost::system::error_code;
+/// ws:// and wss://, each over a beast::tcp_stream (which keeps the timeouts of the steps before the
+/// upgrade).
+using PlainWebSocket = websocket::stream<beast::tcp_stream>;
+using TlsWebSocket = websocket::stream<beast::ssl_stream<beast::tcp_stream>>;
+}  // namespace websocket_transport
 
 /// Where Event Hubs takes AMQP over WebSockets, on its HTTPS port.
 inline constexpr std::string_view kAmqpWebSocketPath = "/$servicebus/websocket";

@@ -23,15 +23,7 @@ namespace connector {
 
 namespace {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-namespace websocket = beast::websocket;
-using tcp = asio::ip::tcp;
-using ErrorCode = boost::system::error_code;
-
-using PlainWebSocket = websocket::stream<beast::tcp_stream>;
-using TlsWebSocket = websocket::stream<beast::ssl_stream<beast::tcp_stream>>;
+using namespace websocket_transport;
 
 bool is_ip_address(const std::string& host) {
   ErrorCode ec;
@@ -129,7 +121,8 @@ class OutboundPath : public std::enable_shared_from_this<OutboundPath<WebSocket>
     }
   }
 
-  beast::tcp_stream& tcp() { return beast::get_lowest_layer(websocket_); }
+  /// The TCP stream under TLS and the WebSocket: timeouts, the connect, the proxy's CONNECT.
+  beast::tcp_stream& lowest() { return beast::get_lowest_layer(websocket_); }
 
   /// "the proxy p:3128" or "host:443": where the TCP connection goes.
   std::string next_hop() const {
@@ -145,17 +138,17 @@ class OutboundPath : public std::enable_shared_from_this<OutboundPath<WebSocket>
   void on_resolved(ErrorCode ec, tcp::resolver::results_type results) {
     if (ec) return fail(fmt::format("could not resolve {}: {}", next_hop(), error_text(ec)));
     relay_.stage(id_, fmt::format("connecting to {}", next_hop()));
-    tcp().expires_after(options_.setup_timeout);
-    tcp().async_connect(results,
-                        [self = this->shared_from_this()](ErrorCode connect_error, const tcp::endpoint&) {
-                          self->on_connected(connect_error);
-                        });
+    lowest().expires_after(options_.setup_timeout);
+    lowest().async_connect(results,
+                           [self = this->shared_from_this()](ErrorCode connect_error, const tcp::endpoint&) {
+                             self->on_connected(connect_error);
+                           });
   }
 
   void on_connected(ErrorCode ec) {
     if (ec) return fail(fmt::format("could not connect to {}: {}", next_hop(), error_text(ec)));
     ErrorCode ignored;
-    tcp().socket().set_option(tcp::no_delay(true), ignored);  // AMQP frames are small and wait for answers
+    lowest().socket().set_option(tcp::no_delay(true), ignored);  // AMQP frames are small and wait for answers
     if (options_.proxy) return ask_proxy();
     start_tls();
   }
@@ -176,8 +169,8 @@ class OutboundPath : public std::enable_shared_from_this<OutboundPath<WebSocket>
           http::field::proxy_authorization,
           fmt::format("Basic {}", base64_encode(fmt::format("{}:{}", proxy.username, proxy.password))));
     }
-    tcp().expires_after(options_.setup_timeout);
-    http::async_write(tcp(), request_, [self = this->shared_from_this()](ErrorCode ec, std::size_t) {
+    lowest().expires_after(options_.setup_timeout);
+    http::async_write(lowest(), request_, [self = this->shared_from_this()](ErrorCode ec, std::size_t) {
       if (ec)
         return self->fail(
             fmt::format("could not send CONNECT to {}: {}", self->next_hop(), self->error_text(ec)));
@@ -189,7 +182,7 @@ class OutboundPath : public std::enable_shared_from_this<OutboundPath<WebSocket>
     // A 2xx answer to CONNECT has no body: what follows it is the tunnel.
     proxy_answer_.skip(true);
     http::async_read_header(
-        tcp(), buffer_, proxy_answer_,
+        lowest(), buffer_, proxy_answer_,
         [self = this->shared_from_this()](ErrorCode ec, std::size_t) { self->on_proxy_answer(ec); });
   }
 
@@ -237,7 +230,7 @@ class OutboundPath : public std::enable_shared_from_this<OutboundPath<WebSocket>
                              : SSL_set_tlsext_host_name(ssl, options_.host.c_str()) == 1 &&
                                    SSL_set1_host(ssl, options_.host.c_str()) == 1;
       if (!named) return fail(fmt::format("TLS with {}: cannot set the name to verify", relay_.target()));
-      tcp().expires_after(options_.setup_timeout);
+      lowest().expires_after(options_.setup_timeout);
       websocket_.next_layer().async_handshake(
           asio::ssl::stream_base::client,
           [self = this->shared_from_this()](ErrorCode ec) { self->on_tls(ec); });
@@ -266,7 +259,7 @@ class OutboundPath : public std::enable_shared_from_this<OutboundPath<WebSocket>
 
   void upgrade() {
     relay_.stage(id_, fmt::format("waiting for the WebSocket upgrade of {}", relay_.target()));
-    tcp().expires_never();  // the WebSocket keeps its own time from here
+    lowest().expires_never();  // the WebSocket keeps its own time from here
     auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::client);
     timeouts.handshake_timeout = options_.setup_timeout;
     websocket_.set_option(timeouts);
@@ -313,7 +306,7 @@ class OutboundPath : public std::enable_shared_from_this<OutboundPath<WebSocket>
     relay_.failed(id_, std::move(why));
     ErrorCode ignored;
     loopback_.close(ignored);
-    tcp().close();
+    lowest().close();
   }
 
   WebSocketRelay::Impl& relay_;

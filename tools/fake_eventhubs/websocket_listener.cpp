@@ -16,15 +16,7 @@ namespace connector {
 
 namespace {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-namespace websocket = beast::websocket;
-using tcp = asio::ip::tcp;
-using ErrorCode = boost::system::error_code;
-
-using PlainWebSocket = websocket::stream<beast::tcp_stream>;
-using TlsWebSocket = websocket::stream<beast::ssl_stream<beast::tcp_stream>>;
+using namespace websocket_transport;
 
 constexpr std::chrono::seconds kHandshakeTimeout{30};
 
