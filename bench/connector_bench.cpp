@@ -72,6 +72,7 @@ struct Settings {
   std::vector<int> eh_delays_ms = {0};
   std::vector<int> eh_credits = {0};
   std::vector<int> eh_links = {0};
+  std::vector<std::string> eh_transports = {"amqp"};  // EVENT_HUBS_TRANSPORT; amqp is not passed
   int eh_fake_threads = 0;  // fake-eventhubs --threads; 0: its default
 };
 
@@ -80,6 +81,7 @@ struct EventHubsVariant {
   int delay_ms = 0;
   int credit = 0;
   int links = 0;
+  bool websockets = false;  // fake-eventhubs --websocket-port, EVENT_HUBS_TRANSPORT=websockets (ws://)
 };
 
 /// One measured run, one row of the table.
@@ -344,12 +346,13 @@ Row measure_file_floor(const std::filesystem::path& local_dir, std::size_t files
 
 struct FakeEventHubs {
   std::uint16_t port = 0;
+  std::uint16_t websocket_port = 0;  // set: the connection string names it
   std::unique_ptr<ChildProcess> process;
   std::string connection_string() const {
     return fmt::format(
         "Endpoint=sb://localhost:{}/;SharedAccessKeyName={};SharedAccessKey={};EntityPath={};"
         "UseDevelopmentEmulator=true",
-        port, kKeyName, kKey, kHub);
+        websocket_port != 0 ? websocket_port : port, kKeyName, kKey, kHub);
   }
 };
 
@@ -370,8 +373,13 @@ FakeEventHubs start_fake(const Settings& settings, const TempDir& dir, bool reco
   if (variant.delay_ms > 0) argv.insert(argv.end(), {"--delay-ms", std::to_string(variant.delay_ms)});
   if (variant.credit > 0) argv.insert(argv.end(), {"--credit", std::to_string(variant.credit)});
   if (settings.eh_fake_threads > 0) argv.insert(argv.end(), {"--threads", std::to_string(settings.eh_fake_threads)});
+  if (variant.websockets) {
+    fake.websocket_port = testing::free_port();
+    argv.insert(argv.end(), {"--websocket-port", std::to_string(fake.websocket_port)});
+  }
   fake.process = std::make_unique<ChildProcess>(argv, dir.path() / "fake-eventhubs.log");
-  if (!wait_until([&] { return testing::port_accepts(fake.port); }, 10s)) {
+  const std::uint16_t last_port = variant.websockets ? fake.websocket_port : fake.port;
+  if (!wait_until([&] { return testing::port_accepts(fake.port) && testing::port_accepts(last_port); }, 10s)) {
     throw std::runtime_error("fake-eventhubs did not start: " + fake.process->log());
   }
   return fake;
@@ -445,6 +453,7 @@ Row measure_connector(const Settings& settings, const RedisProcess& redis, const
     env["OUTPUT_ADAPTER_TYPE"] = "EVENT_HUBS";
     env["EVENT_HUB_CONNECTION_STRING"] = fake->connection_string();
     if (variant.links > 0) env["EVENT_HUBS_SENDER_LINKS"] = std::to_string(variant.links);
+    if (variant.websockets) env["EVENT_HUBS_TRANSPORT"] = "websockets";
   }
   RedisConnection probe(redis.options());
   probe.connect();
@@ -493,6 +502,7 @@ Row measure_connector(const Settings& settings, const RedisProcess& redis, const
   if (output == "event_hubs" && (variant.delay_ms > 0 || variant.credit > 0 || variant.links > 0)) {
     row.name += fmt::format(" d={} c={} l={}", variant.delay_ms, variant.credit, std::max(1, variant.links));
   }
+  if (output == "event_hubs" && variant.websockets) row.name += " websockets";
   if (output == "event_hubs") {
     double load = 0;
     std::ifstream("/proc/loadavg") >> load;
@@ -519,7 +529,11 @@ std::vector<EventHubsVariant> event_hubs_variants(const Settings& settings, cons
   std::vector<EventHubsVariant> variants;
   for (int delay : settings.eh_delays_ms) {
     for (int credit : settings.eh_credits) {
-      for (int links : settings.eh_links) variants.push_back({delay, credit, links});
+      for (int links : settings.eh_links) {
+        for (const auto& transport : settings.eh_transports) {
+          variants.push_back({delay, credit, links, transport == "websockets"});
+        }
+      }
     }
   }
   return variants;
@@ -712,6 +726,10 @@ int main(int argc, char* argv[]) {
       ->delimiter(',');
   app.add_option("--eh-links", settings.eh_links, "EVENT_HUBS: EVENT_HUBS_SENDER_LINKS (0: not set)")
       ->delimiter(',');
+  app.add_option("--eh-transport", settings.eh_transports,
+                 "EVENT_HUBS: amqp, websockets or amqp,websockets (EVENT_HUBS_TRANSPORT; ws://, no TLS)")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"amqp", "websockets"}));
   app.add_option("--eh-fake-threads", settings.eh_fake_threads,
                  "EVENT_HUBS: fake-eventhubs --threads (connections served in parallel)");
   app.add_option("--json", settings.json_file, "also write the results as JSON here");
@@ -740,8 +758,9 @@ int main(int argc, char* argv[]) {
     for (const auto& output : settings.outputs) {
       for (const auto& mode : settings.metrics_modes) {
         for (const auto& variant : event_hubs_variants(settings, output)) {
-          // A build from before has no EVENT_HUBS_SENDER_LINKS: its runs are the one-link ones.
-          if (!settings.baseline_bin_dir.empty() && variant.links <= 1) {
+          // A build from before has no EVENT_HUBS_SENDER_LINKS nor WebSockets: its runs are the one-link,
+          // AMQP ones.
+          if (!settings.baseline_bin_dir.empty() && variant.links <= 1 && !variant.websockets) {
             rows.push_back(measure_connector(settings, redis, output, mode, dir, ++run,
                                              settings.baseline_bin_dir, variant));
           }

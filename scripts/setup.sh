@@ -7,8 +7,8 @@ PACKAGES=(
   build-essential g++ clang cmake ninja-build pkg-config git ca-certificates openssl procps
   libhiredis-dev libssl-dev libqpid-proton-cpp12-dev libqpid-proton11-dev
   libcli11-dev nlohmann-json3-dev libfmt-dev libcpp-httplib-dev
-  libjemalloc-dev libgtest-dev libgmock-dev gcovr
-  redis-server redis-tools redis-sentinel
+  libjemalloc-dev libgtest-dev libgmock-dev gcovr libboost1.81-dev
+  redis-server redis-tools redis-sentinel tinyproxy
   prometheus
   help2man lintian systemd bash-completion python3-yaml iproute2
 )
@@ -42,10 +42,12 @@ echo "setup: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# The packages start a system-wide redis-server (6379), redis-sentinel (26379) and prometheus (9090);
-# the demo and the tests start their own (prometheus: the monitoring test, which also runs its promtool).
+# The packages start a system-wide redis-server (6379), redis-sentinel (26379), prometheus (9090) and
+# tinyproxy (8888); the demo and the tests start their own (prometheus: the monitoring test, which also
+# runs its promtool; tinyproxy: the WebSocket transport's proxy test).
 if command -v systemctl >/dev/null 2>&1; then
   $SUDO systemctl disable --now redis-server >/dev/null 2>&1 || true
   $SUDO systemctl disable --now redis-sentinel >/dev/null 2>&1 || true
   $SUDO systemctl disable --now prometheus >/dev/null 2>&1 || true
+  $SUDO systemctl disable --now tinyproxy >/dev/null 2>&1 || true
 fi

@@ -90,6 +90,21 @@ LocalFileSinkOptions local_file_options_from_config(const Config& config, const 
                               config.output_writers};
 }
 
+namespace {
+/// EVENT_HUBS_TRANSPORT=websockets: wss:// on 443 (ws:// on 80 for the emulator) unless the Endpoint names
+/// a port, through HTTPS_PROXY unless NO_PROXY names the host.
+WebSocketRelayOptions websocket_options_from_config(const Config& config) {
+  const EventHubsConnectionString& endpoint = *config.eventhubs;
+  WebSocketRelayOptions options;
+  options.host = endpoint.host;
+  options.tls = !endpoint.use_development_emulator;
+  options.port = endpoint.port_explicit ? endpoint.port : options.tls ? 443 : 80;
+  options.ca_file = config.eventhubs_ca_file;
+  if (config.https_proxy && !config.no_proxy.matches(endpoint.host)) options.proxy = config.https_proxy;
+  return options;
+}
+}  // namespace
+
 EventHubsSinkOptions eventhubs_options_from_config(const Config& config) {
   if (!config.eventhubs) {
     throw ConfigurationError({"OUTPUT_ADAPTER_TYPE=EVENT_HUBS needs EVENT_HUB_CONNECTION_STRING"});
@@ -105,6 +120,9 @@ EventHubsSinkOptions eventhubs_options_from_config(const Config& config) {
   options.retry_delay = config.tuning.retry_delay;
   options.max_retry_delay = max_retry_delay(config);
   options.sender_links = config.eventhubs_sender_links;
+  if (config.eventhubs_transport == EventHubsTransport::WebSockets) {
+    options.websocket = websocket_options_from_config(config);
+  }
   return options;
 }
 

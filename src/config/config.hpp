@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "config/host_port.hpp"
+#include "config/no_proxy.hpp"
+#include "config/proxy_url.hpp"
 
 namespace connector {
 
@@ -40,6 +42,7 @@ struct EventHubsConnectionString {
   std::string endpoint;       // as given, e.g. "sb://ns.servicebus.windows.net/"
   std::string host;           // "ns.servicebus.windows.net"
   std::uint16_t port = 5671;  // 5672 by default with UseDevelopmentEmulator=true
+  bool port_explicit = false;  // the Endpoint named the port (the WebSocket transport's is 443 otherwise)
   std::string shared_access_key_name;
   std::string shared_access_key;        // secret
   std::string shared_access_signature;  // secret; a ready token instead of a key
@@ -84,6 +87,8 @@ struct EntraSettings {
 };
 
 enum class OutputType { LocalFile, EventHubs, Blackhole };
+/// How AMQP reaches Event Hubs (EVENT_HUBS_TRANSPORT): AMQPS on 5671, or inside a WebSocket on 443.
+enum class EventHubsTransport { Amqp, WebSockets };
 /// LOCAL_FILE: `<dir>/<id>.json` (Flat) or `<dir>/YYYY/MM/DD/HH/<id>.json` by the ID's UTC time (Hourly).
 enum class OutputLayout { Flat, Hourly };
 enum class LogLevel { Trace = 10, Debug = 20, Info = 30, Warn = 40, Error = 50, Fatal = 60 };
@@ -139,6 +144,9 @@ struct Config {
   std::string eventhubs_ca_file;
   std::size_t eventhubs_sender_links = 0;  // EVENT_HUBS_SENDER_LINKS
   bool eventhubs_entra = false;  // EVENT_HUB_FULLY_QUALIFIED_NAMESPACE: Entra ID tokens instead of SAS
+  EventHubsTransport eventhubs_transport{};  // EVENT_HUBS_TRANSPORT
+  std::optional<ProxyUrl> https_proxy;       // HTTPS_PROXY (or https_proxy); read for websockets only
+  NoProxy no_proxy;                          // NO_PROXY (or no_proxy)
 
   bool redis_entra = false;            // REDIS_AUTH=entra: the password is an Entra ID token
   std::optional<EntraSettings> entra;  // set when Event Hubs or Redis use Entra ID

@@ -14,6 +14,7 @@
 #include "common/errors.hpp"
 #include "config/env_file.hpp"
 #include "config/eventhubs_connection_string.hpp"
+#include "config/proxy_url.hpp"
 #include "config/settings.hpp"
 #include "config/text.hpp"
 #include "observability/build_info.hpp"
@@ -148,6 +149,14 @@ std::string refusal(const Setting& row) {
   return " is not accepted";
 }
 
+/// The alias of a row of the table (empty: none, or no such row).
+std::string_view alias_of(std::string_view variable) {
+  for (const Setting& row : settings()) {
+    if (row.variable == variable) return row.alias;
+  }
+  return {};
+}
+
 /// Resolves each setting through the layers and converts it, collecting every problem. An unset setting
 /// takes its row's default (config/settings.cpp), converted as a given value is.
 class Resolver {
@@ -165,14 +174,19 @@ class Resolver {
   }
 
   /// The value from the first layer that has one; an empty variable is unset, an empty flag clears it.
+  /// Within the environment and the .env file, the row's own name wins over its alias.
   std::optional<std::string> get(std::string_view variable) const {
     const std::string name(variable);
     if (const auto it = flags_.find(name); it != flags_.end()) {
       return it->second.empty() ? std::nullopt : std::optional(it->second);
     }
-    if (const auto it = environment_.find(name); it != environment_.end() && !it->second.empty())
-      return it->second;
-    if (const auto it = dotenv_.find(name); it != dotenv_.end() && !it->second.empty()) return it->second;
+    const std::string alias(alias_of(variable));
+    for (const auto* layer : {&environment_, &dotenv_}) {
+      for (const std::string* key : {&name, &alias}) {
+        if (key->empty()) continue;
+        if (const auto it = layer->find(*key); it != layer->end() && !it->second.empty()) return it->second;
+      }
+    }
     return std::nullopt;
   }
 
@@ -320,6 +334,7 @@ void resolve_eventhubs_namespace(Resolver& r, Config& config, std::string_view v
       return;
     }
     endpoint.port = static_cast<std::uint16_t>(port);
+    endpoint.port_explicit = true;
     host = host.substr(0, colon);
   }
   if (host.empty() || host.find_first_of("/?#@; ") != std::string_view::npos) {
@@ -392,6 +407,23 @@ void finalize_eventhubs(Resolver& r, Config& config) {
   }
   resolve_connection_string(r, config);
 }
+/// HTTPS_PROXY, read for the WebSocket transport only: AMQP on 5671 cannot go through an HTTP proxy, and
+/// a machine-wide HTTPS_PROXY meant for other programs must not stop it. The value is quoted with its
+/// password as ***.
+void resolve_https_proxy(Resolver& r, Config& config) {
+  if (config.output != OutputType::EventHubs ||
+      config.eventhubs_transport != EventHubsTransport::WebSockets) {
+    return;
+  }
+  const auto value = r.get("HTTPS_PROXY");
+  if (!value) return;
+  try {
+    config.https_proxy = parse_proxy_url(*value);
+  } catch (const std::invalid_argument& e) {
+    r.problem("HTTPS_PROXY", in_quotes(redact_proxy_url(*value)) + ": " + e.what());
+  }
+}
+
 /// REDIS_AUTH=entra takes the password from Microsoft Entra ID, so none may be given.
 void check_redis_auth(Resolver& r, const Config& config) {
   if (config.redis_entra && !config.redis.password.empty()) {
@@ -499,6 +531,7 @@ void resolve_all(Resolver& resolver, Config& config) {
   check_stream(resolver, config);
   check_redis_topology(resolver, config);
   finalize_eventhubs(resolver, config);
+  resolve_https_proxy(resolver, config);
   finalize_entra(resolver, config);
 }
 

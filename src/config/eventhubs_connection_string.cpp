@@ -130,6 +130,7 @@ EventHubsConnectionString parse_eventhubs_connection_string(std::string_view con
   check_credentials(s);
   s.parts.host = s.endpoint->host;
   s.parts.port = port_of(s.parts, *s.endpoint);
+  s.parts.port_explicit = s.endpoint->port.has_value();
   return s.parts;
 }
 

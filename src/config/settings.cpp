@@ -29,6 +29,10 @@ constexpr SettingChoice kOutputTypes[] = {{"LOCAL_FILE", static_cast<int>(Output
                                           {"BLACKHOLE", static_cast<int>(OutputType::Blackhole)}};
 constexpr SettingChoice kOutputLayouts[] = {{"flat", static_cast<int>(OutputLayout::Flat)},
                                             {"hourly", static_cast<int>(OutputLayout::Hourly)}};
+// The words the SDKs use (AmqpTcp / AmqpWebSockets), shortened.
+constexpr SettingChoice kEventHubsTransports[] = {
+    {"amqp", static_cast<int>(EventHubsTransport::Amqp)},
+    {"websockets", static_cast<int>(EventHubsTransport::WebSockets)}};
 constexpr SettingChoice kLogLevels[] = {
     {"trace", static_cast<int>(LogLevel::Trace)}, {"debug", static_cast<int>(LogLevel::Debug)},
     {"info", static_cast<int>(LogLevel::Info)},   {"warn", static_cast<int>(LogLevel::Warn)},
@@ -157,6 +161,17 @@ constexpr SettingBinding eventhubs_namespace() {
             // fmt, not "…" + std::string: GCC 12 at -O3 reports a false -Wrestrict there (GCC bug 105651).
             return hubs.port == 5671 ? hubs.host : fmt::format("{}:{}", hubs.host, hubs.port);
           }};
+}
+
+/// Read by the loader's finalize step, for the WebSocket transport only; shown with the password as ***.
+constexpr SettingBinding https_proxy() {
+  return {nullptr,
+          [](const Setting&, const Config& c) { return c.https_proxy ? c.https_proxy->redacted() : ""; }};
+}
+
+constexpr SettingBinding no_proxy() {
+  return {[](Config& c, const SettingValue& v) { c.no_proxy = NoProxy::parse(text_of(v)); },
+          [](const Setting&, const Config& c) { return c.no_proxy.describe(); }};
 }
 
 constexpr SettingBinding http_address() {
@@ -356,6 +371,27 @@ constexpr std::array kSettings = {
         .max = 32,
         .help = "sender links, 1-32; same partition key, same link (order kept); more for a long round trip",
         .binding = to<&Config::eventhubs_sender_links>()},
+    Setting{.variable = "EVENT_HUBS_TRANSPORT",
+            .group = "Event Hubs",
+            .kind = K::Choice,
+            .default_value = "amqp",
+            .choices = kEventHubsTransports,
+            .help = "amqp: AMQPS on port 5671; websockets: AMQP in a WebSocket on port 443 (wss://), through "
+                    "HTTPS_PROXY when set",
+            .binding = to<&Config::eventhubs_transport>()},
+    Setting{.variable = "HTTPS_PROXY",
+            .alias = "https_proxy",
+            .group = "Event Hubs",
+            .help = "websockets only: http://[user:password@]host[:port] (port 80), the proxy asked to "
+                    "CONNECT; also read as https_proxy; password hidden",
+            .secret = true,
+            .binding = custom::https_proxy()},
+    Setting{.variable = "NO_PROXY",
+            .alias = "no_proxy",
+            .group = "Event Hubs",
+            .help = "hosts reached without HTTPS_PROXY: names or domain suffixes (.example.com), "
+                    "comma-separated, * for all; also read as no_proxy",
+            .binding = custom::no_proxy()},
     Setting{.variable = "AZURE_TENANT_ID",
             .group = "Microsoft Entra ID",
             .help = "tenant of the app registration or workload identity",

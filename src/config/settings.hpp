@@ -37,6 +37,9 @@ struct SettingBinding {
 /// One row of the table. The flag is the variable in kebab case (`--batch-size` for BATCH_SIZE).
 struct Setting {
   std::string_view variable{};
+  /// Another name the setting is read under in the environment and the .env file, after its own (the
+  /// lower-case https_proxy that curl and the SDKs read too); never a flag.
+  std::string_view alias{};
   std::string_view group{};  // --help section
   SettingKind kind = SettingKind::Text;
   /// What an unset setting resolves to, converted exactly as a given value is. Empty: no literal default.

@@ -40,16 +40,26 @@ constexpr milliseconds kStopSlack{200};
 // A polite close that starts within the grace period waits at most this long for the peer.
 constexpr milliseconds kCloseLinger{1000};
 
+std::unique_ptr<WebSocketRelay> make_relay(const EventHubsSinkOptions& options) {
+  if (!options.websocket) return nullptr;
+  WebSocketRelayOptions relay = *options.websocket;
+  relay.setup_timeout = options.connect_timeout;
+  return std::make_unique<WebSocketRelay>(std::move(relay));
+}
+
 }  // namespace
 
 EventHubsConnection::EventHubsConnection(EventHubsSinkOptions options)
     : options_(std::move(options)),
+      relay_(make_relay(options_)),
       target_(options_.partition_id ? fmt::format("{}/Partitions/{}", options_.hub, *options_.partition_id)
                                     : options_.hub),
       audience_(fmt::format("sb://{}/{}", options_.connection.host, target_)),
-      url_(fmt::format("{}://{}:{}", options_.connection.use_development_emulator ? "amqp" : "amqps",
-                       options_.connection.host, options_.connection.port)),
-      endpoint_(fmt::format("{}:{}", options_.connection.host, options_.connection.port)),
+      url_(relay_ ? fmt::format("amqp://127.0.0.1:{}", relay_->port())
+                  : fmt::format("{}://{}:{}", options_.connection.use_development_emulator ? "amqp" : "amqps",
+                                options_.connection.host, options_.connection.port)),
+      endpoint_(relay_ ? fmt::format("{}:{}", options_.websocket->host, options_.websocket->port)
+                       : fmt::format("{}:{}", options_.connection.host, options_.connection.port)),
       tokens_(options_.entra_tokens ? TokenSource(options_.entra_tokens)
                                     : TokenSource(options_.connection, options_.token_lifetime)),
       container_(fmt::format("redis-eventhubs-connector-{}", ::getpid())),
@@ -75,6 +85,7 @@ EventHubsConnection::~EventHubsConnection() {
 nlohmann::json EventHubsConnection::where(nlohmann::json extra) const {
   extra["endpoint"] = endpoint_;
   extra["hub"] = target_;
+  if (relay_) extra["websocket"] = relay_->describe();
   return extra;
 }
 
@@ -85,6 +96,7 @@ std::string EventHubsConnection::describe() const {
 // ============================================================ any thread
 
 void EventHubsConnection::run(StartResult started) {
+  if (relay_) relay_->start();
   thread_ = std::thread([this] {
     ::pthread_setname_np(::pthread_self(), "eventhubs");
     container_.run();
@@ -109,6 +121,7 @@ void EventHubsConnection::post(std::function<void()> fn) {
 
 void EventHubsConnection::join() {
   if (thread_.joinable()) thread_.join();
+  if (relay_) relay_->stop();  // the container has closed its connection: nothing uses the relay now
   ready_.store(false, std::memory_order_release);
 }
 
@@ -127,7 +140,7 @@ void EventHubsConnection::tick() {
     case State::Attaching:
       cbs_.expire(now, options_.operation_timeout);  // may fail the connection (status 0)
       if (now >= deadline_ && has_connection())
-        connection_failed("com.microsoft:timeout", setup_timeout_text());
+        transport_failed("com.microsoft:timeout", setup_timeout_text());
       break;
     case State::Ready:
       check_token(std::chrono::system_clock::now());
@@ -164,7 +177,9 @@ void EventHubsConnection::connect() {
       .virtual_host(options_.connection.host)  // Open hostname, TLS SNI and the name verified
       .sasl_enabled(true)
       .sasl_allowed_mechs("ANONYMOUS");
-  if (!options_.connection.use_development_emulator) {
+  // With WebSockets, TLS is the relay's (wss://); Proton speaks plain AMQP to the loopback port, and the
+  // virtual host above still gives Open and SASL the namespace's name.
+  if (!options_.connection.use_development_emulator && !relay_) {
     // Setting ssl_client_options is what turns TLS on; the emulator mode must set none.
     opts.ssl_client_options(
         options_.ca_file.empty()
@@ -345,6 +360,13 @@ void EventHubsConnection::connection_failed(const std::string& condition, const 
   schedule_reconnect(failed_in, condition, description);
 }
 
+void EventHubsConnection::transport_failed(const std::string& condition, const std::string& description) {
+  if (relay_) {
+    if (auto why = relay_->problem()) return connection_failed({}, *why);
+  }
+  connection_failed(condition, description);
+}
+
 void EventHubsConnection::schedule_reconnect(State failed_in, const std::string& condition,
                                              const std::string& description) {
   const AmqpErrorKind kind = classify_connection_failure(condition, description);
@@ -389,6 +411,10 @@ void EventHubsConnection::release_connection() {
 std::string EventHubsConnection::startup_error(const std::string& condition,
                                                const std::string& description) const {
   const std::string what = describe_condition(condition, description);
+  if (condition.empty() && relay_) {  // the relay's reason (transport_failed): it says what to check
+    return fmt::format("could not connect to Event Hubs at {} (hub '{}') over WebSockets: {}", endpoint_,
+                       target_, description);
+  }
   switch (classify_connection_failure(condition, description)) {
     case AmqpErrorKind::Configuration:
       if (condition == "amqp:unauthorized-access" && options_.entra_tokens) {
@@ -437,11 +463,11 @@ void EventHubsConnection::on_session_error(proton::session& s) {
   if (is_current(s.connection())) connection_failed(s.error().name(), s.error().description());
 }
 void EventHubsConnection::on_transport_error(proton::transport& t) {
-  if (is_current(t.connection())) connection_failed(t.error().name(), t.error().description());
+  if (is_current(t.connection())) transport_failed(t.error().name(), t.error().description());
   if (state_ == State::Closing) stop_container();
 }
 void EventHubsConnection::on_transport_close(proton::transport& t) {
-  if (is_current(t.connection())) connection_failed("amqp:connection:forced", "the connection was closed");
+  if (is_current(t.connection())) transport_failed("amqp:connection:forced", "the connection was closed");
   if (state_ == State::Closing) stop_container();
 }
 void EventHubsConnection::on_sender_error(proton::sender& s) {

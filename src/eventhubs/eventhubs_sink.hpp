@@ -8,6 +8,7 @@
 #include <string>
 
 #include "config/config.hpp"
+#include "eventhubs/websocket_relay.hpp"
 #include "identity/token_refresher.hpp"
 #include "sinks/sink.hpp"
 
@@ -35,6 +36,9 @@ struct EventHubsSinkOptions {
   std::chrono::seconds token_lifetime{3600};        // tests shorten it to see renewal
   std::size_t fallback_max_message_size = 1048576;  // when the peer advertises none
   std::shared_ptr<const AccessTokenProvider> entra_tokens;  // set: Entra ID tokens (put-token type jwt), not SAS
+  // Set: AMQP over WebSockets (EVENT_HUBS_TRANSPORT=websockets) through a WebSocketRelay; its
+  // setup_timeout is taken from connect_timeout.
+  std::optional<WebSocketRelayOptions> websocket;
 };
 
 /// Sends events to one Event Hub over AMQP 1.0; owns the Proton container thread and reconnects by itself.

@@ -45,6 +45,7 @@ FakeEventHubsServer::FakeEventHubsServer(FakeEventHubsOptions options) : options
   record_file_ = dir_.path() / "events.jsonl";
   log_file_ = dir_.path() / "fake-eventhubs.log";
   port_ = free_port();
+  if (options_.websocket) websocket_port_ = free_port();
   start();
 }
 
@@ -80,13 +81,18 @@ void FakeEventHubsServer::start() {
   add("--detach-link-after", options_.detach_link_after);
   add("--delay-ms", options_.delay_ms);
   add("--credit", options_.credit);
+  add("--websocket-port", websocket_port_);
   argv.insert(argv.end(), options_.extra_args.begin(), options_.extra_args.end());
 
   const int listening_before = count_in_log("fake-eventhubs listening on");
+  const int websocket_before = count_in_log("fake-eventhubs websocket listening on");
   process_ = std::make_unique<ChildProcess>(argv, log_file_);
-  const bool ready = wait_until(
-      [&] { return count_in_log("fake-eventhubs listening on") > listening_before || !process_->running(); },
-      std::chrono::seconds(10));
+  const auto listening = [&] {
+    return count_in_log("fake-eventhubs listening on") > listening_before &&
+           (!options_.websocket || count_in_log("fake-eventhubs websocket listening on") > websocket_before);
+  };
+  const bool ready =
+      wait_until([&] { return listening() || !process_->running(); }, std::chrono::seconds(10));
   if (!ready || !process_->running()) {
     const std::string output = log();
     process_.reset();
@@ -124,8 +130,8 @@ int FakeEventHubsServer::count_in_log(const std::string& needle) const {
   return count;
 }
 
-std::string FakeEventHubsServer::connection_string() const {
-  std::string text = "Endpoint=sb://localhost:" + std::to_string(port_) +
+std::string FakeEventHubsServer::connection_string(std::uint16_t port) const {
+  std::string text = "Endpoint=sb://localhost:" + std::to_string(port) +
                      "/;SharedAccessKeyName=" + options_.key_name + ";SharedAccessKey=" + options_.key +
                      ";EntityPath=" + options_.hub;
   if (!options_.tls) text += ";UseDevelopmentEmulator=true";

@@ -18,6 +18,7 @@ namespace connector::testing {
 /// How to start fake-eventhubs; 0 means "the server's default" for the numeric fault settings.
 struct FakeEventHubsOptions {
   bool tls = false;
+  bool websocket = false;  // also AMQP over WebSockets on websocket_port() (wss:// with `tls`)
   std::string hub = "test-hub";
   int partitions = 4;
   std::string key_name = "send";
@@ -63,10 +64,14 @@ class FakeEventHubsServer {
   FakeEventHubsServer& operator=(const FakeEventHubsServer&) = delete;
 
   std::uint16_t port() const { return port_; }
+  /// The WebSocket listener's port (`websocket`); 0 without one.
+  std::uint16_t websocket_port() const { return websocket_port_; }
   const FakeEventHubsOptions& options() const { return options_; }
   /// "Endpoint=sb://localhost:PORT/;SharedAccessKeyName=…;SharedAccessKey=…;EntityPath=hub", plus
   /// ";UseDevelopmentEmulator=true" (plain AMQP) when not TLS.
-  std::string connection_string() const;
+  std::string connection_string() const { return connection_string(port_); }
+  /// connection_string() with the WebSocket listener's port in the Endpoint.
+  std::string websocket_connection_string() const { return connection_string(websocket_port_); }
   /// The test PKI when `tls` (the server certificate is for localhost and 127.0.0.1); else null.
   const TlsCertificates* certificates() const { return certificates_ ? &*certificates_ : nullptr; }
   /// Every accepted event so far, in acceptance order. Asks the server to flush first (SIGUSR2) and
@@ -93,6 +98,7 @@ class FakeEventHubsServer {
   /// Asks a running server to flush its record file and waits for its record_flushed line; returns
   /// that line, or empty when the server is not running.
   std::string flush_record();
+  std::string connection_string(std::uint16_t port) const;
 
   FakeEventHubsOptions options_;
   TempDir dir_;
@@ -100,6 +106,7 @@ class FakeEventHubsServer {
   std::filesystem::path record_file_;
   std::filesystem::path log_file_;
   std::uint16_t port_ = 0;
+  std::uint16_t websocket_port_ = 0;
   std::unique_ptr<ChildProcess> process_;
 };
 

@@ -40,6 +40,40 @@ TEST(component_options_test, eventhubs_options_take_the_event_hubs_settings) {
   EXPECT_THROW(eventhubs_options_from_config(config), ConfigurationError);
 }
 
+TEST(component_options_test, websockets_go_to_443_through_the_proxy_unless_no_proxy_names_the_host) {
+  Config config = default_config();
+  EventHubsConnectionString c;
+  c.host = "ns.servicebus.windows.net";
+  c.port = 5671;
+  c.entity_path = "hub";
+  config.eventhubs = c;
+  config.eventhubs_ca_file = "/ca.pem";
+  EXPECT_FALSE(eventhubs_options_from_config(config).websocket.has_value()) << "amqp is the default";
+
+  config.eventhubs_transport = EventHubsTransport::WebSockets;
+  config.https_proxy = parse_proxy_url("http://user:pw@proxy:3128");
+  auto ws = eventhubs_options_from_config(config).websocket.value();
+  EXPECT_EQ(ws.host, "ns.servicebus.windows.net");
+  EXPECT_EQ(ws.port, 443);
+  EXPECT_TRUE(ws.tls);
+  EXPECT_EQ(ws.ca_file, "/ca.pem");
+  ASSERT_TRUE(ws.proxy.has_value());
+  EXPECT_EQ(ws.proxy->authority(), "proxy:3128");
+  EXPECT_EQ(ws.proxy->password, "pw");
+
+  config.no_proxy = NoProxy::parse("other.example,.windows.net");
+  EXPECT_FALSE(eventhubs_options_from_config(config).websocket->proxy.has_value());
+
+  config.eventhubs->port = 9443;  // an Endpoint with a port keeps it (tests, private endpoints)
+  config.eventhubs->port_explicit = true;
+  EXPECT_EQ(eventhubs_options_from_config(config).websocket->port, 9443);
+  config.eventhubs->use_development_emulator = true;
+  config.eventhubs->port_explicit = false;
+  ws = eventhubs_options_from_config(config).websocket.value();
+  EXPECT_FALSE(ws.tls) << "the emulator's connection string: ws://";
+  EXPECT_EQ(ws.port, 80);
+}
+
 TEST(component_options_test, pipeline_options_take_the_tuning_and_cap_the_back_off) {
   Config config = default_config();
   config.tuning.batch_size = 123;

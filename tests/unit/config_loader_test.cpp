@@ -640,6 +640,71 @@ TEST_F(config_loader_test, all_problems_are_reported_together) {
   }
 }
 
+// ---- EVENT_HUBS_TRANSPORT, HTTPS_PROXY, NO_PROXY ----------------------------------------------------
+
+namespace {
+Environment over_websockets(const Environment& more) {
+  return with(with(kMinimal, {{"OUTPUT_ADAPTER_TYPE", "EVENT_HUBS"},
+                              {"EVENT_HUB_CONNECTION_STRING",
+                               "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=send;"
+                               "SharedAccessKey=k;EntityPath=hub"},
+                              {"EVENT_HUBS_TRANSPORT", "websockets"}}),
+              more);
+}
+}  // namespace
+
+TEST_F(config_loader_test, websockets_read_the_proxy_and_its_lower_case_name_but_upper_case_wins) {
+  EXPECT_EQ(parse({}, kMinimal).config.eventhubs_transport, EventHubsTransport::Amqp);
+  auto c =
+      parse({}, over_websockets({{"https_proxy", "http://lower:3128"}, {"no_proxy", ".internal"}})).config;
+  EXPECT_EQ(c.eventhubs_transport, EventHubsTransport::WebSockets);
+  ASSERT_TRUE(c.https_proxy.has_value());
+  EXPECT_EQ(c.https_proxy->authority(), "lower:3128");
+  EXPECT_TRUE(c.no_proxy.matches("a.internal"));
+  c = parse({}, over_websockets({{"https_proxy", "http://lower:3128"},
+                                 {"HTTPS_PROXY", "http://upper:3128"},
+                                 {"no_proxy", "lower"},
+                                 {"NO_PROXY", "upper"}}))
+          .config;
+  EXPECT_EQ(c.https_proxy->authority(), "upper:3128");
+  EXPECT_EQ(c.no_proxy.describe(), "upper");
+  write(".env", "HTTPS_PROXY=http://from-dotenv:1\n");
+  EXPECT_EQ(parse({}, over_websockets({{"https_proxy", "http://env:2"}})).config.https_proxy->authority(),
+            "env:2")
+      << "the environment beats .env, under either name";
+  EXPECT_EQ(parse({"--https-proxy", "http://flag:3"}, over_websockets({{"HTTPS_PROXY", "http://env:2"}}))
+                .config.https_proxy->authority(),
+            "flag:3");
+}
+
+TEST_F(config_loader_test, the_proxy_is_shown_without_its_password_and_never_in_a_problem) {
+  const std::string secret = "Pr0xyS3cret";
+  const auto c =
+      parse({}, over_websockets({{"HTTPS_PROXY", "http://user:" + secret + "@proxy:3128"}})).config;
+  EXPECT_EQ(c.https_proxy->password, secret);
+  const std::string description = describe_config(c);
+  EXPECT_EQ(description.find(secret), std::string::npos) << description;
+  EXPECT_NE(description.find("\nHTTPS_PROXY=http://user:***@proxy:3128\n"), std::string::npos) << description;
+  EXPECT_NE(description.find("\nEVENT_HUBS_TRANSPORT=websockets\n"), std::string::npos) << description;
+  EXPECT_EQ(
+      single_problem(over_websockets({{"HTTPS_PROXY", "http://user:" + secret + "@proxy:port"}})),
+      "HTTPS_PROXY: \"http://user:***@proxy:port\": the port \"port\" is not a whole number from 1 to 65535");
+  EXPECT_EQ(
+      single_problem(over_websockets({{"https_proxy", "https://user:" + secret + "@proxy"}})).find(secret),
+      std::string::npos);
+}
+
+TEST_F(config_loader_test, the_amqp_transport_ignores_the_proxy_variables) {
+  // AMQP on 5671 cannot go through an HTTP proxy; a machine-wide HTTPS_PROXY for other programs is no error.
+  auto env = over_websockets({{"HTTPS_PROXY", "socks5://proxy:1080"}});
+  env["EVENT_HUBS_TRANSPORT"] = "amqp";
+  const auto c = parse({}, env).config;
+  EXPECT_FALSE(c.https_proxy.has_value());
+  EXPECT_NE(describe_config(c).find("\nHTTPS_PROXY=\n"), std::string::npos);
+  EXPECT_EQ(single_problem(with(kMinimal, {{"EVENT_HUBS_TRANSPORT", "wss"}})),
+            "EVENT_HUBS_TRANSPORT: \"wss\" is not amqp or websockets");
+}
+
 TEST_F(config_loader_test, secrets_never_appear_in_problems_or_description) {
   const std::string secret = "T0pS3cr3tValue";
   const auto env = with(kMinimal, {{"REDIS_URL", "rediss://user:" + secret + "@h:6380/1"},
@@ -677,7 +742,7 @@ TEST_F(config_loader_test, describe_config_lists_every_setting_in_order) {
   EXPECT_NE(text.find("\nBATCH_SIZE=" + table_default<std::string>("BATCH_SIZE") + "\n"), std::string::npos);
   EXPECT_TRUE(text.ends_with("LOG_LEVEL=info\nLOG_FORMAT=json\n")) << text;
   EXPECT_NE(text.find("\nHTTP_ADDRESS=0.0.0.0:9464\nSTATS_INTERVAL_MS=60000\n"), std::string::npos) << text;
-  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 54);
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 57);  // one line per row of the table
   EXPECT_NE(text.find("\nOUTPUT_LAYOUT=flat\nOUTPUT_WRITERS=2\n"), std::string::npos);
 }
 

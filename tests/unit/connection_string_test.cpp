@@ -30,6 +30,14 @@ TEST(connection_string_test, portal_connection_string) {
   EXPECT_EQ(cs.shared_access_signature, "");
   EXPECT_EQ(cs.entity_path, "hub");
   EXPECT_FALSE(cs.use_development_emulator);
+  EXPECT_FALSE(cs.port_explicit);
+}
+
+TEST(connection_string_test, a_port_in_the_endpoint_is_kept_as_explicit) {
+  const auto cs = parse_eventhubs_connection_string(
+      "Endpoint=sb://ns.servicebus.windows.net:5671/;SharedAccessKeyName=send;SharedAccessKey=abc=");
+  EXPECT_EQ(cs.port, 5671);
+  EXPECT_TRUE(cs.port_explicit);  // the WebSocket transport keeps it too, instead of 443
 }
 
 TEST(connection_string_test, emulator_defaults_to_plain_amqp_port) {

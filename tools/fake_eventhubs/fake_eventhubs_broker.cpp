@@ -115,6 +115,10 @@ int FakeEventHubsBroker::run() {
   container_ = &container;
   container.run(options_.threads);
   container_ = nullptr;
+  {
+    std::lock_guard lock(websocket_mutex_);
+    websocket_.reset();
+  }
   std::lock_guard lock(records_mutex_);
   recorder_.flush();
   return exit_status_;
@@ -123,10 +127,31 @@ int FakeEventHubsBroker::run() {
 void FakeEventHubsBroker::on_container_start(proton::container& container) {
   const std::string address = options_.host + ":" + std::to_string(options_.port);
   listener_ = container.listen(address, listener_handler_);
+  if (options_.websocket_port >= 0) websocket_hop_ = container.listen("127.0.0.1:0", websocket_hop_handler_);
   container.schedule(kTickInterval, [this] { tick(); });
 }
 
 void FakeEventHubsBroker::Listener::on_open(proton::listener& listener) {
+  if (websocket_hop_) {
+    // The WebSocket side starts once the hop it relays to is there.
+    try {
+      std::lock_guard lock(broker_.websocket_mutex_);
+      broker_.websocket_ = std::make_unique<WebSocketListener>(WebSocketListener::Options{
+          broker_.options_.host, broker_.options_.websocket_port, static_cast<std::uint16_t>(listener.port()),
+          broker_.options_.tls_cert_file, broker_.options_.tls_key_file});
+      broker_.websocket_->start();
+      std::printf("fake-eventhubs websocket listening on %s:%d\n", broker_.options_.host.c_str(),
+                  broker_.websocket_->port());
+      std::fflush(stdout);
+      logger().info("websocket_listening", {{"host", broker_.options_.host},
+                                            {"port", broker_.websocket_->port()},
+                                            {"tls", broker_.options_.tls()},
+                                            {"amqp_port", listener.port()}});
+    } catch (const std::exception& e) {
+      on_error(listener, e.what());
+    }
+    return;
+  }
   std::printf("fake-eventhubs listening on %s:%d\n", broker_.options_.host.c_str(), listener.port());
   std::fflush(stdout);
   logger().info("listening", {{"host", broker_.options_.host},
@@ -147,7 +172,7 @@ proton::connection_options FakeEventHubsBroker::Listener::on_accept(proton::list
       // Proton sends heartbeats at half the peer's idle timeout and closes a peer that is silent longer
       // than ours; the SDKs ask for 60 s.
       .idle_timeout(proton::duration(120000));
-  if (broker_.options_.tls()) {
+  if (broker_.options_.tls() && !websocket_hop_) {
     options.ssl_server_options(proton::ssl_server_options(
         proton::ssl_certificate(broker_.options_.tls_cert_file, broker_.options_.tls_key_file)));
   }
@@ -156,7 +181,10 @@ proton::connection_options FakeEventHubsBroker::Listener::on_accept(proton::list
 
 void FakeEventHubsBroker::Listener::on_error(proton::listener&, const std::string& what) {
   logger().fatal("listen_failed",
-                 {{"host", broker_.options_.host}, {"port", broker_.options_.port}, {"error", what}});
+                 {{"host", broker_.options_.host},
+                  {"port", websocket_hop_ ? broker_.options_.websocket_port : broker_.options_.port},
+                  {"websocket", websocket_hop_},
+                  {"error", what}});
   broker_.exit_status_ = 1;
   broker_.stopping_ = true;
   if (broker_.container_ != nullptr) broker_.container_->stop();
@@ -254,6 +282,11 @@ void FakeEventHubsBroker::shutdown() {
     if (!recorder_.flush()) logger().error("record_write_failed", {{"file", options_.record_file}});
   }
   listener_.stop();
+  if (options_.websocket_port >= 0) {
+    websocket_hop_.stop();
+    std::lock_guard lock(websocket_mutex_);
+    if (websocket_) websocket_->stop();
+  }
   container_->stop();
 }
 

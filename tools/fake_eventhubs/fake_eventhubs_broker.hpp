@@ -6,6 +6,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -25,6 +26,7 @@
 #include "event_recorder.hpp"
 #include "fake_eventhubs_options.hpp"
 #include "plain_event.hpp"
+#include "websocket_listener.hpp"
 
 namespace connector {
 
@@ -81,15 +83,19 @@ class FakeEventHubsBroker : public proton::messaging_handler {
   };
   enum class Verdict { Accept, Reject };
 
+  /// The clients' AMQP listener, or (`websocket_hop`) the plain one on loopback that the WebSocket
+  /// listener relays to: TLS, if any, was the WebSocket's.
   class Listener : public proton::listen_handler {
    public:
-    explicit Listener(FakeEventHubsBroker& broker) : broker_(broker) {}
+    Listener(FakeEventHubsBroker& broker, bool websocket_hop)
+        : broker_(broker), websocket_hop_(websocket_hop) {}
     void on_open(proton::listener& listener) override;
     proton::connection_options on_accept(proton::listener& listener) override;
     void on_error(proton::listener& listener, const std::string& what) override;
 
    private:
     FakeEventHubsBroker& broker_;
+    const bool websocket_hop_;
   };
 
   void on_container_start(proton::container& container) override;
@@ -136,9 +142,13 @@ class FakeEventHubsBroker : public proton::messaging_handler {
 
   FakeEventHubsOptions options_;
   BrokerSignals& signals_;
-  Listener listener_handler_{*this};
+  Listener listener_handler_{*this, false};
+  Listener websocket_hop_handler_{*this, true};
   proton::container* container_ = nullptr;
   proton::listener listener_;
+  proton::listener websocket_hop_;  // --websocket-port: where websocket_ relays to
+  std::mutex websocket_mutex_;      // guards websocket_ (container threads start and stop it)
+  std::unique_ptr<WebSocketListener> websocket_;
   EventRecorder recorder_;
   std::map<proton::connection, ConnectionState> connections_;
   std::vector<PartitionStats> partitions_;

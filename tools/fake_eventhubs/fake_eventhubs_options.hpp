@@ -14,6 +14,7 @@ struct FakeEventHubsOptions {
   int port = 0;
   std::string tls_cert_file;  // TLS is on when both files are given
   std::string tls_key_file;
+  int websocket_port = -1;  // >= 0: also AMQP over WebSockets there (0: any free port); TLS as above
   std::string hub;
   int partitions = 4;
   std::string key_name = "RootManageSharedAccessKey";

@@ -56,6 +56,11 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   app.add_option("--tls-key", options.tls_key_file, "PEM private key of --tls-cert")
       ->check(CLI::ExistingFile);
+  app.add_option(
+         "--websocket-port", options.websocket_port,
+         "also serve AMQP over WebSockets (path /$servicebus/websocket, subprotocol AMQPWSB10) on this "
+         "port, wss:// with --tls-cert (0: any free port)")
+      ->check(CLI::Range(0, 65535));
   app.add_option("--hub", options.hub, "the event hub's name")->required();
   app.add_option("--partitions", options.partitions, "number of partitions")
       ->check(CLI::Range(1, 1024))
