@@ -25,10 +25,7 @@ std::string_view without_port(std::string_view entry) {
 
 NoProxy NoProxy::parse(std::string_view list) {
   NoProxy no_proxy;
-  while (!list.empty()) {
-    const auto comma = list.find(',');
-    auto entry = text::trim(list.substr(0, comma));
-    list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
+  for (std::string_view entry : text::split_list(list)) {
     if (entry.starts_with("*.")) entry.remove_prefix(1);  // "*.example.com" as ".example.com"
     while (entry.starts_with('.')) entry.remove_prefix(1);
     entry = without_port(entry);

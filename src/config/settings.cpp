@@ -76,16 +76,13 @@ std::string expand_placeholders(std::string value) {
 std::vector<HostPort> parse_host_list(std::string_view text) {
   std::vector<HostPort> hosts;
   if (text::trim(text).empty()) return hosts;
-  for (std::size_t start = 0;;) {
-    const auto comma = text.find(',', start);
-    const auto item = text::trim(text.substr(start, comma == std::string_view::npos ? comma : comma - start));
+  for (const std::string_view item : text::split_list(text)) {
     if (item.empty()) throw std::invalid_argument("an entry of the list is empty");
     HostPort host = split_host_port(item);
     if (host.host.empty()) throw std::invalid_argument("an entry of the list has no host");
     hosts.push_back(std::move(host));
-    if (comma == std::string_view::npos) return hosts;
-    start = comma + 1;
   }
+  return hosts;
 }
 
 std::string host_list_for_display(const std::vector<HostPort>& hosts) {
@@ -108,17 +105,14 @@ constexpr SettingBinding redis_sentinels() {
 /// the loader's finalize step, which knows DEAD_LETTER_STREAM.
 std::vector<StreamSpec> parse_stream_keys(std::string_view text) {
   std::vector<StreamSpec> streams;
-  for (std::size_t start = 0;;) {
-    const auto comma = text.find(',', start);
-    const auto key = text::trim(text.substr(start, comma == std::string_view::npos ? comma : comma - start));
+  for (const std::string_view key : text::split_list(text)) {
     if (key.empty()) throw std::invalid_argument("an entry of the list is empty");
     for (const StreamSpec& seen : streams) {
       if (seen.key == key) throw std::invalid_argument(fmt::format("\"{}\" is listed twice", key));
     }
     streams.push_back({std::string(key), {}});
-    if (comma == std::string_view::npos) return streams;
-    start = comma + 1;
   }
+  return streams;
 }
 
 template <auto Member>
