@@ -1,6 +1,7 @@
 #include "app/observability.hpp"
 
 #include <algorithm>
+#include <stdexcept>
 
 #include "observability/logger.hpp"
 #include "observability/process_stats.hpp"
@@ -20,17 +21,19 @@ std::int64_t steady_now_ms() {
 
 Observability::Observability(ObservabilityOptions options, std::vector<ObservedPipeline> pipelines,
                              std::function<bool()> output_ready)
-    : pipelines_(std::move(pipelines)),
-      output_ready_(std::move(output_ready)),
+    : output_ready_(std::move(output_ready)),
       eventhubs_output_(options.eventhubs_output),
       stuck_after_(options.stuck_after) {
+  if (pipelines.size() != options.streams.size()) {
+    throw std::logic_error("Observability: one pipeline per stream of its options");
+  }
   const bool watched = options.http_address || options.stats_interval.count() > 0;
-  for (ObservedStreamOptions& stream : options.streams) {
-    keys_.push_back(stream.stream_key);
-    if (watched) {
-      monitors_.push_back(std::make_unique<GroupMonitor>(std::move(stream.redis), std::move(stream.stream_key),
-                                                         options.group, kGroupPollInterval));
-    }
+  for (std::size_t i = 0; i < pipelines.size(); ++i) {
+    ObservedStreamOptions& stream = options.streams[i];
+    auto monitor = watched ? std::make_unique<GroupMonitor>(std::move(stream.redis), stream.stream_key,
+                                                            options.group, kGroupPollInterval)
+                           : nullptr;
+    streams_.push_back({std::move(stream.stream_key), pipelines[i], std::move(monitor)});
   }
   if (options.http_address) {
     HttpHandlers handlers;
@@ -56,26 +59,30 @@ Observability::~Observability() { stop(); }
 
 void Observability::start() {
   if (http_) http_->start();
-  for (auto& monitor : monitors_) monitor->start();
+  for (auto& stream : streams_) {
+    if (stream.monitor) stream.monitor->start();
+  }
   if (stats_) stats_->start();
 }
 
 void Observability::stop() {
   if (stats_) stats_->stop();
   if (http_) http_->stop();
-  for (auto& monitor : monitors_) monitor->stop();
+  for (auto& stream : streams_) {
+    if (stream.monitor) stream.monitor->stop();
+  }
 }
 
 LiveState Observability::live_state() const {
   LiveState live;
-  for (std::size_t i = 0; i < keys_.size(); ++i) {
+  for (const ObservedStream& observed : streams_) {
     StreamLive stream;
-    stream.key = keys_[i];
-    if (i < pipelines_.size()) {
-      stream.metrics = pipelines_[i].metrics;
-      if (pipelines_[i].pipeline != nullptr) stream.events_in_flight = pipelines_[i].pipeline->stats().in_flight_events;
+    stream.key = observed.key;
+    stream.metrics = observed.pipeline.metrics;
+    if (observed.pipeline.pipeline != nullptr) {
+      stream.events_in_flight = observed.pipeline.pipeline->stats().in_flight_events;
     }
-    if (i < monitors_.size()) stream.group = monitors_[i]->status();
+    if (observed.monitor) stream.group = observed.monitor->status();
     live.streams.push_back(std::move(stream));
   }
   live.output_up = output_ready_();

@@ -25,7 +25,8 @@ struct ObservedPipeline {
 /// changes them; they must outlive it.
 class Observability {
  public:
-  /// `pipelines` in the order of `options.streams`; `output_ready` says whether the output can take events.
+  /// `pipelines` in the order of `options.streams`, one each; `output_ready` says whether the output can
+  /// take events.
   Observability(ObservabilityOptions options, std::vector<ObservedPipeline> pipelines,
                 std::function<bool()> output_ready);
   ~Observability();
@@ -40,12 +41,17 @@ class Observability {
  private:
   LiveState live_state() const;
 
-  std::vector<std::string> keys_;
-  std::vector<ObservedPipeline> pipelines_;
+  /// One stream: its key, pipeline and group monitor (null when nothing reads the group's state).
+  struct ObservedStream {
+    std::string key;
+    ObservedPipeline pipeline;
+    std::unique_ptr<GroupMonitor> monitor;
+  };
+
+  std::vector<ObservedStream> streams_;
   std::function<bool()> output_ready_;
   const bool eventhubs_output_;
   const std::chrono::milliseconds stuck_after_;
-  std::vector<std::unique_ptr<GroupMonitor>> monitors_;  // per stream, when anything reads them
   std::unique_ptr<HttpServer> http_;
   std::unique_ptr<StatsReporter> stats_;
 };

@@ -6,8 +6,7 @@ namespace connector {
 
 StreamWorker::StreamWorker(const Config& config, const StreamSpec& stream, const RedisConnectionOptions& redis,
                            std::unique_ptr<Sink> sink)
-    : key_(stream.key),
-      sink_(std::move(sink)),
+    : sink_(std::move(sink)),
       connections_(redis, stream_options_from_config(config, stream)),
       pipeline_(pipeline_options_from_config(config), connections_.reader, connections_.acker,
                 Encoder(encoder_options_from_config(config, stream)), *sink_, metrics_) {}

@@ -1,7 +1,6 @@
 #pragma once
 // One configured stream's share of the connector: its counters, Redis connections, sink and pipeline.
 #include <memory>
-#include <string>
 
 #include "config/config.hpp"
 #include "core/pipeline.hpp"
@@ -21,14 +20,12 @@ class StreamWorker {
   StreamWorker(const StreamWorker&) = delete;
   StreamWorker& operator=(const StreamWorker&) = delete;
 
-  const std::string& key() const { return key_; }
   Pipeline& pipeline() { return pipeline_; }
   const Pipeline& pipeline() const { return pipeline_; }
   const Metrics& metrics() const { return metrics_; }
   Sink& sink() { return *sink_; }
 
  private:
-  std::string key_;
   Metrics metrics_;
   std::unique_ptr<Sink> sink_;
   PipelineStreams connections_;
