@@ -18,4 +18,7 @@ struct HostPort {
 /// number from 1 to 65535".
 HostPort split_host_port(std::string_view authority, std::string_view subject = "the");
 
+/// The other way: "host:port", or "[v6]:port" for an IPv6 address.
+std::string join_host_port(std::string_view host, std::uint16_t port);
+
 }  // namespace connector

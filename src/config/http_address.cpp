@@ -32,10 +32,7 @@ bool is_host_name(std::string_view host) {
 }
 }  // namespace
 
-std::string HttpAddress::describe() const {
-  return host.find(':') != std::string::npos ? "[" + host + "]:" + std::to_string(port)
-                                             : host + ":" + std::to_string(port);
-}
+std::string HttpAddress::describe() const { return join_host_port(host, port); }
 
 std::optional<HttpAddress> parse_http_address(std::string_view text) {
   const std::string_view value = text::trim(text);

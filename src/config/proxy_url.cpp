@@ -23,11 +23,7 @@ std::size_t authority_start(std::string_view text) {
 
 }  // namespace
 
-std::string ProxyUrl::authority() const {
-  // fmt, not "…" + std::string: GCC 12 at -O3 reports a false -Wrestrict there.
-  return host.find(':') != std::string::npos ? fmt::format("[{}]:{}", host, port)
-                                             : fmt::format("{}:{}", host, port);
-}
+std::string ProxyUrl::authority() const { return join_host_port(host, port); }
 
 std::string ProxyUrl::redacted() const {
   if (!has_credentials()) return fmt::format("http://{}", authority());

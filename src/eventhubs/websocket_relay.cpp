@@ -14,6 +14,7 @@
 
 #include "common/errors.hpp"
 #include "common/thread_annotations.hpp"
+#include "config/host_port.hpp"
 #include "core/json_writer.hpp"
 #include "eventhubs/websocket_pump.hpp"
 #include "observability/build_info.hpp"
@@ -29,12 +30,6 @@ bool is_ip_address(const std::string& host) {
   ErrorCode ec;
   asio::ip::make_address(host, ec);
   return !ec;
-}
-
-/// "host:port", or "[v6]:port".
-std::string authority(const std::string& host, std::uint16_t port) {
-  return host.find(':') != std::string::npos ? fmt::format("[{}]:{}", host, port)
-                                             : fmt::format("{}:{}", host, port);
 }
 
 std::string user_agent() { return fmt::format("redis-eventhubs-connector/{}", build_version()); }
@@ -324,7 +319,7 @@ class OutboundPath : public std::enable_shared_from_this<OutboundPath<WebSocket>
 }  // namespace
 
 WebSocketRelay::Impl::Impl(WebSocketRelayOptions options)
-    : options_(std::move(options)), target_(authority(options_.host, options_.port)) {
+    : options_(std::move(options)), target_(join_host_port(options_.host, options_.port)) {
   if (options_.tls) {
     ErrorCode ec;
     tls_.set_verify_mode(asio::ssl::verify_peer);

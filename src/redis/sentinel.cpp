@@ -6,15 +6,10 @@
 #include <optional>
 
 #include "common/errors.hpp"
+#include "config/host_port.hpp"
 
 namespace connector {
 namespace {
-
-std::string host_port_text(std::string_view host, std::uint16_t port) {
-  // fmt, not "…" + std::string: GCC 12 at -O3 reports a false -Wrestrict there (GCC bug 105651).
-  if (host.find(':') != std::string_view::npos) return fmt::format("[{}]:{}", host, port);
-  return fmt::format("{}:{}", host, port);
-}
 
 /// What one sentinel said about the master name.
 struct SentinelAnswer {
@@ -43,7 +38,7 @@ SentinelAnswer ask(const SentinelSettings& settings, const HostPort& sentinel) {
   options.endpoint.port = sentinel.port.value_or(kDefaultSentinelPort);
   options.endpoint.database = 0;  // sentinels have no databases and refuse SELECT
   SentinelAnswer answer;
-  answer.sentinel = host_port_text(options.endpoint.host, options.endpoint.port);
+  answer.sentinel = join_host_port(options.endpoint.host, options.endpoint.port);
   try {
     RedisConnection connection(std::move(options));
     connection.connect();
@@ -90,7 +85,7 @@ std::optional<PrimaryAddress> majority_of(const std::vector<SentinelAnswer>& ans
 
 }  // namespace
 
-std::string PrimaryAddress::describe() const { return host_port_text(host, port); }
+std::string PrimaryAddress::describe() const { return join_host_port(host, port); }
 
 PrimaryAddress find_primary(const SentinelSettings& settings) {
   const std::string master = "the Redis master '" + settings.master_name + "'";
