@@ -4,15 +4,18 @@
 #include <exception>
 #include <iterator>
 #include <string_view>
+#include <unordered_map>
+#include <utility>
 
 #include "observability/logger.hpp"
 
 namespace connector {
 
 DeliveryTracker::DeliveryTracker(std::size_t max_in_flight, std::function<void()> request_flush,
-                                 std::size_t lanes)
+                                 std::size_t lanes, bool group_by_key)
     : max_in_flight_(std::max<std::size_t>(1, max_in_flight)),
       request_flush_(std::move(request_flush)),
+      group_by_key_(group_by_key),
       lanes_(std::max<std::size_t>(1, lanes)) {}
 
 std::size_t DeliveryTracker::lane_for(const Event& event) {
@@ -28,11 +31,38 @@ void DeliveryTracker::add(Batch batch, CompletionCallback done) {
   state->events = std::move(batch);
   state->done = std::move(done);
   state->unreported = state->events.size();
+  std::vector<std::size_t> first_new(lanes_.size());
+  for (std::size_t lane = 0; lane < lanes_.size(); ++lane) first_new[lane] = lanes_[lane].size();
   for (std::size_t i = 0; i < state->events.size(); ++i) {
     const std::size_t lane = lane_for(state->events[i]);
-    lanes_[lane].push_back(Item{state, i, next_sequence_++, lane});
+    lanes_[lane].push_back(Item{state, i, 0, lane});
+  }
+  for (std::size_t lane = 0; lane < lanes_.size(); ++lane) {
+    auto& queue = lanes_[lane];
+    if (group_by_key_) group_by_key(queue, first_new[lane]);
+    // Numbered in lane order, after grouping: requeue() restores exactly the order they wait in.
+    for (std::size_t i = first_new[lane]; i < queue.size(); ++i) queue[i].sequence = next_sequence_++;
   }
   queued_count_ += state->events.size();
+}
+
+// Only the order per key matters (a key is a partition), so the new events of a lane are regrouped by
+// key, the groups in the order of their first event: B A B A becomes B B A A.
+void DeliveryTracker::group_by_key(std::deque<Item>& lane, std::size_t first) {
+  auto key = [](const Item& item) -> std::string_view { return item.batch->events[item.index].partition_key; };
+  const auto begin = lane.begin() + static_cast<std::ptrdiff_t>(first);
+  const bool one_key = std::all_of(begin, lane.end(), [&](const Item& item) { return key(item) == key(*begin); });
+  if (one_key) return;
+  std::unordered_map<std::string_view, std::size_t> group_of;
+  std::vector<std::pair<std::size_t, Item>> keyed;
+  keyed.reserve(lane.size() - first);
+  for (auto it = begin; it != lane.end(); ++it) {
+    const std::size_t group = group_of.try_emplace(key(*it), group_of.size()).first->second;
+    keyed.emplace_back(group, std::move(*it));
+  }
+  std::stable_sort(keyed.begin(), keyed.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  auto out = begin;
+  for (auto& [group, item] : keyed) *out++ = std::move(item);
 }
 
 const Event* DeliveryTracker::next(std::size_t lane) const {
@@ -42,14 +72,34 @@ const Event* DeliveryTracker::next(std::size_t lane) const {
   return &item.batch->events[item.index];
 }
 
-DeliveryId DeliveryTracker::sent(Clock::time_point now, std::size_t lane) {
+const Event* DeliveryTracker::waiting(std::size_t lane, std::size_t offset) const {
+  const auto& queue = lanes_[lane];
+  if (offset >= queue.size()) return nullptr;
+  const Item& item = queue[offset];
+  return &item.batch->events[item.index];
+}
+
+bool DeliveryTracker::goes_alone(std::size_t lane, std::size_t offset) const {
+  const auto& queue = lanes_[lane];
+  return offset < queue.size() && queue[offset].alone;
+}
+
+DeliveryId DeliveryTracker::sent(Clock::time_point now, std::size_t lane, std::size_t count) {
   auto& queue = lanes_[lane];
+  count = std::clamp<std::size_t>(count, 1, queue.size());
   const DeliveryId id = next_id_++;
   if (in_flight_.empty()) first_id_ = id;
-  in_flight_.push_back(Sent{std::move(queue.front()), now});
+  Sent& sent = in_flight_.emplace_back(Sent{std::move(queue.front()), {}, now});
   queue.pop_front();
-  --queued_count_;
-  ++in_flight_count_;
+  if (count > 1) {
+    sent.more.reserve(count - 1);
+    for (std::size_t i = 1; i < count; ++i) {
+      sent.more.push_back(std::move(queue.front()));
+      queue.pop_front();
+    }
+  }
+  queued_count_ -= count;
+  in_flight_count_ += count;
   return id;
 }
 
@@ -76,6 +126,11 @@ const Event* DeliveryTracker::event(DeliveryId id) const {
   return sent == nullptr ? nullptr : &sent->item.batch->events[sent->item.index];
 }
 
+std::size_t DeliveryTracker::events_in(DeliveryId id) const {
+  const Sent* sent = find(id);
+  return sent == nullptr ? 0 : 1 + sent->more.size();
+}
+
 std::size_t DeliveryTracker::lane_of(DeliveryId id) const {
   const Sent* sent = find(id);
   return sent == nullptr ? 0 : sent->item.lane;
@@ -83,34 +138,77 @@ std::size_t DeliveryTracker::lane_of(DeliveryId id) const {
 
 bool DeliveryTracker::settle(DeliveryId id, Outcome outcome, std::string reason,
                              std::chrono::milliseconds retry_after, Cause cause) {
+  Taken taken = take(id);
+  if (!taken.first.batch) return false;
+  for (auto& item : taken.more) complete(item, outcome, reason, retry_after, cause);
+  complete(taken.first, outcome, std::move(reason), retry_after, cause);
+  return true;
+}
+
+bool DeliveryTracker::split(DeliveryId id) {
+  Taken taken = take(id);
+  if (!taken.first.batch) return false;
+  std::vector<Item> items = std::move(taken.more);
+  items.push_back(std::move(taken.first));
+  for (auto& item : items) item.alone = true;
+  put_back(std::move(items));
+  return true;
+}
+
+// Takes the events of `id` off the wire (none when `id` is not on it); its slot stays until every
+// older one is answered. Moves, so that answering a single event allocates nothing.
+DeliveryTracker::Taken DeliveryTracker::take(DeliveryId id) {
+  Taken taken;
   Sent* sent = find(id);
-  if (sent == nullptr) return false;
-  const Item item = std::move(sent->item);
+  if (sent == nullptr) return taken;
+  taken.first = std::move(sent->item);
+  taken.more = std::move(sent->more);
   sent->item.batch.reset();
-  --in_flight_count_;
+  sent->more.clear();
+  in_flight_count_ -= 1 + taken.more.size();
   while (!in_flight_.empty() && !in_flight_.front().item.batch) {
     in_flight_.pop_front();
     ++first_id_;
   }
-  complete(item, outcome, std::move(reason), retry_after, cause);
-  return true;
+  return taken;
 }
 
 std::size_t DeliveryTracker::requeue() {
   std::vector<Item> unconfirmed;
   unconfirmed.reserve(in_flight_count_);
   for (auto& sent : in_flight_) {
-    if (sent.item.batch) unconfirmed.push_back(std::move(sent.item));
+    if (!sent.item.batch) continue;
+    unconfirmed.push_back(std::move(sent.item));
+    for (auto& item : sent.more) unconfirmed.push_back(std::move(item));
   }
   in_flight_.clear();
   in_flight_count_ = 0;
-  // A resend reorders ids, so the add() order (sequence), not the id, restores the original order;
-  // inserting the latest first at each lane's front leaves them in that order.
-  std::sort(unconfirmed.begin(), unconfirmed.end(),
-            [](const Item& a, const Item& b) { return a.sequence > b.sequence; });
-  for (auto& item : unconfirmed) lanes_[item.lane].push_front(std::move(item));
-  queued_count_ += unconfirmed.size();
+  put_back(std::move(unconfirmed));
   return queued_count_;
+}
+
+// A resend reorders ids, so the order they waited in (sequence), not the id, restores the original
+// order. Each lane waits in sequence order; what comes back usually goes in front of it, but the events
+// of a split batch may already wait there, behind which later deliveries must not jump: merged.
+void DeliveryTracker::put_back(std::vector<Item> items) {
+  auto by_sequence = [](const Item& a, const Item& b) { return a.sequence < b.sequence; };
+  std::sort(items.begin(), items.end(), by_sequence);
+  queued_count_ += items.size();
+  for (std::size_t lane = 0; lane < lanes_.size(); ++lane) {
+    auto& queue = lanes_[lane];
+    std::deque<Item> merged;
+    for (auto& item : items) {
+      if (item.lane != lane) continue;
+      while (!queue.empty() && queue.front().sequence < item.sequence) {
+        merged.push_back(std::move(queue.front()));
+        queue.pop_front();
+      }
+      merged.push_back(std::move(item));
+    }
+    if (merged.empty()) continue;
+    for (auto& rest : queue) merged.push_back(std::move(rest));
+    queue.swap(merged);
+  }
 }
 
 bool DeliveryTracker::waiting_since_before(Clock::time_point cutoff) const {

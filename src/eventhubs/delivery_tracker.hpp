@@ -24,6 +24,11 @@ using DeliveryId = std::uint64_t;
 ///
 /// A lane is one sender link. Events with the same partition key always take the same lane, so their
 /// order on the wire is the order of add(); an event without a key takes the lanes in turn.
+///
+/// One delivery may carry several events (an Event Hubs batch): sent(now, lane, count) puts the first
+/// `count` waiting events of a lane on the wire under one id, and its answer settles them all. With
+/// `group_by_key`, add() orders each batch's events within a lane by partition key (keeping their order
+/// per key), so that events of one key wait next to each other and can share a delivery.
 class DeliveryTracker {
  public:
   using Clock = std::chrono::steady_clock;
@@ -31,7 +36,8 @@ class DeliveryTracker {
   /// At most `max_in_flight` events are on the wire at once, over all lanes. `request_flush` is called
   /// when the first completion since the last flush() is gathered: the owner then schedules a flush(),
   /// so that completions of one burst reach each batch's callback together.
-  DeliveryTracker(std::size_t max_in_flight, std::function<void()> request_flush, std::size_t lanes = 1);
+  DeliveryTracker(std::size_t max_in_flight, std::function<void()> request_flush, std::size_t lanes = 1,
+                  bool group_by_key = false);
 
   /// Queues every event of `batch` in its lane, behind what already waits; `done` receives their
   /// completions.
@@ -40,8 +46,18 @@ class DeliveryTracker {
   /// The event to send next on `lane`; null when none waits there or `max_in_flight` events are on
   /// the wire.
   const Event* next(std::size_t lane = 0) const;
-  /// The event next(lane) returned is on the wire from `now`; returns the id its answer will carry.
-  DeliveryId sent(Clock::time_point now, std::size_t lane = 0);
+  /// The event `offset` places behind next(lane) (0: next(lane) itself), or null; ignores room on the wire.
+  const Event* waiting(std::size_t lane, std::size_t offset) const;
+  /// True when waiting(lane, offset) must travel in a delivery of its own: a batch that held it was
+  /// rejected.
+  bool goes_alone(std::size_t lane, std::size_t offset = 0) const;
+  /// How many more events may go on the wire now.
+  std::size_t room() const { return max_in_flight_ - std::min(max_in_flight_, in_flight_count_); }
+  /// The id the next sent() returns (a delivery's tag is written before its events are counted).
+  DeliveryId next_id() const { return next_id_; }
+  /// The first `count` (≥ 1) waiting events of `lane` are on the wire from `now`, as one delivery;
+  /// returns the id its answer will carry.
+  DeliveryId sent(Clock::time_point now, std::size_t lane = 0, std::size_t count = 1);
   /// The event next(lane) returned will not be sent: it is completed with `outcome` (e.g. too large).
   void complete_next(Outcome outcome, Cause cause, std::string reason, std::size_t lane = 0);
   /// The lane of the event sent as `id` (which must be on the wire).
@@ -50,11 +66,18 @@ class DeliveryTracker {
   bool full() const { return in_flight_count_ >= max_in_flight_; }
   std::size_t lanes() const { return lanes_.size(); }
 
-  /// The event sent as `id`, or null when `id` is not on the wire.
+  /// The (first) event sent as `id`, or null when `id` is not on the wire.
   const Event* event(DeliveryId id) const;
-  /// The answer to `id`; false (and nothing happens) when `id` is not on the wire.
+  /// How many events the delivery `id` carries; 0 when `id` is not on the wire.
+  std::size_t events_in(DeliveryId id) const;
+  /// The answer to `id`, for every event it carries; false (and nothing happens) when `id` is not on the
+  /// wire.
   bool settle(DeliveryId id, Outcome outcome, std::string reason = {},
               std::chrono::milliseconds retry_after = {}, Cause cause = Cause::None);
+  /// The delivery `id` (a batch) was refused as a whole: its events go back in front of their lane, in
+  /// order, each to be sent in a delivery of its own, so that only the one at fault is refused again.
+  /// False when `id` is not on the wire.
+  bool split(DeliveryId id);
 
   /// The connection is gone: every event on the wire goes back in front of its lane, in its original
   /// order, to be sent again. Returns how many events now wait.
@@ -84,11 +107,14 @@ class DeliveryTracker {
     std::size_t index = 0;
     std::uint64_t sequence = 0;  // order of add(): puts requeued events back in order
     std::size_t lane = 0;
+    bool alone = false;  // a batch holding it was refused: it goes in a delivery of its own
   };
   // One per id from first_id_ on; answered ones stay (empty batch) until every older one is answered,
-  // so that finding an id is an index, and sending or answering allocates nothing in the steady state.
+  // so that finding an id is an index, and sending or answering a single event allocates nothing in the
+  // steady state. A batch keeps its first event in `item` and the others in `more`.
   struct Sent {
     Item item;
+    std::vector<Item> more;
     Clock::time_point at;
   };
 
@@ -97,9 +123,17 @@ class DeliveryTracker {
   Sent* find(DeliveryId id);
   const Sent* find(DeliveryId id) const;
   std::size_t lane_for(const Event& event);
+  void group_by_key(std::deque<Item>& lane, std::size_t first);
+  void put_back(std::vector<Item> items);
+  struct Taken {
+    Item first;  // no batch: nothing was taken
+    std::vector<Item> more;
+  };
+  Taken take(DeliveryId id);
 
   const std::size_t max_in_flight_;
   const std::function<void()> request_flush_;
+  const bool group_by_key_;
   std::vector<std::deque<Item>> lanes_;
   std::deque<Sent> in_flight_;  // in_flight_[i] was sent as first_id_ + i
   DeliveryId first_id_ = 1;

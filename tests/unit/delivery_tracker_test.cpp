@@ -227,5 +227,117 @@ TEST(delivery_tracker_test, requeue_puts_each_lanes_unanswered_events_back_in_or
             (std::vector<std::vector<std::string>>{{"a0", "a4", "b0"}, {"a1", "a3", "a5", "b1"}}));
 }
 
+// ---- several events per delivery (Event Hubs batches) ----
+
+TEST(delivery_tracker_test, one_delivery_of_several_events_is_settled_for_all_of_them) {
+  DeliveryTracker tracker(100, [] {});
+  Reports reports;
+  tracker.add(make_batch("a", 5), reports.callback("a"));
+  ASSERT_EQ(tracker.waiting(0, 4)->entry_id, "a4");
+  EXPECT_EQ(tracker.waiting(0, 5), nullptr);
+  const DeliveryId expected = tracker.next_id();
+  const DeliveryId id = tracker.sent(Clock::now(), 0, 3);
+  EXPECT_EQ(id, expected);
+  EXPECT_EQ(tracker.in_flight(), 3u);
+  EXPECT_EQ(tracker.queued(), 2u);
+  EXPECT_EQ(tracker.events_in(id), 3u);
+  EXPECT_EQ(tracker.next()->entry_id, "a3");
+  const DeliveryId single = tracker.sent(Clock::now());
+  EXPECT_EQ(tracker.events_in(single), 1u);
+  EXPECT_TRUE(tracker.settle(id, Outcome::Retry, "busy", milliseconds(10), Cause::ServerBusy));
+  EXPECT_FALSE(tracker.settle(id, Outcome::Accepted)) << "answered once";
+  tracker.flush();
+  ASSERT_EQ(reports.calls["a"].size(), 1u);
+  std::set<std::size_t> indexes;
+  for (const auto& completion : reports.calls["a"][0]) {
+    EXPECT_EQ(completion.outcome, Outcome::Retry);
+    EXPECT_EQ(completion.reason, "busy");
+    EXPECT_EQ(completion.cause, Cause::ServerBusy);
+    indexes.insert(completion.index);
+  }
+  EXPECT_EQ(indexes, (std::set<std::size_t>{0, 1, 2}));
+  EXPECT_EQ(tracker.in_flight(), 1u);
+}
+
+TEST(delivery_tracker_test, room_counts_events_not_deliveries) {
+  DeliveryTracker tracker(4, [] {});
+  Reports reports;
+  tracker.add(make_batch("a", 6), reports.callback("a"));
+  EXPECT_EQ(tracker.room(), 4u);
+  tracker.sent(Clock::now(), 0, 3);
+  EXPECT_EQ(tracker.room(), 1u);
+  tracker.sent(Clock::now(), 0, 1);
+  EXPECT_EQ(tracker.room(), 0u);
+  EXPECT_TRUE(tracker.full());
+  EXPECT_EQ(tracker.next(), nullptr);
+}
+
+// A refused batch comes back in front, in order, each event marked to go alone; the answer to one of
+// them then settles that one only.
+TEST(delivery_tracker_test, a_split_batch_goes_again_one_event_per_delivery_in_order) {
+  DeliveryTracker tracker(100, [] {});
+  Reports reports;
+  tracker.add(make_batch("a", 6), reports.callback("a"));
+  const DeliveryId first = tracker.sent(Clock::now(), 0, 3);
+  const DeliveryId second = tracker.sent(Clock::now(), 0, 2);
+  EXPECT_TRUE(tracker.split(first));
+  EXPECT_FALSE(tracker.split(first));
+  EXPECT_EQ(tracker.in_flight(), 2u);
+  EXPECT_EQ(tracker.queued(), 4u);
+  EXPECT_TRUE(tracker.goes_alone(0, 0));
+  EXPECT_TRUE(tracker.goes_alone(0, 2));
+  EXPECT_FALSE(tracker.goes_alone(0, 3)) << "a5 was never in the refused batch";
+  // The connection drops before anything else is answered: a3 and a4 go back behind a0..a2, not before.
+  tracker.requeue();
+  std::vector<std::string> order;
+  for (std::size_t i = 0; const Event* event = tracker.waiting(0, i); ++i) order.push_back(event->entry_id);
+  EXPECT_EQ(order, (std::vector<std::string>{"a0", "a1", "a2", "a3", "a4", "a5"}));
+  EXPECT_TRUE(tracker.goes_alone(0, 1));
+  EXPECT_FALSE(tracker.goes_alone(0, 3));
+  EXPECT_EQ(tracker.events_in(second), 0u) << "the old id is gone";
+  std::vector<std::string> sent;
+  const auto ids = send_all(tracker, &sent);
+  EXPECT_TRUE(tracker.settle(ids[1], Outcome::Reject, "bad event", {}, Cause::Rejected));
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (i != 1) {
+      EXPECT_TRUE(tracker.settle(ids[i], Outcome::Accepted));
+    }
+  }
+  tracker.flush();
+  std::map<std::size_t, Outcome> outcomes;
+  for (const auto& call : reports.calls["a"]) {
+    for (const auto& completion : call) EXPECT_TRUE(outcomes.emplace(completion.index, completion.outcome).second);
+  }
+  ASSERT_EQ(outcomes.size(), 6u);
+  EXPECT_EQ(outcomes[1], Outcome::Reject);
+  EXPECT_EQ(std::count_if(outcomes.begin(), outcomes.end(), [](auto& o) { return o.second == Outcome::Reject; }), 1);
+}
+
+// Grouping by key puts each key's events next to each other, keeps their order per key, and orders the
+// groups by their first event; without it nothing moves.
+TEST(delivery_tracker_test, grouping_by_key_keeps_the_order_of_each_key) {
+  auto order_of = [](DeliveryTracker& tracker) {
+    std::string order;
+    for (std::size_t i = 0; const Event* event = tracker.waiting(0, i); ++i) {
+      order += event->partition_key + event->entry_id + " ";
+    }
+    return order;
+  };
+  Reports reports;
+  DeliveryTracker grouped(100, [] {}, 1, true);
+  grouped.add(keyed_batch({"B", "A", "B", "", "A", "B"}), reports.callback("x"));
+  grouped.add(keyed_batch({"A", "B"}), reports.callback("y"));
+  EXPECT_EQ(order_of(grouped), "Bk0 Bk2 Bk5 Ak1 Ak4 k3 Ak0 Bk1 ");
+  // The order they wait in is the order they come back in.
+  grouped.sent(Clock::now(), 0, 3);
+  grouped.sent(Clock::now(), 0, 2);
+  grouped.requeue();
+  EXPECT_EQ(order_of(grouped), "Bk0 Bk2 Bk5 Ak1 Ak4 k3 Ak0 Bk1 ");
+
+  DeliveryTracker plain(100, [] {}, 1, false);
+  plain.add(keyed_batch({"B", "A", "B"}), reports.callback("z"));
+  EXPECT_EQ(order_of(plain), "Bk0 Ak1 Bk2 ");
+}
+
 }  // namespace
 }  // namespace connector
