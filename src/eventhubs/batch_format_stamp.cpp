@@ -15,12 +15,18 @@ namespace {
 
 using namespace amqp;  // the codes read as in the specification
 
+constexpr std::uint64_t kOpen = 0x10;
 constexpr std::uint64_t kTransfer = 0x14;
+constexpr std::string_view kOpenName = "amqp:open:list";
 constexpr std::string_view kTransferName = "amqp:transfer:list";
 constexpr std::size_t kFrameHeader = 8;  // size (4), doff, type, channel (2)
+// The smallest max-frame-size a peer may announce (AMQP 1.0 part 2, "open").
+constexpr std::uint32_t kMinMaxFrameSize = 512;
 // A transfer's descriptor and its fields up to message-format take 30 bytes as Proton writes them, 65 at
 // the most with a symbolic descriptor and eight-byte handle and delivery-id.
 constexpr std::size_t kTransferWindow = 96;
+// An open's container-id and hostname come before its max-frame-size; both are short names.
+constexpr std::size_t kOpenWindow = 1024;
 
 std::uint32_t get_u32(std::string_view bytes, std::size_t at) {
   const auto* p = reinterpret_cast<const unsigned char*>(bytes.data() + at);
@@ -284,6 +290,30 @@ std::size_t BatchFormatStamp::edit(const Frame& frame, std::string_view head, st
   put_byte(out, kUint);
   put_u32(out, kBatchMessageFormat);
   return format_end;
+}
+
+// ============================================================ MaxFrameHeadroom
+
+MaxFrameHeadroom::MaxFrameHeadroom() : AmqpFrameEditor(kOpenWindow) {}
+
+std::size_t MaxFrameHeadroom::edit(const Frame& frame, std::string_view head, std::string& out) {
+  if (frame.type != kAmqpFrameType) return 0;  // SASL
+  pass_the_rest();
+  Reader reader(head, frame.body, frame.size);
+  if (!is_performative(reader, kOpen, kOpenName)) {
+    throw EventHubsError("AMQP framing: the service's first AMQP frame is not an open");
+  }
+  if (reader.list_count() < 3) return 0;  // no max-frame-size: no limit
+  reader.skip();                          // container-id
+  reader.skip();                          // hostname
+  // Any limit over 255 is written as a uint32; a smaller one is below the minimum, and null is no limit.
+  if (reader.byte() != kUint) return 0;
+  const std::size_t value_at = reader.at();
+  const std::uint32_t limit = reader.u32();
+  if (limit < kMinMaxFrameSize + kBatchStampGrowth) return 0;  // it cannot go below the minimum
+  out.append(head.substr(0, value_at));
+  put_u32(out, limit - kBatchStampGrowth);
+  return value_at + 4;
 }
 
 }  // namespace connector

@@ -3,7 +3,8 @@
 // frames carry the batch message format; Proton C 0.37 writes format 0 in every transfer frame and has no
 // way to say otherwise, so the loopback relay between Proton and the service edits the bytes:
 // the sink marks a batch by its delivery tag, and BatchFormatStamp sets the format on that delivery's
-// frames.
+// frames. A stamped frame is a few bytes longer, so MaxFrameHeadroom, on the way back, makes Proton leave
+// that much room below the service's frame size limit.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -69,6 +70,18 @@ class AmqpFrameEditor {
 class BatchFormatStamp final : public AmqpFrameEditor {
  public:
   BatchFormatStamp();
+
+ private:
+  std::size_t edit(const Frame& frame, std::string_view head, std::string& out) override;
+};
+
+/// Rewrites the service → client AMQP byte stream: the max-frame-size of the service's open (the first
+/// AMQP frame) is lowered by kBatchStampGrowth, so that the transfer frames Proton fills up to the limit
+/// still fit within the service's limit once BatchFormatStamp has grown them. Every other byte passes
+/// unchanged; after the open, without being looked at.
+class MaxFrameHeadroom final : public AmqpFrameEditor {
+ public:
+  MaxFrameHeadroom();
 
  private:
   std::size_t edit(const Frame& frame, std::string_view head, std::string& out) override;

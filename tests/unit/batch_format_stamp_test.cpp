@@ -1,4 +1,4 @@
-// BatchFormatStamp on hand-written frames, on the bytes Proton 0.37 writes (copied
+// BatchFormatStamp and MaxFrameHeadroom on hand-written frames, on the bytes Proton 0.37 writes (copied
 // from a PN_TRACE_RAW capture), and between a real Proton client and server joined in memory.
 #include "eventhubs/batch_format_stamp.hpp"
 
@@ -57,19 +57,21 @@ const std::uint64_t kBatchTag = 6 | kBatchTagBit;
 const std::string kPayload(10, 'x');
 const std::string kBatchFormat = bytes({0x70, 0x80, 0x01, 0x37, 0x00});
 
-std::string stamp(const std::string& in) {
-  BatchFormatStamp stamp;
+/// What a new Editor makes of `in`, given in one piece or one byte at a time.
+template <class Editor>
+std::string edited(const std::string& in, bool byte_by_byte = false) {
+  Editor editor;
   std::string out;
-  stamp.process(in, out);
+  if (byte_by_byte) {
+    for (const char& c : in) editor.process(std::string_view(&c, 1), out);
+  } else {
+    editor.process(in, out);
+  }
   return out;
 }
 
-std::string stamp_byte_by_byte(const std::string& in) {
-  BatchFormatStamp stamp;
-  std::string out;
-  for (char c : in) stamp.process(std::string_view(&c, 1), out);
-  return out;
-}
+std::string stamp(const std::string& in) { return edited<BatchFormatStamp>(in); }
+std::string stamp_byte_by_byte(const std::string& in) { return edited<BatchFormatStamp>(in, true); }
 
 /// The message-format field of a transfer frame, decoded by Proton's own codec; nullopt when the
 /// performative does not decode to a transfer with that field.
@@ -299,10 +301,45 @@ TEST(batch_format_stamp_test, malformed_framing_is_an_error) {
   }
 }
 
+// ============================================================ MaxFrameHeadroom
+
+/// An open performative: container-id "c", hostname null, then `max_frame` and channel-max when given.
+std::string open_frame(const std::string& max_frame) {
+  std::string fields = bytes({0xa1, 0x01, 'c', 0x40});
+  int count = 2;
+  if (!max_frame.empty()) {
+    fields += max_frame + bytes({0x60, 0x7f, 0xff});
+    count = 4;
+  }
+  return frame(bytes({0x00, 0x53, 0x10, 0xc0, static_cast<int>(fields.size() + 1), count}) + fields);
+}
+
+TEST(batch_format_stamp_test, the_services_open_announces_room_for_the_stamp) {
+  const std::string sasl_outcome = frame(bytes({0x00, 0x53, 0x44, 0xc0, 0x03, 0x01, 0x50, 0x00}), 1);
+  const std::string heartbeat = bytes({0, 0, 0, 8, 2, 0, 0, 0});
+  const std::string after =
+      frame(bytes({0x00, 0x53, 0x11, 0x45})) + bytes({0, 0, 0, 7});  // then anything passes
+  const std::string in =
+      kSaslHeader + sasl_outcome + kAmqpHeader + heartbeat + open_frame(bytes({0x70}) + u32(65536)) + after;
+  const std::string expected = kSaslHeader + sasl_outcome + kAmqpHeader + heartbeat +
+                               open_frame(bytes({0x70}) + u32(65536 - kBatchStampGrowth)) + after;
+  EXPECT_EQ(edited<MaxFrameHeadroom>(in), expected);
+  EXPECT_EQ(edited<MaxFrameHeadroom>(in, true), expected);
+}
+
+TEST(batch_format_stamp_test, an_open_without_a_limit_is_left_alone) {
+  for (const std::string& max_frame : {std::string(), bytes({0x40}), bytes({0x70}) + u32(512)}) {
+    const std::string in = kAmqpHeader + open_frame(max_frame);
+    EXPECT_EQ(edited<MaxFrameHeadroom>(in), in) << max_frame.size();
+  }
+  EXPECT_THROW(edited<MaxFrameHeadroom>(kAmqpHeader + frame(bytes({0x00, 0x53, 0x11, 0x45}))),
+               EventHubsError);
+}
+
 // ============================================================ between real Proton peers
 
 /// A Proton client (one sender link) and server joined in memory. What the client writes goes through
-/// a BatchFormatStamp when asked for. The
+/// a BatchFormatStamp, and what the server writes through a MaxFrameHeadroom, when asked for. The
 /// server opens what the client opens, grants credit and accepts every complete delivery.
 class ProtonPair {
  public:
@@ -311,8 +348,9 @@ class ProtonPair {
     std::string payload;
   };
 
-  ProtonPair(std::uint32_t server_max_frame, bool stamp) {
+  ProtonPair(std::uint32_t server_max_frame, bool stamp, bool headroom) {
     if (stamp) stamp_.emplace();
+    if (headroom) headroom_.emplace();
     pn_transport_set_server(server_transport_);
     pn_sasl_allowed_mechs(pn_sasl(client_transport_), "ANONYMOUS");
     pn_sasl_allowed_mechs(pn_sasl(server_transport_), "ANONYMOUS");
@@ -367,7 +405,8 @@ class ProtonPair {
       bool moved = move(client_transport_, server_transport_, stamp_ ? &*stamp_ : nullptr, client_wrote_,
                         server_read_, to_server_);
       serve();
-      moved |= move(server_transport_, client_transport_, nullptr, server_wrote_, client_read_, to_client_);
+      moved |= move(server_transport_, client_transport_, headroom_ ? &*headroom_ : nullptr, server_wrote_,
+                    client_read_, to_client_);
       if (!moved) return;
     }
   }
@@ -427,6 +466,7 @@ class ProtonPair {
   pn_transport_t* server_transport_ = pn_transport();
   pn_link_t* sender_ = nullptr;
   std::optional<BatchFormatStamp> stamp_;
+  std::optional<MaxFrameHeadroom> headroom_;
   std::string client_wrote_, server_read_, server_wrote_, client_read_;
   std::string to_server_, to_client_;  // what the other side has not taken yet
   std::vector<Received> received_;
@@ -441,7 +481,7 @@ std::vector<std::string> transfers(const std::string& stream) {
 }
 
 TEST(batch_format_stamp_test, a_proton_receiver_takes_what_a_proton_sender_wrote_once_stamped) {
-  ProtonPair pair(0, true);
+  ProtonPair pair(0, true, true);
   ASSERT_GT(pair.credit(), 1) << pair.server_error();
   pair.send(5, "one event");
   pair.send(kBatchTag, "a batch");
@@ -463,6 +503,34 @@ TEST(batch_format_stamp_test, a_proton_receiver_takes_what_a_proton_sender_wrote
   // Everything else the client wrote (headers, SASL, open, begin, attach, flow) is as it was.
   EXPECT_EQ(pair.server_read().size(), pair.client_wrote().size() + 4);
   EXPECT_EQ(stamp_byte_by_byte(pair.client_wrote()), pair.server_read());
+}
+
+TEST(batch_format_stamp_test, the_frames_of_a_large_proton_batch_fit_the_servers_limit_once_stamped) {
+  // Proton fills each frame up to the server's max-frame-size; the headroom keeps stamped frames within it.
+  ProtonPair pair(1024, true, true);
+  const std::string payload(6000, 'z');
+  pair.send(kBatchTag, payload);
+  ASSERT_EQ(pair.server_error(), "");
+  ASSERT_EQ(pair.received().size(), 1u);
+  EXPECT_EQ(pair.received()[0].payload, payload);
+  const auto read = transfers(pair.server_read());
+  ASSERT_GT(read.size(), 5u);
+  for (const std::string& f : read) {
+    EXPECT_LE(f.size(), 1024u);
+    EXPECT_EQ(decoded_format(f), kBatchMessageFormat);
+  }
+  EXPECT_EQ(transfers(pair.client_wrote())[0].size(), 1024u - kBatchStampGrowth);
+  EXPECT_EQ(stamp_byte_by_byte(pair.client_wrote()), pair.server_read());
+}
+
+TEST(batch_format_stamp_test, without_the_headroom_a_full_stamped_frame_exceeds_the_servers_limit) {
+  ProtonPair pair(1024, true, false);
+  pair.send(kBatchTag, std::string(6000, 'z'));
+  const auto read = transfers(pair.server_read());
+  ASSERT_FALSE(read.empty());
+  EXPECT_EQ(read[0].size(), 1028u);
+  EXPECT_NE(pair.server_error(), "") << "Proton took a frame over its max-frame-size";
+  EXPECT_TRUE(pair.received().empty());
 }
 
 }  // namespace
