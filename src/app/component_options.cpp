@@ -93,9 +93,10 @@ LocalFileSinkOptions local_file_options_from_config(const Config& config, const 
 namespace {
 /// EVENT_HUBS_TRANSPORT=websockets: wss:// on 443 (ws:// on 80 for the emulator) unless the Endpoint names
 /// a port, through HTTPS_PROXY unless NO_PROXY names the host.
-WebSocketRelayOptions websocket_options_from_config(const Config& config) {
+AmqpRelayOptions websocket_options_from_config(const Config& config) {
   const EventHubsConnectionString& endpoint = *config.eventhubs;
-  WebSocketRelayOptions options;
+  AmqpRelayOptions options;
+  options.websocket = true;
   options.host = endpoint.host;
   options.tls = !endpoint.use_development_emulator;
   options.port = endpoint.port_explicit ? endpoint.port : options.tls ? 443 : 80;

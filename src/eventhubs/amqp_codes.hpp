@@ -8,8 +8,11 @@ namespace connector::amqp {
 enum Code : unsigned char {
   kDescribed = 0x00,
   kNull = 0x40,
+  kUint0 = 0x43,
   kList0 = 0x45,
+  kSmallUint = 0x52,
   kSmallUlong = 0x53,
+  kUint = 0x70,
   kUlong = 0x80,
   kVbin8 = 0xa0,
   kStr8 = 0xa1,

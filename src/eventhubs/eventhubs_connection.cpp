@@ -40,11 +40,10 @@ constexpr milliseconds kStopSlack{200};
 // A polite close that starts within the grace period waits at most this long for the peer.
 constexpr milliseconds kCloseLinger{1000};
 
-std::unique_ptr<WebSocketRelay> make_relay(const EventHubsSinkOptions& options) {
-  if (!options.websocket) return nullptr;
-  WebSocketRelayOptions relay = *options.websocket;
-  relay.setup_timeout = options.connect_timeout;
-  return std::make_unique<WebSocketRelay>(std::move(relay));
+// AMQP's own stream goes straight from Proton to the service for now (raw_amqp false).
+std::unique_ptr<AmqpRelay> make_relay(const EventHubsSinkOptions& options) {
+  auto relay = relay_options(options, false);
+  return relay ? std::make_unique<AmqpRelay>(std::move(*relay)) : nullptr;
 }
 
 }  // namespace
@@ -58,7 +57,7 @@ EventHubsConnection::EventHubsConnection(EventHubsSinkOptions options)
       url_(relay_ ? fmt::format("amqp://127.0.0.1:{}", relay_->port())
                   : fmt::format("{}://{}:{}", options_.connection.use_development_emulator ? "amqp" : "amqps",
                                 options_.connection.host, options_.connection.port)),
-      endpoint_(relay_ ? fmt::format("{}:{}", options_.websocket->host, options_.websocket->port)
+      endpoint_(relay_ ? fmt::format("{}:{}", relay_->options().host, relay_->options().port)
                        : fmt::format("{}:{}", options_.connection.host, options_.connection.port)),
       tokens_(options_.entra_tokens ? TokenSource(options_.entra_tokens)
                                     : TokenSource(options_.connection, options_.token_lifetime)),
@@ -85,7 +84,7 @@ EventHubsConnection::~EventHubsConnection() {
 nlohmann::json EventHubsConnection::where(nlohmann::json extra) const {
   extra["endpoint"] = endpoint_;
   extra["hub"] = target_;
-  if (relay_) extra["websocket"] = relay_->describe();
+  if (relay_) extra[relay_->options().websocket ? "websocket" : "relay"] = relay_->describe();
   return extra;
 }
 
@@ -177,8 +176,8 @@ void EventHubsConnection::connect() {
       .virtual_host(options_.connection.host)  // Open hostname, TLS SNI and the name verified
       .sasl_enabled(true)
       .sasl_allowed_mechs("ANONYMOUS");
-  // With WebSockets, TLS is the relay's (wss://); Proton speaks plain AMQP to the loopback port, and the
-  // virtual host above still gives Open and SASL the namespace's name.
+  // With a relay, TLS is the relay's; Proton speaks plain AMQP to the loopback port, and the virtual host
+  // above still gives Open and SASL the namespace's name.
   if (!options_.connection.use_development_emulator && !relay_) {
     // Setting ssl_client_options is what turns TLS on; the emulator mode must set none.
     opts.ssl_client_options(
@@ -412,8 +411,8 @@ std::string EventHubsConnection::startup_error(const std::string& condition,
                                                const std::string& description) const {
   const std::string what = describe_condition(condition, description);
   if (condition.empty() && relay_) {  // the relay's reason (transport_failed): it says what to check
-    return fmt::format("could not connect to Event Hubs at {} (hub '{}') over WebSockets: {}", endpoint_,
-                       target_, description);
+    return fmt::format("could not connect to Event Hubs at {} (hub '{}'){}: {}", endpoint_, target_,
+                       relay_->options().websocket ? " over WebSockets" : "", description);
   }
   switch (classify_connection_failure(condition, description)) {
     case AmqpErrorKind::Configuration:

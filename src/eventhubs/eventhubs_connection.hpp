@@ -24,7 +24,6 @@
 #include "eventhubs/eventhubs_sink.hpp"
 #include "eventhubs/proton_internals.hpp"
 #include "eventhubs/token_source.hpp"
-#include "eventhubs/websocket_relay.hpp"
 
 namespace connector {
 
@@ -93,8 +92,8 @@ class EventHubsConnection : public proton::messaging_handler {
                      std::chrono::system_clock::time_point expiry);
   void open_event_sender();
   void connection_failed(const std::string& condition, const std::string& description);
-  /// As connection_failed(), for the socket itself: with the WebSocket relay in between, why its way
-  /// out failed replaces what Proton saw (the loopback connection closed), with an empty condition.
+  /// As connection_failed(), for the socket itself: with the relay in between, why its way out failed
+  /// replaces what Proton saw (the loopback connection closed), with an empty condition.
   void transport_failed(const std::string& condition, const std::string& description);
   void schedule_reconnect(State failed_in, const std::string& condition, const std::string& description);
   void release_connection();
@@ -134,12 +133,12 @@ class EventHubsConnection : public proton::messaging_handler {
 
   // ---- immutable after construction ----
   const EventHubsSinkOptions options_;
-  // EVENT_HUBS_TRANSPORT=websockets: Proton connects to its loopback port; it runs from run() until the
-  // container thread has ended (join(), or the destructor).
-  const std::unique_ptr<WebSocketRelay> relay_;
+  // Set (relay_options()): Proton connects to its loopback port; it runs from run() until the container
+  // thread has ended (join(), or the destructor).
+  const std::unique_ptr<AmqpRelay> relay_;
   const std::string target_;    // "<hub>" or "<hub>/Partitions/<id>"
   const std::string audience_;  // "sb://<host>/<target>"
-  const std::string url_;       // the relay's loopback address with WebSockets
+  const std::string url_;       // the relay's loopback address when there is one
   const std::string endpoint_;  // host:port of Event Hubs (443 with WebSockets), for messages and logs
   const TokenSource tokens_;
 

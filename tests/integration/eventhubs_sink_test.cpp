@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "common/errors.hpp"
+#include "support/eventhubs_sink_options.hpp"
 #include "support/fake_eventhubs_server.hpp"
 #include "support/tcp_proxy.hpp"
 
@@ -27,24 +28,7 @@ using testing::FakeEventHubsServer;
 using testing::RecordedEvent;
 using testing::SilentListener;
 using testing::TcpProxy;
-
-EventHubsSinkOptions options_for(const FakeEventHubsServer& server) {
-  EventHubsSinkOptions options;
-  options.connection.host = "localhost";  // the test certificate's name
-  options.connection.port = server.port();
-  options.connection.endpoint = "sb://localhost:" + std::to_string(server.port()) + "/";
-  options.connection.shared_access_key_name = server.options().key_name;
-  options.connection.shared_access_key = server.options().key;
-  options.connection.entity_path = server.options().hub;
-  options.connection.use_development_emulator = !server.options().tls;
-  options.hub = server.options().hub;
-  if (server.certificates() != nullptr) options.ca_file = server.certificates()->ca_cert.string();
-  options.max_in_flight_events = 400;
-  options.retry_delay = milliseconds(50);
-  options.max_retry_delay = milliseconds(500);
-  options.operation_timeout = milliseconds(10000);
-  return options;
-}
+using testing::sink_options_for;
 
 Event make_event(const std::string& id, std::size_t body_size = 40) {
   Event event;
@@ -157,7 +141,7 @@ bool has_thread_named(const std::string& name) {
 
 TEST(eventhubs_sink_test, plain_sends_body_properties_and_partition_key) {
   FakeEventHubsServer server;
-  EventHubsSink sink(options_for(server));
+  EventHubsSink sink(sink_options_for(server));
   sink.start();
   EXPECT_TRUE(sink.ready());
   EXPECT_TRUE(has_thread_named("eventhubs"));  // the container thread, as the header promises
@@ -185,7 +169,7 @@ TEST(eventhubs_sink_test, plain_sends_body_properties_and_partition_key) {
 
 TEST(eventhubs_sink_test, partition_id_sends_to_that_partition) {
   FakeEventHubsServer server;
-  EventHubsSinkOptions options = options_for(server);
+  EventHubsSinkOptions options = sink_options_for(server);
   options.partition_id = "2";
   EventHubsSink sink(options);
   sink.start();
@@ -208,7 +192,7 @@ TEST(eventhubs_sink_test, tls_with_the_test_ca) {
   FakeEventHubsOptions fake;
   fake.tls = true;
   FakeEventHubsServer server(fake);
-  EventHubsSink sink(options_for(server));
+  EventHubsSink sink(sink_options_for(server));
   sink.start();
   Collector collector;
   sink.send(make_batch(0, 20), collector.callback(0));
@@ -222,7 +206,7 @@ TEST(eventhubs_sink_test, tls_with_a_foreign_ca_fails_at_start) {
   FakeEventHubsOptions fake;
   fake.tls = true;
   FakeEventHubsServer server(fake);
-  EventHubsSinkOptions options = options_for(server);
+  EventHubsSinkOptions options = sink_options_for(server);
   options.ca_file = server.certificates()->other_ca_cert.string();
   const std::string error = start_error(options);
   EXPECT_NE(error.find("could not connect to Event Hubs at localhost:" + std::to_string(server.port())),
@@ -233,7 +217,7 @@ TEST(eventhubs_sink_test, tls_with_a_foreign_ca_fails_at_start) {
 
 TEST(eventhubs_sink_test, wrong_key_fails_at_start_without_leaking_it) {
   FakeEventHubsServer server;
-  EventHubsSinkOptions options = options_for(server);
+  EventHubsSinkOptions options = sink_options_for(server);
   options.connection.shared_access_key = "wrong-key-s3cr3t";
   const std::string error = start_error(options);
   EXPECT_NE(error.find("unauthorized"), std::string::npos) << error;
@@ -244,7 +228,7 @@ TEST(eventhubs_sink_test, wrong_key_fails_at_start_without_leaking_it) {
 
 TEST(eventhubs_sink_test, unknown_hub_fails_at_start_with_not_found) {
   FakeEventHubsServer server;
-  EventHubsSinkOptions options = options_for(server);
+  EventHubsSinkOptions options = sink_options_for(server);
   options.hub = "no-such-hub";
   const std::string error = start_error(options);
   EXPECT_NE(error.find("Event Hub 'no-such-hub' was not found"), std::string::npos) << error;
@@ -252,7 +236,7 @@ TEST(eventhubs_sink_test, unknown_hub_fails_at_start_with_not_found) {
 
 TEST(eventhubs_sink_test, refused_connection_fails_fast) {
   FakeEventHubsServer server;
-  EventHubsSinkOptions options = options_for(server);
+  EventHubsSinkOptions options = sink_options_for(server);
   server.stop();
   const auto begin = std::chrono::steady_clock::now();
   const std::string error = start_error(options);
@@ -265,7 +249,7 @@ TEST(eventhubs_sink_test, refused_connection_fails_fast) {
 
 TEST(eventhubs_sink_test, token_is_renewed_during_a_run) {
   FakeEventHubsServer server;
-  EventHubsSinkOptions options = options_for(server);
+  EventHubsSinkOptions options = sink_options_for(server);
   options.token_lifetime = seconds(3);
   EventHubsSink sink(options);
   sink.start();
@@ -298,7 +282,7 @@ TEST(eventhubs_sink_test, server_busy_becomes_retry_with_a_delay) {
   FakeEventHubsOptions fake;
   fake.server_busy_every = 4;
   FakeEventHubsServer server(fake);
-  EventHubsSink sink(options_for(server));
+  EventHubsSink sink(sink_options_for(server));
   sink.start();
   Collector collector;
   sink.send(make_batch(0, 40), collector.callback(0));
@@ -321,7 +305,7 @@ TEST(eventhubs_sink_test, rejected_events_become_reject) {
   FakeEventHubsOptions fake;
   fake.reject_every = 5;
   FakeEventHubsServer server(fake);
-  EventHubsSink sink(options_for(server));
+  EventHubsSink sink(sink_options_for(server));
   sink.start();
   Collector collector;
   sink.send(make_batch(0, 50), collector.callback(0));
@@ -343,7 +327,7 @@ TEST(eventhubs_sink_test, oversize_event_is_rejected_up_front) {
   FakeEventHubsOptions fake;
   fake.max_message_size = 4096;
   FakeEventHubsServer server(fake);
-  EventHubsSink sink(options_for(server));
+  EventHubsSink sink(sink_options_for(server));
   sink.start();
   EXPECT_EQ(sink.max_event_bytes(), 4096u);
   Collector collector;
@@ -384,7 +368,7 @@ void expect_each_accepted_once_across_dropped_connections(int drop_after, bool d
   FakeEventHubsOptions fake;
   fake.drop_after = drop_after;
   FakeEventHubsServer server(fake);
-  EventHubsSink sink(options_for(server));
+  EventHubsSink sink(sink_options_for(server));
   sink.start();
   Collector collector;
   send_windowed(sink, collector, 30, 100, 4, [&](int b) {
@@ -421,7 +405,7 @@ TEST(eventhubs_sink_test, several_links_keep_the_order_of_each_partition_key) {
   fake.delay_ms = 2;  // answers arrive while later events are on the wire on every link
   fake.credit = 30;
   FakeEventHubsServer server(fake);
-  EventHubsSinkOptions options = options_for(server);
+  EventHubsSinkOptions options = sink_options_for(server);
   options.sender_links = 4;
   options.max_in_flight_events = 400;
   EventHubsSink sink(options);
@@ -454,7 +438,7 @@ TEST(eventhubs_sink_test, a_link_detached_mid_batch_loses_nothing) {
   FakeEventHubsOptions fake;
   fake.detach_link_after = 450;  // mid-batch: batches are 100 events, spread over 4 links
   FakeEventHubsServer server(fake);
-  EventHubsSinkOptions options = options_for(server);
+  EventHubsSinkOptions options = sink_options_for(server);
   options.sender_links = 4;
   EventHubsSink sink(options);
   sink.start();
@@ -469,7 +453,7 @@ TEST(eventhubs_sink_test, a_link_detached_mid_batch_loses_nothing) {
 
 TEST(eventhubs_sink_test, not_ready_while_the_server_is_away_then_back) {
   FakeEventHubsServer server;
-  EventHubsSink sink(options_for(server));
+  EventHubsSink sink(sink_options_for(server));
   sink.start();
   server.stop();
   EXPECT_TRUE(testing::wait_until([&] { return !sink.ready(); }, seconds(5)));
@@ -486,7 +470,7 @@ TEST(eventhubs_sink_test, a_missing_disposition_makes_it_reconnect_and_send_agai
   FakeEventHubsOptions fake;
   fake.delay_ms = 5000;
   FakeEventHubsServer server(fake);
-  EventHubsSinkOptions options = options_for(server);
+  EventHubsSinkOptions options = sink_options_for(server);
   options.operation_timeout = milliseconds(700);
   EventHubsSink sink(options);
   sink.start();
@@ -508,7 +492,7 @@ TEST(eventhubs_sink_test, a_missing_disposition_makes_it_reconnect_and_send_agai
 
 /// The sink's options for reaching `server` through `proxy`.
 EventHubsSinkOptions options_via(const TcpProxy& proxy, const FakeEventHubsServer& server) {
-  EventHubsSinkOptions options = options_for(server);
+  EventHubsSinkOptions options = sink_options_for(server);
   options.connection.port = proxy.port();
   options.connection.endpoint = "sb://localhost:" + std::to_string(proxy.port()) + "/";
   return options;
@@ -573,7 +557,7 @@ TEST(eventhubs_sink_test, stop_during_a_silent_outage_returns_within_the_grace_p
 TEST(eventhubs_sink_test, a_port_that_never_answers_fails_start_naming_the_endpoint) {
   FakeEventHubsServer server;  // only for the credentials; the sink never reaches it
   SilentListener silent;
-  EventHubsSinkOptions options = options_for(server);
+  EventHubsSinkOptions options = sink_options_for(server);
   options.connection.port = silent.port();
   options.connect_timeout = milliseconds(1000);
   options.operation_timeout = seconds(60);
@@ -588,7 +572,7 @@ TEST(eventhubs_sink_test, a_port_that_never_answers_fails_start_naming_the_endpo
 TEST(eventhubs_sink_test, stop_from_another_thread_ends_a_hanging_start) {
   FakeEventHubsServer server;  // only for the credentials
   SilentListener silent;
-  EventHubsSinkOptions options = options_for(server);
+  EventHubsSinkOptions options = sink_options_for(server);
   options.connection.port = silent.port();
   options.connect_timeout = seconds(60);  // start() alone would hang this long
   EventHubsSink sink(options);
@@ -616,7 +600,7 @@ TEST(eventhubs_sink_test, stop_from_another_thread_ends_a_hanging_start) {
 TEST(eventhubs_sink_test, non_utf8_property_values_and_partition_keys_arrive_losslessly) {
   // fake-eventhubs refuses AMQP strings that are not UTF-8 (amqp:decode-error), as a strict peer would.
   FakeEventHubsServer server;
-  EventHubsSink sink(options_for(server));
+  EventHubsSink sink(sink_options_for(server));
   sink.start();
   const std::string raw("caf\xE9 \xFF\x00!", 8);  // Latin-1 é, a stray 0xFF and a NUL
   Batch batch = make_batch(0, 3);
@@ -641,7 +625,7 @@ TEST(eventhubs_sink_test, stop_reports_nothing_after_it_returns) {
   FakeEventHubsOptions fake;
   fake.delay_ms = 1500;
   FakeEventHubsServer server(fake);
-  EventHubsSink sink(options_for(server));
+  EventHubsSink sink(sink_options_for(server));
   sink.start();
   Collector collector;
   sink.send(make_batch(0, 20), collector.callback(0));
@@ -662,7 +646,7 @@ TEST(eventhubs_sink_test, stop_waits_for_in_flight_dispositions_within_grace) {
   FakeEventHubsOptions fake;
   fake.delay_ms = 300;
   FakeEventHubsServer server(fake);
-  EventHubsSink sink(options_for(server));
+  EventHubsSink sink(sink_options_for(server));
   sink.start();
   Collector collector;
   sink.send(make_batch(0, 20), collector.callback(0));

@@ -9,14 +9,14 @@
 #include <thread>
 #include <vector>
 
-#include "eventhubs/websocket_pump.hpp"
+#include "eventhubs/relay_pump.hpp"
 #include "observability/logger.hpp"
 
 namespace connector {
 
 namespace {
 
-using namespace websocket_transport;
+using namespace relay_transport;
 
 constexpr std::chrono::seconds kHandshakeTimeout{30};
 
@@ -61,7 +61,7 @@ class WebSocketListener::Impl {
 namespace {
 
 /// One client: TLS (wss://), the HTTP upgrade request checked as the service checks it, the upgrade,
-/// then a WebSocketPump to the broker's loopback AMQP listener.
+/// then a RelayPump to the broker's loopback AMQP listener.
 template <class WebSocket>
 class Upgrade : public std::enable_shared_from_this<Upgrade<WebSocket>> {
  public:
@@ -161,12 +161,12 @@ class Upgrade : public std::enable_shared_from_this<Upgrade<WebSocket>> {
     logger().info("websocket_accepted", {{"peer", peer_}, {"tls", kTls}});
     ErrorCode ignored;
     broker_.set_option(tcp::no_delay(true), ignored);
-    std::make_shared<WebSocketPump<WebSocket>>(
+    std::make_shared<RelayPump<WebSocket>>(
         std::move(broker_), std::move(websocket_),
-        [peer = peer_](const typename WebSocketPump<WebSocket>::End& end) {
+        [peer = peer_](const typename RelayPump<WebSocket>::End& end) {
           logger().info(
               "websocket_closed",
-              {{"peer", peer}, {"by", end.tcp_first ? "broker" : "client"}, {"reason", end.websocket}});
+              {{"peer", peer}, {"by", end.tcp_first ? "broker" : "client"}, {"reason", end.remote}});
         })
         ->start();
   }

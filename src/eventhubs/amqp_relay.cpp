@@ -1,4 +1,4 @@
-#include "eventhubs/websocket_relay.hpp"
+#include "eventhubs/amqp_relay.hpp"
 
 #include <fmt/format.h>
 #include <openssl/ssl.h>
@@ -16,7 +16,7 @@
 #include "common/thread_annotations.hpp"
 #include "config/host_port.hpp"
 #include "core/json_writer.hpp"
-#include "eventhubs/websocket_pump.hpp"
+#include "eventhubs/relay_pump.hpp"
 #include "observability/build_info.hpp"
 #include "observability/logger.hpp"
 
@@ -24,7 +24,7 @@ namespace connector {
 
 namespace {
 
-using namespace websocket_transport;
+using namespace relay_transport;
 
 bool is_ip_address(const std::string& host) {
   ErrorCode ec;
@@ -38,11 +38,11 @@ std::string user_agent() { return fmt::format("redis-eventhubs-connector/{}", bu
 
 /// The listening side and what the connections report; the connections themselves live in their
 /// pending operations.
-class WebSocketRelay::Impl {
+class AmqpRelay::Impl {
  public:
-  explicit Impl(WebSocketRelayOptions options);
+  explicit Impl(AmqpRelayOptions options);
 
-  const WebSocketRelayOptions& options() const { return options_; }
+  const AmqpRelayOptions& options() const { return options_; }
   asio::io_context& io() { return io_; }
   asio::ssl::context& tls() { return tls_; }
   std::uint16_t port() const { return port_; }
@@ -62,8 +62,9 @@ class WebSocketRelay::Impl {
 
  private:
   void accept();
+  void open_path(std::uint64_t id, tcp::socket loopback);
 
-  const WebSocketRelayOptions options_;
+  const AmqpRelayOptions options_;
   const std::string target_;
   asio::ssl::context tls_{asio::ssl::context::tls_client};  // outlives the connections' TLS streams
   asio::io_context io_{1};
@@ -81,19 +82,20 @@ class WebSocketRelay::Impl {
 namespace {
 
 /// One loopback connection's way out: resolve, TCP, CONNECT through the proxy, TLS, the WebSocket
-/// upgrade; then a WebSocketPump carries the bytes. Every step reports to the relay, which keeps the
-/// latest connection's story for the AMQP side.
-template <class WebSocket>
-class OutboundPath : public std::enable_shared_from_this<OutboundPath<WebSocket>> {
+/// upgrade (each when asked for); then a RelayPump carries the bytes. Every step reports to the relay,
+/// which keeps the latest connection's story for the AMQP side.
+template <class Remote>
+class OutboundPath : public std::enable_shared_from_this<OutboundPath<Remote>> {
  public:
-  static constexpr bool kTls = std::is_same_v<WebSocket, TlsWebSocket>;
+  static constexpr bool kTls = kIsTls<Remote>;
+  static constexpr bool kWebSocket = kIsWebSocket<Remote>;
 
-  OutboundPath(WebSocketRelay::Impl& relay, std::uint64_t id, tcp::socket loopback)
+  OutboundPath(AmqpRelay::Impl& relay, std::uint64_t id, tcp::socket loopback)
       : relay_(relay),
         options_(relay.options()),
         id_(id),
         loopback_(std::move(loopback)),
-        websocket_(make_stream(relay)) {}
+        remote_(make_stream(relay)) {}
 
   void start() {
     const auto& proxy = options_.proxy;
@@ -108,16 +110,25 @@ class OutboundPath : public std::enable_shared_from_this<OutboundPath<WebSocket>
   }
 
  private:
-  static WebSocket make_stream(WebSocketRelay::Impl& relay) {
+  static Remote make_stream(AmqpRelay::Impl& relay) {
     if constexpr (kTls) {
-      return WebSocket(relay.io(), relay.tls());
+      return Remote(relay.io(), relay.tls());
     } else {
-      return WebSocket(relay.io());
+      return Remote(relay.io());
     }
   }
 
   /// The TCP stream under TLS and the WebSocket: timeouts, the connect, the proxy's CONNECT.
-  beast::tcp_stream& lowest() { return beast::get_lowest_layer(websocket_); }
+  beast::tcp_stream& lowest() { return beast::get_lowest_layer(remote_); }
+
+  /// The TLS stream: the remote end itself, or under the WebSocket.
+  TlsStream& tls_layer() {
+    if constexpr (kWebSocket) {
+      return remote_.next_layer();
+    } else {
+      return remote_;
+    }
+  }
 
   /// "the proxy p:3128" or "host:443": where the TCP connection goes.
   std::string next_hop() const {
@@ -218,7 +229,7 @@ class OutboundPath : public std::enable_shared_from_this<OutboundPath<WebSocket>
   void start_tls() {
     if constexpr (kTls) {
       relay_.stage(id_, fmt::format("waiting for the TLS handshake with {}", relay_.target()));
-      SSL* ssl = websocket_.next_layer().native_handle();
+      SSL* ssl = tls_layer().native_handle();
       // OpenSSL checks the name itself, so that a mismatch comes back as its own verify error.
       const bool named = is_ip_address(options_.host)
                              ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), options_.host.c_str()) == 1
@@ -226,18 +237,17 @@ class OutboundPath : public std::enable_shared_from_this<OutboundPath<WebSocket>
                                    SSL_set1_host(ssl, options_.host.c_str()) == 1;
       if (!named) return fail(fmt::format("TLS with {}: cannot set the name to verify", relay_.target()));
       lowest().expires_after(options_.setup_timeout);
-      websocket_.next_layer().async_handshake(
-          asio::ssl::stream_base::client,
-          [self = this->shared_from_this()](ErrorCode ec) { self->on_tls(ec); });
+      tls_layer().async_handshake(asio::ssl::stream_base::client,
+                                  [self = this->shared_from_this()](ErrorCode ec) { self->on_tls(ec); });
     } else {
-      upgrade();
+      after_tls();
     }
   }
 
   void on_tls(ErrorCode ec) {
     if constexpr (kTls) {
       if (ec) {
-        const long verify = SSL_get_verify_result(websocket_.next_layer().native_handle());
+        const long verify = SSL_get_verify_result(tls_layer().native_handle());
         const std::string why = verify != X509_V_OK ? fmt::format("certificate verify failed: {}",
                                                                   X509_verify_cert_error_string(verify))
                                                     : error_text(ec);
@@ -247,7 +257,16 @@ class OutboundPath : public std::enable_shared_from_this<OutboundPath<WebSocket>
                         relay_.target(), why));
       }
     }
-    upgrade();
+    after_tls();
+  }
+
+  void after_tls() {
+    if constexpr (kWebSocket) {
+      upgrade();
+    } else {
+      lowest().expires_never();  // AMQP keeps its own time (idle timeout) from here
+      pump();
+    }
   }
 
   // ---- the WebSocket upgrade ----
@@ -257,15 +276,15 @@ class OutboundPath : public std::enable_shared_from_this<OutboundPath<WebSocket>
     lowest().expires_never();  // the WebSocket keeps its own time from here
     auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::client);
     timeouts.handshake_timeout = options_.setup_timeout;
-    websocket_.set_option(timeouts);
-    websocket_.set_option(websocket::stream_base::decorator([](websocket::request_type& request) {
+    remote_.set_option(timeouts);
+    remote_.set_option(websocket::stream_base::decorator([](websocket::request_type& request) {
       request.set(http::field::sec_websocket_protocol, kAmqpWebSocketProtocol);
       request.set(http::field::user_agent, user_agent());
     }));
     const bool default_port = options_.port == (kTls ? 443 : 80);
     const std::string host_header = default_port ? options_.host : relay_.target();
-    websocket_.async_handshake(upgrade_answer_, host_header, kAmqpWebSocketPath,
-                               [self = this->shared_from_this()](ErrorCode ec) { self->on_upgraded(ec); });
+    remote_.async_handshake(upgrade_answer_, host_header, kAmqpWebSocketPath,
+                            [self = this->shared_from_this()](ErrorCode ec) { self->on_upgraded(ec); });
   }
 
   void on_upgraded(ErrorCode ec) {
@@ -280,35 +299,44 @@ class OutboundPath : public std::enable_shared_from_this<OutboundPath<WebSocket>
       return fail(fmt::format("{} did not take the WebSocket subprotocol {} (it answered \"{}\")", where,
                               kAmqpWebSocketProtocol, protocol));
     }
+    pump();
+  }
+
+  void pump() {
     relay_.opened(id_);
-    logger().debug("eventhubs_websocket_open", {{"url", relay_.describe()}});
+    logger().debug("eventhubs_relay_open", {{"url", relay_.describe()}});
     auto& relay = relay_;
     const std::uint64_t id = id_;
     const std::string target = relay_.target();
-    std::make_shared<WebSocketPump<WebSocket>>(
-        std::move(loopback_), std::move(websocket_),
-        [&relay, id, target](const typename WebSocketPump<WebSocket>::End& end) {
-          if (!end.tcp_first)
-            relay.failed(id, fmt::format("the WebSocket to {} ended: {}", target, end.websocket));
-        })
+    std::make_shared<RelayPump<Remote>>(
+        std::move(loopback_), std::move(remote_),
+        [&relay, id, target](const typename RelayPump<Remote>::End& end) {
+          const char* what = kWebSocket ? "WebSocket" : "connection";
+          if (!end.unreadable.empty()) {
+            relay.failed(id, fmt::format("the relay dropped the {} to {}: {}", what, target, end.unreadable));
+          } else if (!end.tcp_first) {
+            relay.failed(id, fmt::format("the {} to {} ended: {}", what, target, end.remote));
+          }
+        },
+        options_.stamp_batches)
         ->start();
   }
 
   /// The reason is kept before the loopback connection closes, so the AMQP side finds it when it sees
   /// the close.
   void fail(std::string why) {
-    logger().debug("eventhubs_websocket_failed", {{"error", why}});
+    logger().debug("eventhubs_relay_failed", {{"error", why}});
     relay_.failed(id_, std::move(why));
     ErrorCode ignored;
     loopback_.close(ignored);
     lowest().close();
   }
 
-  WebSocketRelay::Impl& relay_;
-  const WebSocketRelayOptions& options_;
+  AmqpRelay::Impl& relay_;
+  const AmqpRelayOptions& options_;
   const std::uint64_t id_;
   tcp::socket loopback_;
-  WebSocket websocket_;
+  Remote remote_;
   tcp::resolver resolver_{relay_.io()};
   beast::flat_buffer buffer_;
   http::request<http::empty_body> request_;
@@ -318,7 +346,7 @@ class OutboundPath : public std::enable_shared_from_this<OutboundPath<WebSocket>
 
 }  // namespace
 
-WebSocketRelay::Impl::Impl(WebSocketRelayOptions options)
+AmqpRelay::Impl::Impl(AmqpRelayOptions options)
     : options_(std::move(options)), target_(join_host_port(options_.host, options_.port)) {
   if (options_.tls) {
     ErrorCode ec;
@@ -334,36 +362,39 @@ WebSocketRelay::Impl::Impl(WebSocketRelayOptions options)
   if (!ec) acceptor_.bind(loopback, ec);
   if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
   if (ec)
-    throw EventHubsError(fmt::format("the WebSocket relay cannot listen on 127.0.0.1: {}", ec.message()));
+    throw EventHubsError(
+        fmt::format("the relay to {} cannot listen on 127.0.0.1: {}", target_, ec.message()));
   port_ = acceptor_.local_endpoint().port();
 }
 
-std::string WebSocketRelay::Impl::describe() const {
-  std::string url = fmt::format("{}://{}{}", options_.tls ? "wss" : "ws", target_, kAmqpWebSocketPath);
+std::string AmqpRelay::Impl::describe() const {
+  std::string url = options_.websocket
+                        ? fmt::format("{}://{}{}", options_.tls ? "wss" : "ws", target_, kAmqpWebSocketPath)
+                        : fmt::format("{}://{} (relayed)", options_.tls ? "amqps" : "amqp", target_);
   if (options_.proxy) url += fmt::format(" via the proxy {}", options_.proxy->authority());
   return url;
 }
 
-void WebSocketRelay::Impl::start() {
+void AmqpRelay::Impl::start() {
   accept();
   thread_ = std::thread([this] {
-    ::pthread_setname_np(::pthread_self(), "eventhubs-ws");
+    ::pthread_setname_np(::pthread_self(), options_.websocket ? "eventhubs-ws" : "eventhubs-relay");
     io_.run();
   });
 }
 
 // Nothing uses the loopback port any more (the AMQP side has ended), so nothing waits for a polite end:
 // the pending operations are dropped with the io_context, and with them the connections.
-void WebSocketRelay::Impl::stop() {
+void AmqpRelay::Impl::stop() {
   io_.stop();
   if (thread_.joinable()) thread_.join();
 }
 
-void WebSocketRelay::Impl::accept() {
+void AmqpRelay::Impl::accept() {
   acceptor_.async_accept([this](ErrorCode ec, tcp::socket loopback) {
     if (ec == asio::error::operation_aborted) return;
     if (ec) {
-      logger().warn("eventhubs_websocket_accept_failed", {{"error", ec.message()}});
+      logger().warn("eventhubs_relay_accept_failed", {{"error", ec.message()}});
     } else {
       const std::uint64_t id = ++accepted_;
       ErrorCode ignored;
@@ -374,45 +405,55 @@ void WebSocketRelay::Impl::accept() {
         stage_ = "starting";
         failure_.reset();
       }
-      if (options_.tls) {
-        std::make_shared<OutboundPath<TlsWebSocket>>(*this, id, std::move(loopback))->start();
-      } else {
-        std::make_shared<OutboundPath<PlainWebSocket>>(*this, id, std::move(loopback))->start();
-      }
+      open_path(id, std::move(loopback));
     }
     accept();
   });
 }
 
-void WebSocketRelay::Impl::stage(std::uint64_t id, std::string what) {
+void AmqpRelay::Impl::open_path(std::uint64_t id, tcp::socket loopback) {
+  if (options_.websocket && options_.tls) {
+    std::make_shared<OutboundPath<TlsWebSocket>>(*this, id, std::move(loopback))->start();
+  } else if (options_.websocket) {
+    std::make_shared<OutboundPath<PlainWebSocket>>(*this, id, std::move(loopback))->start();
+  } else if (options_.tls) {
+    std::make_shared<OutboundPath<TlsStream>>(*this, id, std::move(loopback))->start();
+  } else {
+    std::make_shared<OutboundPath<PlainStream>>(*this, id, std::move(loopback))->start();
+  }
+}
+
+void AmqpRelay::Impl::stage(std::uint64_t id, std::string what) {
   MutexLock lock(mutex_);
   if (id == latest_) stage_ = std::move(what);
 }
 
-void WebSocketRelay::Impl::failed(std::uint64_t id, std::string why) {
+void AmqpRelay::Impl::failed(std::uint64_t id, std::string why) {
   MutexLock lock(mutex_);
   if (id == latest_ && !failure_) failure_ = std::move(why);
 }
 
-void WebSocketRelay::Impl::opened(std::uint64_t id) {
+void AmqpRelay::Impl::opened(std::uint64_t id) {
   MutexLock lock(mutex_);
   if (id == latest_) stage_.clear();
 }
 
-std::optional<std::string> WebSocketRelay::Impl::problem() const {
+std::optional<std::string> AmqpRelay::Impl::problem() const {
   MutexLock lock(mutex_);
   if (failure_) return failure_;
-  if (!stage_.empty()) return fmt::format("the WebSocket relay was still {}", stage_);
+  if (!stage_.empty()) {
+    return fmt::format("the {} was still {}", options_.websocket ? "WebSocket relay" : "relay", stage_);
+  }
   return std::nullopt;
 }
 
-WebSocketRelay::WebSocketRelay(WebSocketRelayOptions options)
-    : impl_(std::make_unique<Impl>(std::move(options))) {}
-WebSocketRelay::~WebSocketRelay() { stop(); }
-std::uint16_t WebSocketRelay::port() const { return impl_->port(); }
-void WebSocketRelay::start() { impl_->start(); }
-void WebSocketRelay::stop() { impl_->stop(); }
-std::optional<std::string> WebSocketRelay::problem() const { return impl_->problem(); }
-std::string WebSocketRelay::describe() const { return impl_->describe(); }
+AmqpRelay::AmqpRelay(AmqpRelayOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+AmqpRelay::~AmqpRelay() { stop(); }
+std::uint16_t AmqpRelay::port() const { return impl_->port(); }
+const AmqpRelayOptions& AmqpRelay::options() const { return impl_->options(); }
+void AmqpRelay::start() { impl_->start(); }
+void AmqpRelay::stop() { impl_->stop(); }
+std::optional<std::string> AmqpRelay::problem() const { return impl_->problem(); }
+std::string AmqpRelay::describe() const { return impl_->describe(); }
 
 }  // namespace connector
