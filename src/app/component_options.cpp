@@ -121,6 +121,7 @@ EventHubsSinkOptions eventhubs_options_from_config(const Config& config) {
   options.retry_delay = config.tuning.retry_delay;
   options.max_retry_delay = max_retry_delay(config);
   options.sender_links = config.eventhubs_sender_links;
+  options.batching = config.eventhubs_batching;
   if (config.eventhubs_transport == EventHubsTransport::WebSockets) {
     options.websocket = websocket_options_from_config(config);
   }

@@ -145,6 +145,7 @@ struct Config {
   std::size_t eventhubs_sender_links = 0;  // EVENT_HUBS_SENDER_LINKS
   bool eventhubs_entra = false;  // EVENT_HUB_FULLY_QUALIFIED_NAMESPACE: Entra ID tokens instead of SAS
   EventHubsTransport eventhubs_transport{};  // EVENT_HUBS_TRANSPORT
+  bool eventhubs_batching = true;            // EVENT_HUBS_BATCHING
   std::optional<ProxyUrl> https_proxy;       // HTTPS_PROXY (or https_proxy); read for websockets only
   NoProxy no_proxy;                          // NO_PROXY (or no_proxy)
 

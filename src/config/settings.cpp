@@ -373,6 +373,13 @@ constexpr std::array kSettings = {
             .help = "amqp: AMQPS on port 5671; websockets: AMQP in a WebSocket on port 443 (wss://), through "
                     "HTTPS_PROXY when set",
             .binding = to<&Config::eventhubs_transport>()},
+    Setting{.variable = "EVENT_HUBS_BATCHING",
+            .group = "Event Hubs",
+            .kind = K::Bool,
+            .default_value = "true",
+            .help = "true: consecutive events for the same partition key (or partition) share one delivery, "
+                    "an Event Hubs batch as the SDKs send it; false: one delivery per event, for diagnosis",
+            .binding = to<&Config::eventhubs_batching>()},
     Setting{.variable = "HTTPS_PROXY",
             .alias = "https_proxy",
             .group = "Event Hubs",

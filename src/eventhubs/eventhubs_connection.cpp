@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cassert>
 #include <proton/connection_options.hpp>
 #include <proton/delivery.hpp>
 #include <proton/error_condition.hpp>
@@ -19,6 +20,7 @@
 
 #include "common/errors.hpp"
 #include "eventhubs/amqp_errors.hpp"
+#include "eventhubs/batch_format_stamp.hpp"
 #include "eventhubs/message_builder.hpp"
 #include "eventhubs/proton_internals.hpp"
 #include "observability/logger.hpp"
@@ -40,9 +42,10 @@ constexpr milliseconds kStopSlack{200};
 // A polite close that starts within the grace period waits at most this long for the peer.
 constexpr milliseconds kCloseLinger{1000};
 
-// AMQP's own stream goes straight from Proton to the service for now (raw_amqp false).
+// Batches need the relay's stamp, so with batching on AMQP's own stream goes through a relay too; with
+// batching off it goes straight from Proton to the service.
 std::unique_ptr<AmqpRelay> make_relay(const EventHubsSinkOptions& options) {
-  auto relay = relay_options(options, false);
+  auto relay = relay_options(options, options.batching);
   return relay ? std::make_unique<AmqpRelay>(std::move(*relay)) : nullptr;
 }
 
@@ -66,7 +69,7 @@ EventHubsConnection::EventHubsConnection(EventHubsSinkOptions options)
       backoff_({options_.retry_delay, options_.max_retry_delay}, std::random_device{}()),
       tracker_(
           options_.max_in_flight_events, [this] { post([this] { flush_completions(); }); },
-          std::max<std::size_t>(1, options_.sender_links)) {
+          std::max<std::size_t>(1, options_.sender_links), options_.batching && !options_.partition_id) {
   if (options_.hub.empty()) {
     throw EventHubsError("no Event Hub name: set EVENT_HUB_NAME or EntityPath in the connection string");
   }
@@ -513,13 +516,12 @@ void EventHubsConnection::pump() {
 
 void EventHubsConnection::pump(std::size_t lane) {
   if (state_ != State::Ready) return;
-  const bool with_partition_key = !options_.partition_id;
   proton::sender& sender = senders_[lane];
   const auto now = Clock::now();  // one clock read per burst: the operation timeout is 60 s
   for (int credit = sender.credit(); credit > 0; --credit) {
     const Event* event = tracker_.next(lane);
     if (event == nullptr) break;
-    encode_event_head(*event, with_partition_key, scratch_);
+    encode_event_head(*event, with_partition_key(), scratch_);
     const std::size_t size = scratch_.size() + event->body.size();
     if (size > link_max_message_size_) {
       tracker_.complete_next(Outcome::Reject, Cause::TooLarge,
@@ -529,11 +531,64 @@ void EventHubsConnection::pump(std::size_t lane) {
       ++credit;  // nothing was sent
       continue;
     }
+    if (batch_worthwhile(lane, *event, size)) {
+      send_batch(sender, lane, now);
+      continue;
+    }
     // Each send carries its DeliveryId as the AMQP delivery tag, so an answer names its event directly.
     // The body goes to Proton straight from the event, which stays in its batch while it is on the wire.
     const DeliveryId id = tracker_.sent(now, lane);
     send_encoded(sender, id, scratch_, event->body);
   }
+}
+
+// A batch costs the service one delivery for many events; one event goes as an ordinary message (the
+// service takes both). An event of a refused batch goes alone, so that only the bad one is refused.
+// Leaves the envelope's head in envelope_ when the answer is yes.
+bool EventHubsConnection::batch_worthwhile(std::size_t lane, const Event& first, std::size_t first_size) {
+  if (!options_.batching || tracker_.goes_alone(lane) || tracker_.room() < 2) return false;
+  const Event* second = tracker_.waiting(lane, 1);
+  if (second == nullptr || !same_batch(first, *second) || tracker_.goes_alone(lane, 1)) return false;
+  encode_batch_envelope_head(first.partition_key, with_partition_key(), envelope_);
+  return envelope_.size() + batch_section_overhead(first_size) + first_size <= link_max_message_size_;
+}
+
+bool EventHubsConnection::same_batch(const Event& a, const Event& b) const {
+  return !with_partition_key() || a.partition_key == b.partition_key;
+}
+
+// Packs the waiting events of `lane` with the front event's partition key into one delivery, in order,
+// until the link's max-message-size, the room on the wire or the events run out. scratch_ holds the
+// front event's encoding but its body. The delivery's tag carries kBatchTagBit: the relay sets the
+// batch message format on its transfer frames (Proton writes 0 and has no way to say otherwise).
+void EventHubsConnection::send_batch(proton::sender& sender, std::size_t lane, Clock::time_point now) {
+  const Event& first = *tracker_.waiting(lane, 0);
+  const DeliveryId id = tracker_.next_id();
+  begin_delivery(sender, id | kBatchTagBit);
+  append_to_delivery(sender, envelope_);
+  std::size_t size = envelope_.size();
+  std::size_t count = 0;
+  const std::size_t room = tracker_.room();
+  for (const Event* event = &first; event != nullptr && count < room; event = tracker_.waiting(lane, count)) {
+    if (count > 0) {
+      if (!same_batch(first, *event) || tracker_.goes_alone(lane, count)) break;
+      encode_event_head(*event, with_partition_key(), scratch_);
+    }
+    const std::size_t event_size = scratch_.size() + event->body.size();
+    const std::size_t added = batch_section_overhead(event_size) + event_size;
+    // An event that fits no batch is refused when it reaches the front (pump()).
+    if (count > 0 && size + added > link_max_message_size_) break;
+    encode_batch_section_header(event_size, section_);
+    append_to_delivery(sender, section_);
+    append_to_delivery(sender, scratch_);
+    append_to_delivery(sender, event->body);
+    size += added;
+    ++count;
+  }
+  end_delivery(sender);
+  const DeliveryId sent = tracker_.sent(now, lane, count);
+  assert(sent == id);
+  (void)sent;
 }
 
 void EventHubsConnection::on_sendable(proton::sender& s) {
@@ -553,7 +608,7 @@ void EventHubsConnection::on_message(proton::delivery& d, proton::message& m) {
 std::optional<DeliveryId> EventHubsConnection::delivery_id(const proton::tracker& tracker) const {
   const TagOnLink tag = tag_number(tracker);
   if (!tag.number || std::find(links_.begin(), links_.end(), tag.link) == links_.end()) return std::nullopt;
-  return tag.number;
+  return *tag.number & ~kBatchTagBit;
 }
 
 void EventHubsConnection::settle(proton::tracker& tracker, Outcome outcome, Cause cause, std::string reason,
@@ -579,6 +634,16 @@ void EventHubsConnection::on_tracker_reject(proton::tracker& t) {
   milliseconds retry_after{0};
   if (kind == AmqpErrorKind::ServerBusy) retry_after = server_busy_delay(backoff_.unit_random());
   const auto id = delivery_id(t);
+  const std::size_t events = id ? tracker_.events_in(*id) : 0;
+  if (outcome_for(kind) == Outcome::Reject && events > 1) {
+    // One delivery, one outcome: which event the service refused is not said. Each goes again alone,
+    // so that only the one at fault is refused (and dead-lettered), never its neighbours.
+    logger().warn("eventhubs_batch_rejected", where({{"events", events}, {"error", reason}}));
+    tracker_.split(*id);
+    metrics().retried(Cause::Rejected).inc(events);
+    pump();  // nothing completed, so no flush will: the events go again now
+    return;
+  }
   const Event* event = id ? tracker_.event(*id) : nullptr;
   if (kind == AmqpErrorKind::Configuration && event != nullptr) {
     logger().error("eventhubs_event_refused", where({{"entry_id", event->entry_id}, {"error", reason}}));

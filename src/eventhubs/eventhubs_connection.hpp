@@ -99,6 +99,10 @@ class EventHubsConnection : public proton::messaging_handler {
   void release_connection();
   void pump();
   void pump(std::size_t lane);
+  bool with_partition_key() const { return !options_.partition_id; }  // a partition target takes no key
+  bool batch_worthwhile(std::size_t lane, const Event& first, std::size_t first_size);
+  bool same_batch(const Event& a, const Event& b) const;
+  void send_batch(proton::sender& sender, std::size_t lane, Clock::time_point now);
   std::optional<std::size_t> lane_of(const proton::sender& sender) const;
   std::optional<DeliveryId> delivery_id(const proton::tracker& tracker) const;
   void settle(proton::tracker& tracker, Outcome outcome, Cause cause, std::string reason,
@@ -168,6 +172,8 @@ class EventHubsConnection : public proton::messaging_handler {
   Backoff backoff_;
   DeliveryTracker tracker_;
   std::string scratch_;  // the encoded event but its body; reused, so that encoding allocates nothing once it is grown
+  std::string envelope_;  // a batch's envelope before its data sections
+  std::string section_;   // a data section's header in a batch
   std::size_t link_max_message_size_ = 0;
 };
 

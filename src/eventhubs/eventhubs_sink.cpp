@@ -33,7 +33,7 @@ std::optional<AmqpRelayOptions> relay_options(const EventHubsSinkOptions& option
   }
   if (relay) {
     relay->setup_timeout = options.connect_timeout;
-    relay->stamp_batches = true;
+    relay->stamp_batches = options.batching;
   }
   return relay;
 }

@@ -36,6 +36,9 @@ struct EventHubsSinkOptions {
   std::chrono::seconds token_lifetime{3600};        // tests shorten it to see renewal
   std::size_t fallback_max_message_size = 1048576;  // when the peer advertises none
   std::shared_ptr<const AccessTokenProvider> entra_tokens;  // set: Entra ID tokens (put-token type jwt), not SAS
+  // EVENT_HUBS_BATCHING: consecutive events for one partition key (or partition) share a delivery, an
+  // Event Hubs batch; false sends one delivery per event. Batches need a relay (relay_options()).
+  bool batching = true;
   // Set: AMQP over WebSockets (EVENT_HUBS_TRANSPORT=websockets) through an AmqpRelay; relay_options()
   // completes it.
   std::optional<AmqpRelayOptions> websocket;
@@ -44,9 +47,9 @@ struct EventHubsSinkOptions {
 /// The relay Proton speaks to instead of the service, or nullopt when Proton goes to the service itself:
 /// `options.websocket` when set; else, with `raw_amqp`, a relay that carries AMQP's own byte stream to
 /// the connection string's host and port (TLS unless it names the emulator; no proxy, which applies to
-/// WebSockets only). Either way the relay stamps batches (batch_format_stamp.hpp): Proton cannot give a
-/// delivery the batch message format, so a sink that sends batches needs a relay. setup_timeout is
-/// connect_timeout.
+/// WebSockets only). With `options.batching` the relay stamps batches (batch_format_stamp.hpp): Proton
+/// cannot give a delivery the batch message format, so a sink that sends batches needs a relay.
+/// setup_timeout is connect_timeout.
 std::optional<AmqpRelayOptions> relay_options(const EventHubsSinkOptions& options, bool raw_amqp);
 
 /// Sends events to one Event Hub over AMQP 1.0; owns the Proton container thread and reconnects by itself.

@@ -119,20 +119,25 @@ void encode_event(const Event& event, bool with_partition_key, std::string& out)
   out.append(event.body);
 }
 
+namespace {
+
+void put_partition_key(std::string_view key, std::string& out) {
+  put_section(out, kMessageAnnotations);
+  Compound map(out, kMap32);
+  put_variable(out, kSym8, kSym32, "x-opt-partition-key");
+  if (key.size() <= kMaxPartitionKeyLength && is_valid_utf8(key)) {
+    put_variable(out, kStr8, kStr32, key);  // the common case, without a copy
+  } else {
+    put_variable(out, kStr8, kStr32, partition_key_annotation(key));
+  }
+  map.close(2);
+}
+
+}  // namespace
+
 void encode_event_head(const Event& event, bool with_partition_key, std::string& out) {
   out.clear();
-  if (with_partition_key && !event.partition_key.empty()) {
-    put_section(out, kMessageAnnotations);
-    Compound map(out, kMap32);
-    put_variable(out, kSym8, kSym32, "x-opt-partition-key");
-    const std::string_view key = event.partition_key;
-    if (key.size() <= kMaxPartitionKeyLength && is_valid_utf8(key)) {
-      put_variable(out, kStr8, kStr32, key);  // the common case, without a copy
-    } else {
-      put_variable(out, kStr8, kStr32, partition_key_annotation(key));
-    }
-    map.close(2);
-  }
+  if (with_partition_key && !event.partition_key.empty()) put_partition_key(event.partition_key, out);
   put_section(out, kProperties);
   Compound list(out, kList32);
   put_variable(out, kStr8, kStr32, event.entry_id);  // message-id
@@ -147,5 +152,18 @@ void encode_event_head(const Event& event, bool with_partition_key, std::string&
   put_section(out, kData);
   put_variable_header(out, kVbin8, kVbin32, event.body.size());
 }
+
+void encode_batch_envelope_head(std::string_view partition_key, bool with_partition_key, std::string& out) {
+  out.clear();
+  if (with_partition_key && !partition_key.empty()) put_partition_key(partition_key, out);
+}
+
+void encode_batch_section_header(std::size_t event_size, std::string& out) {
+  out.clear();
+  put_section(out, kData);
+  put_variable_header(out, kVbin8, kVbin32, event_size);
+}
+
+std::size_t batch_section_overhead(std::size_t event_size) { return 3 + (event_size <= 0xff ? 2 : 5); }
 
 }  // namespace connector

@@ -34,4 +34,16 @@ void encode_event(const Event& event, bool with_partition_key, std::string& out)
 /// the body is not copied once more on its way to the link.
 void encode_event_head(const Event& event, bool with_partition_key, std::string& out);
 
+/// Event Hubs batches (message format 0x80013700, as the SDKs' EventDataBatch sends them): one AMQP
+/// message, the envelope, whose body is a sequence of data sections, each holding one event exactly as
+/// encode_event writes it. The envelope carries the batch's partition key annotation (every event in it
+/// has the same key), and nothing else: each event keeps its own properties.
+///
+/// Writes into `out` the envelope's sections before its first data section.
+void encode_batch_envelope_head(std::string_view partition_key, bool with_partition_key, std::string& out);
+/// Writes into `out` the header of the data section holding one encoded event of `event_size` bytes.
+void encode_batch_section_header(std::size_t event_size, std::string& out);
+/// How many bytes that header takes.
+std::size_t batch_section_overhead(std::size_t event_size);
+
 }  // namespace connector

@@ -54,11 +54,21 @@ TagOnLink tag_number(const proton::transfer& transfer) {
 
 void send_encoded(const proton::sender& sender, std::uint64_t tag, std::string_view head,
                   std::string_view tail) {
-  pn_link_t* link = raw_link(sender);
-  pn_delivery(link, pn_dtag(reinterpret_cast<const char*>(&tag), sizeof tag));
-  pn_link_send(link, head.data(), head.size());  // appends to the current delivery's bytes
-  if (!tail.empty()) pn_link_send(link, tail.data(), tail.size());
-  pn_link_advance(link);
+  begin_delivery(sender, tag);
+  append_to_delivery(sender, head);
+  append_to_delivery(sender, tail);
+  end_delivery(sender);
 }
+
+void begin_delivery(const proton::sender& sender, std::uint64_t tag) {
+  pn_delivery(raw_link(sender), pn_dtag(reinterpret_cast<const char*>(&tag), sizeof tag));
+}
+
+void append_to_delivery(const proton::sender& sender, std::string_view bytes) {
+  // Appends to the current delivery's bytes (Proton copies them).
+  if (!bytes.empty()) pn_link_send(raw_link(sender), bytes.data(), bytes.size());
+}
+
+void end_delivery(const proton::sender& sender) { pn_link_advance(raw_link(sender)); }
 
 }  // namespace connector

@@ -59,4 +59,10 @@ TagOnLink tag_number(const proton::transfer& transfer);
 /// proton::sender::send does after encoding a proton::message; the caller checks credit first.
 void send_encoded(const proton::sender& sender, std::uint64_t tag, std::string_view head, std::string_view tail);
 
+/// The same, piece by piece, for a message whose length is found while it is written (a batch): starts
+/// the delivery; append_to_delivery() adds bytes; end_delivery() sends it.
+void begin_delivery(const proton::sender& sender, std::uint64_t tag);
+void append_to_delivery(const proton::sender& sender, std::string_view bytes);
+void end_delivery(const proton::sender& sender);
+
 }  // namespace connector

@@ -282,7 +282,9 @@ TEST(eventhubs_sink_test, server_busy_becomes_retry_with_a_delay) {
   FakeEventHubsOptions fake;
   fake.server_busy_every = 4;
   FakeEventHubsServer server(fake);
-  EventHubsSink sink(sink_options_for(server));
+  auto options = sink_options_for(server);
+  options.batching = false;  // the fake counts deliveries: every event its own
+  EventHubsSink sink(options);
   sink.start();
   Collector collector;
   sink.send(make_batch(0, 40), collector.callback(0));
@@ -305,7 +307,9 @@ TEST(eventhubs_sink_test, rejected_events_become_reject) {
   FakeEventHubsOptions fake;
   fake.reject_every = 5;
   FakeEventHubsServer server(fake);
-  EventHubsSink sink(sink_options_for(server));
+  auto options = sink_options_for(server);
+  options.batching = false;  // the fake counts deliveries: every event its own
+  EventHubsSink sink(options);
   sink.start();
   Collector collector;
   sink.send(make_batch(0, 50), collector.callback(0));
@@ -449,6 +453,124 @@ TEST(eventhubs_sink_test, a_link_detached_mid_batch_loses_nothing) {
   expect_each_accepted_once(collector, 20, 100);
   EXPECT_NE(server.log().find("\"fault\":\"detach_link\""), std::string::npos);
   EXPECT_EQ(by_message_id(server.events()).size(), 2000u);  // every event arrived; duplicates are allowed
+}
+
+// ---- Event Hubs batches (EVENT_HUBS_BATCHING, on by default) ----
+
+/// 3 keys and keyless events, interleaved, in `batches` windowed batches of 100; returns the ids sent
+/// per key.
+std::map<std::string, std::vector<std::string>> send_keyed(EventHubsSink& sink, Collector& collector, int batches) {
+  std::map<std::string, std::vector<std::string>> sent_by_key;
+  for (int b = 0; b < batches; ++b) {
+    while (collector.total() + 4 * 100 < static_cast<std::size_t>(b + 1) * 100) {
+      collector.wait_for_total(static_cast<std::size_t>(b - 3) * 100, milliseconds(50));
+    }
+    Batch batch = make_batch(b, 100);
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      if (i % 4 == 3) continue;  // keyless
+      batch[i].partition_key = "key-" + std::to_string(i % 4);
+      sent_by_key[batch[i].partition_key].push_back(batch[i].entry_id);
+    }
+    sink.send(std::move(batch), collector.callback(b));
+  }
+  return sent_by_key;
+}
+
+std::uint64_t total(const std::map<std::string, std::uint64_t>& counts) {
+  std::uint64_t sum = 0;
+  for (const auto& [partition, n] : counts) sum += n;
+  return sum;
+}
+
+// Interleaved keys still make large batches (each key's events share deliveries), every event arrives
+// once with its own id, properties and content type, each key lands in one partition in order, and the
+// batch format is on the wire (fake-eventhubs' Proton prints each frame it reads with PN_TRACE_FRM).
+TEST(eventhubs_sink_test, batches_carry_each_key_in_order_with_every_event_whole) {
+  FakeEventHubsOptions fake;
+  fake.env = {{"PN_TRACE_FRM", "1"}};
+  FakeEventHubsServer server(fake);
+  EventHubsSink sink(sink_options_for(server));
+  sink.start();
+  Collector collector;
+  const auto sent_by_key = send_keyed(sink, collector, 10);
+  ASSERT_TRUE(collector.wait_for_total(1000, seconds(20))) << collector.total();
+  expect_each_accepted_once(collector, 10, 100);
+  const auto counts = server.counts();
+  sink.stop(milliseconds(1000));
+  const auto events = server.events();
+  ASSERT_EQ(events.size(), 1000u);
+  EXPECT_EQ(total(counts.events_by_partition), 1000u);
+  EXPECT_LE(total(counts.deliveries_by_partition), 100u) << "batches of 3 keys and keyless events";
+  EXPECT_EQ(arrival_order_by_key(events), sent_by_key);
+  std::map<std::string, std::set<std::string>> partitions_by_key;
+  for (const auto& e : events) {
+    EXPECT_EQ(e.properties.at("redis-id"), *e.message_id);
+    EXPECT_EQ(e.properties.at("redis-stream"), "orders");
+    EXPECT_EQ(e.content_type, "application/json");
+    EXPECT_EQ(e.body, make_event(*e.message_id).body);
+    if (e.partition_key) partitions_by_key[*e.partition_key].insert(e.partition);
+  }
+  for (const auto& [key, partitions] : partitions_by_key) EXPECT_EQ(partitions.size(), 1u) << key;
+  const std::string log = server.log();
+  EXPECT_NE(log.find("message-format=0x80013700"), std::string::npos) << "no transfer in the batch format";
+}
+
+TEST(eventhubs_sink_test, without_batching_each_event_is_its_own_delivery) {
+  FakeEventHubsServer server;
+  EventHubsSinkOptions options = sink_options_for(server);
+  options.batching = false;
+  EventHubsSink sink(options);
+  sink.start();
+  Collector collector;
+  send_keyed(sink, collector, 3);
+  ASSERT_TRUE(collector.wait_for_total(300, seconds(20))) << collector.total();
+  const auto counts = server.counts();
+  sink.stop(milliseconds(1000));
+  EXPECT_EQ(total(counts.deliveries_by_partition), 300u);
+}
+
+// The service answers a batch with one outcome: the batch is split and each event sent alone, so only
+// the bad one is refused (and goes to the dead-letter stream), never its neighbours.
+TEST(eventhubs_sink_test, a_rejected_batch_refuses_only_the_bad_event) {
+  FakeEventHubsOptions fake;
+  fake.extra_args = {"--reject-body-containing", "POISON"};
+  FakeEventHubsServer server(fake);
+  EventHubsSink sink(sink_options_for(server));
+  sink.start();
+  Collector collector;
+  Batch batch = make_batch(0, 200);
+  batch[57].body = "{\"id\":\"0-57\",\"pad\":\"POISON\"}";
+  sink.send(batch, collector.callback(0));
+  ASSERT_TRUE(collector.wait_for_total(200, seconds(10))) << collector.total();
+  sink.stop(milliseconds(1000));
+  EXPECT_EQ(collector.count(Outcome::Reject), 1u);
+  const auto by_event = collector.by_event();
+  ASSERT_EQ(by_event.at({0, 57}).size(), 1u);
+  EXPECT_EQ(by_event.at({0, 57})[0].outcome, Outcome::Reject);
+  EXPECT_EQ(by_event.at({0, 57})[0].cause, Cause::Rejected);
+  const auto recorded = by_message_id(server.events());
+  EXPECT_EQ(recorded.size(), 199u);
+  EXPECT_EQ(recorded.count("0-57"), 0u);
+}
+
+// A batch as large as the link allows: max-message-size bounds each delivery, and the events that do not
+// fit go in the next one.
+TEST(eventhubs_sink_test, batches_stay_within_the_link_max_message_size) {
+  FakeEventHubsOptions fake;
+  fake.max_message_size = 4096;  // the fake refuses anything larger
+  FakeEventHubsServer server(fake);
+  EventHubsSink sink(sink_options_for(server));
+  sink.start();
+  Collector collector;
+  Batch batch = make_batch(0, 300);
+  batch[10].body = std::string(3800, 'b');  // fits alone, never with a neighbour
+  sink.send(batch, collector.callback(0));
+  ASSERT_TRUE(collector.wait_for_total(300, seconds(10))) << collector.total();
+  const auto counts = server.counts();
+  sink.stop(milliseconds(1000));
+  EXPECT_EQ(collector.count(Outcome::Accepted), 300u);
+  EXPECT_GT(total(counts.deliveries_by_partition), 5u);
+  EXPECT_LT(total(counts.deliveries_by_partition), 40u);
 }
 
 TEST(eventhubs_sink_test, not_ready_while_the_server_is_away_then_back) {

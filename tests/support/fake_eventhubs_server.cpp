@@ -86,7 +86,7 @@ void FakeEventHubsServer::start() {
 
   const int listening_before = count_in_log("fake-eventhubs listening on");
   const int websocket_before = count_in_log("fake-eventhubs websocket listening on");
-  process_ = std::make_unique<ChildProcess>(argv, log_file_);
+  process_ = std::make_unique<ChildProcess>(argv, log_file_, options_.env);
   const auto listening = [&] {
     return count_in_log("fake-eventhubs listening on") > listening_before &&
            (!options_.websocket || count_in_log("fake-eventhubs websocket listening on") > websocket_before);

@@ -31,6 +31,7 @@ struct FakeEventHubsOptions {
   int credit = 0;
   int detach_link_after = 0;
   std::vector<std::string> extra_args;
+  std::map<std::string, std::string> env;  // added to the server's environment (e.g. PN_TRACE_FRM=1)
 };
 
 /// One line of the record file: an event the server accepted.
@@ -49,7 +50,7 @@ struct RecordedEvent {
 
 /// What the server counted since it started, as its record_flushed log line says.
 struct FakeEventHubsCounts {
-  std::uint64_t received = 0;  // event deliveries that reached it, whatever their outcome
+  std::uint64_t received = 0;  // events that reached it (a batch's one by one), whatever their outcome
   std::map<std::string, std::uint64_t> events_by_partition;      // accepted events
   std::map<std::string, std::uint64_t> deliveries_by_partition;  // accepted deliveries (a batch is one)
 };

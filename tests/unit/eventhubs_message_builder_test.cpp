@@ -6,6 +6,7 @@
 #include <proton/scalar.hpp>
 #include <proton/message.hpp>
 #include <proton/value.hpp>
+#include <proton/codec.h>
 #include <vector>
 
 #include "eventhubs/message_builder.hpp"
@@ -146,6 +147,60 @@ TEST(eventhubs_message_builder_test, large_items_take_the_four_byte_length_forms
   EXPECT_EQ(std::string(proton::get<proton::binary>(message.properties().get("bin"))), std::string(300, '\xFF'));
   const auto key = message.message_annotations().get(proton::annotation_key("x-opt-partition-key"));
   EXPECT_EQ(proton::get<std::string>(key), event.partition_key);
+}
+
+// A batch envelope, read back section by section with Proton's C decoder: the key annotation, then one
+// data section per event, each a whole message that decodes to that event.
+TEST(eventhubs_message_builder_test, a_batch_envelope_holds_each_event_whole_in_its_own_data_section) {
+  Event small = sample_event();
+  Event large = sample_event();
+  large.entry_id = "1732700000000-8";
+  large.body = std::string(300, 'x');  // the event's encoding needs the four-byte binary length
+  std::string envelope;
+  encode_batch_envelope_head(small.partition_key, true, envelope);
+  for (const Event* event : {&small, &large}) {
+    std::string encoded;
+    encode_event(*event, true, encoded);
+    std::string header;
+    encode_batch_section_header(encoded.size(), header);
+    EXPECT_EQ(header.size(), batch_section_overhead(encoded.size()));
+    envelope += header + encoded;
+  }
+  pn_data_t* data = pn_data(0);
+  std::size_t offset = 0;
+  while (offset < envelope.size()) {
+    const ssize_t used = pn_data_decode(data, envelope.data() + offset, envelope.size() - offset);
+    ASSERT_GT(used, 0);
+    offset += static_cast<std::size_t>(used);
+  }
+  pn_data_rewind(data);
+  std::vector<std::uint64_t> descriptors;
+  std::vector<proton::message> events;
+  while (pn_data_next(data)) {
+    ASSERT_EQ(pn_data_type(data), PN_DESCRIBED);
+    pn_data_enter(data);
+    pn_data_next(data);
+    descriptors.push_back(pn_data_get_ulong(data));
+    pn_data_next(data);
+    if (pn_data_type(data) == PN_BINARY) {
+      const pn_bytes_t bytes = pn_data_get_binary(data);
+      events.emplace_back().decode(std::vector<char>(bytes.start, bytes.start + bytes.size));
+    }
+    pn_data_exit(data);
+  }
+  pn_data_free(data);
+  EXPECT_EQ(descriptors, (std::vector<std::uint64_t>{0x72, 0x75, 0x75}));  // annotations, data, data
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(proton::get<std::string>(events[0].id()), small.entry_id);
+  EXPECT_EQ(proton::get<std::string>(events[1].id()), large.entry_id);
+  EXPECT_EQ(std::string(proton::get<proton::binary>(events[1].body())), large.body);
+  EXPECT_EQ(proton::get<std::string>(events[1].message_annotations().get(proton::annotation_key("x-opt-partition-key"))),
+            "customer-42");
+  EXPECT_EQ(proton::get<std::string>(events[0].properties().get("redis-stream")), "orders");
+
+  // A partition target: no key annotation anywhere, and an envelope with nothing before its sections.
+  encode_batch_envelope_head(small.partition_key, false, envelope);
+  EXPECT_TRUE(envelope.empty());
 }
 
 }  // namespace

@@ -737,11 +737,20 @@ std::vector<EventRecord> records_of(const proton::message& message, const std::v
   return records;
 }
 
+// True when an event of the delivery (the message, or one event of its batch) has `text` in its body.
+bool holds_body_containing(const proton::message& message, const std::vector<proton::message>& batch,
+                           const PlainEvent* plain, std::string_view text) {
+  if (plain != nullptr) return plain->body.find(text) != std::string_view::npos;
+  for (const auto& record : records_of(message, batch)) {
+    if (record.body.find(text) != std::string::npos) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 void FakeEventHubsBroker::handle_event(ConnectionState& state, const IncomingLink& link,
                                        proton::delivery& delivery, const proton::message& message) {
-  ++received_;
   const std::string_view raw = last_received_message_bytes();
   std::size_t size = raw.size();
   if (size == 0) {
@@ -751,6 +760,7 @@ void FakeEventHubsBroker::handle_event(ConnectionState& state, const IncomingLin
   }
   const proton::connection connection = delivery.connection();
   if (size > options_.max_message_size) {
+    ++received_;
     logger().info("fault_injected", {{"connection", state.id},
                                      {"fault", "message_size_exceeded"},
                                      {"size", size},
@@ -766,9 +776,22 @@ void FakeEventHubsBroker::handle_event(ConnectionState& state, const IncomingLin
   thread_local PlainEvent plain;
   const bool is_plain = read_plain_event(raw, plain);
   std::vector<proton::message> batch;
-  if (const auto problem = decode_problem(message, raw, is_plain ? &plain : nullptr, batch)) {
+  const auto problem = decode_problem(message, raw, is_plain ? &plain : nullptr, batch);
+  // A batch's events count one by one; one that cannot be read counts once (its events are unknown).
+  received_ += problem || batch.empty() ? 1 : batch.size();
+  if (problem) {
     logger().info("event_refused", {{"connection", state.id}, {"error", *problem}});
     settle_event(connection, delivery, Verdict::Reject, "amqp:decode-error", *problem, {});
+    return;
+  }
+  if (!options_.reject_body_containing.empty() &&
+      holds_body_containing(message, batch, is_plain ? &plain : nullptr, options_.reject_body_containing)) {
+    logger().info("fault_injected", {{"connection", state.id},
+                                     {"fault", "reject_body"},
+                                     {"condition", options_.reject_condition},
+                                     {"events", batch.empty() ? 1 : batch.size()}});
+    settle_event(connection, delivery, Verdict::Reject, options_.reject_condition,
+                 "fake-eventhubs --reject-body-containing", {});
     return;
   }
   const std::uint64_t delivery_number = ++deliveries_;

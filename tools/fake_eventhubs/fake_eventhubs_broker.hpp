@@ -155,7 +155,7 @@ class FakeEventHubsBroker : public proton::messaging_handler {
   std::mutex connections_mutex_;  // guards the map, not the states (see the class comment)
   std::mutex records_mutex_;      // guards recorder_ and partitions_
   std::atomic<std::uint64_t> next_connection_id_{1};
-  std::atomic<std::uint64_t> received_{0};    // event deliveries that reached the broker, any outcome
+  std::atomic<std::uint64_t> received_{0};    // events that reached the broker (a batch's one by one), any outcome
   std::atomic<std::uint64_t> deliveries_{0};  // event deliveries that passed the size check (*-every N)
   std::atomic<std::uint64_t> accepted_{0};    // accepted events (--drop-after, --detach-link-after)
   std::atomic<std::uint64_t> round_robin_{0};

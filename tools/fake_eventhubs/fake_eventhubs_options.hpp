@@ -23,6 +23,7 @@ struct FakeEventHubsOptions {
   std::string record_file;
   int reject_every = 0;
   std::string reject_condition = "amqp:decode-error";
+  std::string reject_body_containing;  // non-empty: refuse every delivery holding such an event
   int server_busy_every = 0;
   int drop_after = 0;
   int detach_link_after = 0;

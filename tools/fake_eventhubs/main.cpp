@@ -77,6 +77,9 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   app.add_option("--reject-condition", options.reject_condition, "error condition of --reject-every")
       ->capture_default_str();
+  app.add_option("--reject-body-containing", options.reject_body_containing,
+                 "reject, with --reject-condition, every delivery holding an event whose body contains this "
+                 "text (a whole batch, as the service does)");
   app.add_option("--server-busy-every", options.server_busy_every,
                  "reject every Nth delivery with com.microsoft:server-busy")
       ->check(CLI::NonNegativeNumber);
