@@ -257,8 +257,10 @@ TEST(connector_eventhubs_e2e_test, an_unknown_hub_stops_the_connector_at_startup
 TEST(connector_eventhubs_e2e_test, busy_rejecting_and_dropping_service_loses_nothing) {
   RedisServer redis;
   FakeEventHubsOptions options;
-  options.server_busy_every = 25;
-  options.reject_every = 97;
+  // Deliveries, not events: with batches on, every 7th delivery rejected means batches split and some of
+  // their events, re-sent alone, rejected again and dead-lettered.
+  options.server_busy_every = 19;
+  options.reject_every = 7;
   options.drop_after = 150;
   FakeEventHubsServer hub(options);
   const auto ids = add_entries(redis, 600);
@@ -284,6 +286,7 @@ TEST(connector_eventhubs_e2e_test, busy_rejecting_and_dropping_service_loses_not
     EXPECT_TRUE(recorded.count(id) || dead_reasons.count(id)) << "lost: " << id;
   }
   EXPECT_NE(connector.log().find("event_retry"), std::string::npos);
+  EXPECT_NE(connector.log().find("eventhubs_batch_rejected"), std::string::npos);
 }
 
 TEST(connector_eventhubs_e2e_test, an_entry_larger_than_the_hub_takes_is_dead_lettered_and_the_rest_flow) {
