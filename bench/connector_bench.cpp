@@ -73,6 +73,7 @@ struct Settings {
   std::vector<int> eh_credits = {0};
   std::vector<int> eh_links = {0};
   std::vector<std::string> eh_transports = {"amqp"};  // EVENT_HUBS_TRANSPORT; amqp is not passed
+  std::vector<std::string> eh_batching = {"default"};  // EVENT_HUBS_BATCHING true/false; default: not passed
   int eh_fake_threads = 0;  // fake-eventhubs --threads; 0: its default
 };
 
@@ -82,6 +83,7 @@ struct EventHubsVariant {
   int credit = 0;
   int links = 0;
   bool websockets = false;  // fake-eventhubs --websocket-port, EVENT_HUBS_TRANSPORT=websockets (ws://)
+  std::string batching = "default";  // EVENT_HUBS_BATCHING, or "default" (not passed)
 };
 
 /// One measured run, one row of the table.
@@ -454,6 +456,7 @@ Row measure_connector(const Settings& settings, const RedisProcess& redis, const
     env["EVENT_HUB_CONNECTION_STRING"] = fake->connection_string();
     if (variant.links > 0) env["EVENT_HUBS_SENDER_LINKS"] = std::to_string(variant.links);
     if (variant.websockets) env["EVENT_HUBS_TRANSPORT"] = "websockets";
+    if (variant.batching != "default") env["EVENT_HUBS_BATCHING"] = variant.batching;
   }
   RedisConnection probe(redis.options());
   probe.connect();
@@ -503,6 +506,7 @@ Row measure_connector(const Settings& settings, const RedisProcess& redis, const
     row.name += fmt::format(" d={} c={} l={}", variant.delay_ms, variant.credit, std::max(1, variant.links));
   }
   if (output == "event_hubs" && variant.websockets) row.name += " websockets";
+  if (output == "event_hubs" && variant.batching != "default") row.name += " batching=" + variant.batching;
   if (output == "event_hubs") {
     double load = 0;
     std::ifstream("/proc/loadavg") >> load;
@@ -531,7 +535,9 @@ std::vector<EventHubsVariant> event_hubs_variants(const Settings& settings, cons
     for (int credit : settings.eh_credits) {
       for (int links : settings.eh_links) {
         for (const auto& transport : settings.eh_transports) {
-          variants.push_back({delay, credit, links, transport == "websockets"});
+          for (const auto& batching : settings.eh_batching) {
+            variants.push_back({delay, credit, links, transport == "websockets", batching});
+          }
         }
       }
     }
@@ -726,6 +732,10 @@ int main(int argc, char* argv[]) {
       ->delimiter(',');
   app.add_option("--eh-links", settings.eh_links, "EVENT_HUBS: EVENT_HUBS_SENDER_LINKS (0: not set)")
       ->delimiter(',');
+  app.add_option("--eh-batching", settings.eh_batching,
+                 "EVENT_HUBS: true, false or true,false (EVENT_HUBS_BATCHING; default: not passed)")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"true", "false", "default"}));
   app.add_option("--eh-transport", settings.eh_transports,
                  "EVENT_HUBS: amqp, websockets or amqp,websockets (EVENT_HUBS_TRANSPORT; ws://, no TLS)")
       ->delimiter(',')

@@ -31,3 +31,6 @@ run size-1k --outputs blackhole,event_hubs --size 1000
 run size-10k --outputs blackhole,event_hubs --size 10000 --entries 50000
 run million --outputs blackhole,event_hubs --entries 1000000
 run latency --entries 0 --outputs blackhole,local_file,event_hubs --latency-rates 1000,20000
+run eventhubs-batching --outputs event_hubs --batch-size 1000 --eh-batching true,false,true,false
+run eventhubs-batching-wan --outputs event_hubs --batch-size 1000 --eh-delay-ms 20 --eh-credit 300 --eh-batching true,false
+run eventhubs-batching-websockets --outputs event_hubs --batch-size 1000 --eh-transport amqp,websockets --eh-batching true

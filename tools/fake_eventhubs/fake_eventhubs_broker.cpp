@@ -685,19 +685,32 @@ std::optional<std::string> invalid_utf8_string(const PlainEvent& event) {
   return std::nullopt;
 }
 
-// The messages of an SDK batch envelope, decoded; empty when `message` is a single event. Throws
-// std::invalid_argument naming a data section that holds no AMQP message.
-std::vector<proton::message> batch_messages(const proton::message& message, std::string_view raw) {
+// The events of an SDK batch envelope, each read the cheap way when it is a plain event and through
+// Proton's decoding otherwise; empty when `message` is a single event. Throws std::invalid_argument
+// naming a data section that holds no AMQP message, or an event with a string that is not UTF-8.
+std::vector<EventRecord> batch_records(const proton::message& message, std::string_view raw) {
   // Only a message without properties of its own can be a batch envelope: this keeps the extra
   // decoding off the path of ordinary single events.
   const bool maybe_batch = message.properties().empty() && message.id().empty() &&
                            message.content_type().empty() && message.inferred() &&
                            message.body().type() == proton::BINARY;
-  std::vector<proton::message> inner;
+  std::vector<EventRecord> inner;
   if (!maybe_batch) return inner;
+  thread_local PlainEvent plain;
   for (const auto& section : batch_envelope_sections(raw)) {
-    if (!is_encoded_message(section)) throw std::invalid_argument("data section " + std::to_string(inner.size() + 1));
-    inner.emplace_back().decode(std::vector<char>(section.begin(), section.end()));
+    const std::string which = std::to_string(inner.size() + 1);
+    if (!is_encoded_message(section)) throw std::invalid_argument("the batch's data section " + which + " is not an AMQP message");
+    std::optional<std::string> problem;
+    if (read_plain_event(section, plain)) {
+      problem = invalid_utf8_string(plain);
+      inner.push_back(record_of(plain));
+    } else {
+      proton::message event;
+      event.decode(std::vector<char>(section.begin(), section.end()));
+      problem = invalid_utf8_string(event);
+      inner.push_back(record_of(event));
+    }
+    if (problem) throw std::invalid_argument("event " + which + " of the batch: " + *problem);
   }
   return inner;
 }
@@ -706,39 +719,28 @@ std::vector<proton::message> batch_messages(const proton::message& message, std:
 // a batch envelope. One bad event fails its whole batch, as with the service (a batch is one delivery
 // with one outcome). `plain` is null when the delivery is not a plain event.
 std::optional<std::string> decode_problem(const proton::message& message, std::string_view raw,
-                                          const PlainEvent* plain, std::vector<proton::message>& batch) {
+                                          const PlainEvent* plain, std::vector<EventRecord>& batch) {
   if (plain != nullptr) return invalid_utf8_string(*plain);
   try {
-    batch = batch_messages(message, raw);
+    batch = batch_records(message, raw);
   } catch (const std::exception& e) {
-    return std::string("the batch's ") + e.what() + " is not an AMQP message";
+    return e.what();
   }
-  if (auto problem = invalid_utf8_string(message)) return problem;
-  for (std::size_t i = 0; i < batch.size(); ++i) {
-    if (auto problem = invalid_utf8_string(batch[i])) {
-      return "event " + std::to_string(i + 1) + " of the batch: " + *problem;
-    }
-  }
-  return std::nullopt;
+  return invalid_utf8_string(message);
 }
 
 // The events of one delivery: the message itself, or each message of an SDK batch envelope.
-std::vector<EventRecord> records_of(const proton::message& message, const std::vector<proton::message>& batch) {
-  std::vector<EventRecord> records;
-  if (batch.empty()) {
-    records.push_back(record_of(message));
-    return records;
-  }
+std::vector<EventRecord> records_of(const proton::message& message, std::vector<EventRecord> batch) {
+  if (batch.empty()) return {record_of(message)};
   const EventRecord envelope = record_of(message);
-  for (const auto& inner : batch) {
-    records.push_back(record_of(inner));
-    if (!records.back().partition_key) records.back().partition_key = envelope.partition_key;
+  for (auto& record : batch) {
+    if (!record.partition_key) record.partition_key = envelope.partition_key;
   }
-  return records;
+  return batch;
 }
 
 // True when an event of the delivery (the message, or one event of its batch) has `text` in its body.
-bool holds_body_containing(const proton::message& message, const std::vector<proton::message>& batch,
+bool holds_body_containing(const proton::message& message, const std::vector<EventRecord>& batch,
                            const PlainEvent* plain, std::string_view text) {
   if (plain != nullptr) return plain->body.find(text) != std::string_view::npos;
   for (const auto& record : records_of(message, batch)) {
@@ -775,7 +777,7 @@ void FakeEventHubsBroker::handle_event(ConnectionState& state, const IncomingLin
   // envelopes, AMQP value bodies, ids that are not strings...) goes through Proton's decoded message.
   thread_local PlainEvent plain;
   const bool is_plain = read_plain_event(raw, plain);
-  std::vector<proton::message> batch;
+  std::vector<EventRecord> batch;
   const auto problem = decode_problem(message, raw, is_plain ? &plain : nullptr, batch);
   // A batch's events count one by one; one that cannot be read counts once (its events are unknown).
   received_ += problem || batch.empty() ? 1 : batch.size();
@@ -817,19 +819,19 @@ void FakeEventHubsBroker::handle_event(ConnectionState& state, const IncomingLin
   }
 
   settle_event(connection, delivery, Verdict::Accept, {}, {},
-               accepted_records(link, delivery, message, batch, is_plain ? &plain : nullptr));
+               accepted_records(link, delivery, message, std::move(batch), is_plain ? &plain : nullptr));
 }
 
 std::vector<EventRecord> FakeEventHubsBroker::accepted_records(const IncomingLink& link,
                                                                const proton::delivery& delivery,
                                                                const proton::message& message,
-                                                               const std::vector<proton::message>& batch,
+                                                               std::vector<EventRecord> batch,
                                                                const PlainEvent* plain) {
   // Without a record file only the partition of a plain event is needed (its statistics).
   const bool recording = !options_.record_file.empty();
   std::vector<EventRecord> records;
   if (plain == nullptr) {
-    records = records_of(message, batch);
+    records = records_of(message, std::move(batch));
   } else if (recording) {
     records.push_back(record_of(*plain));
   } else {

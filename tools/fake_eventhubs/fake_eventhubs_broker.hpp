@@ -128,7 +128,7 @@ class FakeEventHubsBroker : public proton::messaging_handler {
   /// envelope (empty for a single event); `plain` is null when it is not a plain event.
   std::vector<EventRecord> accepted_records(const IncomingLink& link, const proton::delivery& delivery,
                                             const proton::message& message,
-                                            const std::vector<proton::message>& batch, const PlainEvent* plain);
+                                            std::vector<EventRecord> batch, const PlainEvent* plain);
   void settle_event(const proton::connection& connection, proton::delivery delivery, Verdict verdict,
                     const std::string& condition, const std::string& description,
                     std::vector<EventRecord> records);
