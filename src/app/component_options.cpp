@@ -42,7 +42,7 @@ RedisConnectionOptions redis_options_from_config(const Config& config, const Str
   options.client_name = config.consumer_name;
   options.entra_tokens = std::move(entra_tokens);  // before the router copies the options for the nodes
   if (config.redis_cluster) {
-    options.router = std::make_shared<ClusterRouter>(options, stream.key);
+    options.router = std::make_shared<ClusterRouter>(options, config.redis_cluster_nodes, stream.key);
   } else if (!config.redis_sentinels.empty()) {
     options.router = std::make_shared<SentinelRouter>(sentinel_settings_from_config(config));
   }

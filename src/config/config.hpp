@@ -121,6 +121,7 @@ struct Config {
   RedisEndpoint redis;
   RedisTlsOptions redis_tls;
   bool redis_cluster = false;                   // REDIS_CLUSTER: route to the stream key's slot primary
+  std::vector<HostPort> redis_cluster_nodes;    // REDIS_CLUSTER_NODES: seeds besides REDIS_URL's node
   std::vector<HostPort> redis_sentinels;        // REDIS_SENTINELS: empty, no Sentinel
   std::string redis_sentinel_master;            // REDIS_SENTINEL_MASTER
   std::string redis_sentinel_username;          // REDIS_SENTINEL_USERNAME

@@ -286,6 +286,8 @@ void check_stream(Resolver& r, Config& config) {
 /// of another slot would be refused there forever (MOVED), leaving the entry pending, never moved.
 void check_redis_topology(Resolver& r, const Config& config) {
   const bool sentinel = !config.redis_sentinels.empty();
+  if (!config.redis_cluster && !config.redis_cluster_nodes.empty())
+    r.problem("REDIS_CLUSTER_NODES", "set, but REDIS_CLUSTER is not true; set REDIS_CLUSTER=true for a cluster");
   if (!config.redis_cluster && !sentinel) {
     if (!config.redis_sentinel_master.empty() && !r.get("REDIS_SENTINELS"))
       r.problem("REDIS_SENTINEL_MASTER", "set, but REDIS_SENTINELS is not; name the sentinels too");

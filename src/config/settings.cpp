@@ -96,9 +96,10 @@ std::string host_list_for_display(const std::vector<HostPort>& hosts) {
   return text;
 }
 
-constexpr SettingBinding redis_sentinels() {
-  return {[](Config& c, const SettingValue& v) { c.redis_sentinels = parse_host_list(text_of(v)); },
-          [](const Setting&, const Config& c) { return host_list_for_display(c.redis_sentinels); }};
+template <std::vector<HostPort> Config::*Member>
+constexpr SettingBinding host_list() {
+  return {[](Config& c, const SettingValue& v) { c.*Member = parse_host_list(text_of(v)); },
+          [](const Setting&, const Config& c) { return host_list_for_display(c.*Member); }};
 }
 
 /// STREAM_KEY's list, "a,b, c": the keys in order, each once. Their dead-letter streams are filled in by
@@ -236,11 +237,16 @@ constexpr std::array kSettings = {
             .default_value = "false",
             .help = "true: REDIS_URL names any Redis Cluster node; connect to the primary of STREAM_KEY's slot",
             .binding = to<&Config::redis_cluster>()},
+    Setting{.variable = "REDIS_CLUSTER_NODES",
+            .group = "Redis",
+            .help = "with REDIS_CLUSTER: more nodes to ask for the slot map when REDIS_URL's is down: "
+                    "host[:port],… (port: REDIS_URL's)",
+            .binding = custom::host_list<&Config::redis_cluster_nodes>()},
     Setting{.variable = "REDIS_SENTINELS",
             .group = "Redis",
             .help = "Sentinel: host[:port],… (port 26379); connect to the primary they name, with REDIS_URL's "
                     "scheme, credentials and database (its host is not used)",
-            .binding = custom::redis_sentinels()},
+            .binding = custom::host_list<&Config::redis_sentinels>()},
     Setting{.variable = "REDIS_SENTINEL_MASTER",
             .group = "Redis",
             .help = "the master name the sentinels monitor; required with REDIS_SENTINELS",

@@ -23,18 +23,23 @@ RedisRoute route_of(const ClusterNode& node) { return {node.host, node.port, nod
 
 }  // namespace
 
-ClusterRouter::ClusterRouter(RedisConnectionOptions seed, std::string key)
-    : seed_(std::move(seed)), key_(std::move(key)), slot_(key_slot(key_)) {}
+ClusterRouter::ClusterRouter(RedisConnectionOptions seed, const std::vector<HostPort>& more_seeds, std::string key)
+    : seed_(std::move(seed)), key_(std::move(key)), slot_(key_slot(key_)) {
+  seeds_.push_back({seed_.endpoint.host, seed_.endpoint.port, {}});
+  for (const HostPort& node : more_seeds) seeds_.push_back({node.host, node.port.value_or(seed_.endpoint.port), {}});
+}
 
 std::vector<RedisRoute> ClusterRouter::candidates() const {
-  std::vector<RedisRoute> nodes{{seed_.endpoint.host, seed_.endpoint.port, {}}};
-  MutexLock lock(mutex_);
-  for (const RedisRoute& node : known_) {
+  std::vector<RedisRoute> nodes;
+  const auto add = [&nodes](const RedisRoute& node) {
     const bool listed = std::any_of(nodes.begin(), nodes.end(), [&node](const RedisRoute& other) {
       return other.host == node.host && other.port == node.port;
     });
     if (!listed) nodes.push_back(node);
-  }
+  };
+  for (const RedisRoute& node : seeds_) add(node);
+  MutexLock lock(mutex_);
+  for (const RedisRoute& node : known_) add(node);
   return nodes;
 }
 

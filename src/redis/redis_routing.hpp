@@ -15,11 +15,12 @@
 namespace connector {
 
 /// Routes to the primary serving `key`'s hash slot, from a fresh slot map read from any reachable node:
-/// the configured seed first, then every primary the last map named (the seed may be the node that died).
+/// the configured seeds first, then every primary the last map named (a seed may be the node that died).
 class ClusterRouter final : public RedisRouter {
  public:
-  /// `seed`: the configured node (REDIS_URL) with the credentials and TLS options every node shares.
-  ClusterRouter(RedisConnectionOptions seed, std::string key);
+  /// `seed`: the configured node (REDIS_URL) with the credentials and TLS options every node shares;
+  /// `more_seeds`: further nodes to ask (REDIS_CLUSTER_NODES), a missing port meaning the seed's.
+  ClusterRouter(RedisConnectionOptions seed, const std::vector<HostPort>& more_seeds, std::string key);
   RedisRoute route() const override;
   /// The map from the first node that answers; throws RedisConnectionError naming each node's failure,
   /// ConfigurationError when a node is not a cluster node.
@@ -29,6 +30,7 @@ class ClusterRouter final : public RedisRouter {
   std::vector<RedisRoute> candidates() const;
 
   RedisConnectionOptions seed_;
+  std::vector<RedisRoute> seeds_;  // REDIS_URL's node, then REDIS_CLUSTER_NODES
   std::string key_;
   std::uint16_t slot_;
   mutable Mutex mutex_;

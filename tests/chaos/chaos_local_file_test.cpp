@@ -82,12 +82,23 @@ TEST(chaos_test, local_file_hourly_layout_with_several_writers_loses_nothing_und
 
 // A real Redis Cluster: the stream's primary is SIGKILLed, its replica promoted and the old node brought
 // back as a replica, while connectors are killed and restarted.
+/// Every node but REDIS_URL's, as a deployment lists them: an instance restarted while REDIS_URL's node
+/// is the one killed must still find the slot map.
+std::string cluster_nodes(const RedisCluster& cluster) {
+  std::string nodes;
+  for (std::size_t node = 1; node < cluster.size(); ++node) {
+    nodes += (nodes.empty() ? "127.0.0.1:" : ",127.0.0.1:") + std::to_string(cluster.port(node));
+  }
+  return nodes;
+}
+
 TEST(chaos_test, local_file_output_loses_nothing_under_kills_and_cluster_failovers) {
   RedisCluster cluster;
   const std::string stream = "{chaos}:stream";  // its dead-letter stream shares the slot
   run_local_file_chaos(ChaosRedis(cluster, stream),
                        {{"REDIS_URL", "redis://127.0.0.1:" + std::to_string(cluster.port(0))},
-                        {"REDIS_CLUSTER", "true"}},
+                        {"REDIS_CLUSTER", "true"},
+                        {"REDIS_CLUSTER_NODES", cluster_nodes(cluster)}},
                        stream, OutputLayout::Flat, "2", 0.01);
 }
 

@@ -9,6 +9,8 @@
 #include "common/errors.hpp"
 #include "redis/cluster_slots.hpp"
 #include "redis/redis_connection.hpp"
+#include "redis/redis_routing.hpp"
+#include "support/child_process.hpp"
 #include "support/redis_cluster.hpp"
 #include "support/redis_server.hpp"
 
@@ -140,6 +142,27 @@ TEST_F(RedisClusterTest, during_a_slot_migration_ask_names_the_importing_node) {
 
   EXPECT_EQ(owner_port(map_from(from), moved_key), cluster_->port(to));
   EXPECT_EQ(cluster_->command(to, {"GET", moved_key}).str(), "value");
+}
+
+TEST_F(RedisClusterTest, when_the_url_node_is_down_the_router_asks_the_other_configured_nodes) {
+  const std::string key = "{seeds}:stream";
+  RedisConnectionOptions gone = cluster_->connection_options(0);
+  gone.endpoint.port = testing::free_port();  // nothing listens there: a seed node that is down
+
+  const ClusterRouter alone(gone, {}, key);
+  try {
+    alone.route();
+    FAIL() << "routed without any reachable node";
+  } catch (const RedisConnectionError& error) {
+    EXPECT_NE(std::string(error.what()).find("127.0.0.1:" + std::to_string(gone.endpoint.port)), std::string::npos)
+        << error.what();
+  }
+
+  const std::uint16_t other = cluster_->port(cluster_->replica_of(cluster_->owner_of_key(key)));
+  const ClusterRouter seeded(gone, {HostPort{"127.0.0.1", std::nullopt}, HostPort{"127.0.0.1", other}}, key);
+  const RedisRoute route = seeded.route();
+  EXPECT_EQ(route.port, cluster_->port(cluster_->owner_of_key(key)));
+  EXPECT_EQ(route.host, "127.0.0.1");
 }
 
 TEST(redis_cluster_standalone_test, a_standalone_server_is_not_a_cluster_node) {

@@ -474,6 +474,24 @@ TEST_F(config_loader_test, redis_cluster_needs_the_dead_letter_stream_in_the_str
             "REDIS_URL: names database 3, but a Redis Cluster has only database 0");
 }
 
+TEST_F(config_loader_test, redis_cluster_nodes_are_more_seeds_of_a_cluster) {
+  const auto c = parse({}, with(kMinimal, {{"REDIS_CLUSTER", "true"},
+                                           {"STREAM_KEY", "{t}:events"},
+                                           {"REDIS_CLUSTER_NODES", "n1:7001, n2,[::1]:7003"}}));
+  ASSERT_EQ(c.config.redis_cluster_nodes.size(), 3u);
+  EXPECT_EQ(c.config.redis_cluster_nodes[0].port, 7001);
+  EXPECT_FALSE(c.config.redis_cluster_nodes[1].port);
+  EXPECT_EQ(c.config.redis_cluster_nodes[2].host, "::1");
+  const auto text = describe_config(c.config);
+  EXPECT_NE(text.find("\nREDIS_CLUSTER_NODES=n1:7001,n2,[::1]:7003\n"), std::string::npos) << text;
+  EXPECT_EQ(single_problem(with(kMinimal, {{"REDIS_CLUSTER_NODES", "n1:7001"}})),
+            "REDIS_CLUSTER_NODES: set, but REDIS_CLUSTER is not true; set REDIS_CLUSTER=true for a cluster");
+  EXPECT_EQ(single_problem(with(kMinimal, {{"REDIS_CLUSTER", "true"},
+                                           {"STREAM_KEY", "{t}:events"},
+                                           {"REDIS_CLUSTER_NODES", "n1:70000"}})),
+            "REDIS_CLUSTER_NODES: the port \"70000\" is not a whole number from 1 to 65535");
+}
+
 TEST_F(config_loader_test, redis_sentinels_are_a_host_list_with_a_master_name) {
   const auto c = parse({}, with(kMinimal, {{"REDIS_SENTINELS", "s1, s2:26380,[::1]:26381"},
                                            {"REDIS_SENTINEL_MASTER", "mymaster"},
@@ -742,7 +760,7 @@ TEST_F(config_loader_test, describe_config_lists_every_setting_in_order) {
   EXPECT_NE(text.find("\nBATCH_SIZE=" + table_default<std::string>("BATCH_SIZE") + "\n"), std::string::npos);
   EXPECT_TRUE(text.ends_with("LOG_LEVEL=info\nLOG_FORMAT=json\n")) << text;
   EXPECT_NE(text.find("\nHTTP_ADDRESS=0.0.0.0:9464\nSTATS_INTERVAL_MS=60000\n"), std::string::npos) << text;
-  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 58);  // one line per row of the table
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 59);  // one line per row of the table
   EXPECT_NE(text.find("\nOUTPUT_LAYOUT=flat\nOUTPUT_WRITERS=2\n"), std::string::npos);
 }
 
