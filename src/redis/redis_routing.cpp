@@ -37,9 +37,14 @@ std::vector<RedisRoute> ClusterRouter::candidates() const {
     });
     if (!listed) nodes.push_back(node);
   };
+  // The nodes of the last map before the other configured ones: they are current, and a configured node
+  // long gone (a blackholed address costs a whole connect timeout) then delays only a fresh start.
+  add(seeds_.front());
+  {
+    MutexLock lock(mutex_);
+    for (const RedisRoute& node : known_) add(node);
+  }
   for (const RedisRoute& node : seeds_) add(node);
-  MutexLock lock(mutex_);
-  for (const RedisRoute& node : known_) add(node);
   return nodes;
 }
 

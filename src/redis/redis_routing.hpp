@@ -15,7 +15,7 @@
 namespace connector {
 
 /// Routes to the primary serving `key`'s hash slot, from a fresh slot map read from any reachable node:
-/// the configured seeds first, then every primary the last map named (a seed may be the node that died).
+/// REDIS_URL's node, every primary the last map named, then the other configured nodes (any may be dead).
 class ClusterRouter final : public RedisRouter {
  public:
   /// `seed`: the configured node (REDIS_URL) with the credentials and TLS options every node shares;
