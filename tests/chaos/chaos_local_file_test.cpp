@@ -6,6 +6,7 @@
 #include <map>
 #include <string>
 
+#include "config/host_port.hpp"
 #include "sinks/output_directory.hpp"
 #include "support/chaos_harness.hpp"
 
@@ -87,7 +88,7 @@ TEST(chaos_test, local_file_hourly_layout_with_several_writers_loses_nothing_und
 std::string cluster_nodes(const RedisCluster& cluster) {
   std::string nodes;
   for (std::size_t node = 1; node < cluster.size(); ++node) {
-    nodes += (nodes.empty() ? "127.0.0.1:" : ",127.0.0.1:") + std::to_string(cluster.port(node));
+    nodes += (nodes.empty() ? "" : ",") + join_host_port("127.0.0.1", cluster.port(node));
   }
   return nodes;
 }

@@ -1,5 +1,6 @@
 #include "fake_eventhubs_broker.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <proton/annotation_key.hpp>
 #include <proton/binary.hpp>
@@ -698,8 +699,9 @@ std::vector<EventRecord> batch_records(const proton::message& message, std::stri
   if (!maybe_batch) return inner;
   thread_local PlainEvent plain;
   for (const auto& section : batch_envelope_sections(raw)) {
-    const std::string which = std::to_string(inner.size() + 1);
-    if (!is_encoded_message(section)) throw std::invalid_argument("the batch's data section " + which + " is not an AMQP message");
+    const std::size_t number = inner.size() + 1;  // spelled out only in an error
+    if (!is_encoded_message(section))
+      throw std::invalid_argument("the batch's data section " + std::to_string(number) + " is not an AMQP message");
     std::optional<std::string> problem;
     if (read_plain_event(section, plain)) {
       problem = invalid_utf8_string(plain);
@@ -710,7 +712,7 @@ std::vector<EventRecord> batch_records(const proton::message& message, std::stri
       problem = invalid_utf8_string(event);
       inner.push_back(record_of(event));
     }
-    if (problem) throw std::invalid_argument("event " + which + " of the batch: " + *problem);
+    if (problem) throw std::invalid_argument("event " + std::to_string(number) + " of the batch: " + *problem);
   }
   return inner;
 }
@@ -743,10 +745,9 @@ std::vector<EventRecord> records_of(const proton::message& message, std::vector<
 bool holds_body_containing(const proton::message& message, const std::vector<EventRecord>& batch,
                            const PlainEvent* plain, std::string_view text) {
   if (plain != nullptr) return plain->body.find(text) != std::string_view::npos;
-  for (const auto& record : records_of(message, batch)) {
-    if (record.body.find(text) != std::string::npos) return true;
-  }
-  return false;
+  if (batch.empty()) return record_of(message).body.find(text) != std::string::npos;
+  return std::any_of(batch.begin(), batch.end(),
+                     [text](const EventRecord& record) { return record.body.find(text) != std::string::npos; });
 }
 
 }  // namespace
