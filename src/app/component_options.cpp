@@ -93,9 +93,9 @@ LocalFileSinkOptions local_file_options_from_config(const Config& config, const 
 namespace {
 /// EVENT_HUBS_TRANSPORT=websockets: wss:// on 443 (ws:// on 80 for the emulator) unless the Endpoint names
 /// a port, through HTTPS_PROXY unless NO_PROXY names the host.
-AmqpRelayOptions websocket_options_from_config(const Config& config) {
+AmqpPathOptions websocket_options_from_config(const Config& config) {
   const EventHubsConnectionString& endpoint = *config.eventhubs;
-  AmqpRelayOptions options;
+  AmqpPathOptions options;
   options.websocket = true;
   options.host = endpoint.host;
   options.tls = !endpoint.use_development_emulator;

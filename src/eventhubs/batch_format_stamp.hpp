@@ -1,7 +1,7 @@
 #pragma once
 // Event Hubs batches through Proton. The service takes many events in one delivery when its transfer
 // frames carry the batch message format; Proton C 0.37 writes format 0 in every transfer frame and has no
-// way to say otherwise, so the loopback relay between Proton and the service edits the bytes:
+// way to say otherwise, so AmqpIoLoop edits Proton's bytes on their way to the socket:
 // the sink marks a batch by its delivery tag, and BatchFormatStamp sets the format on that delivery's
 // frames. A stamped frame is a few bytes longer, so MaxFrameHeadroom, on the way back, makes Proton leave
 // that much room below the service's frame size limit.

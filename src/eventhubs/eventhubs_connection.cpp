@@ -11,7 +11,6 @@
 #include <proton/error_condition.hpp>
 #include <proton/receiver.hpp>
 #include <proton/sender_options.hpp>
-#include <proton/ssl.hpp>
 #include <proton/target.hpp>
 #include <proton/target_options.hpp>
 #include <proton/tracker.hpp>
@@ -32,9 +31,8 @@ namespace {
 
 using std::chrono::milliseconds;
 
-// The one timer: Proton's container::stop() returns from run() only once no timer is pending, so no
-// long timer is ever scheduled; every deadline is checked on this tick instead. Short enough for a
-// prompt stop(); the work per tick is a few comparisons.
+// The one timer: every deadline is checked on this tick, and so are Proton's heartbeats and the peer's
+// idle timeout (the loop lets each connection work after it). The work per tick is a few comparisons.
 constexpr milliseconds kTick{100};
 // How long a closing connection may wait for the peer's close frame once the grace period is over:
 // stop() returns within grace + kStopSlack + kTick, even when the peer never answers.
@@ -42,29 +40,17 @@ constexpr milliseconds kStopSlack{200};
 // A polite close that starts within the grace period waits at most this long for the peer.
 constexpr milliseconds kCloseLinger{1000};
 
-// Batches need the relay's stamp, so with batching on AMQP's own stream goes through a relay too; with
-// batching off it goes straight from Proton to the service.
-std::unique_ptr<AmqpRelay> make_relay(const EventHubsSinkOptions& options) {
-  auto relay = relay_options(options, options.batching);
-  return relay ? std::make_unique<AmqpRelay>(std::move(*relay)) : nullptr;
-}
-
 }  // namespace
 
 EventHubsConnection::EventHubsConnection(EventHubsSinkOptions options)
     : options_(std::move(options)),
-      relay_(make_relay(options_)),
+      loop_(amqp_path_options(options_)),
       target_(options_.partition_id ? fmt::format("{}/Partitions/{}", options_.hub, *options_.partition_id)
                                     : options_.hub),
       audience_(fmt::format("sb://{}/{}", options_.connection.host, target_)),
-      url_(relay_ ? fmt::format("amqp://127.0.0.1:{}", relay_->port())
-                  : fmt::format("{}://{}:{}", options_.connection.use_development_emulator ? "amqp" : "amqps",
-                                options_.connection.host, options_.connection.port)),
-      endpoint_(relay_ ? fmt::format("{}:{}", relay_->options().host, relay_->options().port)
-                       : fmt::format("{}:{}", options_.connection.host, options_.connection.port)),
+      endpoint_(fmt::format("{}:{}", loop_.options().host, loop_.options().port)),
       tokens_(options_.entra_tokens ? TokenSource(options_.entra_tokens)
                                     : TokenSource(options_.connection, options_.token_lifetime)),
-      container_(fmt::format("redis-eventhubs-connector-{}", ::getpid())),
       max_message_size_(options_.fallback_max_message_size),
       backoff_({options_.retry_delay, options_.max_retry_delay}, std::random_device{}()),
       tracker_(
@@ -73,8 +59,6 @@ EventHubsConnection::EventHubsConnection(EventHubsSinkOptions options)
   if (options_.hub.empty()) {
     throw EventHubsError("no Event Hub name: set EVENT_HUB_NAME or EntityPath in the connection string");
   }
-  container_.auto_stop(false);
-  wake_queue_ = std::make_unique<proton::work_queue>(container_);
 }
 
 EventHubsConnection::~EventHubsConnection() {
@@ -87,7 +71,7 @@ EventHubsConnection::~EventHubsConnection() {
 nlohmann::json EventHubsConnection::where(nlohmann::json extra) const {
   extra["endpoint"] = endpoint_;
   extra["hub"] = target_;
-  if (relay_) extra[relay_->options().websocket ? "websocket" : "relay"] = relay_->describe();
+  if (options_.websocket) extra["websocket"] = loop_.describe();
   return extra;
 }
 
@@ -98,10 +82,9 @@ std::string EventHubsConnection::describe() const {
 // ============================================================ any thread
 
 void EventHubsConnection::run(StartResult started) {
-  if (relay_) relay_->start();
   thread_ = std::thread([this] {
     ::pthread_setname_np(::pthread_self(), "eventhubs");
-    container_.run();
+    loop_.run();
   });
   post([this, started = std::move(started)]() mutable {
     started_ = std::move(started);
@@ -110,20 +93,11 @@ void EventHubsConnection::run(StartResult started) {
   });
 }
 
-// Work posted to the container runs outside any connection's event handling. Proton processes a
-// connection's output only after events of that connection, so work that touched it must wake it
-// ("single-threaded" rule of messaging_handler: call connection::wake() on a connection used from
-// another context); otherwise frames written from here would wait for the next network event.
-void EventHubsConnection::post(std::function<void()> fn) {
-  wake_queue_->add([this, fn = std::move(fn)] {
-    fn();
-    if (connection_) connection_.wake();
-  });
-}
+// The loop writes every connection's frames after the work it runs, so work posted here needs no wake.
+void EventHubsConnection::post(std::function<void()> fn) { loop_.post(std::move(fn)); }
 
 void EventHubsConnection::join() {
   if (thread_.joinable()) thread_.join();
-  if (relay_) relay_->stop();  // the container has closed its connection: nothing uses the relay now
   ready_.store(false, std::memory_order_release);
 }
 
@@ -131,10 +105,7 @@ void EventHubsConnection::join() {
 
 void EventHubsConnection::tick() {
   if (state_ == State::Stopped) return;
-  container_.schedule(proton::duration(kTick.count()), [this] {
-    tick();
-    if (connection_) connection_.wake();
-  });
+  loop_.schedule(kTick, [this] { tick(); });
   const auto now = Clock::now();
   switch (state_) {
     case State::Connecting:
@@ -161,7 +132,7 @@ void EventHubsConnection::tick() {
       if (now >= deadline_) finish(deadline_);
       break;
     case State::Closing:
-      if (now >= deadline_) stop_container();
+      if (now >= deadline_) stop_loop();
       break;
     case State::Stopped:
       break;
@@ -176,20 +147,12 @@ void EventHubsConnection::connect() {
   // Proton sends heartbeats to keep the peer's idle timer quiet and closes the transport with
   // "local-idle-timeout expired" when the peer sends nothing for this long: a vanished flow.
   opts.idle_timeout(proton::duration(options_.idle_timeout.count()))
-      .virtual_host(options_.connection.host)  // Open hostname, TLS SNI and the name verified
+      .virtual_host(options_.connection.host)  // Open and SASL name the namespace
       .sasl_enabled(true)
       .sasl_allowed_mechs("ANONYMOUS");
-  // With a relay, TLS is the relay's; Proton speaks plain AMQP to the loopback port, and the virtual host
-  // above still gives Open and SASL the namespace's name.
-  if (!options_.connection.use_development_emulator && !relay_) {
-    // Setting ssl_client_options is what turns TLS on; the emulator mode must set none.
-    opts.ssl_client_options(
-        options_.ca_file.empty()
-            ? proton::ssl_client_options(proton::ssl::VERIFY_PEER_NAME)
-            : proton::ssl_client_options(options_.ca_file, proton::ssl::VERIFY_PEER_NAME));
-  }
+  // TLS (and the WebSocket, and the proxy) is the loop's way, so Proton is given no TLS options.
   try {
-    connection_ = container_.connect(url_, opts);
+    connection_ = loop_.connect(opts);
   } catch (const std::exception& e) {
     connection_failed("amqp:connection:framing-error", e.what());
   }
@@ -363,9 +326,7 @@ void EventHubsConnection::connection_failed(const std::string& condition, const 
 }
 
 void EventHubsConnection::transport_failed(const std::string& condition, const std::string& description) {
-  if (relay_) {
-    if (auto why = relay_->problem()) return connection_failed({}, *why);
-  }
+  if (auto why = loop_.problem()) return connection_failed({}, *why);
   connection_failed(condition, description);
 }
 
@@ -402,8 +363,7 @@ void EventHubsConnection::release_connection() {
   cbs_.reset();
   if (old && old.active()) {
     try {
-      old.close();
-      old.wake();  // see post(): the close frame must not wait for the next network event
+      old.close();  // the loop writes the close frame once this work is done
     } catch (const std::exception&) {
       // The transport may already be gone; closing is only a courtesy to the peer.
     }
@@ -413,9 +373,9 @@ void EventHubsConnection::release_connection() {
 std::string EventHubsConnection::startup_error(const std::string& condition,
                                                const std::string& description) const {
   const std::string what = describe_condition(condition, description);
-  if (condition.empty() && relay_) {  // the relay's reason (transport_failed): it says what to check
+  if (condition.empty()) {  // the way's own reason (transport_failed): it says what to check
     return fmt::format("could not connect to Event Hubs at {} (hub '{}'){}: {}", endpoint_, target_,
-                       relay_->options().websocket ? " over WebSockets" : "", description);
+                       options_.websocket ? " over WebSockets" : "", description);
   }
   switch (classify_connection_failure(condition, description)) {
     case AmqpErrorKind::Configuration:
@@ -466,11 +426,11 @@ void EventHubsConnection::on_session_error(proton::session& s) {
 }
 void EventHubsConnection::on_transport_error(proton::transport& t) {
   if (is_current(t.connection())) transport_failed(t.error().name(), t.error().description());
-  if (state_ == State::Closing) stop_container();
+  if (state_ == State::Closing) stop_loop();
 }
 void EventHubsConnection::on_transport_close(proton::transport& t) {
   if (is_current(t.connection())) transport_failed("amqp:connection:forced", "the connection was closed");
-  if (state_ == State::Closing) stop_container();
+  if (state_ == State::Closing) stop_loop();
 }
 void EventHubsConnection::on_sender_error(proton::sender& s) {
   if (is_current(s.connection()) && (lane_of(s) || cbs_.owns(s))) {
@@ -559,7 +519,7 @@ bool EventHubsConnection::same_batch(const Event& a, const Event& b) const {
 
 // Packs the waiting events of `lane` with the front event's partition key into one delivery, in order,
 // until the link's max-message-size, the room on the wire or the events run out. scratch_ holds the
-// front event's encoding but its body. The delivery's tag carries kBatchTagBit: the relay sets the
+// front event's encoding but its body. The delivery's tag carries kBatchTagBit: the loop's stamp sets the
 // batch message format on its transfer frames (Proton writes 0 and has no way to say otherwise).
 void EventHubsConnection::send_batch(proton::sender& sender, std::size_t lane, Clock::time_point now) {
   const Event& first = *tracker_.waiting(lane, 0);
@@ -693,8 +653,8 @@ void EventHubsConnection::stop(milliseconds grace) {
 
 void EventHubsConnection::abort() { finish(Clock::now()); }
 
-// Reports what was confirmed, forgets the rest, and closes; the container stops when the transport is
-// done or at the close deadline, whichever is first.
+// Reports what was confirmed, forgets the rest, and closes; the loop stops when the transport is done or
+// at the close deadline, whichever is first.
 void EventHubsConnection::finish(Clock::time_point stop_deadline) {
   if (state_ == State::Closing || state_ == State::Stopped) return;
   tracker_.flush();  // what was confirmed before stop() returns is still reported
@@ -705,7 +665,7 @@ void EventHubsConnection::finish(Clock::time_point stop_deadline) {
   release_connection();
   state_ = State::Closing;
   if (!was_open) {
-    stop_container();
+    stop_loop();
     return;
   }
   // A peer that cannot answer must not hold stop() beyond its grace period (plus a small slack).
@@ -713,11 +673,11 @@ void EventHubsConnection::finish(Clock::time_point stop_deadline) {
   deadline_ = std::min(now + kCloseLinger, std::max(now, stop_deadline) + kStopSlack);
 }
 
-void EventHubsConnection::stop_container() {
+void EventHubsConnection::stop_loop() {
   if (state_ == State::Stopped) return;
   state_ = State::Stopped;
   ready_.store(false, std::memory_order_release);
-  container_.stop();
+  loop_.stop();
 }
 
 }  // namespace connector

@@ -1,5 +1,5 @@
 #pragma once
-// The Event Hubs sink's AMQP side: one Proton container thread, one connection at a time, and the
+// The Event Hubs sink's AMQP side: one thread running an AmqpIoLoop, one connection at a time, and the
 // state machine that connects, authorizes, sends, reconnects and stops (internal to the sink).
 #include <atomic>
 #include <chrono>
@@ -8,17 +8,16 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <proton/connection.hpp>
-#include <proton/container.hpp>
 #include <proton/message.hpp>
 #include <proton/messaging_handler.hpp>
 #include <proton/sender.hpp>
-#include <proton/work_queue.hpp>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
 #include "common/backoff.hpp"
+#include "eventhubs/amqp_io.hpp"
 #include "eventhubs/cbs_client.hpp"
 #include "eventhubs/delivery_tracker.hpp"
 #include "eventhubs/eventhubs_sink.hpp"
@@ -28,10 +27,10 @@
 namespace connector {
 
 /// Sends the events of a DeliveryTracker over one AMQP connection to Event Hubs at a time, on its own
-/// container thread ("eventhubs"); reconnects, renews tokens and stops by itself.
+/// loop thread ("eventhubs"); reconnects, renews tokens and stops by itself.
 ///
 /// Threads: run(), post(), join(), ready() and max_message_size() from any thread; every other member
-/// function only on the container thread (post() gets there). The lifecycle is one State; tick() and
+/// function only on the loop thread (post() gets there). The lifecycle is one State; tick() and
 /// connection_failed() switch over all of it.
 class EventHubsConnection : public proton::messaging_handler {
  public:
@@ -41,16 +40,16 @@ class EventHubsConnection : public proton::messaging_handler {
 
   /// Throws EventHubsError when there is no hub name or no usable credential.
   explicit EventHubsConnection(EventHubsSinkOptions options);
-  ~EventHubsConnection() override;  // joins the container thread if run() started it
+  ~EventHubsConnection() override;  // joins the loop thread if run() started it
   EventHubsConnection(const EventHubsConnection&) = delete;
   EventHubsConnection& operator=(const EventHubsConnection&) = delete;
 
   // ---- any thread ----
-  /// Starts the container thread and the first connection; `started` runs once, on that thread.
+  /// Starts the loop thread and the first connection; `started` runs once, on that thread.
   void run(StartResult started);
-  /// Runs `fn` on the container thread, then wakes the connection so that its frames go out.
+  /// Runs `fn` on the loop thread; the frames it makes go out after it.
   void post(std::function<void()> fn);
-  /// Waits for the container thread to end (after stop() or abort()); once, from one thread.
+  /// Waits for the loop thread to end (after stop() or abort()); once, from one thread.
   void join();
   bool ready() const { return ready_.load(std::memory_order_acquire); }
   std::size_t max_message_size() const { return max_message_size_.load(std::memory_order_relaxed); }
@@ -60,7 +59,7 @@ class EventHubsConnection : public proton::messaging_handler {
   /// "Event Hubs at host:port (hub 'target')", for error messages.
   std::string describe() const;
 
-  // ---- container thread ----
+  // ---- loop thread ----
   /// Queues the batches and sends what credit allows.
   void add(PendingBatches batches);
   /// Sends nothing new, waits for the answers on the wire until `grace` is over, then closes; returns
@@ -80,9 +79,9 @@ class EventHubsConnection : public proton::messaging_handler {
     Ready,        // sending; each delivery's answer is due within operation_timeout
     Backoff,      // no connection; deadline: when to connect again
     Draining,     // stop(): sends nothing new, waits for answers; deadline: end of the grace period
-    Closing,      // nothing is reported any more; deadline: stop the container even without the
-                  // peer's close frame
-    Stopped,      // container stopped; run() returns once the last tick is done
+    Closing,      // nothing is reported any more; deadline: stop the loop even without the peer's
+                  // close frame
+    Stopped,      // loop stopped; its thread ends
   };
 
   void tick();
@@ -92,8 +91,8 @@ class EventHubsConnection : public proton::messaging_handler {
                      std::chrono::system_clock::time_point expiry);
   void open_event_sender();
   void connection_failed(const std::string& condition, const std::string& description);
-  /// As connection_failed(), for the socket itself: with the relay in between, why its way out failed
-  /// replaces what Proton saw (the loopback connection closed), with an empty condition.
+  /// As connection_failed(), for the socket itself: why the loop's way failed (AmqpIoLoop::problem())
+  /// replaces what Proton saw, with an empty condition.
   void transport_failed(const std::string& condition, const std::string& description);
   void schedule_reconnect(State failed_in, const std::string& condition, const std::string& description);
   void release_connection();
@@ -109,7 +108,7 @@ class EventHubsConnection : public proton::messaging_handler {
               std::chrono::milliseconds retry_after = {});
   void flush_completions();
   void finish(Clock::time_point stop_deadline);
-  void stop_container();
+  void stop_loop();
   void report_start(std::optional<std::string> error);
   void check_token(std::chrono::system_clock::time_point now);
   bool has_connection() const;
@@ -137,25 +136,19 @@ class EventHubsConnection : public proton::messaging_handler {
 
   // ---- immutable after construction ----
   const EventHubsSinkOptions options_;
-  // Set (relay_options()): Proton connects to its loopback port; it runs from run() until the container
-  // thread has ended (join(), or the destructor).
-  const std::unique_ptr<AmqpRelay> relay_;
+  // The loop runs on thread_; other threads reach it only through post().
+  AmqpIoLoop loop_;
   const std::string target_;    // "<hub>" or "<hub>/Partitions/<id>"
   const std::string audience_;  // "sb://<host>/<target>"
-  const std::string url_;       // the relay's loopback address when there is one
   const std::string endpoint_;  // host:port of Event Hubs (443 with WebSockets), for messages and logs
   const TokenSource tokens_;
-
-  // ---- Proton: container_ runs on thread_; other threads reach it only through wake_queue_ ----
-  proton::container container_;
-  std::unique_ptr<proton::work_queue> wake_queue_;  // container-backed: survives reconnects
   std::thread thread_;
 
   // ---- read from any thread ----
   std::atomic<bool> ready_{false};
   std::atomic<std::size_t> max_message_size_;
 
-  // ---- container thread only ----
+  // ---- loop thread only ----
   State state_ = State::Backoff;
   Clock::time_point deadline_{};  // of state_
   StartResult started_;           // set until the first connection is ready or has failed

@@ -22,20 +22,19 @@ constexpr std::chrono::milliseconds kStartWaitMargin{10000};
 
 }  // namespace
 
-std::optional<AmqpRelayOptions> relay_options(const EventHubsSinkOptions& options, bool raw_amqp) {
-  std::optional<AmqpRelayOptions> relay = options.websocket;
-  if (!relay && raw_amqp) {
-    relay.emplace();
-    relay->host = options.connection.host;
-    relay->port = options.connection.port;
-    relay->tls = !options.connection.use_development_emulator;
-    relay->ca_file = options.ca_file;
+AmqpPathOptions amqp_path_options(const EventHubsSinkOptions& options) {
+  AmqpPathOptions path;
+  if (options.websocket) {
+    path = *options.websocket;
+  } else {
+    path.host = options.connection.host;
+    path.port = options.connection.port;
+    path.tls = !options.connection.use_development_emulator;
+    path.ca_file = options.ca_file;
   }
-  if (relay) {
-    relay->setup_timeout = options.connect_timeout;
-    relay->stamp_batches = options.batching;
-  }
-  return relay;
+  path.setup_timeout = options.connect_timeout;
+  path.stamp_batches = options.batching;
+  return path;
 }
 
 /// The thread-crossing part of the sink: hands batches to the container thread, waits for start, stops.

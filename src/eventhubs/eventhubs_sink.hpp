@@ -8,7 +8,7 @@
 #include <string>
 
 #include "config/config.hpp"
-#include "eventhubs/amqp_relay.hpp"
+#include "eventhubs/amqp_io.hpp"
 #include "identity/token_refresher.hpp"
 #include "sinks/sink.hpp"
 
@@ -37,20 +37,16 @@ struct EventHubsSinkOptions {
   std::size_t fallback_max_message_size = 1048576;  // when the peer advertises none
   std::shared_ptr<const AccessTokenProvider> entra_tokens;  // set: Entra ID tokens (put-token type jwt), not SAS
   // EVENT_HUBS_BATCHING: consecutive events for one partition key (or partition) share a delivery, an
-  // Event Hubs batch; false sends one delivery per event. Batches need a relay (relay_options()).
+  // Event Hubs batch; false sends one delivery per event.
   bool batching = true;
-  // Set: AMQP over WebSockets (EVENT_HUBS_TRANSPORT=websockets) through an AmqpRelay; relay_options()
-  // completes it.
-  std::optional<AmqpRelayOptions> websocket;
+  // Set: AMQP over WebSockets (EVENT_HUBS_TRANSPORT=websockets); amqp_path_options() completes it.
+  std::optional<AmqpPathOptions> websocket;
 };
 
-/// The relay Proton speaks to instead of the service, or nullopt when Proton goes to the service itself:
-/// `options.websocket` when set; else, with `raw_amqp`, a relay that carries AMQP's own byte stream to
+/// The way of the sink's AMQP connections: `options.websocket` when set, else AMQP's own byte stream to
 /// the connection string's host and port (TLS unless it names the emulator; no proxy, which applies to
-/// WebSockets only). With `options.batching` the relay stamps batches (batch_format_stamp.hpp): Proton
-/// cannot give a delivery the batch message format, so a sink that sends batches needs a relay.
-/// setup_timeout is connect_timeout.
-std::optional<AmqpRelayOptions> relay_options(const EventHubsSinkOptions& options, bool raw_amqp);
+/// WebSockets only); batches stamped with `options.batching`, setup_timeout = connect_timeout.
+AmqpPathOptions amqp_path_options(const EventHubsSinkOptions& options);
 
 /// Sends events to one Event Hub over AMQP 1.0; owns the Proton container thread and reconnects by itself.
 ///

@@ -9,14 +9,14 @@
 #include <thread>
 #include <vector>
 
-#include "eventhubs/relay_pump.hpp"
+#include "relay_pump.hpp"
 #include "observability/logger.hpp"
 
 namespace connector {
 
 namespace {
 
-using namespace relay_transport;
+using namespace amqp_streams;
 
 constexpr std::chrono::seconds kHandshakeTimeout{30};
 

@@ -1,0 +1,42 @@
+#pragma once
+// The byte streams AMQP to Event Hubs travels on — AMQP's own TCP or TLS stream, a WebSocket over either
+// — and the names of AMQP's WebSocket binding; the connector's AmqpIoLoop and fake-eventhubs' WebSocket
+// listener are their two ends.
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket.hpp>
+#include <string_view>
+#include <type_traits>
+
+namespace connector {
+
+/// The names both ends of a connection use (`using namespace` it in a .cpp, never in a header).
+namespace amqp_streams {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+namespace websocket = boost::beast::websocket;
+using tcp = boost::asio::ip::tcp;
+using ErrorCode = boost::system::error_code;
+/// AMQP's own byte stream: amqp:// and amqps://.
+using PlainStream = beast::tcp_stream;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+/// ws:// and wss://, each over a beast::tcp_stream (which keeps the timeouts of the steps before the
+/// upgrade).
+using PlainWebSocket = websocket::stream<PlainStream>;
+using TlsWebSocket = websocket::stream<TlsStream>;
+
+template <class Remote>
+inline constexpr bool kIsWebSocket =
+    std::is_same_v<Remote, PlainWebSocket> || std::is_same_v<Remote, TlsWebSocket>;
+template <class Remote>
+inline constexpr bool kIsTls = std::is_same_v<Remote, TlsStream> || std::is_same_v<Remote, TlsWebSocket>;
+}  // namespace amqp_streams
+
+/// Where Event Hubs takes AMQP over WebSockets, on its HTTPS port.
+inline constexpr std::string_view kAmqpWebSocketPath = "/$servicebus/websocket";
+/// The WebSocket subprotocol of AMQP 1.0 (OASIS "AMQP WebSocket Binding"), which the service requires.
+inline constexpr std::string_view kAmqpWebSocketProtocol = "AMQPWSB10";
+
+}  // namespace connector
