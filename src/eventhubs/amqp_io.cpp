@@ -24,8 +24,8 @@
 #include "common/errors.hpp"
 #include "config/host_port.hpp"
 #include "core/json_writer.hpp"
-#include "eventhubs/batch_format_stamp.hpp"
 #include "eventhubs/amqp_streams.hpp"
+#include "eventhubs/batch_format_stamp.hpp"
 #include "observability/build_info.hpp"
 #include "observability/logger.hpp"
 
@@ -150,9 +150,8 @@ class DriverPump : public OpenConnection, public std::enable_shared_from_this<Dr
 
  private:
   void read() {
-    remote_.async_read_some(asio::buffer(in_), [self = this->shared_from_this()](ErrorCode ec, std::size_t n) {
-      self->on_read(ec, n);
-    });
+    remote_.async_read_some(asio::buffer(in_), [self = this->shared_from_this()](
+                                                   ErrorCode ec, std::size_t n) { self->on_read(ec, n); });
   }
 
   void on_read(ErrorCode ec, std::size_t n) {
@@ -164,7 +163,8 @@ class DriverPump : public OpenConnection, public std::enable_shared_from_this<Dr
       try {
         headroom_->process(bytes, roomy_);
       } catch (const EventHubsError& e) {
-        return unreadable(fmt::format("the service's bytes are not AMQP as the batch stamp reads it ({})", e.what()));
+        return unreadable(
+            fmt::format("the service's bytes are not AMQP as the batch stamp reads it ({})", e.what()));
       }
       bytes = roomy_;
     }
@@ -190,7 +190,8 @@ class DriverPump : public OpenConnection, public std::enable_shared_from_this<Dr
       try {
         stamp_->process(bytes, out_);
       } catch (const EventHubsError& e) {
-        return unreadable(fmt::format("Proton's bytes are not AMQP as the batch stamp reads it ({})", e.what()));
+        return unreadable(
+            fmt::format("Proton's bytes are not AMQP as the batch stamp reads it ({})", e.what()));
       }
     } else {
       out_.assign(bytes);
@@ -287,8 +288,13 @@ class OutboundPath : public std::enable_shared_from_this<OutboundPath<Remote>> {
   static constexpr bool kTls = kIsTls<Remote>;
   static constexpr bool kWebSocket = kIsWebSocket<Remote>;
 
-  OutboundPath(AmqpIoLoop::Impl& loop, std::uint64_t id, std::shared_ptr<proton::io::connection_driver> driver)
-      : loop_(loop), options_(loop.options()), id_(id), driver_(std::move(driver)), remote_(make_stream(loop)) {}
+  OutboundPath(AmqpIoLoop::Impl& loop, std::uint64_t id,
+               std::shared_ptr<proton::io::connection_driver> driver)
+      : loop_(loop),
+        options_(loop.options()),
+        id_(id),
+        driver_(std::move(driver)),
+        remote_(make_stream(loop)) {}
 
   void start() {
     const auto& proxy = options_.proxy;
@@ -356,8 +362,8 @@ class OutboundPath : public std::enable_shared_from_this<OutboundPath<Remote>> {
 
   void ask_proxy() {
     const ProxyUrl& proxy = *options_.proxy;
-    loop_.stage(id_, fmt::format("waiting for the proxy {} to answer CONNECT {}", proxy.authority(),
-                                  loop_.target()));
+    loop_.stage(
+        id_, fmt::format("waiting for the proxy {} to answer CONNECT {}", proxy.authority(), loop_.target()));
     request_.method(http::verb::connect);
     request_.target(loop_.target());
     request_.version(11);
@@ -612,7 +618,8 @@ void AmqpIoLoop::Impl::opened(std::uint64_t id) {
 
 std::optional<std::string> AmqpIoLoop::Impl::problem() const {
   if (failure_) return failure_;
-  if (!stage_.empty()) return fmt::format("the {} was still {}", options_.websocket ? "WebSocket" : "connection", stage_);
+  if (!stage_.empty())
+    return fmt::format("the {} was still {}", options_.websocket ? "WebSocket" : "connection", stage_);
   return std::nullopt;
 }
 

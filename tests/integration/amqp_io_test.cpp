@@ -144,7 +144,8 @@ TEST(amqp_io_test, service_bytes_the_stamp_cannot_read_end_the_connection_and_sa
       if (fd < 0) return;
       char header[8];
       if (::recv(fd, header, sizeof header, MSG_WAITALL) == sizeof header) {
-        const std::string answer = std::string("AMQP\x03\x01\x00\x00", 8) + std::string("\x00\x00\x00\x03\x02\x01\x00\x00", 8);
+        const std::string answer =
+            std::string("AMQP\x03\x01\x00\x00", 8) + std::string("\x00\x00\x00\x03\x02\x01\x00\x00", 8);
         (void)::send(fd, answer.data(), answer.size(), MSG_NOSIGNAL);
         char rest[256];
         while (::recv(fd, rest, sizeof rest, 0) > 0) {
@@ -167,10 +168,11 @@ TEST(amqp_io_test, service_bytes_the_stamp_cannot_read_end_the_connection_and_sa
   const std::string error = start_error(options);
   listener.shutdown();
   peer.join();
-  EXPECT_NE(error.find("dropped the connection to 127.0.0.1:" + std::to_string(listener.port()) +
-                       ": the service's bytes are not AMQP as the batch stamp reads it (AMQP framing: a frame of "
-                       "3 bytes)"),
-            std::string::npos)
+  EXPECT_NE(
+      error.find("dropped the connection to 127.0.0.1:" + std::to_string(listener.port()) +
+                 ": the service's bytes are not AMQP as the batch stamp reads it (AMQP framing: a frame of "
+                 "3 bytes)"),
+      std::string::npos)
       << error;
 }
 
