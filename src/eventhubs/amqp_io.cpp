@@ -116,6 +116,7 @@ template <class Remote>
 class DriverPump : public OpenConnection, public std::enable_shared_from_this<DriverPump<Remote>> {
  public:
   static constexpr bool kWebSocket = kIsWebSocket<Remote>;
+  static constexpr const char* kWhat = kWebSocket ? "WebSocket" : "connection";
 
   DriverPump(AmqpIoLoop::Impl& loop, std::uint64_t id, std::shared_ptr<proton::io::connection_driver> driver,
              Remote remote, bool stamp_batches)
@@ -124,12 +125,7 @@ class DriverPump : public OpenConnection, public std::enable_shared_from_this<Dr
       stamp_.emplace();
       headroom_.emplace();
     }
-    if constexpr (kWebSocket) {
-      remote_.binary(true);
-      // One frame per message: AMQP needs no fragments, and the service takes whatever size comes.
-      remote_.auto_fragment(false);
-      remote_.read_message_max(0);  // read piece by piece: a large message costs no memory here
-    }
+    if constexpr (kWebSocket) carry_amqp(remote_);
   }
 
   void start() {
@@ -227,20 +223,17 @@ class DriverPump : public OpenConnection, public std::enable_shared_from_this<Dr
 
   /// The way ended under Proton: it learns why (on_transport_error), the loop keeps it for problem().
   void lost(const std::string& why) {
-    if (ended_) return;
-    ended_ = true;
-    const char* what = kWebSocket ? "WebSocket" : "connection";
-    const std::string reason = fmt::format("the {} to {} ended: {}", what, loop_.target(), why);
-    loop_.failed(id_, reason);
-    drop();
-    disconnect(*driver_, reason);
+    give_up(fmt::format("the {} to {} ended: {}", kWhat, loop_.target(), why));
   }
 
+  /// Bytes the stamp or the headroom cannot read: the connection cannot go on.
   void unreadable(const std::string& why) {
+    give_up(fmt::format("dropped the {} to {}: {}", kWhat, loop_.target(), why));
+  }
+
+  void give_up(const std::string& reason) {
     if (ended_) return;
     ended_ = true;
-    const char* what = kWebSocket ? "WebSocket" : "connection";
-    const std::string reason = fmt::format("dropped the {} to {}: {}", what, loop_.target(), why);
     loop_.failed(id_, reason);
     drop();
     disconnect(*driver_, reason);

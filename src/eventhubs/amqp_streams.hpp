@@ -32,6 +32,15 @@ inline constexpr bool kIsWebSocket =
     std::is_same_v<Remote, PlainWebSocket> || std::is_same_v<Remote, TlsWebSocket>;
 template <class Remote>
 inline constexpr bool kIsTls = std::is_same_v<Remote, TlsStream> || std::is_same_v<Remote, TlsWebSocket>;
+
+/// Sets a WebSocket up for AMQP: binary messages, one frame per message (AMQP needs no fragments, and the
+/// service takes whatever size comes), read piece by piece (a large message costs no memory).
+template <class WebSocket>
+void carry_amqp(WebSocket& socket) {
+  socket.binary(true);
+  socket.auto_fragment(false);
+  socket.read_message_max(0);
+}
 }  // namespace amqp_streams
 
 /// Where Event Hubs takes AMQP over WebSockets, on its HTTPS port.

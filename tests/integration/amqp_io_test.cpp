@@ -1,6 +1,7 @@
 // AmqpIoLoop under the sink, carrying AMQP's own byte stream (no WebSocket) to a real fake-eventhubs
 // over TCP and TLS with and without batches: Proton's bytes go straight to the service from the sink's
-// own thread, and what the sink says when the way or the service's bytes are wrong.
+// own thread; and what the sink says when the service's bytes are wrong (an untrusted certificate:
+// eventhubs_sink_test).
 #include "eventhubs/amqp_io.hpp"
 
 #include <gtest/gtest.h>
@@ -8,9 +9,6 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <filesystem>
-#include <fstream>
-#include <set>
 #include <string>
 #include <thread>
 #include <tuple>
@@ -30,6 +28,8 @@ using testing::FakeEventHubsOptions;
 using testing::FakeEventHubsServer;
 using testing::LoopbackListener;
 using testing::sink_options_for;
+using testing::sink_start_error;
+using testing::thread_names;
 using testing::wait_until;
 
 Batch events(int count) {
@@ -49,27 +49,6 @@ std::uint64_t accepted(FakeEventHubsServer& hub) {
   std::uint64_t n = 0;
   for (const auto& [partition, count] : hub.counts().events_by_partition) n += count;
   return n;
-}
-
-/// The names of this process's threads (pthread_setname_np shows in /proc).
-std::set<std::string> thread_names() {
-  std::set<std::string> names;
-  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
-    std::ifstream comm(task.path() / "comm");
-    std::string line;
-    if (std::getline(comm, line)) names.insert(line);
-  }
-  return names;
-}
-
-std::string start_error(EventHubsSinkOptions options) {
-  EventHubsSink sink(std::move(options));
-  try {
-    sink.start();
-  } catch (const EventHubsError& e) {
-    return e.what();
-  }
-  return "";
 }
 
 /// TLS (amqps://) or not (amqp://), batches on or off.
@@ -123,18 +102,6 @@ INSTANTIATE_TEST_SUITE_P(tcp_and_tls, amqp_io_stream_test,
                                   (std::get<1>(info.param) ? "_batches" : "_single");
                          });
 
-TEST(amqp_io_test, an_untrusted_certificate_fails_start_naming_the_host_and_the_reason) {
-  FakeEventHubsOptions hub_options;
-  hub_options.tls = true;
-  FakeEventHubsServer hub(hub_options);
-  EventHubsSinkOptions options = sink_options_for(hub);
-  options.ca_file = hub.certificates()->other_ca_cert.string();
-  const std::string error = start_error(options);
-  const std::string expected =
-      "the TLS handshake with localhost:" + std::to_string(hub.port()) + " failed: certificate verify failed";
-  EXPECT_NE(error.find(expected), std::string::npos) << error;
-}
-
 TEST(amqp_io_test, service_bytes_the_stamp_cannot_read_end_the_connection_and_say_why) {
   LoopbackListener listener;
   // A peer that answers the protocol header with its own and then a frame that says it is 3 bytes long.
@@ -165,7 +132,7 @@ TEST(amqp_io_test, service_bytes_the_stamp_cannot_read_end_the_connection_and_sa
   options.max_in_flight_events = 10;
   options.connect_timeout = 5000ms;
   options.batching = true;
-  const std::string error = start_error(options);
+  const std::string error = sink_start_error(options);
   listener.shutdown();
   peer.join();
   EXPECT_NE(

@@ -1,6 +1,10 @@
 #include "support/eventhubs_sink_options.hpp"
 
+#include <filesystem>
+#include <fstream>
 #include <string>
+
+#include "common/errors.hpp"
 
 namespace connector::testing {
 
@@ -20,6 +24,26 @@ EventHubsSinkOptions sink_options_for(const FakeEventHubsServer& server) {
   options.max_retry_delay = std::chrono::milliseconds(500);
   options.operation_timeout = std::chrono::milliseconds(10000);
   return options;
+}
+
+std::string sink_start_error(EventHubsSinkOptions options) {
+  EventHubsSink sink(std::move(options));
+  try {
+    sink.start();
+  } catch (const EventHubsError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+std::set<std::string> thread_names() {
+  std::set<std::string> names;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string line;
+    if (std::getline(comm, line)) names.insert(line);
+  }
+  return names;
 }
 
 }  // namespace connector::testing

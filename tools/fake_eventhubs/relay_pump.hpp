@@ -37,12 +37,7 @@ class RelayPump : public std::enable_shared_from_this<RelayPump<Remote>> {
 
   RelayPump(boost::asio::ip::tcp::socket tcp, Remote remote, Done done)
       : tcp_(std::move(tcp)), remote_(std::move(remote)), done_(std::move(done)) {
-    if constexpr (kWebSocket) {
-      remote_.binary(true);
-      // One frame per message: AMQP needs no fragments, and the service takes whatever size comes.
-      remote_.auto_fragment(false);
-      remote_.read_message_max(0);  // read piece by piece: a large message costs no memory here
-    }
+    if constexpr (kWebSocket) amqp_streams::carry_amqp(remote_);
   }
 
   void start() {
