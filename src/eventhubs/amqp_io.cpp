@@ -152,7 +152,8 @@ class DriverPump : public OpenConnection, public std::enable_shared_from_this<Dr
 
   void on_read(ErrorCode ec, std::size_t n) {
     if (ended_) return;
-    if (ec) return lost(describe(ec));  // also the answer to our own WebSocket close: error::closed
+    if (ec)
+      return lost(describe_end(remote_, ec));  // also the answer to our own WebSocket close: error::closed
     std::string_view bytes(in_.data(), n);
     if (headroom_) {
       roomy_.clear();
@@ -198,7 +199,7 @@ class DriverPump : public OpenConnection, public std::enable_shared_from_this<Dr
     auto written = [self = this->shared_from_this()](ErrorCode ec, std::size_t) {
       self->writing_ = false;
       if (self->ended_) return;
-      if (ec) return self->lost(self->describe(ec));
+      if (ec) return self->lost(describe_end(self->remote_, ec));
       self->process();
     };
     if constexpr (kWebSocket) {
@@ -243,20 +244,6 @@ class DriverPump : public OpenConnection, public std::enable_shared_from_this<Dr
     ErrorCode ignored;
     beast::get_lowest_layer(remote_).socket().shutdown(tcp::socket::shutdown_both, ignored);
     beast::get_lowest_layer(remote_).close();
-  }
-
-  std::string describe(ErrorCode ec) const {
-    if constexpr (kWebSocket) {
-      if (ec == websocket::error::closed) {
-        const auto& reason = remote_.reason();
-        return fmt::format("the peer closed the WebSocket (code {}{}{})", static_cast<unsigned>(reason.code),
-                           reason.reason.empty() ? "" : ": ",
-                           std::string_view(reason.reason.data(), reason.reason.size()));
-      }
-    } else if (ec == asio::error::eof) {
-      return "the peer closed the connection";
-    }
-    return ec.message();
   }
 
   AmqpIoLoop::Impl& loop_;

@@ -2,10 +2,14 @@
 // The byte streams AMQP to Event Hubs travels on — AMQP's own TCP or TLS stream, a WebSocket over either
 // — and the names of AMQP's WebSocket binding; the connector's AmqpIoLoop and fake-eventhubs' WebSocket
 // listener are their two ends.
+#include <fmt/format.h>
+
+#include <boost/asio/error.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
+#include <string>
 #include <string_view>
 #include <type_traits>
 
@@ -32,6 +36,23 @@ inline constexpr bool kIsWebSocket =
     std::is_same_v<Remote, PlainWebSocket> || std::is_same_v<Remote, TlsWebSocket>;
 template <class Remote>
 inline constexpr bool kIsTls = std::is_same_v<Remote, TlsStream> || std::is_same_v<Remote, TlsWebSocket>;
+
+/// How a read or write on `remote` ended, in words: the peer's WebSocket close (code and reason), the
+/// peer's end of a plain stream, or the error itself.
+template <class Remote>
+std::string describe_end(const Remote& remote, ErrorCode ec) {
+  if constexpr (kIsWebSocket<Remote>) {
+    if (ec == websocket::error::closed) {
+      const auto& reason = remote.reason();
+      return fmt::format("the peer closed the WebSocket (code {}{}{})", static_cast<unsigned>(reason.code),
+                         reason.reason.empty() ? "" : ": ",
+                         std::string_view(reason.reason.data(), reason.reason.size()));
+    }
+  } else if (ec == asio::error::eof) {
+    return "the peer closed the connection";
+  }
+  return ec.message();
+}
 
 /// Sets a WebSocket up for AMQP: binary messages, one frame per message (AMQP needs no fragments, and the
 /// service takes whatever size comes), read piece by piece (a large message costs no memory).

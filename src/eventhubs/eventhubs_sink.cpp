@@ -16,8 +16,8 @@ namespace connector {
 
 namespace {
 
-// start() waits this much longer than connect_timeout: the container thread gives up by itself first,
-// so this only covers a container thread that is stuck.
+// start() waits this much longer than connect_timeout: the loop thread gives up by itself first,
+// so this only covers a loop thread that is stuck.
 constexpr std::chrono::milliseconds kStartWaitMargin{10000};
 
 }  // namespace
@@ -37,7 +37,7 @@ AmqpPathOptions amqp_path_options(const EventHubsSinkOptions& options) {
   return path;
 }
 
-/// The thread-crossing part of the sink: hands batches to the container thread, waits for start, stops.
+/// The thread-crossing part of the sink: hands batches to the loop thread, waits for start, stops.
 class EventHubsSink::Impl {
  public:
   explicit Impl(EventHubsSinkOptions options) : connection_(std::move(options)) {}
@@ -51,12 +51,12 @@ class EventHubsSink::Impl {
  private:
   enum class Lifecycle { Created, Starting, Running, Stopped };
 
-  void drain_inbox();  // container thread
+  void drain_inbox();  // loop thread
 
   EventHubsConnection connection_;
   std::mutex mutex_;  // guards everything below
   Lifecycle lifecycle_ = Lifecycle::Created;
-  EventHubsConnection::PendingBatches inbox_;  // sent, not yet taken by the container thread
+  EventHubsConnection::PendingBatches inbox_;  // sent, not yet taken by the loop thread
   bool wake_pending_ = false;                  // a drain_inbox() is posted and has not run yet
 };
 
@@ -84,7 +84,7 @@ void EventHubsSink::Impl::start() {
     }
     error = "the Event Hubs sink was stopped while it started";  // stop() ran meanwhile and joined
   }
-  // Whoever moves the lifecycle to Stopped joins the container thread: stop() may have done so already.
+  // Whoever moves the lifecycle to Stopped joins the loop thread: stop() may have done so already.
   const bool join_here = lifecycle_ != Lifecycle::Stopped;
   lifecycle_ = Lifecycle::Stopped;
   lock.unlock();

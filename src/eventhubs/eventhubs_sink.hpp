@@ -48,10 +48,10 @@ struct EventHubsSinkOptions {
 /// WebSockets only); batches stamped with `options.batching`, setup_timeout = connect_timeout.
 AmqpPathOptions amqp_path_options(const EventHubsSinkOptions& options);
 
-/// Sends events to one Event Hub over AMQP 1.0; owns the Proton container thread and reconnects by itself.
+/// Sends events to one Event Hub over AMQP 1.0; owns the thread its AMQP runs on and reconnects by itself.
 ///
 /// Threads: start(), send(), stop() and the accessors may be called from any thread (send() and stop()
-/// are meant for the pipeline thread). Everything Proton is touched on the sink's own container thread
+/// are meant for the pipeline thread). Everything Proton is touched on the sink's own loop thread
 /// ("eventhubs"), and completions are reported from it; none is reported once stop() has returned.
 class EventHubsSink final : public Sink {
  public:

@@ -1,32 +1,29 @@
 #pragma once
 // fake-eventhubs' WebSocket listener: the pump that moves bytes between the broker's plain AMQP socket
 // and a client's WebSocket.
-#include <fmt/format.h>
-
 #include <array>
 #include <boost/asio/write.hpp>
 #include <functional>
 #include <memory>
 #include <string>
-#include <string_view>
 #include <utility>
 
 #include "eventhubs/amqp_streams.hpp"
 
 namespace connector {
 
-/// Moves bytes both ways between a TCP socket and an open remote end (one of amqp_streams's streams)
-/// until either side ends. Towards a WebSocket, what the TCP side sends goes out as one binary message
-/// per read, and the payload of any message that comes in goes to the TCP side as it is: AMQP frames its
-/// own bytes, so message boundaries mean nothing.
+/// Moves bytes both ways between a TCP socket and an open WebSocket (amqp_streams' PlainWebSocket or
+/// TlsWebSocket) until either side ends. What the TCP side sends goes out as one binary message per
+/// read, and the payload of any message that comes in goes to the TCP side as it is: AMQP frames its own
+/// bytes, so message boundaries mean nothing.
 ///
 /// Threads: everything runs on the one thread that runs the sockets' io_context (an SSL stream must
 /// not be read and written from two threads). It keeps itself alive through its pending operations.
 template <class Remote>
 class RelayPump : public std::enable_shared_from_this<RelayPump<Remote>> {
- public:
-  static constexpr bool kWebSocket = amqp_streams::kIsWebSocket<Remote>;
+  static_assert(amqp_streams::kIsWebSocket<Remote>, "the broker's own AMQP needs no pump");
 
+ public:
   /// How the pump ended: `tcp_first` when the TCP side's peer hung up first and the remote end was then
   /// closed; otherwise `remote` says how the remote end ended (the peer's close code, or the error).
   struct End {
@@ -37,7 +34,7 @@ class RelayPump : public std::enable_shared_from_this<RelayPump<Remote>> {
 
   RelayPump(boost::asio::ip::tcp::socket tcp, Remote remote, Done done)
       : tcp_(std::move(tcp)), remote_(std::move(remote)), done_(std::move(done)) {
-    if constexpr (kWebSocket) amqp_streams::carry_amqp(remote_);
+    amqp_streams::carry_amqp(remote_);
   }
 
   void start() {
@@ -60,11 +57,7 @@ class RelayPump : public std::enable_shared_from_this<RelayPump<Remote>> {
       if (write_error) return self->end(write_error);
       self->read_tcp();
     };
-    if constexpr (kWebSocket) {
-      remote_.async_write(boost::asio::buffer(up_.data(), n), std::move(written));
-    } else {
-      boost::asio::async_write(remote_, boost::asio::buffer(up_.data(), n), std::move(written));
-    }
+    remote_.async_write(boost::asio::buffer(up_.data(), n), std::move(written));
   }
 
   void read_remote() {
@@ -82,20 +75,15 @@ class RelayPump : public std::enable_shared_from_this<RelayPump<Remote>> {
                              });
   }
 
-  /// The TCP side is done. A WebSocket is closed politely: the read loop ends when the peer answers.
-  /// AMQP's own byte stream needs no ceremony: the client has ended the AMQP connection itself (close
-  /// performatives both ways), and what it sent is written by now.
+  /// The TCP side is done: the WebSocket is closed politely, and the read loop ends when the peer
+  /// answers.
   void close_remote() {
     if (closing_ || ended_) return;
     closing_ = true;
-    if constexpr (kWebSocket) {
-      remote_.async_close(boost::beast::websocket::close_code::normal,
-                          [self = this->shared_from_this()](ErrorCode ec) {
-                            if (ec) self->end(ec);
-                          });
-    } else {
-      end(ErrorCode());
-    }
+    remote_.async_close(boost::beast::websocket::close_code::normal,
+                        [self = this->shared_from_this()](ErrorCode ec) {
+                          if (ec) self->end(ec);
+                        });
   }
 
   void end(ErrorCode ec) {
@@ -109,23 +97,9 @@ class RelayPump : public std::enable_shared_from_this<RelayPump<Remote>> {
     if (closing_) {
       how.tcp_first = true;
     } else {
-      how.remote = describe(ec);
+      how.remote = amqp_streams::describe_end(remote_, ec);
     }
     done_(how);
-  }
-
-  std::string describe(ErrorCode ec) const {
-    if constexpr (kWebSocket) {
-      if (ec == boost::beast::websocket::error::closed) {
-        const auto& reason = remote_.reason();
-        return fmt::format("the peer closed the WebSocket (code {}{}{})", static_cast<unsigned>(reason.code),
-                           reason.reason.empty() ? "" : ": ",
-                           std::string_view(reason.reason.data(), reason.reason.size()));
-      }
-    } else if (ec == boost::asio::error::eof) {
-      return "the peer closed the connection";
-    }
-    return ec.message();
   }
 
   boost::asio::ip::tcp::socket tcp_;
