@@ -60,7 +60,6 @@ void Encoder::encode_into(const StreamEntry& entry, Event& out) const {
     append_fields_as_json(out.body, entry);
     out.content_type = "application/json";
     out.body_is_json = true;
-    out.properties.reserve(2);
   } else {
     bool found = false;
     out.properties.reserve(entry.fields.size() + 1);

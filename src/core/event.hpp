@@ -5,18 +5,16 @@
 #include <utility>
 #include <vector>
 
-namespace connector {
+#include <boost/container/small_vector.hpp>
 
-/// One field of a stream entry; name and value are raw bytes (Redis strings are binary-safe).
-struct StreamField {
-  std::string name;
-  std::string value;
-};
+#include "core/stream_fields.hpp"
+
+namespace connector {
 
 /// One entry as read from the stream. `deleted` marks a pending ID whose entry was trimmed away.
 struct StreamEntry {
   std::string id;
-  std::vector<StreamField> fields;
+  StreamFields fields;
   bool deleted = false;
   unsigned deliveries = 1;  // times Redis delivered it (XPENDING), when known
 };
@@ -29,7 +27,9 @@ struct Event {
   // long as the program (a literal): one allocation per event less.
   std::string_view content_type;
   bool body_is_json = false;
-  std::vector<std::pair<std::string, std::string>> properties;  // application properties, in order
+  // Application properties, in order. The default mapping has two (redis-stream, redis-id): kept inline,
+  // so an event needs no allocation for them.
+  boost::container::small_vector<std::pair<std::string, std::string>, 2> properties;
   std::string partition_key;  // empty: none
 };
 

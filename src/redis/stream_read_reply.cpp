@@ -138,9 +138,9 @@ struct StreamReadReplyCallbacks {
           // Field names and values are bulk strings; a status reply is text all the same.
           if (!bulk && task->type != REDIS_REPLY_STATUS) break;
           if (task->idx % 2 == 0) {
-            reply.entries_.back().fields.emplace_back().name.assign(text, length);
+            reply.entries_.back().fields.add_name({text, length});
           } else {
-            reply.entries_.back().fields.back().value.assign(text, length);
+            reply.entries_.back().fields.add_value({text, length});
           }
           return tag(Role::Skipped);
         default:
@@ -168,11 +168,17 @@ struct StreamReadReplyCallbacks {
         case Role::Entry:
           if (elements != 2) break;
           reply.entry_position_ = static_cast<std::size_t>(task->idx);
+          if (!reply.entries_.empty() && reply.entries_.back().fields.text_size() != 0) {
+            reply.last_text_size_ = reply.entries_.back().fields.text_size();
+          }
           reply.entries_.emplace_back();
           return tag(Role::Entry);
         case Role::Fields:
           if (elements % 2 != 0) break;
-          reply.entries_.back().fields.reserve(std::min(static_cast<std::size_t>(elements) / 2, kMaxReserved));
+          // The text of an entry is sized like the one before it: entries of one stream look alike, and a
+          // first guess too small only means a reallocation or two.
+          reply.entries_.back().fields.reserve(std::min(static_cast<std::size_t>(elements) / 2, kMaxReserved),
+                                               std::min(reply.last_text_size_, kMaxReserved));
           return tag(Role::Fields);
         default:
           break;

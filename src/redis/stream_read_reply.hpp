@@ -50,6 +50,7 @@ class StreamReadReply {
   std::vector<StreamEntry> entries_;
   std::size_t delivered_ = 0;
   std::size_t entry_position_ = 0;  // index of the current entry in the reply, nil items included
+  std::size_t last_text_size_ = 0;  // bytes of names and values of the last entry read (kept across replies)
   bool nil_ = false;
   std::string error_;
   std::string fault_;

@@ -10,7 +10,7 @@
 namespace connector {
 namespace {
 
-StreamEntry entry(std::string id, std::vector<StreamField> fields) {
+StreamEntry entry(std::string id, StreamFields fields) {
   StreamEntry result;
   result.id = std::move(id);
   result.fields = std::move(fields);

@@ -6,7 +6,7 @@
 namespace connector {
 namespace {
 
-StreamEntry entry(std::string id, std::vector<StreamField> fields, unsigned deliveries = 1) {
+StreamEntry entry(std::string id, StreamFields fields, unsigned deliveries = 1) {
   StreamEntry result;
   result.id = std::move(id);
   result.fields = std::move(fields);

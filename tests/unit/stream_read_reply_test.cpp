@@ -50,8 +50,10 @@ std::string dump(const std::vector<StreamEntry>& entries) {
   std::string out;
   for (const auto& entry : entries) {
     out += entry.id + (entry.deleted ? " deleted{" : "{");
-    for (const auto& field : entry.fields) out += std::to_string(field.name.size()) + ":" + field.name + "=" +
-                                                  std::to_string(field.value.size()) + ":" + field.value + ",";
+    for (const auto& field : entry.fields) {
+      out += std::to_string(field.name.size()) + ":" + std::string(field.name) + "=" +
+             std::to_string(field.value.size()) + ":" + std::string(field.value) + ",";
+    }
     out += "}\n";
   }
   return out;
