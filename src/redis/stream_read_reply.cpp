@@ -175,10 +175,12 @@ struct StreamReadReplyCallbacks {
           return tag(Role::Entry);
         case Role::Fields:
           if (elements % 2 != 0) break;
-          // The text of an entry is sized like the one before it: entries of one stream look alike, and a
-          // first guess too small only means a reallocation or two.
-          reply.entries_.back().fields.reserve(std::min(static_cast<std::size_t>(elements) / 2, kMaxReserved),
-                                               std::min(reply.last_text_size_, kMaxReserved));
+          // The text of an entry is sized like the one before it, with an eighth to spare: entries of one
+          // stream look alike (a counter gains a digit, a value varies a little), and a guess too small
+          // only means a reallocation or two.
+          reply.entries_.back().fields.reserve(
+              std::min(static_cast<std::size_t>(elements) / 2, kMaxReserved),
+              std::min(reply.last_text_size_ + reply.last_text_size_ / 8, kMaxReserved));
           return tag(Role::Fields);
         default:
           break;
