@@ -145,6 +145,12 @@ bool append_quoted(std::string& out, std::string_view text) {
 
 }  // namespace
 
+bool is_plain_json_text(std::string_view bytes) noexcept {
+  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+  const auto* end = p + bytes.size();
+  return skip_plain(p, end) == end;
+}
+
 bool is_valid_utf8(std::string_view text) noexcept {
   const auto* p = reinterpret_cast<const unsigned char*>(text.data());
   const auto* end = p + text.size();

@@ -8,6 +8,9 @@ namespace connector {
 /// True when `text` is well-formed UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF).
 bool is_valid_utf8(std::string_view text) noexcept;
 
+/// True when `bytes` go between a JSON string's quotes as they are: printable ASCII, no '"' or '\\'.
+bool is_plain_json_text(std::string_view bytes) noexcept;
+
 /// Appends `text` (valid UTF-8) as a quoted JSON string, escaping what RFC 8259 requires.
 void append_json_string(std::string& out, std::string_view text);
 /// Same in one pass over `bytes` that also checks them: false, with `out` unchanged, when they are

@@ -146,6 +146,31 @@ TEST(encoder_test, binary_values_and_names_survive_as_marked_base64) {
   EXPECT_EQ(json["nul"].get<std::string>(), std::string("a\0b", 3));
 }
 
+TEST(encoder_test, text_that_needs_escaping_anywhere_in_the_entry_keeps_order_and_commas) {
+  // Plain fields go through the fast path up to the first that needs escaping, UTF-8 or base64; every
+  // position of that field, as name or value, must give the same object.
+  Encoder encoder({"s", std::nullopt, std::nullopt});
+  const std::vector<std::pair<std::string, std::string>> specials = {
+      {"q\"", R"("q\"")"}, {"caf\xC3\xA9", "\"caf\xC3\xA9\""}, {std::string("\xFF", 1), R"({"$base64":"/w=="})"}};
+  for (const auto& [text, as_value] : specials) {
+    for (std::size_t at = 0; at < 3; ++at) {
+      StreamFields fields;
+      std::string expected = "{";
+      for (std::size_t i = 0; i < 3; ++i) {
+        if (i != 0) expected += ',';
+        const std::string value = i == at ? text : "v" + std::to_string(i);
+        fields.add("k" + std::to_string(i), value);
+        expected += "\"k" + std::to_string(i) + "\":" + (i == at ? as_value : "\"" + value + "\"");
+      }
+      expected += '}';
+      EXPECT_EQ(encoder.encode(entry("1-1", fields)).body, expected) << "special at " << at;
+    }
+  }
+  std::string prefix = "[";
+  append_fields_as_json(prefix, entry("1-1", {{"a", "b"}}));
+  EXPECT_EQ(prefix, R"([{"a":"b"})");  // appends to what is there
+}
+
 TEST(encoder_test, repeated_field_names_are_kept) {
   Encoder encoder({"s", std::nullopt, std::nullopt});
   EXPECT_EQ(encoder.encode(entry("1-1", {{"k", "1"}, {"k", "2"}})).body, R"({"k":"1","k":"2"})");
