@@ -7,6 +7,8 @@
 #include <unordered_map>
 #include <utility>
 
+#include <boost/smart_ptr/make_local_shared.hpp>
+
 #include "observability/logger.hpp"
 
 namespace connector {
@@ -27,7 +29,7 @@ std::size_t DeliveryTracker::lane_for(const Event& event) {
 
 void DeliveryTracker::add(Batch batch, CompletionCallback done) {
   if (batch.empty()) return;
-  auto state = std::make_shared<BatchState>();
+  auto state = boost::make_local_shared<BatchState>();
   state->events = std::move(batch);
   state->done = std::move(done);
   state->unreported = state->events.size();
@@ -231,7 +233,7 @@ void DeliveryTracker::complete(const Item& item, Outcome outcome, std::string re
 }
 
 void DeliveryTracker::flush() {
-  std::vector<std::shared_ptr<BatchState>> batches;
+  std::vector<BatchRef> batches;
   batches.swap(to_flush_);
   for (auto& batch : batches) {
     std::vector<Completion> completions;
