@@ -231,6 +231,8 @@ std::size_t InFlightLedger::dead_letters_written(const std::vector<EntryRef>& du
   return ended;
 }
 
+std::vector<std::vector<StreamEntry>> InFlightLedger::take_ended_entries() { return std::exchange(ended_entries_, {}); }
+
 std::vector<std::pair<std::string, unsigned>> InFlightLedger::take_delivery_counts() {
   auto counts = std::move(counts_due_);
   counts_due_.clear();
@@ -268,6 +270,7 @@ bool InFlightLedger::resolve(const EntryRef& ref, Clock::time_point now) {
     logger().debug("batch_done",
                    {{"entries", batch.entries.size()}, {"duration_ms", elapsed_ms(batch.started, now)}});
   }
+  ended_entries_.push_back(std::move(batch.entries));
   batches_.erase(found);
   return true;
 }

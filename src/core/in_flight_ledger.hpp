@@ -102,6 +102,10 @@ class InFlightLedger {
   /// else it waits for a back-off before it is written again. Returns how many batches ended.
   std::size_t dead_letters_written(const std::vector<EntryRef>& due, const std::vector<std::string>& failures,
                                    Clock::time_point now);
+  /// The entries of the batches that ended since the last call, for the reader to free: memory goes
+  /// back to the thread that allocated it, whose next batch then reuses it warm, and no batch is freed
+  /// under the pipeline's lock.
+  std::vector<std::vector<StreamEntry>> take_ended_entries();
   /// Delivery counts to record in Redis (retries that counted), since the last call.
   std::vector<std::pair<std::string, unsigned>> take_delivery_counts();
   /// The entries whose retry is due: they are Sending again from now.
@@ -171,6 +175,7 @@ class InFlightLedger {
   std::uint64_t accepted_total_ = 0;  // Accepted outcomes so far
   std::size_t outstanding_events_ = 0;
   std::uint64_t next_batch_id_ = 1;
+  std::vector<std::vector<StreamEntry>> ended_entries_;  // see take_ended_entries()
 };
 
 }  // namespace connector

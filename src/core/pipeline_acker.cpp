@@ -109,7 +109,8 @@ void PipelineAcker::entries_resolved(std::size_t ended) {
 std::optional<RedisFailure> PipelineAcker::flush_redis_work() {
   auto work = shared_.ledger.take_due_work(Clock::now());
   if (work.empty()) return std::nullopt;
-  std::vector<std::string> ids;
+  // Views of the ledger's IDs: entries do not change there, and only this thread ends batches.
+  std::vector<std::string_view> ids;
   ids.reserve(work.acks.size());
   for (const EntryRef& ref : work.acks) ids.push_back(shared_.ledger.entry(ref).id);
   std::optional<RedisFailure> failure;

@@ -74,10 +74,12 @@ bool PipelineReader::may_read() const {
 bool PipelineReader::wait_for_capacity() {
   shared_.metrics.reader_heartbeat.park();
   bool go_on = false;
+  std::vector<std::vector<StreamEntry>> ended;  // freed on leaving, outside the lock
   {
     MutexLock lock(shared_.mutex);
     shared_.read_ahead_outstanding = session_->read_ahead_outstanding();
     while (!may_read()) shared_.mutex.wait(shared_.reader_wakeup);
+    ended = shared_.ledger.take_ended_entries();
     go_on = shared_.state == PipelineLifecycle::Running;
   }
   shared_.metrics.reader_heartbeat.beat();

@@ -82,7 +82,7 @@ ClaimPass StreamSession::claim_page(std::chrono::milliseconds min_idle, const st
     pass.result =
         source_.claim(min_idle, cursor, count, [&own](std::string_view id) { return own.count(id) != 0; });
     if (!pass.result.deleted_ids.empty()) {
-      source_.ack(pass.result.deleted_ids);
+      source_.ack({pass.result.deleted_ids.begin(), pass.result.deleted_ids.end()});
       logger().warn("pending_entries_deleted", {{"count", pass.result.deleted_ids.size()},
                                                 {"first", pass.result.deleted_ids.front()},
                                                 {"action", "acked: they were trimmed from the stream"}});
@@ -95,7 +95,7 @@ ClaimPass StreamSession::claim_page(std::chrono::milliseconds min_idle, const st
   return pass;
 }
 
-std::optional<RedisFailure> StreamSession::ack(const std::vector<std::string>& ids) {
+std::optional<RedisFailure> StreamSession::ack(const std::vector<std::string_view>& ids) {
   auto failure = try_redis([&] {
     ensure_connected();
     source_.ack(ids);

@@ -54,7 +54,7 @@ class StreamSession {
   /// XACKs `ids`, connecting first when needed. A failure is returned after the error policy: the
   /// connection closed when it is gone, a lost group recreated (the acks stay due; XACK of an ID the
   /// recreated group never delivered does nothing).
-  std::optional<RedisFailure> ack(const std::vector<std::string>& ids);
+  std::optional<RedisFailure> ack(const std::vector<std::string_view>& ids);
   /// Moves `work` to the dead-letter stream and logs each entry's outcome; a refusal by the server counts
   /// as every entry's failure (all are written again later).
   DeadLetterOutcome write_dead_letters(const std::vector<DeadLetter>& work);

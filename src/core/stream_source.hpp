@@ -43,7 +43,7 @@ class StreamSource {
   virtual std::vector<StreamEntry> take_delivered_read_ahead(std::size_t count) = 0;
   virtual std::vector<StreamEntry> read_own_pending(std::string_view after, std::size_t count) = 0;
 
-  virtual long long ack(const std::vector<std::string>& ids) = 0;
+  virtual long long ack(const std::vector<std::string_view>& ids) = 0;
   virtual std::vector<std::string> dead_letter(const std::vector<DeadLetter>& entries) = 0;
   virtual ClaimResult claim(std::chrono::milliseconds min_idle, std::string_view cursor, std::size_t count,
                             const std::function<bool(std::string_view)>& skip) = 0;

@@ -124,7 +124,7 @@ Metrics::Metrics()
       end_to_end_latency(
           {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600}) {}
 
-void Metrics::observe_acked(std::span<const std::string> entry_ids) noexcept {
+void Metrics::observe_acked(std::span<const std::string_view> entry_ids) noexcept {
   const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::system_clock::now().time_since_epoch())
                           .count();

@@ -96,7 +96,7 @@ struct Metrics {
   }
   Counter& retried(Cause cause) { return retried_by_cause[static_cast<std::size_t>(retry_cause(cause))]; }
   /// Records the end-to-end latency of entries acked now, from their IDs ("<ms>-<seq>").
-  void observe_acked(std::span<const std::string> entry_ids) noexcept;
+  void observe_acked(std::span<const std::string_view> entry_ids) noexcept;
   void set_token_expiry(std::chrono::system_clock::time_point expiry) noexcept;
 
   std::uint64_t dead_lettered_total() const;

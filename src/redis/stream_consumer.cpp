@@ -290,7 +290,7 @@ std::vector<StreamEntry> StreamConsumer::read_own_pending(std::string_view after
   return fetch(std::move(page));
 }
 
-long long StreamConsumer::ack(const std::vector<std::string>& ids) {
+long long StreamConsumer::ack(const std::vector<std::string_view>& ids) {
   if (ids.empty()) return 0;
   std::vector<std::string_view> argv;
   argv.reserve(3 + std::min(ids.size(), kMaxIdsPerAck));
@@ -338,11 +338,11 @@ std::vector<std::string> StreamConsumer::dead_letter(const std::vector<DeadLette
     connection().append(xadd);
   }
   std::vector<std::string> failures(entries.size());
-  std::vector<std::string> written;
+  std::vector<std::string_view> written;
   for (std::size_t i = 0; i < entries.size(); ++i) {
     RedisReply reply = connection().read_reply();
     if (reply.is_string()) {
-      written.push_back(entries[i].entry->id);
+      written.emplace_back(entries[i].entry->id);
     } else {
       failures[i] = fmt::format("XADD to dead-letter stream '{}' failed: {}", options_.dead_letter_stream,
                                 reply.is_error() ? std::string(reply.str()) : reply.describe());

@@ -61,7 +61,7 @@ class StreamConsumer final : public StreamSource {
   /// reading one's own pending list again after a restart is not a failed attempt.
   std::vector<StreamEntry> read_own_pending(std::string_view after, std::size_t count) override;
   /// XACK in groups of at most 1000 IDs, pipelined. Returns how many were still pending.
-  long long ack(const std::vector<std::string>& ids) override;
+  long long ack(const std::vector<std::string_view>& ids) override;
   /// Moves each entry to the dead-letter stream (original fields plus dlq-* fields) and acks it only
   /// once its XADD succeeded. Returns, per entry, the failure (empty when it moved).
   std::vector<std::string> dead_letter(const std::vector<DeadLetter>& entries) override;

@@ -88,6 +88,22 @@ TEST_F(in_flight_ledger_test, an_accepted_entry_is_acked_and_its_batch_ends_with
   EXPECT_TRUE(ledger.drained());
 }
 
+TEST_F(in_flight_ledger_test, an_ended_batch_hands_its_entries_over_once_for_the_reader_to_free) {
+  const auto first = ledger.add(entries(2), send_all(2), t0);
+  const auto second = ledger.add(entries(1), send_all(1), t0);
+  apply(first, {0, 1}, {outcome(0, Outcome::Accepted)});
+  EXPECT_EQ(ledger.acked(ledger.take_due_work(t0).acks, t0), 0u);
+  EXPECT_TRUE(ledger.take_ended_entries().empty()) << "a batch still in flight keeps its entries";
+  apply(first, {0, 1}, {outcome(1, Outcome::Accepted)});
+  apply(second, {0}, {outcome(0, Outcome::Accepted)});
+  EXPECT_EQ(ledger.acked(ledger.take_due_work(t0).acks, t0), 2u);
+  const auto ended = ledger.take_ended_entries();
+  ASSERT_EQ(ended.size(), 2u);
+  EXPECT_EQ(ended[0].size() + ended[1].size(), 3u);
+  EXPECT_EQ(ended[0].front().id, "1-0");
+  EXPECT_TRUE(ledger.take_ended_entries().empty()) << "handed over once";
+}
+
 TEST_F(in_flight_ledger_test, nothing_is_due_for_an_ack_before_the_output_confirmed_it) {
   const auto batch = ledger.add(entries(2), send_all(2), t0);
   apply(batch, {0, 1}, {outcome(1, Outcome::Retry, "busy")});

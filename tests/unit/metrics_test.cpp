@@ -85,7 +85,8 @@ TEST(metrics_test, latency_is_measured_from_the_entry_id_and_implausible_ids_are
                           .count();
   const std::vector<std::string> ids = {std::to_string(now_ms - 2000) + "-0", "0-1",
                                         std::to_string(now_ms + 3600000) + "-0"};
-  m.observe_acked(ids);
+  const std::vector<std::string_view> views(ids.begin(), ids.end());
+  m.observe_acked(views);
   const auto snapshot = m.end_to_end_latency.snapshot();
   EXPECT_EQ(snapshot.cumulative.back(), 1u);
   EXPECT_GE(snapshot.sum, 2.0);

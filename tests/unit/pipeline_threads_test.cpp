@@ -122,7 +122,7 @@ class FakeSource final : public StreamSource {
   std::vector<StreamEntry> take_delivered_read_ahead(std::size_t) override { return {}; }
   std::vector<StreamEntry> read_own_pending(std::string_view, std::size_t) override { return {}; }
 
-  long long ack(const std::vector<std::string>& ids) override {
+  long long ack(const std::vector<std::string_view>& ids) override {
     std::lock_guard lock(stream_.mutex);
     if (stream_.ack_failures > 0) {
       --stream_.ack_failures;
@@ -130,8 +130,8 @@ class FakeSource final : public StreamSource {
       throw RedisConnectionError("connection reset by peer");
     }
     for (const auto& id : ids) {
-      stream_.acked.push_back(id);
-      stream_.delivered.erase(id);
+      stream_.acked.emplace_back(id);
+      stream_.delivered.erase(std::string(id));
     }
     return static_cast<long long>(ids.size());
   }
