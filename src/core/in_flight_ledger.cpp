@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <utility>
 
 #include "common/errors.hpp"
 #include "observability/logger.hpp"
@@ -231,7 +232,9 @@ std::size_t InFlightLedger::dead_letters_written(const std::vector<EntryRef>& du
   return ended;
 }
 
-std::vector<std::vector<StreamEntry>> InFlightLedger::take_ended_entries() { return std::exchange(ended_entries_, {}); }
+std::vector<std::vector<StreamEntry>> InFlightLedger::take_ended_entries() {
+  return std::exchange(ended_entries_, {});
+}
 
 std::vector<std::pair<std::string, unsigned>> InFlightLedger::take_delivery_counts() {
   auto counts = std::move(counts_due_);

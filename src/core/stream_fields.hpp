@@ -1,13 +1,12 @@
 #pragma once
 // The fields of one stream entry, kept in one buffer.
+#include <boost/container/small_vector.hpp>
 #include <cstddef>
 #include <initializer_list>
 #include <iterator>
 #include <string>
 #include <string_view>
 #include <utility>
-
-#include <boost/container/small_vector.hpp>
 
 namespace connector {
 
@@ -34,8 +33,15 @@ class StreamFields {
 
     const_iterator() = default;
     StreamField operator*() const { return (*fields_)[index_]; }
-    const_iterator& operator++() { ++index_; return *this; }
-    const_iterator operator++(int) { auto before = *this; ++index_; return before; }
+    const_iterator& operator++() {
+      ++index_;
+      return *this;
+    }
+    const_iterator operator++(int) {
+      auto before = *this;
+      ++index_;
+      return before;
+    }
     difference_type operator-(const const_iterator& other) const {
       return static_cast<difference_type>(index_) - static_cast<difference_type>(other.index_);
     }
