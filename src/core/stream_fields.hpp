@@ -25,7 +25,10 @@ class StreamFields {
  public:
   class const_iterator {
    public:
-    using iterator_category = std::random_access_iterator_tag;
+    // Yields StreamField values (views), not references: an input iterator by C++17's words, a forward one
+    // by C++20's concepts.
+    using iterator_concept = std::forward_iterator_tag;
+    using iterator_category = std::input_iterator_tag;
     using value_type = StreamField;
     using difference_type = std::ptrdiff_t;
     using pointer = void;
@@ -41,9 +44,6 @@ class StreamFields {
       auto before = *this;
       ++index_;
       return before;
-    }
-    difference_type operator-(const const_iterator& other) const {
-      return static_cast<difference_type>(index_) - static_cast<difference_type>(other.index_);
     }
     bool operator==(const const_iterator& other) const { return index_ == other.index_; }
 

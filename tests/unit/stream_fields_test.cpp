@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <iterator>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -17,6 +18,8 @@ std::vector<std::pair<std::string, std::string>> pairs(const StreamFields& field
 }
 
 using Pairs = std::vector<std::pair<std::string, std::string>>;
+
+static_assert(std::forward_iterator<StreamFields::const_iterator>);
 
 TEST(stream_fields_test, keeps_pairs_in_order_with_empty_and_binary_bytes) {
   StreamFields fields;
