@@ -11,13 +11,13 @@
 namespace connector {
 namespace {
 
-std::vector<std::pair<std::string, std::string>> pairs(const StreamFields& fields) {
-  std::vector<std::pair<std::string, std::string>> out;
+using Pairs = std::vector<std::pair<std::string, std::string>>;
+
+Pairs pairs(const StreamFields& fields) {
+  Pairs out;
   for (const auto& field : fields) out.emplace_back(field.name, field.value);
   return out;
 }
-
-using Pairs = std::vector<std::pair<std::string, std::string>>;
 
 static_assert(std::forward_iterator<StreamFields::const_iterator>);
 
