@@ -67,6 +67,9 @@ struct Settings {
   std::string json_file;
   std::string bin_dir;
   std::vector<std::string> metrics_modes = {"off"};  // "off", "on": each output runs once per mode
+  // Where the connector may run: "any" (the scheduler's choice) or a CPU list for `taskset -c`, e.g. "1".
+  // Each output runs once per placement.
+  std::vector<std::string> connector_cpus = {"any"};
   // EVENT_HUBS: every combination runs (fake-eventhubs --delay-ms and --credit, EVENT_HUBS_SENDER_LINKS);
   // 0 credit or links: the default, and the setting is not passed (a build from before runs too).
   std::vector<int> eh_delays_ms = {0};
@@ -418,7 +421,8 @@ class Scraper {
 
 Row measure_connector(const Settings& settings, const RedisProcess& redis, const std::string& output,
                       const std::string& metrics_mode, const TempDir& dir, int run,
-                      const std::string& bin_dir, const EventHubsVariant& variant = {}) {
+                      const std::string& bin_dir, const EventHubsVariant& variant = {},
+                      const std::string& cpus = "any") {
   const std::string group = fmt::format("bench-{}-{}", output, run);
   std::optional<FakeEventHubs> fake;
   std::map<std::string, std::string> env = {{"REDIS_URL", redis.url()},
@@ -466,9 +470,11 @@ Row measure_connector(const Settings& settings, const RedisProcess& redis, const
   for (int i = 0; i < settings.instances; ++i) {
     auto instance_env = env;
     instance_env["CONSUMER_NAME"] = fmt::format("bench-{}", i);
+    std::vector<std::string> argv = {bin_dir + "/redis-eventhubs-connector"};
+    // taskset sets the CPUs and execs the connector: the child's PID stays the connector's.
+    if (cpus != "any") argv.insert(argv.begin(), {"/usr/bin/taskset", "-c", cpus});
     instances.push_back(std::make_unique<ChildProcess>(
-        std::vector<std::string>{bin_dir + "/redis-eventhubs-connector"},
-        dir.path() / fmt::format("connector-{}-{}.log", run, i), instance_env, dir.path()));
+        std::move(argv), dir.path() / fmt::format("connector-{}-{}.log", run, i), instance_env, dir.path()));
   }
   std::optional<Scraper> scraper;
   if (metrics_on) scraper.emplace(http_port);
@@ -502,6 +508,7 @@ Row measure_connector(const Settings& settings, const RedisProcess& redis, const
   if (bin_dir != settings.bin_dir) row.name += " [baseline]";
   row.name += fmt::format(" b={} f={} i={}", settings.batch_size, settings.in_flight, settings.instances);
   if (settings.metrics_modes.size() > 1 || metrics_on) row.name += " metrics=" + metrics_mode;
+  if (cpus != "any") row.name += " cpus=" + cpus;
   if (output == "event_hubs" && (variant.delay_ms > 0 || variant.credit > 0 || variant.links > 0)) {
     row.name += fmt::format(" d={} c={} l={}", variant.delay_ms, variant.credit, std::max(1, variant.links));
   }
@@ -522,6 +529,8 @@ Row measure_connector(const Settings& settings, const RedisProcess& redis, const
     loadavg >> one >> five;
     std::cerr << row.name << ": load average at the end " << one << " (1 min), " << five << " (5 min)\n";
   }
+  // Its figures would read as a record: say so in the table, not only on stderr.
+  if (!done) row.name += " NOT DRAINED";
   row.entries = settings.entries;
   row.bytes = static_cast<double>(settings.entries * settings.size);
   return row;
@@ -742,6 +751,11 @@ int main(int argc, char* argv[]) {
       ->check(CLI::IsMember({"amqp", "websockets"}));
   app.add_option("--eh-fake-threads", settings.eh_fake_threads,
                  "EVENT_HUBS: fake-eventhubs --threads (connections served in parallel)");
+  app.add_option("--connector-cpus", settings.connector_cpus,
+                 "where the connector runs: any (the scheduler's choice) or a CPU list for taskset -c; each "
+                 "output runs once per placement, e.g. any,1")
+      ->delimiter(',')
+      ->capture_default_str();
   app.add_option("--json", settings.json_file, "also write the results as JSON here");
   app.add_option("--bin-dir", settings.bin_dir, "build directory with the connector and tools")->required();
   CLI11_PARSE(app, argc, argv);
@@ -770,12 +784,14 @@ int main(int argc, char* argv[]) {
         for (const auto& variant : event_hubs_variants(settings, output)) {
           // A build from before has no EVENT_HUBS_SENDER_LINKS nor WebSockets: its runs are the one-link,
           // AMQP ones.
-          if (!settings.baseline_bin_dir.empty() && variant.links <= 1 && !variant.websockets) {
-            rows.push_back(measure_connector(settings, redis, output, mode, dir, ++run,
-                                             settings.baseline_bin_dir, variant));
+          for (const auto& cpus : settings.connector_cpus) {
+            if (!settings.baseline_bin_dir.empty() && variant.links <= 1 && !variant.websockets) {
+              rows.push_back(measure_connector(settings, redis, output, mode, dir, ++run,
+                                               settings.baseline_bin_dir, variant, cpus));
+            }
+            rows.push_back(measure_connector(settings, redis, output, mode, dir, ++run, settings.bin_dir,
+                                             variant, cpus));
           }
-          rows.push_back(
-              measure_connector(settings, redis, output, mode, dir, ++run, settings.bin_dir, variant));
         }
       }
     }
