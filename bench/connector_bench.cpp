@@ -70,6 +70,7 @@ struct Settings {
   // Where the connector may run: "any" (the scheduler's choice) or a CPU list for `taskset -c`, e.g. "1".
   // Each output runs once per placement.
   std::vector<std::string> connector_cpus = {"any"};
+  std::string others_cpus = "any";  // the same for redis-server and fake-eventhubs
   // EVENT_HUBS: every combination runs (fake-eventhubs --delay-ms and --credit, EVENT_HUBS_SENDER_LINKS);
   // 0 credit or links: the default, and the setting is not passed (a build from before runs too).
   std::vector<int> eh_delays_ms = {0};
@@ -142,13 +143,19 @@ ProcessUsage usage_of(pid_t pid) {
   return usage;
 }
 
+/// `argv` run confined to `cpus` by taskset (which execs it: the PID stays the program's), or as is
+/// for "any".
+std::vector<std::string> on_cpus(const std::string& cpus, std::vector<std::string> argv) {
+  if (cpus != "any") argv.insert(argv.begin(), {"/usr/bin/taskset", "-c", cpus});
+  return argv;
+}
+
 class RedisProcess {
  public:
-  explicit RedisProcess(const TempDir& dir) : port_(testing::free_port()) {
+  RedisProcess(const TempDir& dir, const std::string& cpus) : port_(testing::free_port()) {
     process_ = std::make_unique<ChildProcess>(
-        std::vector<std::string>{"/usr/bin/redis-server", "--port", std::to_string(port_), "--bind",
-                                 "127.0.0.1", "--save", "", "--appendonly", "no", "--dir",
-                                 dir.path().string()},
+        on_cpus(cpus, {"/usr/bin/redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1",
+                       "--save", "", "--appendonly", "no", "--dir", dir.path().string()}),
         dir.path() / "redis.log");
     if (!wait_until([&] { return testing::port_accepts(port_); }, 10s))
       throw std::runtime_error("redis-server");
@@ -382,7 +389,8 @@ FakeEventHubs start_fake(const Settings& settings, const TempDir& dir, bool reco
     fake.websocket_port = testing::free_port();
     argv.insert(argv.end(), {"--websocket-port", std::to_string(fake.websocket_port)});
   }
-  fake.process = std::make_unique<ChildProcess>(argv, dir.path() / "fake-eventhubs.log");
+  fake.process =
+      std::make_unique<ChildProcess>(on_cpus(settings.others_cpus, argv), dir.path() / "fake-eventhubs.log");
   const std::uint16_t last_port = variant.websockets ? fake.websocket_port : fake.port;
   if (!wait_until([&] { return testing::port_accepts(fake.port) && testing::port_accepts(last_port); }, 10s)) {
     throw std::runtime_error("fake-eventhubs did not start: " + fake.process->log());
@@ -470,11 +478,9 @@ Row measure_connector(const Settings& settings, const RedisProcess& redis, const
   for (int i = 0; i < settings.instances; ++i) {
     auto instance_env = env;
     instance_env["CONSUMER_NAME"] = fmt::format("bench-{}", i);
-    std::vector<std::string> argv = {bin_dir + "/redis-eventhubs-connector"};
-    // taskset sets the CPUs and execs the connector: the child's PID stays the connector's.
-    if (cpus != "any") argv.insert(argv.begin(), {"/usr/bin/taskset", "-c", cpus});
     instances.push_back(std::make_unique<ChildProcess>(
-        std::move(argv), dir.path() / fmt::format("connector-{}-{}.log", run, i), instance_env, dir.path()));
+        on_cpus(cpus, {bin_dir + "/redis-eventhubs-connector"}),
+        dir.path() / fmt::format("connector-{}-{}.log", run, i), instance_env, dir.path()));
   }
   std::optional<Scraper> scraper;
   if (metrics_on) scraper.emplace(http_port);
@@ -756,6 +762,9 @@ int main(int argc, char* argv[]) {
                  "output runs once per placement, e.g. any,1")
       ->delimiter(',')
       ->capture_default_str();
+  app.add_option("--others-cpus", settings.others_cpus,
+                 "where redis-server and fake-eventhubs run: any or a CPU list for taskset -c")
+      ->capture_default_str();
   app.add_option("--json", settings.json_file, "also write the results as JSON here");
   app.add_option("--bin-dir", settings.bin_dir, "build directory with the connector and tools")->required();
   CLI11_PARSE(app, argc, argv);
@@ -769,7 +778,7 @@ int main(int argc, char* argv[]) {
   nlohmann::json results = {{"entries", settings.entries}, {"size", settings.size}};
   TempDir dir;
   if (!settings.outputs.empty() && settings.entries > 0) {
-    RedisProcess redis(dir);
+    RedisProcess redis(dir, settings.others_cpus);
     preload(redis, settings.entries, settings.size);
     std::vector<Row> rows = {measure_ceiling(redis, settings.entries, settings.size)};
     if (std::find(settings.outputs.begin(), settings.outputs.end(), "local_file") != settings.outputs.end()) {
@@ -815,7 +824,7 @@ int main(int argc, char* argv[]) {
     }
   }
   if (!settings.latency_rates.empty()) {
-    RedisProcess redis(dir);
+    RedisProcess redis(dir, settings.others_cpus);
     fmt::print("\n{:<14} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9}\n", "latency", "rate/s", "samples", "p50 ms",
                "p99 ms", "p99.9 ms", "max ms");
     for (const auto& output : settings.outputs) {
