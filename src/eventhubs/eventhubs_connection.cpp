@@ -38,6 +38,9 @@ constexpr milliseconds kTick{100};
 constexpr milliseconds kStopSlack{200};
 // A polite close that starts within the grace period waits at most this long for the peer.
 constexpr milliseconds kCloseLinger{1000};
+// Startup connection attempts pause at most this long between them, as Redis's do: the process is
+// not serving yet, and a supervisor restarts it when the attempts run out.
+constexpr milliseconds kStartupAttemptPause{2000};
 
 }  // namespace
 
@@ -315,13 +318,32 @@ void EventHubsConnection::connection_failed(const std::string& condition, const 
   const std::size_t resent = tracker_.requeue();
   metrics().retried(cause_of_lost_connection(condition)).inc(resent);
   if (started_) {
-    logger().error("eventhubs_connect_failed",
-                   where({{"error", describe_condition(condition, description)}}));
-    report_start(startup_error(condition, description));
-    finish(Clock::now());
+    startup_failed(condition, description);
     return;
   }
   schedule_reconnect(failed_in, condition, description);
+}
+
+// A failure before the first connection was ready: wrong credentials or hub stop startup at once; a
+// connection the service or the network dropped while it was set up is tried again, up to
+// startup_attempts in all. A setup that timed out is not: its connect_timeout was the budget.
+void EventHubsConnection::startup_failed(const std::string& condition, const std::string& description) {
+  ++startup_failures_;
+  const bool again = startup_failures_ < options_.startup_attempts &&
+                     classify_connection_failure(condition, description) != AmqpErrorKind::Configuration &&
+                     condition != "com.microsoft:timeout";
+  nlohmann::json fields = where({{"error", describe_condition(condition, description)},
+                                 {"attempt", startup_failures_},
+                                 {"of", options_.startup_attempts}});
+  if (again) {
+    logger().warn("eventhubs_connect_failed", fields);
+    state_ = State::Backoff;
+    deadline_ = Clock::now() + std::min(backoff_.next(), kStartupAttemptPause);
+    return;
+  }
+  logger().error("eventhubs_connect_failed", fields);
+  report_start(startup_error(condition, description));
+  finish(Clock::now());
 }
 
 void EventHubsConnection::transport_failed(const std::string& condition, const std::string& description) {

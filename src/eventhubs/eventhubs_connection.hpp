@@ -95,6 +95,7 @@ class EventHubsConnection : public proton::messaging_handler {
   /// replaces what Proton saw, with an empty condition.
   void transport_failed(const std::string& condition, const std::string& description);
   void schedule_reconnect(State failed_in, const std::string& condition, const std::string& description);
+  void startup_failed(const std::string& condition, const std::string& description);
   void release_connection();
   void pump();
   void pump(std::size_t lane);
@@ -152,6 +153,7 @@ class EventHubsConnection : public proton::messaging_handler {
   State state_ = State::Backoff;
   Clock::time_point deadline_{};  // of state_
   StartResult started_;           // set until the first connection is ready or has failed
+  int startup_failures_ = 0;      // connections that failed while started_ was set
   proton::connection connection_;
   // The event senders, one per lane of tracker_; `links_` names the same links for cheap comparison.
   std::vector<proton::sender> senders_;

@@ -220,6 +220,34 @@ TEST(eventhubs_sink_test, unknown_hub_fails_at_start_with_not_found) {
   EXPECT_NE(error.find("Event Hub 'no-such-hub' was not found"), std::string::npos) << error;
 }
 
+// The service may close a connection while it is being set up (an upgrade, a gateway moving it): start()
+// tries again, as the Redis connection does at startup, instead of failing the process on the first.
+TEST(eventhubs_sink_test, a_connection_dropped_while_it_is_set_up_is_tried_again_at_start) {
+  FakeEventHubsOptions fake;
+  fake.drop_first_connections = 2;
+  FakeEventHubsServer server(fake);
+  EventHubsSink sink(sink_options_for(server));
+  sink.start();
+  Collector collector;
+  sink.send(make_batch(0, 10), collector.callback(0));
+  ASSERT_TRUE(collector.wait_for_total(10, seconds(10)));
+  expect_each_accepted_once(collector, 1, 10);
+  sink.stop(milliseconds(1000));
+  EXPECT_EQ(server.count_in_log("\"msg\":\"connection_opened\""), 3) << server.log();
+  EXPECT_EQ(server.events().size(), 10u);
+}
+
+TEST(eventhubs_sink_test, a_service_that_keeps_dropping_the_connection_fails_start_after_three_attempts) {
+  FakeEventHubsOptions fake;
+  fake.drop_first_connections = 100;
+  FakeEventHubsServer server(fake);
+  const std::string error = sink_start_error(sink_options_for(server));
+  EXPECT_NE(error.find("could not connect to Event Hubs at localhost:" + std::to_string(server.port())),
+            std::string::npos)
+      << error;
+  EXPECT_EQ(server.count_in_log("\"msg\":\"connection_opened\""), 3) << server.log();
+}
+
 TEST(eventhubs_sink_test, refused_connection_fails_fast) {
   FakeEventHubsServer server;
   EventHubsSinkOptions options = sink_options_for(server);

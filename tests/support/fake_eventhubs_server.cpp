@@ -78,6 +78,7 @@ void FakeEventHubsServer::start() {
   add("--reject-every", options_.reject_every);
   add("--server-busy-every", options_.server_busy_every);
   add("--drop-after", options_.drop_after);
+  add("--drop-first-connections", options_.drop_first_connections);
   add("--detach-link-after", options_.detach_link_after);
   add("--delay-ms", options_.delay_ms);
   add("--credit", options_.credit);

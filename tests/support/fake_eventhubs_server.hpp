@@ -27,6 +27,7 @@ struct FakeEventHubsOptions {
   int reject_every = 0;
   int server_busy_every = 0;
   int drop_after = 0;
+  int drop_first_connections = 0;
   int delay_ms = 0;
   int credit = 0;
   int detach_link_after = 0;

@@ -305,6 +305,9 @@ void FakeEventHubsBroker::on_connection_open(proton::connection& connection) {
                                       {"hostname", connection.virtual_host()},
                                       {"container_id", connection.container_id()}});
   connection.open();
+  if (state.id <= static_cast<std::uint64_t>(std::max(options_.drop_first_connections, 0))) {
+    schedule_drop(connection, "--drop-first-connections");
+  }
 }
 
 void FakeEventHubsBroker::on_session_open(proton::session& session) { session.open(); }

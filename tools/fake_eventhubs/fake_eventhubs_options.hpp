@@ -26,6 +26,7 @@ struct FakeEventHubsOptions {
   std::string reject_body_containing;  // non-empty: refuse every delivery holding such an event
   int server_busy_every = 0;
   int drop_after = 0;
+  int drop_first_connections = 0;  // the first N connections lose their socket as soon as they open
   int detach_link_after = 0;
   int delay_ms = 0;
   int credit = 1000;

@@ -86,6 +86,10 @@ int main(int argc, char** argv) {
   app.add_option("--drop-after", options.drop_after,
                  "close the client's socket after every N accepted events")
       ->check(CLI::NonNegativeNumber);
+  app.add_option("--drop-first-connections", options.drop_first_connections,
+                 "close the socket of each of the first N connections right after its AMQP open (a "
+                 "service that drops clients while they set up)")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--detach-link-after", options.detach_link_after,
                  "detach the sender link of every Nth accepted event (amqp:link:detach-forced); the "
                  "connection stays")
