@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "common/errors.hpp"
+#include "common/startup_attempts.hpp"
 #include "config/config.hpp"
 #include "observability/logger.hpp"
 #include "observability/metrics.hpp"
@@ -15,9 +16,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-// Startup connection attempts pause at most this long between them (RETRY_DELAY_MS may be much
-// longer), so that an unreachable Redis fails the start within seconds.
-constexpr milliseconds kStartupAttemptPause{2000};
 // stop() lets a reader's Redis call run this long before it interrupts it: enough for a read whose batch
 // is on the wire (a round trip, even across regions), short enough that an idle connector, blocked in
 // XREADGROUP BLOCK on an empty stream, stops at once.

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/backoff.hpp"
+#include "common/startup_attempts.hpp"
 #include "common/thread_annotations.hpp"
 #include "config/config.hpp"
 #include "core/claim_schedule.hpp"
@@ -26,7 +27,7 @@ namespace connector {
 /// (app/component_options.hpp); the settings' defaults live in the settings table only.
 struct PipelineOptions : DeliveryTuning {
   std::chrono::milliseconds max_retry_delay{};  // cap of the exponential back-off
-  int startup_connect_attempts = 3;
+  int startup_connect_attempts = kStartupConnectAttempts;
   JitterSource jitter = thread_local_jitter;  // spreads the back-off's waits; tests may fix it
 
   /// The back-off of Redis reconnects, event retries and refused dead-letter writes.

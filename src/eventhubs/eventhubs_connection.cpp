@@ -17,6 +17,7 @@
 #include <random>
 
 #include "common/errors.hpp"
+#include "common/startup_attempts.hpp"
 #include "eventhubs/amqp_errors.hpp"
 #include "eventhubs/batch_format_stamp.hpp"
 #include "eventhubs/message_builder.hpp"
@@ -38,9 +39,6 @@ constexpr milliseconds kTick{100};
 constexpr milliseconds kStopSlack{200};
 // A polite close that starts within the grace period waits at most this long for the peer.
 constexpr milliseconds kCloseLinger{1000};
-// Startup connection attempts pause at most this long between them, as Redis's do: the process is
-// not serving yet, and a supervisor restarts it when the attempts run out.
-constexpr milliseconds kStartupAttemptPause{2000};
 
 }  // namespace
 

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 
+#include "common/startup_attempts.hpp"
 #include "config/config.hpp"
 #include "eventhubs/amqp_io.hpp"
 #include "identity/token_refresher.hpp"
@@ -33,9 +34,9 @@ struct EventHubsSinkOptions {
   // never answers fails start() after this long instead of after the idle or operation timeout.
   std::chrono::milliseconds connect_timeout{30000};
   std::chrono::milliseconds idle_timeout{60000};    // AMQP idle timeout (the SDKs' value); heartbeats keep it
-  // Connections start() tries when the service or the network drops one being set up (as many as the
-  // Redis connection gets); wrong credentials, an unknown hub or a setup timeout end start() at once.
-  int startup_attempts = 3;
+  // Connections start() tries when the service or the network drops one being set up; wrong
+  // credentials, an unknown hub or a setup timeout end start() at once.
+  int startup_attempts = kStartupConnectAttempts;
   std::chrono::seconds token_lifetime{3600};        // tests shorten it to see renewal
   std::size_t fallback_max_message_size = 1048576;  // when the peer advertises none
   std::shared_ptr<const AccessTokenProvider> entra_tokens;  // set: Entra ID tokens (put-token type jwt), not SAS

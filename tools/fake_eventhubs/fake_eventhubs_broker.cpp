@@ -305,7 +305,7 @@ void FakeEventHubsBroker::on_connection_open(proton::connection& connection) {
                                       {"hostname", connection.virtual_host()},
                                       {"container_id", connection.container_id()}});
   connection.open();
-  if (state.id <= static_cast<std::uint64_t>(std::max(options_.drop_first_connections, 0))) {
+  if (state.id <= static_cast<std::uint64_t>(options_.drop_first_connections)) {
     schedule_drop(connection, "--drop-first-connections");
   }
 }
