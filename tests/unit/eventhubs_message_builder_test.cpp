@@ -7,6 +7,7 @@
 #include <proton/message.hpp>
 #include <proton/value.hpp>
 #include <proton/codec.h>
+#include <string>
 #include <vector>
 
 #include "eventhubs/message_builder.hpp"
@@ -147,6 +148,35 @@ TEST(eventhubs_message_builder_test, large_items_take_the_four_byte_length_forms
   EXPECT_EQ(std::string(proton::get<proton::binary>(message.properties().get("bin"))), std::string(300, '\xFF'));
   const auto key = message.message_annotations().get(proton::annotation_key("x-opt-partition-key"));
   EXPECT_EQ(proton::get<std::string>(key), event.partition_key);
+}
+
+// The constructor byte that follows a section's descriptor (0x00 0x53 descriptor) in `bytes`.
+unsigned char code_after_section(const std::string& bytes, unsigned char descriptor) {
+  const std::string marker{'\x00', '\x53', static_cast<char>(descriptor)};
+  const std::size_t at = bytes.find(marker);
+  return at == std::string::npos ? 0 : static_cast<unsigned char>(bytes[at + marker.size()]);
+}
+
+TEST(eventhubs_message_builder_test, small_sections_take_the_one_byte_forms) {
+  std::string bytes;
+  encode_event(sample_event(), true, bytes);
+  EXPECT_EQ(code_after_section(bytes, 0x72), 0xc1) << "message annotations: map8";
+  EXPECT_EQ(code_after_section(bytes, 0x73), 0xc0) << "properties: list8";
+  EXPECT_EQ(code_after_section(bytes, 0x74), 0xc1) << "application properties: map8";
+}
+
+// The one-byte size counts the count byte too: 254 bytes of items are the most a map8 holds.
+TEST(eventhubs_message_builder_test, sections_at_the_one_byte_limit_decode_in_either_form) {
+  for (const std::size_t value_size : {std::size_t{249}, std::size_t{250}}) {
+    Event event = sample_event();
+    event.properties = {{"n", std::string(value_size, 'v')}};  // items: 1+1+1 + 1+1+value_size bytes
+    std::string bytes;
+    encode_event(event, true, bytes);
+    EXPECT_EQ(code_after_section(bytes, 0x74), value_size == 249 ? 0xc1 : 0xd1) << value_size;
+    const proton::message message = decoded(event);
+    EXPECT_EQ(proton::get<std::string>(message.properties().get("n")), std::string(value_size, 'v'));
+    EXPECT_EQ(std::string(proton::get<proton::binary>(message.body())), event.body);
+  }
 }
 
 // A batch envelope, read back section by section with Proton's C decoder: the key annotation, then one
