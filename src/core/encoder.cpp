@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cstring>
+
 #include "common/errors.hpp"
 #include "core/json_writer.hpp"
 
@@ -14,6 +16,11 @@ std::size_t json_object_size(const StreamEntry& entry) {
   std::size_t size = 2;  // {}
   for (const auto& field : entry.fields) size += field.name.size() + field.value.size() + 6;  // "":"",
   return size;
+}
+
+char* put_bytes(char* out, std::string_view bytes) {
+  if (!bytes.empty()) std::memcpy(out, bytes.data(), bytes.size());
+  return out + bytes.size();
 }
 
 }  // namespace
@@ -30,20 +37,14 @@ void append_fields_as_json(std::string& out, const StreamEntry& entry) {
   *p++ = '{';
   std::size_t done = 0;
   for (const auto& field : entry.fields) {
-    char* const field_start = p;
+    if (!is_plain_json_text(field.name) || !is_plain_json_text(field.value)) break;
     if (done != 0) *p++ = ',';
     *p++ = '"';
-    p = copy_plain_json_text(p, field.name);
-    if (p != nullptr) {
-      *p++ = '"';
-      *p++ = ':';
-      *p++ = '"';
-      p = copy_plain_json_text(p, field.value);
-    }
-    if (p == nullptr) {
-      p = field_start;
-      break;
-    }
+    p = put_bytes(p, field.name);
+    *p++ = '"';
+    *p++ = ':';
+    *p++ = '"';
+    p = put_bytes(p, field.value);
     *p++ = '"';
     ++done;
   }

@@ -145,37 +145,10 @@ bool append_quoted(std::string& out, std::string_view text) {
 
 }  // namespace
 
-char* copy_plain_json_text(char* out, std::string_view bytes) noexcept {
+bool is_plain_json_text(std::string_view bytes) noexcept {
   const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
   const auto* end = p + bytes.size();
-#if defined(__SSE2__)
-  // skip_plain's test, with each block stored as it is loaded. Names and values are mostly short, so the
-  // tail goes through the same test from a copy padded with plain bytes, not through the narrower loops.
-  const __m128i space = _mm_set1_epi8(0x20);
-  const __m128i quote = _mm_set1_epi8('"');
-  const __m128i backslash = _mm_set1_epi8('\\');
-  const auto has_special = [&](__m128i block) {
-    return _mm_movemask_epi8(_mm_or_si128(_mm_cmplt_epi8(block, space),
-                                          _mm_or_si128(_mm_cmpeq_epi8(block, quote), _mm_cmpeq_epi8(block, backslash)))) != 0;
-  };
-  for (; end - p >= 16; p += 16, out += 16) {
-    const __m128i block = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(out), block);
-    if (has_special(block)) return nullptr;
-  }
-  const auto rest = static_cast<std::size_t>(end - p);
-  if (rest == 0) return out;
-  unsigned char tail[16];
-  std::memset(tail, 'a', sizeof tail);
-  std::memcpy(tail, p, rest);
-  if (has_special(_mm_loadu_si128(reinterpret_cast<const __m128i*>(tail)))) return nullptr;
-#else
-  const auto rest = static_cast<std::size_t>(end - p);
-  if (skip_plain(p, end) != end) return nullptr;
-  if (rest == 0) return out;
-#endif
-  std::memcpy(out, p, rest);
-  return out + rest;
+  return skip_plain(p, end) == end;
 }
 
 bool is_valid_utf8(std::string_view text) noexcept {

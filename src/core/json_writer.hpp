@@ -8,10 +8,8 @@ namespace connector {
 /// True when `text` is well-formed UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF).
 bool is_valid_utf8(std::string_view text) noexcept;
 
-/// Copies `bytes` to `out` when they go between a JSON string's quotes as they are (printable ASCII, no
-/// '"' or '\\') and returns the end of the copy; otherwise returns nullptr, with `out` partly written.
-/// Checking while copying reads each byte once, where a check and then a copy read it twice.
-char* copy_plain_json_text(char* out, std::string_view bytes) noexcept;
+/// True when `bytes` go between a JSON string's quotes as they are: printable ASCII, no '"' or '\\'.
+bool is_plain_json_text(std::string_view bytes) noexcept;
 
 /// Appends `text` (valid UTF-8) as a quoted JSON string, escaping what RFC 8259 requires.
 void append_json_string(std::string& out, std::string_view text);

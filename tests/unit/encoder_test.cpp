@@ -2,8 +2,6 @@
 
 #include <gtest/gtest.h>
 
-#include <algorithm>
-
 #include <nlohmann/json.hpp>
 
 #include "common/errors.hpp"
@@ -116,38 +114,6 @@ TEST(json_writer_test, one_pass_matches_the_reference_across_word_boundaries) {
   }
 }
 
-// The copy checks sixteen bytes at a time and the tail from a padded copy: a byte that must not be copied
-// as is must stop it at every offset of a block and of the tail, and a plain copy must write exactly its
-// bytes, not one past them.
-TEST(json_writer_test, plain_copy_stops_at_every_byte_that_needs_more_at_every_offset) {
-  const auto plain_reference = [](std::string_view text) {
-    for (const unsigned char c : text) {
-      if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') return false;
-    }
-    return true;
-  };
-  for (std::size_t length = 0; length <= 40; ++length) {
-    std::string text;
-    for (std::size_t i = 0; i < length; ++i) text.push_back(static_cast<char>(' ' + (i * 7) % 95));
-    text.erase(std::remove_if(text.begin(), text.end(), [](char c) { return c == '"' || c == '\\'; }), text.end());
-    text.resize(length, '~');
-    ASSERT_TRUE(plain_reference(text));
-    std::string room(length + 16, '#');
-    char* end = copy_plain_json_text(room.data(), text);
-    ASSERT_EQ(end, room.data() + length) << length;
-    EXPECT_EQ(room, text + std::string(16, '#')) << length;
-    for (std::size_t at = 0; at < length; ++at) {
-      for (const char special : {'"', '\\', '\n', '\x01', '\x1F', '\0', '\x80', '\xC3', '\xFF'}) {
-        std::string bad = text;
-        bad[at] = special;
-        std::string out(length + 16, '#');
-        EXPECT_EQ(copy_plain_json_text(out.data(), bad), nullptr) << "offset " << at << " of " << length;
-        EXPECT_EQ(out.substr(length), std::string(16, '#')) << "wrote past its room: offset " << at << " of " << length;
-      }
-    }
-  }
-}
-
 TEST(json_writer_test, base64) {
   EXPECT_EQ(base64_encode(""), "");
   EXPECT_EQ(base64_encode("f"), "Zg==");
@@ -205,7 +171,7 @@ TEST(encoder_test, text_that_needs_escaping_anywhere_in_the_entry_keeps_order_an
   EXPECT_EQ(prefix, R"([{"a":"b"})");  // appends to what is there
 }
 
-// Names and values longer than the copy's sixteen-byte blocks: a quote at any offset, in the name or the
+// Names and values longer than the scan's sixteen-byte blocks: a quote at any offset, in the name or the
 // value of the second field, leaves the first on the fast path and the object the same as nlohmann's.
 TEST(encoder_test, long_fields_that_need_escaping_at_any_offset_give_the_reference_object) {
   Encoder encoder({"s", std::nullopt, std::nullopt});
