@@ -61,8 +61,9 @@ void put_section(std::string& out, Section descriptor) {
 }
 
 // A list or map whose size and count are written by close() once its items are in. It is built as the
-// 32-bit form and shrunk to the 8-bit one when size and count fit in a byte, as AMQP encoders do: six
-// bytes less per section of every event, on the wire and against the service's message size limit.
+// 32-bit form and shrunk to the 8-bit one AMQP defines for small compounds when size and count fit in a
+// byte: six bytes less per section of every event, on the wire and against the service's message size
+// limit.
 class Compound {
  public:
   Compound(std::string& out, Code code32) : out_(out), code32_(code32) {

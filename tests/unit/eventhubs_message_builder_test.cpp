@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "eventhubs/amqp_codes.hpp"
 #include "eventhubs/message_builder.hpp"
 
 namespace connector {
@@ -151,8 +152,9 @@ TEST(eventhubs_message_builder_test, large_items_take_the_four_byte_length_forms
 }
 
 // The constructor byte that follows a section's descriptor (0x00 0x53 descriptor) in `bytes`.
-unsigned char code_after_section(const std::string& bytes, unsigned char descriptor) {
-  const std::string marker{'\x00', '\x53', static_cast<char>(descriptor)};
+unsigned char code_after_section(const std::string& bytes, amqp::Section descriptor) {
+  const std::string marker{static_cast<char>(amqp::kDescribed), static_cast<char>(amqp::kSmallUlong),
+                           static_cast<char>(descriptor)};
   const std::size_t at = bytes.find(marker);
   return at == std::string::npos ? 0 : static_cast<unsigned char>(bytes[at + marker.size()]);
 }
@@ -160,9 +162,9 @@ unsigned char code_after_section(const std::string& bytes, unsigned char descrip
 TEST(eventhubs_message_builder_test, small_sections_take_the_one_byte_forms) {
   std::string bytes;
   encode_event(sample_event(), true, bytes);
-  EXPECT_EQ(code_after_section(bytes, 0x72), 0xc1) << "message annotations: map8";
-  EXPECT_EQ(code_after_section(bytes, 0x73), 0xc0) << "properties: list8";
-  EXPECT_EQ(code_after_section(bytes, 0x74), 0xc1) << "application properties: map8";
+  EXPECT_EQ(code_after_section(bytes, amqp::kMessageAnnotations), amqp::kMap8);
+  EXPECT_EQ(code_after_section(bytes, amqp::kProperties), amqp::kList8);
+  EXPECT_EQ(code_after_section(bytes, amqp::kApplicationProperties), amqp::kMap8);
 }
 
 // The one-byte size counts the count byte too: 254 bytes of items are the most a map8 holds.
@@ -172,7 +174,8 @@ TEST(eventhubs_message_builder_test, sections_at_the_one_byte_limit_decode_in_ei
     event.properties = {{"n", std::string(value_size, 'v')}};  // items: 1+1+1 + 1+1+value_size bytes
     std::string bytes;
     encode_event(event, true, bytes);
-    EXPECT_EQ(code_after_section(bytes, 0x74), value_size == 249 ? 0xc1 : 0xd1) << value_size;
+    EXPECT_EQ(code_after_section(bytes, amqp::kApplicationProperties), value_size == 249 ? amqp::kMap8 : amqp::kMap32)
+        << value_size;
     const proton::message message = decoded(event);
     EXPECT_EQ(proton::get<std::string>(message.properties().get("n")), std::string(value_size, 'v'));
     EXPECT_EQ(std::string(proton::get<proton::binary>(message.body())), event.body);
