@@ -20,6 +20,7 @@
 #include <fstream>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
@@ -62,6 +63,8 @@ struct Settings {
   double settle_seconds = 0;     // LOCAL_FILE: pause before each run (after the last run's files went)
   bool keep_files = false;        // LOCAL_FILE: leave the files (a throwaway file system: no deletion cost)
   std::string baseline_bin_dir;  // also run this build's connector, side by side
+  // Each connector row this many times; with a baseline the pair's order alternates from round to round.
+  unsigned rounds = 1;
   std::vector<double> latency_rates;
   double latency_seconds = 10;
   std::string json_file;
@@ -103,6 +106,32 @@ struct Row {
   double mb_per_second() const { return seconds > 0 ? bytes / seconds / 1e6 : 0; }
   double cpu_per_million() const { return entries > 0 ? cpu_seconds * 1e6 / entries : 0; }
 };
+
+/// The rounds of one connector row (--rounds): the candidate's runs and, when asked, the baseline's, in
+/// the order of the rounds.
+struct Rounds {
+  std::vector<Row> baseline;
+  std::vector<Row> candidate;
+};
+
+/// Median, least and most of `values` (not empty).
+struct Spread {
+  double median = 0, least = 0, most = 0;
+};
+
+Spread spread_of(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  const std::size_t n = values.size();
+  const double median = n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+  return {median, values.front(), values.back()};
+}
+
+template <typename Of>
+Spread spread_of(const std::vector<Row>& rows, Of of) {
+  std::vector<double> values;
+  for (const auto& row : rows) values.push_back(of(row));
+  return spread_of(std::move(values));
+}
 
 struct LatencyRow {
   std::string name;
@@ -733,6 +762,12 @@ int main(int argc, char* argv[]) {
                  "LOCAL_FILE: pause before each run, e.g. 35 on ext4 (inodes freed by the last run)");
   app.add_option("--baseline-bin-dir", settings.baseline_bin_dir,
                  "also run the connector of this build directory before each output, for before/after");
+  app.add_option("--rounds", settings.rounds,
+                 "run each connector row this many times (with --baseline-bin-dir: baseline first in odd "
+                 "rounds, last in even ones) and summarize them: median and range of CPU s/M and entries/s, "
+                 "and each round's candidate / baseline CPU ratio")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 1000u));
   app.add_option("--latency-rates", settings.latency_rates, "entries/s for the latency mode, e.g. 1000,20000")
       ->delimiter(',');
   app.add_option("--latency-seconds", settings.latency_seconds)->capture_default_str();
@@ -788,18 +823,38 @@ int main(int argc, char* argv[]) {
                                         settings.fsync));
     }
     int run = 0;
+    std::vector<Rounds> summaries;
     for (const auto& output : settings.outputs) {
       for (const auto& mode : settings.metrics_modes) {
         for (const auto& variant : event_hubs_variants(settings, output)) {
           // A build from before has no EVENT_HUBS_SENDER_LINKS nor WebSockets: its runs are the one-link,
           // AMQP ones.
           for (const auto& cpus : settings.connector_cpus) {
-            if (!settings.baseline_bin_dir.empty() && variant.links <= 1 && !variant.websockets) {
-              rows.push_back(measure_connector(settings, redis, output, mode, dir, ++run,
-                                               settings.baseline_bin_dir, variant, cpus));
+            const bool with_baseline = !settings.baseline_bin_dir.empty() && variant.links <= 1 && !variant.websockets;
+            Rounds measured;
+            for (unsigned round = 0; round < settings.rounds; ++round) {
+              // Alternating the order cancels what running first or second costs (a warmer page cache,
+              // a CPU that has just slowed down).
+              const bool baseline_first = round % 2 == 0;
+              std::optional<Row> baseline;
+              if (with_baseline && baseline_first) {
+                baseline = measure_connector(settings, redis, output, mode, dir, ++run,
+                                             settings.baseline_bin_dir, variant, cpus);
+              }
+              Row candidate = measure_connector(settings, redis, output, mode, dir, ++run, settings.bin_dir,
+                                                variant, cpus);
+              if (with_baseline && !baseline_first) {
+                baseline = measure_connector(settings, redis, output, mode, dir, ++run,
+                                             settings.baseline_bin_dir, variant, cpus);
+              }
+              if (baseline) {
+                rows.push_back(*baseline);
+                measured.baseline.push_back(*baseline);
+              }
+              rows.push_back(candidate);
+              measured.candidate.push_back(candidate);
             }
-            rows.push_back(measure_connector(settings, redis, output, mode, dir, ++run, settings.bin_dir,
-                                             variant, cpus));
+            if (settings.rounds > 1) summaries.push_back(std::move(measured));
           }
         }
       }
@@ -821,6 +876,35 @@ int main(int argc, char* argv[]) {
                                        {"cpu_seconds_per_million", row.cpu_per_million()},
                                        {"peak_rss_mb", row.peak_rss_kb / 1024.0},
                                        {"redis_busy", row.redis_busy}});
+    }
+    if (!summaries.empty()) {
+      // Runs minutes apart on a shared VM differ by more than most changes are worth; the ratio within a
+      // round, whose two runs are seconds apart, is the figure that compares a before with an after.
+      fmt::print("\n{} rounds: median [least, most]\n{:<56} {:>24} {:>26}\n", settings.rounds, "run",
+                 "CPU s/M", "entries/s");
+      auto print = [&](const std::vector<Row>& rows) {
+        const Spread cpu = spread_of(rows, [](const Row& row) { return row.cpu_per_million(); });
+        const Spread rate = spread_of(rows, [](const Row& row) { return row.entries_per_second(); });
+        fmt::print("{:<56} {:>8.2f} [{:.2f}, {:.2f}] {:>10.0f} [{:.0f}, {:.0f}]\n", rows.front().name,
+                   cpu.median, cpu.least, cpu.most, rate.median, rate.least, rate.most);
+        results["rounds"].push_back({{"run", rows.front().name},
+                                     {"rounds", rows.size()},
+                                     {"cpu_seconds_per_million", {cpu.median, cpu.least, cpu.most}},
+                                     {"entries_per_second", {rate.median, rate.least, rate.most}}});
+      };
+      for (const auto& measured : summaries) {
+        if (!measured.baseline.empty()) print(measured.baseline);
+        print(measured.candidate);
+        if (measured.baseline.empty()) continue;
+        std::vector<double> ratios;
+        for (std::size_t i = 0; i < measured.candidate.size(); ++i) {
+          ratios.push_back(measured.candidate[i].cpu_per_million() / measured.baseline[i].cpu_per_million());
+        }
+        const Spread ratio = spread_of(std::move(ratios));
+        fmt::print("{:<56} {:>8.3f} [{:.3f}, {:.3f}]\n", "  candidate / baseline CPU, per round", ratio.median,
+                   ratio.least, ratio.most);
+        results["rounds"].back()["cpu_ratio_to_baseline"] = {ratio.median, ratio.least, ratio.most};
+      }
     }
   }
   if (!settings.latency_rates.empty()) {
