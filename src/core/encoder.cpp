@@ -67,8 +67,16 @@ Event Encoder::encode(const StreamEntry& entry) const {
 void Encoder::encode_into(const StreamEntry& entry, Event& out) const {
   out.entry_id = entry.id;
   out.body.clear();
-  out.properties.clear();
   out.partition_key.clear();
+  // Properties are assigned over the ones `out` holds (an event of a spent batch): their strings keep
+  // their capacity, as entry_id and body do.
+  std::size_t properties = 0;
+  auto put_property = [&](std::string_view name, std::string_view value) {
+    if (properties == out.properties.size()) out.properties.emplace_back();
+    auto& [property_name, property_value] = out.properties[properties++];
+    property_name.assign(name);
+    property_value.assign(value);
+  };
 
   if (options_.partition_key_field) {
     for (const auto& field : entry.fields) {
@@ -91,10 +99,10 @@ void Encoder::encode_into(const StreamEntry& entry, Event& out) const {
         out.body = field.value;
         found = true;
       } else if (is_valid_utf8(field.name)) {
-        out.properties.emplace_back(field.name, field.value);
+        put_property(field.name, field.value);
       } else {
         // A property name is an AMQP string, which must be UTF-8: the same rule as for JSON keys.
-        out.properties.emplace_back("$base64:" + base64_encode(field.name), field.value);
+        put_property("$base64:" + base64_encode(field.name), field.value);
       }
     }
     if (!found) {
@@ -105,8 +113,9 @@ void Encoder::encode_into(const StreamEntry& entry, Event& out) const {
     out.content_type = {};
     out.body_is_json = false;
   }
-  out.properties.emplace_back("redis-stream", options_.stream_key);
-  out.properties.emplace_back("redis-id", entry.id);
+  put_property("redis-stream", options_.stream_key);
+  put_property("redis-id", entry.id);
+  out.properties.resize(properties);
 }
 
 }  // namespace connector

@@ -24,7 +24,8 @@ std::vector<EntryPlan> plan_entries(const std::vector<StreamEntry>& entries, con
                                     std::size_t max_event_bytes, unsigned max_delivery_attempts,
                                     Batch& events) {
   std::vector<EntryPlan> plans(entries.size());
-  events.reserve(events.size() + entries.size());
+  events.reserve(entries.size());
+  std::size_t used = 0;  // events[0, used) are this call's
   for (std::size_t i = 0; i < entries.size(); ++i) {
     const StreamEntry& entry = entries[i];
     EntryPlan& plan = plans[i];
@@ -40,20 +41,22 @@ std::vector<EntryPlan> plan_entries(const std::vector<StreamEntry>& entries, con
       continue;
     }
     try {
-      Event& event = events.emplace_back();
+      if (used == events.size()) events.emplace_back();
+      Event& event = events[used];
       encoder.encode_into(entry, event);
       if (event.body.size() > max_event_bytes) {
         plan = {EntryAction::DeadLetter,
                 fmt::format("event body of {} bytes exceeds the output's maximum of {} bytes",
                             event.body.size(), max_event_bytes),
                 Cause::TooLarge};
-        events.pop_back();
+      } else {
+        ++used;
       }
     } catch (const MessageProcessingError& error) {
-      events.pop_back();
       plan = {EntryAction::DeadLetter, error.what(), Cause::Unencodable};
     }
   }
+  events.resize(used);
   return plans;
 }
 

@@ -34,8 +34,10 @@ struct EntryPlan {
   std::string reason;         // DeadLetter: the dlq-reason
   Cause cause = Cause::None;  // DeadLetter: why, for the metric label
 };
-/// Decides each entry's fate and appends the events to send to `events`, in entry order. Pure (no I/O,
-/// no shared state): the decision part of Pipeline::dispatch, unit-tested alone.
+/// Decides each entry's fate and puts the events to send into `events`, in entry order: encoded into the
+/// events it already holds (a spent batch: their strings keep their capacity), appended beyond them;
+/// any left over are dropped. Pure (no I/O, no shared state): the decision part of Pipeline::dispatch,
+/// unit-tested alone.
 std::vector<EntryPlan> plan_entries(const std::vector<StreamEntry>& entries, const Encoder& encoder,
                                     std::size_t max_event_bytes, unsigned max_delivery_attempts,
                                     Batch& events);

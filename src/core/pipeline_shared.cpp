@@ -43,7 +43,8 @@ void PipelineShared::dispatch(std::vector<StreamEntry> entries, EntrySource sour
   }
   if (entries.empty()) return;
   const std::size_t count = entries.size();
-  Batch events;
+  // A batch the sink is done with: encoding into its events reuses their memory.
+  Batch events = sink.spare_batch();
   const auto plans = plan_entries(entries, encoder, sink.max_event_bytes(), options.max_delivery_attempts, events);
   auto indices = std::make_shared<std::vector<std::size_t>>();
   indices->reserve(events.size());
@@ -79,7 +80,8 @@ void PipelineShared::send_entries(const InFlightLedger::Resend& resend) {
     MutexLock lock(mutex);
     for (const std::size_t index : resend.indices) entries.push_back(&ledger.entry({resend.batch_id, index}));
   }
-  Batch events(entries.size());
+  Batch events = sink.spare_batch();
+  events.resize(entries.size());
   for (std::size_t i = 0; i < entries.size(); ++i) encoder.encode_into(*entries[i], events[i]);
   auto indices = std::make_shared<const std::vector<std::size_t>>(resend.indices);
   sink.send(std::move(events), on_completions(resend.batch_id, std::move(indices)));

@@ -14,10 +14,11 @@
 namespace connector {
 
 DeliveryTracker::DeliveryTracker(std::size_t max_in_flight, std::function<void()> request_flush,
-                                 std::size_t lanes, bool group_by_key)
+                                 std::size_t lanes, bool group_by_key, SpentBatches* spent)
     : max_in_flight_(std::max<std::size_t>(1, max_in_flight)),
       request_flush_(std::move(request_flush)),
       group_by_key_(group_by_key),
+      spent_(spent),
       lanes_(std::max<std::size_t>(1, lanes)) {}
 
 std::size_t DeliveryTracker::lane_for(const Event& event) {
@@ -33,6 +34,7 @@ void DeliveryTracker::add(Batch batch, CompletionCallback done) {
   state->events = std::move(batch);
   state->done = std::move(done);
   state->unreported = state->events.size();
+  state->spent = spent_;
   std::vector<std::size_t> first_new(lanes_.size());
   for (std::size_t lane = 0; lane < lanes_.size(); ++lane) first_new[lane] = lanes_[lane].size();
   for (std::size_t i = 0; i < state->events.size(); ++i) {

@@ -12,6 +12,7 @@
 #include <boost/smart_ptr/local_shared_ptr.hpp>
 
 #include "sinks/sink.hpp"
+#include "sinks/spent_batches.hpp"
 
 namespace connector {
 
@@ -36,9 +37,11 @@ class DeliveryTracker {
 
   /// At most `max_in_flight` events are on the wire at once, over all lanes. `request_flush` is called
   /// when the first completion since the last flush() is gathered: the owner then schedules a flush(),
-  /// so that completions of one burst reach each batch's callback together.
+  /// so that completions of one burst reach each batch's callback together. A batch the tracker is done
+  /// with (every event reported or forgotten, none on the wire) goes to `spent` when given (it must
+  /// outlive the tracker).
   DeliveryTracker(std::size_t max_in_flight, std::function<void()> request_flush, std::size_t lanes = 1,
-                  bool group_by_key = false);
+                  bool group_by_key = false, SpentBatches* spent = nullptr);
 
   /// Queues every event of `batch` in its lane, behind what already waits; `done` receives their
   /// completions.
@@ -102,6 +105,15 @@ class DeliveryTracker {
     CompletionCallback done;
     std::vector<Completion> ready;  // completed, not yet flushed
     std::size_t unreported = 0;     // events not yet in `ready` or flushed: what `ready` may grow to
+    SpentBatches* spent = nullptr;  // where `events` go at the end
+
+    BatchState() = default;
+    BatchState(const BatchState&) = delete;
+    BatchState& operator=(const BatchState&) = delete;
+    // The last Item of the batch is gone: no event of it is waiting or on the wire any more.
+    ~BatchState() {
+      if (spent != nullptr) spent->give(std::move(events));
+    }
   };
   // Each event's Item shares its batch. The tracker lives on one thread, so the count need not be atomic:
   // std::shared_ptr paid two locked instructions per event.
@@ -138,6 +150,7 @@ class DeliveryTracker {
   const std::size_t max_in_flight_;
   const std::function<void()> request_flush_;
   const bool group_by_key_;
+  SpentBatches* const spent_;
   std::vector<std::deque<Item>> lanes_;
   std::deque<Sent> in_flight_;  // in_flight_[i] was sent as first_id_ + i
   DeliveryId first_id_ = 1;

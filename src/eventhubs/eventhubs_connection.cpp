@@ -42,7 +42,7 @@ constexpr milliseconds kCloseLinger{1000};
 
 }  // namespace
 
-EventHubsConnection::EventHubsConnection(EventHubsSinkOptions options)
+EventHubsConnection::EventHubsConnection(EventHubsSinkOptions options, SpentBatches* spent)
     : options_(std::move(options)),
       loop_(amqp_path_options(options_)),
       target_(options_.partition_id ? fmt::format("{}/Partitions/{}", options_.hub, *options_.partition_id)
@@ -55,7 +55,8 @@ EventHubsConnection::EventHubsConnection(EventHubsSinkOptions options)
       backoff_({options_.retry_delay, options_.max_retry_delay}, std::random_device{}()),
       tracker_(
           options_.max_in_flight_events, [this] { post([this] { flush_completions(); }); },
-          std::max<std::size_t>(1, options_.sender_links), options_.batching && !options_.partition_id) {
+          std::max<std::size_t>(1, options_.sender_links), options_.batching && !options_.partition_id,
+          spent) {
   if (options_.hub.empty()) {
     throw EventHubsError("no Event Hub name: set EVENT_HUB_NAME or EntityPath in the connection string");
   }

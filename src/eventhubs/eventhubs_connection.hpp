@@ -38,8 +38,9 @@ class EventHubsConnection : public proton::messaging_handler {
   using StartResult = std::function<void(std::optional<std::string> error)>;
   using PendingBatches = std::vector<std::pair<Batch, CompletionCallback>>;
 
-  /// Throws EventHubsError when there is no hub name or no usable credential.
-  explicit EventHubsConnection(EventHubsSinkOptions options);
+  /// Throws EventHubsError when there is no hub name or no usable credential. Batches it is done with go
+  /// to `spent` when given (it must outlive the connection).
+  explicit EventHubsConnection(EventHubsSinkOptions options, SpentBatches* spent = nullptr);
   ~EventHubsConnection() override;  // joins the loop thread if run() started it
   EventHubsConnection(const EventHubsConnection&) = delete;
   EventHubsConnection& operator=(const EventHubsConnection&) = delete;

@@ -40,19 +40,21 @@ AmqpPathOptions amqp_path_options(const EventHubsSinkOptions& options) {
 /// The thread-crossing part of the sink: hands batches to the loop thread, waits for start, stops.
 class EventHubsSink::Impl {
  public:
-  explicit Impl(EventHubsSinkOptions options) : connection_(std::move(options)) {}
+  explicit Impl(EventHubsSinkOptions options) : connection_(std::move(options), &spent_) {}
 
   void start();
   void send(Batch batch, CompletionCallback done);
   void stop(std::chrono::milliseconds grace);
   std::size_t max_event_bytes() const { return connection_.max_message_size(); }
   bool ready() const { return connection_.ready(); }
+  Batch spare_batch() { return spent_.take(); }
 
  private:
   enum class Lifecycle { Created, Starting, Running, Stopped };
 
   void drain_inbox();  // loop thread
 
+  SpentBatches spent_;  // before connection_: its tracker gives batches back until it is gone
   EventHubsConnection connection_;
   std::mutex mutex_;  // guards everything below
   Lifecycle lifecycle_ = Lifecycle::Created;
@@ -146,5 +148,6 @@ void EventHubsSink::send(Batch batch, CompletionCallback done) {
 void EventHubsSink::stop(std::chrono::milliseconds grace) { impl_->stop(grace); }
 std::size_t EventHubsSink::max_event_bytes() const { return impl_->max_event_bytes(); }
 bool EventHubsSink::ready() const { return impl_->ready(); }
+Batch EventHubsSink::spare_batch() { return impl_->spare_batch(); }
 
 }  // namespace connector

@@ -71,6 +71,7 @@ class EventHubsSink final : public Sink {
   void stop(std::chrono::milliseconds grace) override;
   std::size_t max_event_bytes() const override;
   bool ready() const override;
+  Batch spare_batch() override;
 
  private:
   class Impl;

@@ -1,5 +1,6 @@
 #pragma once
 #include "sinks/sink.hpp"
+#include "sinks/spent_batches.hpp"
 
 namespace connector {
 
@@ -11,6 +12,10 @@ class BlackholeSink final : public Sink {
   void stop(std::chrono::milliseconds) override {}
   std::size_t max_event_bytes() const override;
   bool ready() const override { return true; }
+  Batch spare_batch() override { return spent_.take(); }
+
+ private:
+  SpentBatches spent_;
 };
 
 }  // namespace connector

@@ -373,6 +373,7 @@ void LocalFileSink::finish(Job& job, const std::string& sync_error, Cause sync_c
     }
   }
   job.done(std::move(job.completions));
+  spent_.give(std::move(job.batch));
 }
 
 }  // namespace connector

@@ -12,6 +12,7 @@
 #include "config/config.hpp"
 #include "sinks/output_directory.hpp"
 #include "sinks/sink.hpp"
+#include "sinks/spent_batches.hpp"
 
 namespace connector {
 
@@ -48,6 +49,7 @@ class LocalFileSink final : public Sink {
   void stop(std::chrono::milliseconds grace) override;
   std::size_t max_event_bytes() const override;
   bool ready() const override { return running_.load(); }
+  Batch spare_batch() override { return spent_.take(); }
 
  private:
   struct Job;
@@ -65,6 +67,7 @@ class LocalFileSink final : public Sink {
   void finish(Job& job, const std::string& sync_error, Cause sync_cause);
 
   LocalFileSinkOptions options_;
+  SpentBatches spent_;  // reported batches, for the pipeline to encode the next ones into
   OutputDirectory directory_;
   FileNaming naming_ = FileNaming::Rename;
   std::atomic<bool> running_{false};

@@ -16,6 +16,7 @@ class SharedSink::Lease final : public Sink {
   }
   std::size_t max_event_bytes() const override { return shared_.sink_.max_event_bytes(); }
   bool ready() const override { return shared_.sink_.ready(); }
+  Batch spare_batch() override { return shared_.sink_.spare_batch(); }
 
  private:
   SharedSink& shared_;

@@ -41,6 +41,9 @@ class Sink {
   virtual std::size_t max_event_bytes() const = 0;
   /// True while the output can take events (connected, authorized).
   virtual bool ready() const = 0;
+  /// A batch this output is done with, for the next send() to be encoded into: its events' strings keep
+  /// their capacity. Empty when it has none (an output need not keep any). Any thread.
+  virtual Batch spare_batch() { return {}; }
 };
 
 }  // namespace connector

@@ -47,6 +47,31 @@ std::vector<DeliveryId> send_all(DeliveryTracker& tracker, std::vector<std::stri
   return ids;
 }
 
+TEST(delivery_tracker_test, a_batch_goes_to_the_spent_batches_once_no_event_of_it_is_left) {
+  SpentBatches spent;
+  DeliveryTracker tracker(100, [] {}, 1, false, &spent);
+  Reports reports;
+  tracker.add(make_batch("a", 2), reports.callback("a"));
+  const auto ids = send_all(tracker);
+  ASSERT_EQ(ids.size(), 2u);
+  EXPECT_TRUE(tracker.settle(ids[0], Outcome::Accepted));
+  tracker.flush();
+  EXPECT_EQ(spent.batches(), 0u);  // its second event is still on the wire
+  EXPECT_TRUE(tracker.settle(ids[1], Outcome::Accepted));
+  EXPECT_EQ(spent.batches(), 0u);  // reported, not yet flushed
+  tracker.flush();
+  ASSERT_EQ(reports.calls["a"].size(), 2u);
+  Batch back = spent.take();
+  ASSERT_EQ(back.size(), 2u);
+  EXPECT_EQ(back[1].entry_id, "a1");
+
+  // Forgotten events (the sink stopped) are given back too: nothing reads them any more.
+  tracker.add(make_batch("b", 3), reports.callback("b"));
+  send_all(tracker);
+  EXPECT_EQ(tracker.abandon(), 3u);
+  EXPECT_EQ(spent.take().size(), 3u);
+}
+
 TEST(delivery_tracker_test, reports_each_event_once_per_batch_at_flush) {
   int flush_requests = 0;
   DeliveryTracker tracker(100, [&] { ++flush_requests; });

@@ -247,5 +247,16 @@ TEST(encoder_test, encode_into_reuses_and_resets_the_event) {
   EXPECT_EQ(event.properties.size(), 2u);
 }
 
+TEST(encoder_test, encode_into_an_event_with_more_properties_keeps_only_the_new_ones) {
+  Encoder encoder({"s", std::string("body"), std::nullopt});
+  Event event;
+  encoder.encode_into(entry("1-0", {{"body", "a"}, {"x", "1"}, {"y", "2"}, {"z", "3"}}), event);
+  ASSERT_EQ(event.properties.size(), 5u);
+  encoder.encode_into(entry("2-0", {{"w", "4"}, {"body", "b"}}), event);
+  const decltype(event.properties) expected = {{"w", "4"}, {"redis-stream", "s"}, {"redis-id", "2-0"}};
+  EXPECT_EQ(event.properties, expected);
+  EXPECT_EQ(event.body, "b");
+}
+
 }  // namespace
 }  // namespace connector

@@ -14,6 +14,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
 #include "common/errno_text.hpp"
 #include "core/encoder.hpp"
@@ -79,6 +80,24 @@ TEST(local_file_sink_test, writes_one_valid_json_file_per_entry) {
     ++files;
   }
   EXPECT_EQ(files, 2u);
+}
+
+TEST(local_file_sink_test, a_reported_batch_comes_back_for_the_next_one_to_be_encoded_into) {
+  testing::TempDir dir;
+  LocalFileSink sink({dir.path(), true, "telemetry"});
+  sink.start();
+  EXPECT_TRUE(sink.spare_batch().empty());
+  Encoder encoder({"telemetry", std::nullopt, std::nullopt});
+  send_and_wait(sink, encode(encoder, {{"1-0", {{"t", "1"}}}, {"1-1", {{"t", "2"}}}}));
+  // Given back by the thread that reported it, just after its callback.
+  Batch spare = sink.spare_batch();
+  for (int i = 0; i < 1000 && spare.empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    spare = sink.spare_batch();
+  }
+  ASSERT_EQ(spare.size(), 2u);
+  EXPECT_EQ(spare[1].entry_id, "1-1");
+  sink.stop(std::chrono::milliseconds(1000));
 }
 
 TEST(local_file_sink_test, choosing_how_to_name_files_leaves_nothing_behind) {

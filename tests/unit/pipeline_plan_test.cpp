@@ -68,5 +68,37 @@ TEST(pipeline_plan_test, unencodable_and_oversized_entries_are_dead_lettered_wit
   EXPECT_EQ(events[0].entry_id, "3-0");
 }
 
+/// Every field of an event, to compare one encoded into a spent event with one encoded afresh.
+std::string describe(const Event& event) {
+  std::string text = event.entry_id + "|" + event.body + "|" + std::string(event.content_type) + "|" +
+                     (event.body_is_json ? "json" : "raw") + "|" + event.partition_key;
+  for (const auto& [name, value] : event.properties) text += "|" + name + "=" + value;
+  return text;
+}
+
+TEST(pipeline_plan_test, a_spent_batch_is_encoded_into_and_reads_as_a_fresh_one) {
+  const Encoder encoder({"s", std::string("body"), std::string("pk")});
+  // A spent batch: more events than this round has entries, with other bodies, keys and properties.
+  Batch spent;
+  plan_entries({entry("7-0", {{"body", std::string(300, 'a')}, {"pk", "p1"}, {"x", "1"}, {"y", "2"}}),
+                entry("7-1", {{"body", "b"}, {"z", "3"}}), entry("7-2", {{"body", "c"}}),
+                entry("7-3", {{"body", "d"}})},
+               encoder, 1 << 20, 10, spent);
+  ASSERT_EQ(spent.size(), 4u);
+  const char* first_body = spent[0].body.data();
+
+  const std::vector<StreamEntry> entries = {entry("8-0", {{"body", "short"}}),
+                                            entry("8-1", {{"body", std::string(100, 'x')}}),  // too large
+                                            entry("8-2", {{"body", "ok"}, {"pk", "p2"}, {"w", "4"}})};
+  Batch events = std::move(spent);
+  const auto plans = plan_entries(entries, encoder, 50, 10, events);
+  EXPECT_EQ(plans[1].action, EntryAction::DeadLetter);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].body.data(), first_body);  // the spent event's buffer, not a new one
+  EXPECT_EQ(describe(events[0]), describe(encoder.encode(entries[0])));
+  EXPECT_EQ(describe(events[1]), describe(encoder.encode(entries[2])));
+  EXPECT_EQ(events[0].properties.size(), 2u);  // redis-stream, redis-id: none left from 7-0
+}
+
 }  // namespace
 }  // namespace connector
