@@ -149,17 +149,6 @@ TEST(eventhubs_sink_test, plain_sends_body_properties_and_partition_key) {
   EXPECT_EQ(recorded.at("0-9").content_type, "");
 }
 
-/// What spare_batch() offers within `timeout`: the loop thread gives a batch back just after its callback.
-Batch spare_batch_within(Sink& sink, milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  Batch spare = sink.spare_batch();
-  while (spare.empty() && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(milliseconds(5));
-    spare = sink.spare_batch();
-  }
-  return spare;
-}
-
 TEST(eventhubs_sink_test, a_confirmed_batch_comes_back_for_the_next_one_to_be_encoded_into) {
   FakeEventHubsServer server;
   EventHubsSink sink(sink_options_for(server));
@@ -168,7 +157,9 @@ TEST(eventhubs_sink_test, a_confirmed_batch_comes_back_for_the_next_one_to_be_en
   Collector collector;
   sink.send(make_batch(0, 20), collector.callback(0));
   ASSERT_TRUE(collector.wait_for_total(20, seconds(10)));
-  Batch spare = spare_batch_within(sink, seconds(5));
+  // The loop thread gives the batch back just after its callback.
+  Batch spare;
+  testing::wait_until([&] { return !(spare = sink.spare_batch()).empty(); }, seconds(5));
   ASSERT_EQ(spare.size(), 20u);
   EXPECT_EQ(spare[19].entry_id, "0-19");
   EXPECT_TRUE(sink.spare_batch().empty());  // handed out once

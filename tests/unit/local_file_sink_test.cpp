@@ -14,7 +14,6 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <sstream>
-#include <thread>
 
 #include "common/errno_text.hpp"
 #include "core/encoder.hpp"
@@ -90,11 +89,8 @@ TEST(local_file_sink_test, a_reported_batch_comes_back_for_the_next_one_to_be_en
   Encoder encoder({"telemetry", std::nullopt, std::nullopt});
   send_and_wait(sink, encode(encoder, {{"1-0", {{"t", "1"}}}, {"1-1", {{"t", "2"}}}}));
   // Given back by the thread that reported it, just after its callback.
-  Batch spare = sink.spare_batch();
-  for (int i = 0; i < 1000 && spare.empty(); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    spare = sink.spare_batch();
-  }
+  Batch spare;
+  testing::wait_until([&] { return !(spare = sink.spare_batch()).empty(); }, std::chrono::seconds(5));
   ASSERT_EQ(spare.size(), 2u);
   EXPECT_EQ(spare[1].entry_id, "1-1");
   sink.stop(std::chrono::milliseconds(1000));
