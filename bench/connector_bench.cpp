@@ -831,22 +831,18 @@ int main(int argc, char* argv[]) {
           // AMQP ones.
           for (const auto& cpus : settings.connector_cpus) {
             const bool with_baseline = !settings.baseline_bin_dir.empty() && variant.links <= 1 && !variant.websockets;
+            auto measure = [&](const std::string& bin_dir) {
+              return measure_connector(settings, redis, output, mode, dir, ++run, bin_dir, variant, cpus);
+            };
             Rounds measured;
             for (unsigned round = 0; round < settings.rounds; ++round) {
               // Alternating the order cancels what running first or second costs (a warmer page cache,
               // a CPU that has just slowed down).
               const bool baseline_first = round % 2 == 0;
               std::optional<Row> baseline;
-              if (with_baseline && baseline_first) {
-                baseline = measure_connector(settings, redis, output, mode, dir, ++run,
-                                             settings.baseline_bin_dir, variant, cpus);
-              }
-              Row candidate = measure_connector(settings, redis, output, mode, dir, ++run, settings.bin_dir,
-                                                variant, cpus);
-              if (with_baseline && !baseline_first) {
-                baseline = measure_connector(settings, redis, output, mode, dir, ++run,
-                                             settings.baseline_bin_dir, variant, cpus);
-              }
+              if (with_baseline && baseline_first) baseline = measure(settings.baseline_bin_dir);
+              Row candidate = measure(settings.bin_dir);
+              if (with_baseline && !baseline_first) baseline = measure(settings.baseline_bin_dir);
               if (baseline) {
                 rows.push_back(*baseline);
                 measured.baseline.push_back(*baseline);
