@@ -827,10 +827,10 @@ int main(int argc, char* argv[]) {
     for (const auto& output : settings.outputs) {
       for (const auto& mode : settings.metrics_modes) {
         for (const auto& variant : event_hubs_variants(settings, output)) {
-          // A build from before has no EVENT_HUBS_SENDER_LINKS nor WebSockets: its runs are the one-link,
-          // AMQP ones.
+          // A baseline runs the one-link variants (a build from before EVENT_HUBS_SENDER_LINKS had one link),
+          // over either transport: give a build from before EVENT_HUBS_TRANSPORT only `--eh-transport amqp`.
           for (const auto& cpus : settings.connector_cpus) {
-            const bool with_baseline = !settings.baseline_bin_dir.empty() && variant.links <= 1 && !variant.websockets;
+            const bool with_baseline = !settings.baseline_bin_dir.empty() && variant.links <= 1;
             auto measure = [&](const std::string& bin_dir) {
               return measure_connector(settings, redis, output, mode, dir, ++run, bin_dir, variant, cpus);
             };

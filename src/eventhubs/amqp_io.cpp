@@ -460,6 +460,7 @@ class OutboundPath : public std::enable_shared_from_this<OutboundPath<Remote>> {
       request.set(http::field::sec_websocket_protocol, kAmqpWebSocketProtocol);
       request.set(http::field::user_agent, user_agent());
     }));
+    prepare_client(remote_);
     const bool default_port = options_.port == (kTls ? 443 : 80);
     const std::string host_header = default_port ? options_.host : loop_.target();
     remote_.async_handshake(upgrade_answer_, host_header, kAmqpWebSocketPath,
