@@ -23,6 +23,11 @@ std::size_t SpentBatches::bytes_of(const Batch& batch) {
   for (const Event& event : batch) {
     bytes += heap_bytes(event.entry_id) + heap_bytes(event.body) + heap_bytes(event.partition_key);
     for (const auto& [name, value] : event.properties) bytes += heap_bytes(name) + heap_bytes(value);
+    // A raw-body mapping of many fields outgrows the inline slots: the properties then live on the heap.
+    using Properties = decltype(event.properties);
+    if (event.properties.capacity() > Properties::static_capacity) {
+      bytes += event.properties.capacity() * sizeof(Properties::value_type);
+    }
   }
   return bytes;
 }

@@ -32,7 +32,8 @@ class SpentBatches {
   /// String capacity of the events kept: what they hold on to.
   std::size_t bytes() const EXCLUDES(mutex_);
 
-  /// Heap capacity the strings of `batch` hold (the inline room of short strings excluded).
+  /// Heap capacity `batch` holds: its event array, the strings' (the inline room of short strings
+  /// excluded) and the property lists that outgrew their inline slots.
   static std::size_t bytes_of(const Batch& batch);
 
  private:

@@ -70,6 +70,16 @@ TEST(spent_batches_test, counts_only_memory_outside_the_strings_themselves) {
   EXPECT_GE(SpentBatches::bytes_of(batch), short_strings + 1000);
 }
 
+TEST(spent_batches_test, counts_a_property_list_that_outgrew_its_inline_slots) {
+  Batch batch(1);
+  for (int i = 0; i < 2; ++i) batch[0].properties.emplace_back("k", "v");
+  const std::size_t inline_only = SpentBatches::bytes_of(batch);
+  EXPECT_EQ(inline_only, batch.capacity() * sizeof(Event));
+  for (int i = 0; i < 30; ++i) batch[0].properties.emplace_back("k", "v");
+  EXPECT_GE(SpentBatches::bytes_of(batch),
+            inline_only + 32 * sizeof(decltype(batch[0].properties)::value_type));
+}
+
 TEST(spent_batches_test, giving_and_taking_from_several_threads_loses_nothing) {
   SpentBatches spent(1000, std::size_t{1} << 30);
   std::vector<std::thread> givers;
