@@ -15,30 +15,40 @@ namespace {
 using namespace amqp_streams;
 using CountedWebSocket = websocket::stream<beast::test::stream>;
 
-/// Upgrades `client` to a WebSocket with `server` answering, both in memory; true when both ends agree.
-bool upgrade(asio::io_context& io, CountedWebSocket& client, CountedWebSocket& server) {
-  ErrorCode accepted = asio::error::would_block;
-  ErrorCode handshaken = asio::error::would_block;
-  server.async_accept([&](ErrorCode ec) { accepted = ec; });
-  client.async_handshake("eventhubs.test", std::string(kAmqpWebSocketPath), [&](ErrorCode ec) { handshaken = ec; });
-  io.run();
-  io.restart();
-  return !accepted && !handshaken;
-}
+/// A client and a server WebSocket joined in memory; the client prepared (prepare_client) or not.
+struct JoinedWebSockets {
+  asio::io_context io;
+  CountedWebSocket client{io};
+  CountedWebSocket server{io};
+
+  explicit JoinedWebSockets(bool prepared) {
+    client.next_layer().connect(server.next_layer());
+    if (prepared) prepare_client(client);
+  }
+
+  /// The WebSocket handshake, both ends in memory, then both set up for AMQP; true when both agree.
+  bool upgrade() {
+    ErrorCode accepted = asio::error::would_block;
+    ErrorCode handshaken = asio::error::would_block;
+    server.async_accept([&](ErrorCode ec) { accepted = ec; });
+    client.async_handshake("eventhubs.test", std::string(kAmqpWebSocketPath),
+                           [&](ErrorCode ec) { handshaken = ec; });
+    io.run();
+    io.restart();
+    carry_amqp(client);
+    carry_amqp(server);
+    return !accepted && !handshaken;
+  }
+};
 
 /// How many writes the client's message of `size` bytes takes to reach the socket under it.
 std::size_t writes_for_one_message(bool prepared, std::size_t size) {
-  asio::io_context io;
-  CountedWebSocket client(io);
-  CountedWebSocket server(io);
-  client.next_layer().connect(server.next_layer());
-  if (prepared) prepare_client(client);
-  if (!upgrade(io, client, server)) return 0;
-  carry_amqp(client);
-  const std::size_t before = client.next_layer().nwrite();
+  JoinedWebSockets joined(prepared);
+  if (!joined.upgrade()) return 0;
+  const std::size_t before = joined.client.next_layer().nwrite();
   const std::string message(size, 'a');
-  client.write(asio::buffer(message));
-  return client.next_layer().nwrite() - before;
+  joined.client.write(asio::buffer(message));
+  return joined.client.next_layer().nwrite() - before;
 }
 
 TEST(amqp_streams_test, a_prepared_client_masks_a_batch_into_few_socket_writes) {
@@ -52,20 +62,14 @@ TEST(amqp_streams_test, a_prepared_client_masks_a_batch_into_few_socket_writes) 
 }
 
 TEST(amqp_streams_test, a_prepared_client_still_sends_the_message_whole) {
-  asio::io_context io;
-  CountedWebSocket client(io);
-  CountedWebSocket server(io);
-  client.next_layer().connect(server.next_layer());
-  prepare_client(client);
-  ASSERT_TRUE(upgrade(io, client, server));
-  carry_amqp(client);
-  carry_amqp(server);
+  JoinedWebSockets joined(true);
+  ASSERT_TRUE(joined.upgrade());
   std::string message(3 * kClientWriteBuffer + 17, '\0');
   for (std::size_t i = 0; i < message.size(); ++i) message[i] = static_cast<char>(i * 31 % 251);
-  client.write(asio::buffer(message));
+  joined.client.write(asio::buffer(message));
   beast::flat_buffer received;
-  server.read(received);
-  EXPECT_TRUE(server.got_binary());
+  joined.server.read(received);
+  EXPECT_TRUE(joined.server.got_binary());
   EXPECT_EQ(beast::buffers_to_string(received.data()), message);
 }
 
