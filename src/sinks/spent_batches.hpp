@@ -12,8 +12,8 @@ namespace connector {
 /// pipeline through Sink::spare_batch(). Their events' strings keep their capacity, so encoding the next
 /// batch into them allocates next to nothing, and the reader no longer allocates memory that the
 /// output's thread then frees: together that was about a tenth of the connector's CPU on the Event Hubs
-/// path. Holds at most `max_batches` batches and `max_bytes` of string capacity; a batch that does not
-/// fit is freed as before. Thread-safe.
+/// path. Holds at most `max_batches` batches and `max_bytes` of heap capacity (bytes_of()); a batch that
+/// does not fit is freed as before. Thread-safe.
 class SpentBatches {
  public:
   static constexpr std::size_t kDefaultMaxBatches = 4;
@@ -29,7 +29,7 @@ class SpentBatches {
   Batch take() EXCLUDES(mutex_);
 
   std::size_t batches() const EXCLUDES(mutex_);
-  /// String capacity of the events kept: what they hold on to.
+  /// Heap capacity of the batches kept (bytes_of() each): what they hold on to.
   std::size_t bytes() const EXCLUDES(mutex_);
 
   /// Heap capacity `batch` holds: its event array, the strings' (the inline room of short strings
